@@ -1,0 +1,1 @@
+"""Passgate core: pure WebAuthn ceremonies (no web, storage, asyncio or clock)."""

@@ -1,0 +1,181 @@
+"""Attestation statement verification: a registry of verifiers, one per format.
+
+`none` and packed self-attestation are verified here; the certificate-based formats are delegated
+to py_webauthn's verifiers, with certificate chains validated at the caller's `now`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from OpenSSL.crypto import X509Store
+from webauthn.helpers import exceptions as pyw_errors
+from webauthn.helpers import parse_attestation_object
+from webauthn.registration.formats.android_key import verify_android_key
+from webauthn.registration.formats.android_safetynet import verify_android_safetynet
+from webauthn.registration.formats.apple import verify_apple
+from webauthn.registration.formats.fido_u2f import verify_fido_u2f
+from webauthn.registration.formats.packed import verify_packed
+from webauthn.registration.formats.tpm import verify_tpm
+
+from passgate.core.cose import PublicKey
+from passgate.core.data import AttestationObject, ClientData
+from passgate.core.errors import (
+    AttestationInvalid,
+    AttestationUntrusted,
+    PasskeyError,
+    UnsupportedAlgorithm,
+    UnsupportedAttestation,
+)
+
+Trust = Literal["none", "self", "attested"]
+
+_validation_time: ContextVar[datetime | None] = ContextVar("passgate_validation_time", default=None)
+
+
+def _store_at_validation_time() -> X509Store:
+    store = X509Store()
+    when = _validation_time.get()
+    if when is not None:
+        store.set_time(when)
+    return store
+
+
+# py_webauthn builds its X509Store through this hook, meant to be replaced to pin the validation time.
+_chain_module = importlib.import_module("webauthn.helpers.validate_certificate_chain")
+_chain_module._generate_new_cert_store = _store_at_validation_time
+
+
+@dataclass(frozen=True, kw_only=True)
+class Statement:
+    """Everything an attestation verifier may look at."""
+
+    attestation: AttestationObject
+    client_data: ClientData
+    client_data_hash: bytes
+    credential_key: PublicKey
+    trusted_roots: tuple[str, ...]
+
+
+Verifier = Callable[[Statement], Trust]
+
+
+def _verify_none(statement: Statement) -> Trust:
+    if statement.attestation.statement:
+        raise AttestationInvalid('A "none" attestation must have an empty statement.')
+    return "none"
+
+
+def _verify_packed(statement: Statement) -> Trust:
+    fields = statement.attestation.statement
+    if "x5c" in fields:
+        return _verify_packed_x5c(statement)
+    alg, sig = fields.get("alg"), fields.get("sig")
+    if not isinstance(alg, int) or not isinstance(sig, bytes):
+        raise AttestationInvalid("A packed self-attestation needs alg and sig.")
+    if alg != statement.credential_key.algorithm:
+        raise AttestationInvalid("The self-attestation algorithm differs from the credential key's.")
+    signed = bytes(statement.attestation.auth_data) + statement.client_data_hash
+    try:
+        statement.credential_key.verify(sig, signed)
+    except PasskeyError as exc:
+        raise AttestationInvalid("The self-attestation signature does not verify.") from exc
+    return "self"
+
+
+def _certified(verify: Callable[[Statement, Any, list[bytes]], bool]) -> Verifier:
+    """A verifier for a certificate-based format, delegated to py_webauthn.
+
+    `verify` gets the statement, py_webauthn's parsed attestation statement and the PEM roots.
+    """
+
+    def verifier(statement: Statement) -> Trust:
+        try:
+            parsed = parse_attestation_object(statement.attestation.raw).att_stmt
+            roots = [pem.encode() for pem in statement.trusted_roots]
+            verified = verify(statement, parsed, roots)
+        except (pyw_errors.UnsupportedAlgorithm, pyw_errors.UnsupportedPublicKey) as exc:
+            raise UnsupportedAlgorithm(f"The attestation uses an unsupported algorithm: {exc}") from exc
+        except PasskeyError:
+            raise
+        except Exception as exc:  # py_webauthn reports other problems with many exception types
+            if any(isinstance(e, pyw_errors.InvalidCertificateChain)
+                   for e in (exc, exc.__cause__, exc.__context__)):
+                raise AttestationUntrusted() from exc
+            fmt = statement.attestation.fmt
+            raise AttestationInvalid(f"The {fmt} attestation does not verify: {exc}") from exc
+        if not verified:
+            raise AttestationInvalid()
+        return "attested"
+
+    return verifier
+
+
+def _credential_key(statement: Statement) -> bytes:
+    attested = statement.attestation.auth_data.attested
+    assert attested is not None  # registration checks this before attestation
+    return attested.public_key
+
+
+_verify_packed_x5c = _certified(lambda s, parsed, roots: verify_packed(
+    attestation_statement=parsed, attestation_object=s.attestation.raw, client_data_json=s.client_data.raw,
+    credential_public_key=_credential_key(s), pem_root_certs_bytes=roots))
+
+
+def _fido_u2f(statement: Statement, parsed: Any, roots: list[bytes]) -> bool:
+    attested = statement.attestation.auth_data.attested
+    assert attested is not None
+    return verify_fido_u2f(
+        attestation_statement=parsed, client_data_json=statement.client_data.raw,
+        rp_id_hash=statement.attestation.auth_data.rp_id_hash, credential_id=attested.credential_id,
+        credential_public_key=attested.public_key, aaguid=attested.aaguid.bytes, pem_root_certs_bytes=roots)
+
+
+def _same_arguments(verify: Callable[..., bool]) -> Verifier:
+    """For the py_webauthn verifiers that share one signature (tpm, apple, android-key)."""
+    return _certified(lambda s, parsed, roots: verify(
+        attestation_statement=parsed, attestation_object=s.attestation.raw, client_data_json=s.client_data.raw,
+        credential_public_key=_credential_key(s), pem_root_certs_bytes=roots))
+
+
+VERIFIERS: Mapping[str, Verifier] = {
+    "none": _verify_none,
+    "packed": _verify_packed,
+    "fido-u2f": _certified(_fido_u2f),
+    "tpm": _same_arguments(verify_tpm),
+    "apple": _same_arguments(verify_apple),
+    "android-key": _same_arguments(verify_android_key),
+    "android-safetynet": _certified(lambda s, parsed, roots: verify_android_safetynet(
+        attestation_statement=parsed, attestation_object=s.attestation.raw, client_data_json=s.client_data.raw,
+        pem_root_certs_bytes=roots)),
+}
+
+
+@contextlib.contextmanager
+def _validating_at(now: datetime | None) -> Iterator[None]:
+    token = _validation_time.set(now)
+    try:
+        yield
+    finally:
+        _validation_time.reset(token)
+
+
+def verify_statement(statement: Statement, *, now: datetime | None) -> Trust:
+    """Verify an attestation statement with the verifier registered for its format.
+
+    Raises:
+        UnsupportedAttestation: no verifier for the format.
+        AttestationInvalid: the statement does not verify.
+        AttestationUntrusted: the certificate chain does not lead to a trusted root at `now`.
+    """
+    verifier = VERIFIERS.get(statement.attestation.fmt)
+    if verifier is None:
+        raise UnsupportedAttestation(f'Attestation format "{statement.attestation.fmt}" is not supported.')
+    with _validating_at(now):
+        return verifier(statement)

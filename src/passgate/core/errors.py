@@ -1,0 +1,203 @@
+"""Every failure Passgate reports, each with a stable snake_case ``code``.
+
+    PasskeyError
+    ├── MalformedResponse            malformed_response
+    ├── CeremonyError  (the response does not belong to this ceremony)
+    │   ├── ChallengeMismatch        challenge_mismatch
+    │   ├── ChallengeNotFound        challenge_not_found   (unknown, replayed or already used)
+    │   ├── ChallengeExpired         challenge_expired
+    │   ├── TypeMismatch             type_mismatch         (clientData.type)
+    │   ├── OriginMismatch           origin_mismatch
+    │   ├── CrossOriginNotAllowed    cross_origin_not_allowed
+    │   ├── RpIdMismatch             rp_id_mismatch
+    │   └── TokenBindingInvalid      token_binding_invalid
+    ├── AuthenticatorError  (the authenticator's statement is not acceptable)
+    │   ├── UserNotPresent           user_not_present
+    │   ├── UserNotVerified          user_not_verified
+    │   ├── BadSignature             bad_signature
+    │   ├── SignCountRegression      sign_count_regression
+    │   ├── UnsupportedAlgorithm     unsupported_algorithm
+    │   ├── UnsupportedAttestation   unsupported_attestation_format
+    │   ├── AttestationInvalid       attestation_invalid
+    │   └── AttestationUntrusted     attestation_untrusted
+    ├── AccountError  (the request does not fit the account's state)
+    │   ├── UnknownCredential        unknown_credential
+    │   ├── UserHandleMismatch       user_handle_mismatch
+    │   ├── UsernameTaken            username_taken
+    │   ├── CredentialExists         credential_exists
+    │   ├── NotSignedIn              not_signed_in
+    │   └── Forbidden                forbidden
+    └── RequestError  (the HTTP request itself is unacceptable)
+        ├── InvalidRequest           invalid_request
+        ├── UnsupportedMediaType     unsupported_media_type
+        ├── BodyTooLarge             body_too_large
+        └── OriginNotAllowed         origin_not_allowed
+
+Catch ``PasskeyError`` to handle them all; ``code`` is what clients should branch on,
+``message`` is for people and may change.
+"""
+
+from __future__ import annotations
+
+
+class PasskeyError(Exception):
+    code = "passkey_error"
+    default_message = "The passkey could not be verified."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class MalformedResponse(PasskeyError):
+    code = "malformed_response"
+    default_message = "The response is not a well-formed WebAuthn credential."
+
+
+class CeremonyError(PasskeyError):
+    code = "ceremony_error"
+
+
+class ChallengeMismatch(CeremonyError):
+    code = "challenge_mismatch"
+    default_message = "The response answers a different challenge."
+
+
+class ChallengeNotFound(CeremonyError):
+    code = "challenge_not_found"
+    default_message = "This sign-in attempt is unknown or was already used. Please start again."
+
+
+class ChallengeExpired(CeremonyError):
+    code = "challenge_expired"
+    default_message = "This attempt took too long and has expired. Please start again."
+
+
+class TypeMismatch(CeremonyError):
+    code = "type_mismatch"
+    default_message = "The response is for a different kind of ceremony."
+
+
+class OriginMismatch(CeremonyError):
+    code = "origin_mismatch"
+    default_message = "The response was made for a different website."
+
+
+class CrossOriginNotAllowed(CeremonyError):
+    code = "cross_origin_not_allowed"
+    default_message = "Passkeys cannot be used from an embedded frame of another site here."
+
+
+class RpIdMismatch(CeremonyError):
+    code = "rp_id_mismatch"
+    default_message = "The authenticator signed for a different relying party."
+
+
+class TokenBindingInvalid(CeremonyError):
+    code = "token_binding_invalid"
+    default_message = "The response carries an invalid token binding."
+
+
+class AuthenticatorError(PasskeyError):
+    code = "authenticator_error"
+
+
+class UserNotPresent(AuthenticatorError):
+    code = "user_not_present"
+    default_message = "The authenticator did not confirm that a person was present."
+
+
+class UserNotVerified(AuthenticatorError):
+    code = "user_not_verified"
+    default_message = "The authenticator did not verify the user (fingerprint, face or PIN)."
+
+
+class BadSignature(AuthenticatorError):
+    code = "bad_signature"
+    default_message = "The signature does not verify."
+
+
+class SignCountRegression(AuthenticatorError):
+    code = "sign_count_regression"
+    default_message = "The authenticator's counter went backwards: the passkey may have been cloned."
+
+
+class UnsupportedAlgorithm(AuthenticatorError):
+    code = "unsupported_algorithm"
+    default_message = "The passkey uses an algorithm this site does not accept."
+
+
+class UnsupportedAttestation(AuthenticatorError):
+    code = "unsupported_attestation_format"
+    default_message = "The authenticator's attestation format is not supported."
+
+
+class AttestationInvalid(AuthenticatorError):
+    code = "attestation_invalid"
+    default_message = "The authenticator's attestation does not verify."
+
+
+class AttestationUntrusted(AuthenticatorError):
+    code = "attestation_untrusted"
+    default_message = "The authenticator's attestation does not chain to a trusted root."
+
+
+class AccountError(PasskeyError):
+    code = "account_error"
+
+
+class UnknownCredential(AccountError):
+    code = "unknown_credential"
+    default_message = "This passkey is not registered here."
+
+
+class UserHandleMismatch(AccountError):
+    code = "user_handle_mismatch"
+    default_message = "This passkey belongs to a different account."
+
+
+class UsernameTaken(AccountError):
+    code = "username_taken"
+    default_message = "That username is already taken."
+
+
+class CredentialExists(AccountError):
+    code = "credential_exists"
+    default_message = "This passkey is already registered."
+
+
+class NotSignedIn(AccountError):
+    code = "not_signed_in"
+    default_message = "You are not signed in."
+
+
+class Forbidden(AccountError):
+    code = "forbidden"
+    default_message = "You may not do that."
+
+
+class RequestError(PasskeyError):
+    code = "request_error"
+
+
+class InvalidRequest(RequestError):
+    code = "invalid_request"
+    default_message = "The request is invalid."
+
+
+class UnsupportedMediaType(RequestError):
+    code = "unsupported_media_type"
+    default_message = "Request bodies must be JSON (Content-Type: application/json)."
+
+
+class BodyTooLarge(RequestError):
+    code = "body_too_large"
+    default_message = "The request body is too large."
+
+
+class OriginNotAllowed(RequestError):
+    code = "origin_not_allowed"
+    default_message = "Requests from this origin are not allowed."
