@@ -12,7 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 import cbor2
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm as _CryptoUnsupported
+from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm as _CryptoUnsupported
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 

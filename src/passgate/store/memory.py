@@ -1,0 +1,113 @@
+"""In-process storage: for tests and for embedding Passgate in one process without a database."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from passgate.core.errors import CredentialExists, UsernameTaken
+from passgate.store.base import (
+    Credential,
+    Event,
+    PendingChallenge,
+    Session,
+    Storage,
+    User,
+    normalize_username,
+)
+
+
+class MemoryUsers:
+    def __init__(self, credentials: MemoryCredentials) -> None:
+        self._users: dict[str, User] = {}
+        self._by_name: dict[str, str] = {}
+        self._credentials = credentials
+
+    async def get(self, user_id: str) -> User | None:
+        return self._users.get(user_id)
+
+    async def by_username(self, username: str) -> User | None:
+        user_id = self._by_name.get(normalize_username(username))
+        return self._users.get(user_id) if user_id else None
+
+    async def create_with_credential(self, user: User, credential: Credential) -> None:
+        name = normalize_username(user.username)
+        if name in self._by_name:
+            raise UsernameTaken()
+        if credential.credential_id in self._credentials.rows:
+            raise CredentialExists()
+        self._users[user.id] = user
+        self._by_name[name] = user.id
+        self._credentials.rows[credential.credential_id] = credential
+
+
+class MemoryCredentials:
+    def __init__(self) -> None:
+        self.rows: dict[bytes, Credential] = {}
+
+    async def get(self, credential_id: bytes) -> Credential | None:
+        return self.rows.get(credential_id)
+
+    async def list_for_user(self, user_id: str) -> list[Credential]:
+        return sorted((c for c in self.rows.values() if c.user_id == user_id), key=lambda c: c.created_at)
+
+    async def add(self, credential: Credential) -> None:
+        if credential.credential_id in self.rows:
+            raise CredentialExists()
+        self.rows[credential.credential_id] = credential
+
+    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool,
+                         used_at: datetime) -> bool:
+        current = self.rows.get(credential_id)
+        if current is None or (sign_count and sign_count <= current.sign_count):
+            return False
+        self.rows[credential_id] = dataclasses.replace(
+            current, sign_count=max(sign_count, current.sign_count), backed_up=backed_up, last_used_at=used_at)
+        return True
+
+
+class MemoryChallenges:
+    def __init__(self) -> None:
+        self._rows: dict[bytes, PendingChallenge] = {}
+
+    async def put(self, challenge: PendingChallenge) -> None:
+        self._rows[challenge.id] = challenge
+
+    async def take(self, challenge_id: bytes) -> PendingChallenge | None:
+        return self._rows.pop(challenge_id, None)
+
+
+class MemorySessions:
+    def __init__(self) -> None:
+        self._rows: dict[bytes, Session] = {}
+
+    async def create(self, session: Session) -> None:
+        self._rows[session.token_hash] = session
+
+    async def get(self, token_hash: bytes) -> Session | None:
+        return self._rows.get(token_hash)
+
+    async def touch(self, token_hash: bytes, at: datetime) -> None:
+        if token_hash in self._rows:
+            self._rows[token_hash] = dataclasses.replace(self._rows[token_hash], last_seen_at=at)
+
+    async def delete(self, token_hash: bytes) -> None:
+        self._rows.pop(token_hash, None)
+
+
+class MemoryEvents:
+    def __init__(self) -> None:
+        self._rows: list[Event] = []
+
+    async def record(self, event: Event) -> None:
+        self._rows.append(dataclasses.replace(event, id=len(self._rows) + 1))
+
+    async def list(self, *, user_id: str | None = None, limit: int = 100) -> list[Event]:
+        rows = [e for e in reversed(self._rows) if user_id is None or e.user_id == user_id]
+        return rows[:limit]
+
+
+def memory_storage() -> Storage:
+    credentials = MemoryCredentials()
+    return Storage(users=MemoryUsers(credentials), credentials=credentials, challenges=MemoryChallenges(),
+                   sessions=MemorySessions(), events=MemoryEvents())

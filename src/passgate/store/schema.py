@@ -1,0 +1,112 @@
+"""The SQL schema, shared by the SQL adapter and the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("username_normalized", String(64), nullable=False, unique=True),
+    Column("display_name", String(64), nullable=False),
+    Column("user_handle", LargeBinary(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("credential_id", LargeBinary(1023), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("algorithm", Integer, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("attestation_format", String(32), nullable=False),
+    Column("transports", JSON, nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backed_up", Boolean, nullable=False),
+    Column("user_verified", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("nickname", String(64), nullable=True),
+)
+
+challenges = Table(
+    "challenges",
+    metadata,
+    Column("id", LargeBinary(32), primary_key=True),
+    Column("challenge", LargeBinary(64), nullable=False),
+    Column("ceremony", String(16), nullable=False),
+    Column("browser", LargeBinary(32), nullable=False),
+    Column("user_id", String(32), nullable=True),
+    Column("pending_user", JSON, nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("type", String(48), nullable=False),
+    Column("outcome", String(8), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("user_id", String(32), nullable=True),
+    Column("credential_id", LargeBinary(1023), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_events_user_created", "user_id", "created_at"),
+)
