@@ -49,7 +49,7 @@ def _store_at_validation_time() -> X509Store:
 
 # py_webauthn builds its X509Store through this hook, meant to be replaced to pin the validation time.
 _chain_module = importlib.import_module("webauthn.helpers.validate_certificate_chain")
-_chain_module._generate_new_cert_store = _store_at_validation_time
+_chain_module._generate_new_cert_store = _store_at_validation_time  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, kw_only=True)

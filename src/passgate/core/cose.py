@@ -168,7 +168,7 @@ def _rsa(alg: int, fields: Mapping[Any, Any]) -> Any:
 def _akp(alg: int, fields: Mapping[Any, Any]) -> Any:
     from cryptography.hazmat.primitives.asymmetric import mldsa  # type: ignore[attr-defined,unused-ignore]
 
-    classes = {ML_DSA_44: mldsa.MLDSA44PublicKey, ML_DSA_65: mldsa.MLDSA65PublicKey,
+    classes: dict[int, Any] = {ML_DSA_44: mldsa.MLDSA44PublicKey, ML_DSA_65: mldsa.MLDSA65PublicKey,
                ML_DSA_87: mldsa.MLDSA87PublicKey}
     if alg not in classes:
         raise UnsupportedAlgorithm(f"AKP key with algorithm {alg} is not supported.")

@@ -1,0 +1,74 @@
+"""The `passgate` command: serve, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from passgate.config import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passgate", description="Passgate, a self-hostable passkey sign-in server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (applies migrations first)")
+    serve.add_argument("--config", help="TOML configuration file (also PASSGATE_CONFIG)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--rp-id", dest="rp_id", help="relying party id: the site's domain (default localhost)")
+    serve.add_argument("--rp-name", dest="rp_name", help="name shown in passkey prompts (default Passgate)")
+    serve.add_argument("--origin", dest="origins", action="append",
+                       help="an allowed origin, e.g. https://example.com (repeatable; default http://<rp id>:<port>)")
+    serve.add_argument("--database-url", dest="database_url", help="sqlite:///passgate.db (default) or postgresql://")
+    serve.add_argument("--user-verification", dest="user_verification",
+                       choices=["required", "preferred", "discouraged"])
+    serve.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"])
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.add_argument("--config")
+    migrate.add_argument("--database-url", dest="database_url")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in ("command", "config")}
+    try:
+        settings = load_settings(flags, os.environ, arguments.config)
+    except ConfigError as exc:
+        print(f"passgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if arguments.command == "migrate":
+        return _migrate(settings)
+    return _serve(settings)
+
+
+def _migrate(settings: Settings) -> int:
+    from passgate.store.migrate import upgrade
+
+    upgrade(settings.database_url)
+    print(f"passgate: database is up to date ({_redacted(settings.database_url)})")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from passgate.web.app import create_app
+
+    _migrate(settings)
+    origins = ", ".join(settings.allowed_origins)
+    print(f"passgate: serving rp id {settings.rp_id!r} for {origins} on http://{settings.host}:{settings.port}")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                proxy_headers=False, server_header=False)
+    return 0
+
+
+def _redacted(database_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url).render_as_string(hide_password=True)

@@ -1,0 +1,143 @@
+"""Settings: from command-line flags, then PASSGATE_* environment variables, then a TOML file.
+
+Validated at start-up so that a misconfigured server refuses to start with a message that says
+what to change, instead of failing its first ceremony.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from passgate.core.policy import Policy
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message tells what to change."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rp_id: str = "localhost"
+    rp_name: str = "Passgate"
+    origins: tuple[str, ...] = ()  # default: http://localhost:<port>
+    database_url: str = "sqlite:///passgate.db"
+    user_verification: str = "preferred"
+    challenge_timeout_seconds: int = 300
+    session_idle_minutes: int = 12 * 60
+    session_absolute_hours: int = 7 * 24
+    max_body_bytes: int = 64 * 1024
+    secret_key: str = ""  # keys the decoy credential ids of unknown usernames; random per process if unset
+    log_level: str = "info"
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        return self.origins or (f"http://{self.rp_id}:{self.port}",)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return all(origin.startswith("https://") for origin in self.allowed_origins)
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(user_verification=self.user_verification,  # type: ignore[arg-type]
+                      timeout_ms=self.challenge_timeout_seconds * 1000)
+
+
+_INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Merge the three sources (flags win over environment, environment over file) and validate.
+
+    Raises:
+        ConfigError: an unknown key, a value of the wrong type or an inconsistent combination.
+    """
+    values: dict[str, Any] = {}
+    environ = environ or {}
+    config_file = config_file or environ.get("PASSGATE_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            document = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Cannot read the configuration file {path}: {exc}") from exc
+        values.update(document.get("passgate", document))
+    known = {f.name for f in fields(Settings)}
+    for key, raw in environ.items():
+        if key.startswith("PASSGATE_") and key != "PASSGATE_CONFIG":
+            name = key.removeprefix("PASSGATE_").lower()
+            if name not in known:
+                raise ConfigError(f"Unknown setting {key}.")
+            values[name] = raw.split(",") if name == "origins" else raw
+    values.update({k: v for k, v in (flags or {}).items() if v is not None})
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+    for name in _INT_FIELDS & set(values):
+        try:
+            values[name] = int(values[name])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be a whole number, not {values[name]!r}.") from exc
+    if "origins" in values:
+        origins = values["origins"]
+        values["origins"] = tuple(o.strip().rstrip("/") for o in ([origins] if isinstance(origins, str) else origins)
+                                  if o.strip())
+    settings = Settings(**values)
+    if not settings.secret_key:
+        settings = replace(settings, secret_key=secrets.token_urlsafe(32))
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Raises ConfigError with a message naming the setting to change."""
+    rp_id = settings.rp_id
+    if rp_id != rp_id.lower() or not _DOMAIN.match(rp_id) or _is_ip(rp_id):
+        raise ConfigError(f"rp_id {rp_id!r} must be a lower-case domain name such as 'example.com' or 'localhost'.")
+    for origin in settings.allowed_origins:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        if parts.scheme not in ("https", "http") or not host or parts.path or parts.query:
+            raise ConfigError(f"Origin {origin!r} must look like https://host[:port], with no path.")
+        if parts.scheme == "http" and host != "localhost" and not host.endswith(".localhost"):
+            raise ConfigError(f"Origin {origin!r} must use https (plain http is allowed only for localhost).")
+        if host != rp_id and not host.endswith("." + rp_id):
+            raise ConfigError(
+                f"Origin {origin!r}: its host {host!r} is neither the rp_id {rp_id!r} nor a subdomain of it.")
+    if settings.user_verification not in ("required", "preferred", "discouraged"):
+        raise ConfigError("user_verification must be 'required', 'preferred' or 'discouraged'.")
+    if not 30 <= settings.challenge_timeout_seconds <= 3600:
+        raise ConfigError("challenge_timeout_seconds must be between 30 and 3600.")
+    if settings.session_idle_minutes < 1 or settings.session_absolute_hours < 1:
+        raise ConfigError("Session lifetimes must be positive.")
+    if settings.session_idle_minutes > settings.session_absolute_hours * 60:
+        raise ConfigError("session_idle_minutes cannot exceed the absolute lifetime (session_absolute_hours).")
+    if not 1 <= settings.port <= 65535:
+        raise ConfigError(f"port {settings.port} is out of range.")
+    if not settings.database_url.startswith(("sqlite", "postgresql")):
+        raise ConfigError("database_url must be a sqlite:/// or postgresql:// URL.")
+    if settings.max_body_bytes < 4096:
+        raise ConfigError("max_body_bytes must be at least 4096.")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

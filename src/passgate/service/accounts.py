@@ -1,0 +1,31 @@
+"""Usernames and display names: what an account may be called."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from passgate.core.errors import InvalidRequest
+
+MAX_NAME = 64
+
+
+def clean_name(value: object, *, field: str, required: bool) -> str:
+    """Trim, normalize (NFC) and check a username or display name.
+
+    Raises:
+        InvalidRequest: missing when required, too long, or containing control characters.
+    """
+    if value is None or value == "":
+        if required:
+            raise InvalidRequest(f"{field} is required.")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{field} must be a string.")
+    text = unicodedata.normalize("NFC", value).strip()
+    if required and not text:
+        raise InvalidRequest(f"{field} is required.")
+    if len(text) > MAX_NAME:
+        raise InvalidRequest(f"{field} must be at most {MAX_NAME} characters.")
+    if any(unicodedata.category(ch).startswith("C") for ch in text):
+        raise InvalidRequest(f"{field} must not contain control or invisible formatting characters.")
+    return text

@@ -1,0 +1,88 @@
+"""Sign in with a passkey: discoverable (no username) or username-first."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from passgate.core.authentication import verify_authentication
+from passgate.core.data import AuthenticationResponse
+from passgate.core.errors import SignCountRegression, UnknownCredential, UserHandleMismatch
+from passgate.core.options import CredentialDescriptor, request_options
+from passgate.service import challenges
+from passgate.service.accounts import clean_name
+from passgate.service.context import Client, Context, audited
+from passgate.store.base import Credential, User
+
+# Bound to a username that has no account: no credential can complete such a ceremony.
+_NOBODY = "-"
+_DECOY_TRANSPORTS = ("hybrid", "internal")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedInWith:
+    user: User
+    credential: Credential
+
+
+async def begin(ctx: Context, client: Client, *, username: object = None) -> tuple[dict[str, Any], str]:
+    """Request options: empty allowCredentials (discoverable) or the user's passkeys (username-first).
+
+    An unknown username gets a decoy credential id derived from the server secret, stable across
+    requests, so the answer does not tell whether the account exists.
+    """
+    allow: list[CredentialDescriptor] = []
+    user_id: str | None = None
+    if username is not None:
+        name = clean_name(username, field="username", required=True)
+        user = await ctx.storage.users.by_username(name)
+        if user is not None:
+            user_id = user.id
+            allow = [CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
+                     for c in await ctx.storage.credentials.list_for_user(user.id)]
+        else:
+            user_id = _NOBODY
+            decoy = hmac.new(ctx.rp.secret_key, name.casefold().encode(), hashlib.sha256).digest()
+            allow = [CredentialDescriptor(credential_id=decoy, transports=_DECOY_TRANSPORTS)]
+    challenge, browser = await challenges.issue(ctx, client, "authentication", user_id=user_id)
+    return request_options(rp_id=ctx.rp.rp_id, challenge=challenge, policy=ctx.rp.policy, allow=allow), browser
+
+
+async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
+    """Verify an assertion and record the passkey's use. The caller starts the session.
+
+    Raises:
+        PasskeyError: every refusal, with its code (see passgate.core.errors).
+    """
+    async with audited(ctx, client, "sign_in") as audit:
+        pending = await challenges.take(ctx, client, "authentication", response)
+        parsed = AuthenticationResponse.parse(response)
+        audit.credential_id = parsed.credential_id
+        credential = await ctx.storage.credentials.get(parsed.credential_id)
+        if credential is None or (pending.user_id is not None and credential.user_id != pending.user_id):
+            raise UnknownCredential()
+        audit.user_id = credential.user_id
+        user = await ctx.storage.users.get(credential.user_id)
+        if user is None:
+            raise UnknownCredential()
+        if parsed.user_handle is None:
+            if pending.user_id is None:
+                raise UserHandleMismatch("A passkey used without a username must name its account.")
+        elif not hmac.compare_digest(parsed.user_handle, user.user_handle):
+            raise UserHandleMismatch()
+        try:
+            verified = verify_authentication(
+                response, expected_challenge=pending.challenge, expected_rp_id=ctx.rp.rp_id,
+                expected_origins=ctx.rp.origins, credential_public_key=credential.public_key,
+                stored_sign_count=credential.sign_count, policy=ctx.rp.policy)
+        except SignCountRegression:
+            audit.detail["clone_warning"] = True
+            raise
+        if not await ctx.storage.credentials.record_use(credential.credential_id, sign_count=verified.sign_count,
+                                                        backed_up=verified.backed_up, used_at=ctx.clock()):
+            # Another sign-in with a higher counter won the race: this assertion is stale.
+            audit.detail["clone_warning"] = True
+            raise SignCountRegression()
+        return SignedInWith(user=user, credential=credential)

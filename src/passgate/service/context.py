@@ -1,0 +1,84 @@
+"""What every use case needs: the relying party, storage, a clock and a source of randomness."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from passgate.core.errors import PasskeyError
+from passgate.core.policy import Policy
+from passgate.store.base import Event, Storage
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelyingParty:
+    rp_id: str
+    rp_name: str
+    origins: tuple[str, ...]
+    policy: Policy
+    challenge_ttl: timedelta = timedelta(minutes=5)
+    session_idle: timedelta = timedelta(hours=12)
+    session_absolute: timedelta = timedelta(days=7)
+    secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    rp: RelyingParty
+    storage: Storage
+    clock: Callable[[], datetime] = utcnow
+    random: Callable[[int], bytes] = secrets.token_bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Client:
+    """Who is asking: the browser's ceremony and session cookies, and what the request says of it."""
+
+    browser_token: str | None = None
+    session_token: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def digest(value: str | bytes) -> bytes:
+    """SHA-256, the at-rest form of every token: a leaked table holds no usable token."""
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).digest()
+
+
+@dataclass(kw_only=True)
+class Audit:
+    """One use case's event: filled in as the use case learns who and what, written once at the end."""
+
+    type: str
+    user_id: str | None = None
+    credential_id: bytes | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@asynccontextmanager
+async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Audit]:
+    """Record the use case's outcome as an event: success, or failure with the error's code."""
+    audit = Audit(type=type_)
+    try:
+        yield audit
+    except PasskeyError as exc:
+        await _write(ctx, client, audit, outcome="failure", reason=exc.code)
+        raise
+    await _write(ctx, client, audit, outcome="success", reason=None)
+
+
+async def _write(ctx: Context, client: Client, audit: Audit, *, outcome: Literal["success", "failure"],
+                 reason: str | None) -> None:
+    await ctx.storage.events.record(Event(
+        type=audit.type, outcome=outcome, reason=reason, user_id=audit.user_id, credential_id=audit.credential_id,
+        ip=client.ip, user_agent=(client.user_agent or "")[:512] or None, created_at=ctx.clock(),
+        detail=audit.detail))

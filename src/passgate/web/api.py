@@ -1,0 +1,143 @@
+"""The JSON API: the two ceremonies, the session, and the signed-in user's passkeys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from passgate.core.encoding import b64url_encode
+from passgate.core.errors import NotSignedIn
+from passgate.service import authentication, registration, sessions
+from passgate.store.base import Credential, User
+from passgate.web import schemas
+from passgate.web.context import (
+    CEREMONY_COOKIE,
+    clear_session_cookie,
+    client_of,
+    ctx_of,
+    set_ceremony_cookie,
+    set_session_cookie,
+    settings_of,
+    signed_in,
+)
+from passgate.web.requests import check_origin, read_json, request_body, validate
+
+router = APIRouter(prefix="/auth", tags=["passkeys"])
+
+CREDENTIAL = schemas.CredentialResponse
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "displayName": user.display_name}
+
+
+def passkey_json(credential: Credential) -> dict[str, Any]:
+    return {
+        "id": b64url_encode(credential.credential_id),
+        "nickname": credential.nickname,
+        "aaguid": credential.aaguid,
+        "synced": credential.backed_up,
+        "backupEligible": credential.backup_eligible,
+        "transports": list(credential.transports),
+        "createdAt": credential.created_at.isoformat(),
+        "lastUsedAt": credential.last_used_at.isoformat() if credential.last_used_at else None,
+    }
+
+
+async def _body(request: Request) -> Any | None:
+    settings = settings_of(request)
+    check_origin(request, settings)
+    return await read_json(request, settings)
+
+
+@router.post("/passkey/register/begin", openapi_extra=request_body(
+    schemas.RegisterBegin, "Signed out: username and display name of a new account. Signed in: {} to add a passkey."))
+async def register_begin(request: Request) -> JSONResponse:
+    """PublicKeyCredentialCreationOptionsJSON for a new account or a new passkey."""
+    body = validate(schemas.RegisterBegin, await _body(request))
+    current = await signed_in(request)
+    options, browser = await registration.begin(
+        ctx_of(request), client_of(request), signed_in=current.user if current else None,
+        username=body.username, display_name=body.displayName, user_id=body.userId,
+        exclude_credentials=body.excludeCredentials)
+    response = JSONResponse(options, headers={"Cache-Control": "no-store"})
+    set_ceremony_cookie(request, response, browser)
+    return response
+
+
+@router.post("/passkey/register/complete", openapi_extra=request_body(CREDENTIAL, "RegistrationResponseJSON"))
+async def register_complete(request: Request) -> JSONResponse:
+    """Verify and store the new passkey; a sign-up also signs the new user in."""
+    body = await _body(request)
+    validate(CREDENTIAL, body)
+    current = await signed_in(request)
+    client = client_of(request)
+    result = await registration.complete(ctx_of(request), client, body, signed_in=current.user if current else None)
+    response = JSONResponse({"verified": True, "user": user_json(result.user),
+                             "credentialId": b64url_encode(result.credential.credential_id),
+                             "newAccount": result.new_account}, headers={"Cache-Control": "no-store"})
+    if result.new_account:
+        set_session_cookie(request, response, await sessions.start(ctx_of(request), client, result.user.id))
+    response.delete_cookie(CEREMONY_COOKIE, path="/auth/passkey")
+    return response
+
+
+@router.post("/passkey/login/begin", openapi_extra=request_body(
+    schemas.LoginBegin, "Omit for discoverable sign-in, or {\"username\"} for username-first."))
+async def login_begin(request: Request) -> JSONResponse:
+    """PublicKeyCredentialRequestOptionsJSON."""
+    body = validate(schemas.LoginBegin, await _body(request))
+    options, browser = await authentication.begin(ctx_of(request), client_of(request), username=body.username)
+    response = JSONResponse(options, headers={"Cache-Control": "no-store"})
+    set_ceremony_cookie(request, response, browser)
+    return response
+
+
+@router.post("/passkey/login/complete", openapi_extra=request_body(CREDENTIAL, "AuthenticationResponseJSON"))
+async def login_complete(request: Request) -> JSONResponse:
+    """Verify the assertion and start a session (rotating any previous one)."""
+    body = await _body(request)
+    validate(CREDENTIAL, body)
+    client = client_of(request)
+    ctx = ctx_of(request)
+    result = await authentication.complete(ctx, client, body)
+    response = JSONResponse({"verified": True, "user": user_json(result.user),
+                             "credentialId": b64url_encode(result.credential.credential_id)},
+                            headers={"Cache-Control": "no-store"})
+    set_session_cookie(request, response, await sessions.start(ctx, client, result.user.id))
+    response.delete_cookie(CEREMONY_COOKIE, path="/auth/passkey")
+    return response
+
+
+@router.get("/session")
+async def session(request: Request) -> JSONResponse:
+    """The signed-in user, or 401 not_signed_in."""
+    current = await signed_in(request)
+    if current is None:
+        raise NotSignedIn()
+    return JSONResponse({"user": user_json(current.user),
+                         "session": {"createdAt": current.session.created_at.isoformat(),
+                                     "expiresAt": current.session.expires_at.isoformat()}},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/passkeys")
+async def passkeys(request: Request) -> JSONResponse:
+    """The signed-in user's passkeys."""
+    current = await signed_in(request)
+    if current is None:
+        raise NotSignedIn()
+    credentials = await ctx_of(request).storage.credentials.list_for_user(current.user.id)
+    return JSONResponse({"passkeys": [passkey_json(c) for c in credentials]}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/logout")
+async def logout(request: Request) -> JSONResponse:
+    """End the session (if any) and clear its cookie."""
+    await _body(request)
+    await sessions.end(ctx_of(request), client_of(request).session_token)
+    response = JSONResponse({"signedOut": True})
+    clear_session_cookie(request, response)
+    return response

@@ -1,0 +1,93 @@
+"""create_app: the ASGI application for one Passgate node."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+import passgate
+from passgate.config import Settings
+from passgate.core.errors import InvalidRequest, PasskeyError
+from passgate.service.context import Context, RelyingParty
+from passgate.store.base import Storage
+from passgate.web import api, pages
+from passgate.web.errors import error_response
+
+STATIC = Path(__file__).with_name("static")
+
+# No inline script anywhere: pages load ES modules from /static.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def relying_party(settings: Settings) -> RelyingParty:
+    return RelyingParty(
+        rp_id=settings.rp_id, rp_name=settings.rp_name, origins=settings.allowed_origins, policy=settings.policy,
+        challenge_ttl=timedelta(seconds=settings.challenge_timeout_seconds),
+        session_idle=timedelta(minutes=settings.session_idle_minutes),
+        session_absolute=timedelta(hours=settings.session_absolute_hours),
+        secret_key=hashlib.sha256(settings.secret_key.encode()).digest())
+
+
+def create_app(settings: Settings, *, storage: Storage | None = None) -> FastAPI:
+    """The Passgate application. Without `storage`, it opens `settings.database_url` (already migrated)."""
+    engine = None
+    if storage is None:
+        from passgate.store.sql import create_engine, sql_storage
+
+        engine = create_engine(settings.database_url)
+        storage = sql_storage(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if engine is not None:
+            await engine.dispose()
+
+    app = FastAPI(title="Passgate", version=passgate.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Passkey (WebAuthn) sign-in: registration and authentication ceremonies, sessions.")
+    app.state.settings = settings
+    app.state.ctx = Context(rp=relying_party(settings), storage=storage)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(PasskeyError)
+    async def passkey_error(_request: Request, exc: PasskeyError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return error_response(InvalidRequest(str(exc.errors()[0].get("msg", "Invalid request."))))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if settings.secure_cookies:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+    return app

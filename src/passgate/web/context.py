@@ -1,0 +1,58 @@
+"""Per-request access to the service context, the client's cookies and the signed-in user."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from passgate.config import Settings
+from passgate.service.context import Client, Context
+from passgate.service.sessions import SignedIn, resolve
+
+SESSION_COOKIE = "passgate_session"
+CEREMONY_COOKIE = "passgate_ceremony"
+
+
+def ctx_of(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def client_of(request: Request) -> Client:
+    return Client(
+        browser_token=request.cookies.get(CEREMONY_COOKIE),
+        session_token=request.cookies.get(SESSION_COOKIE),
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def signed_in(request: Request) -> SignedIn | None:
+    # Cached on the request: a route and a page may both ask.
+    if "passgate_signed_in" not in request.scope:
+        request.scope["passgate_signed_in"] = await resolve(ctx_of(request), request.cookies.get(SESSION_COOKIE))
+    current: SignedIn | None = request.scope["passgate_signed_in"]
+    return current
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    settings = settings_of(request)
+    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_absolute_hours * 3600, path="/",
+                        httponly=True, secure=settings.secure_cookies, samesite="lax")
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings_of(request).secure_cookies,
+                           samesite="lax")
+
+
+def set_ceremony_cookie(request: Request, response: Response, token: str) -> None:
+    settings = settings_of(request)
+    # Outlives a challenge a little, so a slow user sees "expired" rather than "unknown".
+    response.set_cookie(CEREMONY_COOKIE, token, max_age=settings.challenge_timeout_seconds + 300,
+                        path="/auth/passkey", httponly=True, secure=settings.secure_cookies, samesite="strict")

@@ -1,0 +1,33 @@
+"""The one table from error to HTTP status, and the JSON error body."""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+from passgate.core import errors
+
+# Looked up along the exception's class hierarchy: the most specific entry wins.
+STATUS: dict[type[errors.PasskeyError], int] = {
+    errors.PasskeyError: 400,
+    errors.NotSignedIn: 401,
+    errors.UnknownCredential: 401,
+    errors.UserHandleMismatch: 401,
+    errors.Forbidden: 403,
+    errors.OriginNotAllowed: 403,
+    errors.UsernameTaken: 409,
+    errors.CredentialExists: 409,
+    errors.BodyTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+}
+
+
+def status_for(error: errors.PasskeyError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def error_response(error: errors.PasskeyError) -> JSONResponse:
+    return JSONResponse({"error": error.code, "message": error.message}, status_code=status_for(error),
+                        headers={"Cache-Control": "no-store"})

@@ -1,0 +1,66 @@
+"""Reading requests: the Origin check, body limits, JSON only, and schema validation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from passgate.config import Settings
+from passgate.core.errors import BodyTooLarge, InvalidRequest, OriginNotAllowed, UnsupportedMediaType
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def check_origin(request: Request, settings: Settings) -> None:
+    """State-changing requests must come from a page of one of the configured origins (CSRF defence).
+
+    Raises:
+        OriginNotAllowed: the Origin header is missing or not allowed.
+    """
+    origin = request.headers.get("origin")
+    if origin is None or origin.rstrip("/") not in settings.allowed_origins:
+        raise OriginNotAllowed()
+
+
+async def read_json(request: Request, settings: Settings) -> Any | None:
+    """The request's JSON body, or None when it has none.
+
+    Raises:
+        BodyTooLarge, UnsupportedMediaType, InvalidRequest.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > settings.max_body_bytes):
+        raise BodyTooLarge()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > settings.max_body_bytes:
+            raise BodyTooLarge()
+    if not body.strip():
+        return None
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType()
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("The request body is not valid JSON.") from exc
+
+
+def validate(model: type[Model], data: Any | None) -> Model:
+    """Raises InvalidRequest naming the first field that does not fit the schema."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise InvalidRequest(f"{where}: {first['msg']}") from exc
+
+
+def request_body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """OpenAPI `requestBody` for a route that reads its body through `read_json`."""
+    return {"requestBody": {"required": False, "description": description,
+                            "content": {"application/json": {"schema": model.model_json_schema()}}}}

@@ -1,0 +1,37 @@
+"""Request bodies of the JSON API (validated strictly; sizes bounded)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterBegin(_Body):
+    username: str | None = Field(default=None, max_length=64, description="Signed out: the new account's username.")
+    displayName: str | None = Field(default=None, max_length=64, description="Signed out: the name shown to people.")
+    userId: str | None = Field(default=None, max_length=64,
+                               description="Signed in: the current user's id (any other id is refused).")
+    excludeCredentials: bool = Field(default=False,
+                                     description="List the account's passkeys in excludeCredentials.")
+
+
+class LoginBegin(_Body):
+    username: str | None = Field(default=None, max_length=64,
+                                 description="Username-first sign-in; omit the body for discoverable sign-in.")
+
+
+class CredentialResponse(BaseModel):
+    """A RegistrationResponseJSON or AuthenticationResponseJSON (`PublicKeyCredential.toJSON()`)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(max_length=1400)
+    rawId: str | None = Field(default=None, max_length=1400)
+    type: str = Field(max_length=16)
+    response: dict[str, Any]
+    authenticatorAttachment: str | None = Field(default=None, max_length=32)
+    clientExtensionResults: dict[str, Any] | None = None
