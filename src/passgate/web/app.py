@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 import passgate
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError
-from passgate.service.context import Context, RelyingParty
+from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.store.base import Storage
 from passgate.web import api, pages
 from passgate.web.errors import error_response
@@ -44,7 +44,8 @@ def relying_party(settings: Settings) -> RelyingParty:
         secret_key=hashlib.sha256(settings.secret_key.encode()).digest())
 
 
-def create_app(settings: Settings, *, storage: Storage | None = None) -> FastAPI:
+def create_app(settings: Settings, *, storage: Storage | None = None,
+               clock: Callable[[], datetime] = utcnow) -> FastAPI:
     """The Passgate application. Without `storage`, it opens `settings.database_url` (already migrated)."""
     engine = None
     if storage is None:
@@ -62,7 +63,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> FastAPI
     app = FastAPI(title="Passgate", version=passgate.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Passkey (WebAuthn) sign-in: registration and authentication ceremonies, sessions.")
     app.state.settings = settings
-    app.state.ctx = Context(rp=relying_party(settings), storage=storage)
+    app.state.engine = engine
+    app.state.ctx = Context(rp=relying_party(settings), storage=storage, clock=clock)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

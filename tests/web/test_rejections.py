@@ -1,0 +1,361 @@
+"""Every refusal of the JSON API: the right code, and nothing changed (no account, count or session)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.testing import SoftwareAuthenticator
+from tests.web.conftest import ORIGIN, Server, login_options, sign_up
+
+
+async def refused(server: Server, response: httpx.Response, status: int, code: str,
+                  before: dict[str, Any]) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == code and body["message"]
+    assert "passgate_session" not in response.headers.get("set-cookie", "")
+    assert server.snapshot() == before
+
+
+async def registration_response(client: httpx.AsyncClient, authenticator: SoftwareAuthenticator,
+                                username: str = "zed", **kwargs: Any) -> dict[str, Any]:
+    begin = await client.post("/auth/passkey/register/begin", json={"username": username})
+    assert begin.status_code == 200
+    return authenticator.create(begin.json(), origin=kwargs.pop("origin", ORIGIN), **kwargs)
+
+
+async def signed_up(server: Server, client: httpx.AsyncClient,
+                    **options: Any) -> tuple[SoftwareAuthenticator, dict[str, Any]]:
+    authenticator = SoftwareAuthenticator(**options)
+    result = await sign_up(client, authenticator, "yara")
+    await client.post("/auth/logout")
+    return authenticator, result
+
+
+# Registration
+
+
+async def test_replayed_registration(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator())
+    assert (await browser.post("/auth/passkey/register/complete", json=response)).status_code == 200
+    await browser.post("/auth/logout")
+    before = server.snapshot()
+    again = await browser.post("/auth/passkey/register/complete", json=response)
+    await refused(server, again, 400, "challenge_not_found", before)
+
+
+async def test_expired_registration_challenge(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator())
+    server.clock.advance(minutes=5, seconds=1)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
+                  "challenge_expired", before)
+
+
+async def test_challenge_from_another_browser(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator())
+    before = server.snapshot()
+    async with server.client() as attacker:
+        await refused(server, await attacker.post("/auth/passkey/register/complete", json=response), 400,
+                      "challenge_mismatch", before)
+
+
+async def test_a_challenge_is_single_use_even_when_refused(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator())
+    async with server.client() as attacker:
+        await attacker.post("/auth/passkey/register/complete", json=response)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
+                  "challenge_not_found", before)
+
+
+@pytest.mark.parametrize(("override", "code"), [
+    ({"origin": "http://evil.localhost:8000"}, "origin_mismatch"),
+    ({"rp_id": "example.com"}, "rp_id_mismatch"),
+    ({"cross_origin": True, "top_origin": "https://evil.example"}, "cross_origin_not_allowed"),
+])
+async def test_registration_for_another_site(server: Server, browser: httpx.AsyncClient,
+                                             override: dict[str, Any], code: str) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator(), **override)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400, code, before)
+
+
+async def test_registration_without_user_presence(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator(user_present=False))
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
+                  "user_not_present", before)
+
+
+async def test_registration_without_required_user_verification(make_server: Callable[..., Server]) -> None:
+    server = make_server(user_verification="required")
+    async with server.client() as browser:
+        response = await registration_response(browser, SoftwareAuthenticator(user_verified=False))
+        before = server.snapshot()
+        await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
+                      "user_not_verified", before)
+
+
+async def test_registration_with_a_tampered_self_attestation(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator(attestation="packed"))
+    # Change the signed client data after the fact: the attestation signature no longer matches.
+    client_data = json.loads(b64url_decode(response["response"]["clientDataJSON"]))
+    client_data["extra"] = "tampered"
+    response["response"]["clientDataJSON"] = b64url_encode(json.dumps(client_data).encode())
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
+                  "attestation_invalid", before)
+
+
+async def test_username_taken(server: Server, browser: httpx.AsyncClient) -> None:
+    await sign_up(browser, SoftwareAuthenticator(), "Kim")
+    async with server.client() as other:
+        before = server.snapshot()
+        response = await other.post("/auth/passkey/register/begin", json={"username": "kim"})
+        await refused(server, response, 409, "username_taken", before)
+
+
+async def test_concurrent_sign_ups_for_one_username_create_one_account(server: Server) -> None:
+    async with server.client() as first, server.client() as second:
+        one = await registration_response(first, SoftwareAuthenticator(), username="lee")
+        two = await registration_response(second, SoftwareAuthenticator(), username="lee")
+        assert (await first.post("/auth/passkey/register/complete", json=one)).status_code == 200
+        before = server.snapshot()
+        await refused(server, await second.post("/auth/passkey/register/complete", json=two), 409,
+                      "username_taken", before)
+    assert server.rows("SELECT count(*) FROM users") == [(1,)]
+    assert server.rows("SELECT count(*) FROM credentials") == [(1,)]
+
+
+async def test_adding_a_passkey_to_another_users_account(server: Server, browser: httpx.AsyncClient) -> None:
+    await sign_up(browser, SoftwareAuthenticator(), "mia")
+    before = server.snapshot()
+    response = await browser.post("/auth/passkey/register/begin", json={"userId": "someone-else"})
+    await refused(server, response, 403, "forbidden", before)
+
+
+async def test_registering_the_same_passkey_twice(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator = SoftwareAuthenticator()
+    result = await sign_up(browser, authenticator, "ned")
+    begin = await browser.post("/auth/passkey/register/begin", json={"userId": result["user"]["id"]})
+    response = authenticator.create(begin.json(), origin=ORIGIN)
+    response["id"] = response["rawId"] = result["credentialId"]
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
+                  "malformed_response", before)
+
+
+# Sign-in
+
+
+async def assertion(client: httpx.AsyncClient, authenticator: SoftwareAuthenticator, **kwargs: Any) -> dict[str, Any]:
+    options = await login_options(client)
+    return authenticator.get(options, origin=kwargs.pop("origin", ORIGIN), **kwargs)
+
+
+async def test_replayed_assertion(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    response = await assertion(browser, authenticator)
+    assert (await browser.post("/auth/passkey/login/complete", json=response)).status_code == 200
+    await browser.post("/auth/logout")
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
+                  "challenge_not_found", before)
+
+
+async def test_expired_sign_in_challenge(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    response = await assertion(browser, authenticator)
+    server.clock.advance(minutes=6)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
+                  "challenge_expired", before)
+
+
+async def test_sign_in_challenge_from_another_browser(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    response = await assertion(browser, authenticator)
+    before = server.snapshot()
+    async with server.client() as attacker:
+        await refused(server, await attacker.post("/auth/passkey/login/complete", json=response), 400,
+                      "challenge_mismatch", before)
+
+
+async def test_registration_challenge_used_for_sign_in(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    begin = await browser.post("/auth/passkey/register/begin", json={"username": "other"})
+    options = {"rpId": "localhost", "challenge": begin.json()["challenge"], "allowCredentials": []}
+    response = authenticator.get(options, origin=ORIGIN)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
+                  "challenge_mismatch", before)
+
+
+def resigned(authenticator: SoftwareAuthenticator, response: dict[str, Any], *, client_data: dict[str, Any] | None = None,
+             rp_id: str | None = None) -> dict[str, Any]:
+    """The assertion with changed client data or rp id hash, genuinely signed again by the passkey's key."""
+    body = response["response"]
+    raw = b64url_decode(body["clientDataJSON"])
+    if client_data:
+        raw = json.dumps({**json.loads(raw), **client_data}, separators=(",", ":")).encode()
+    auth_data = b64url_decode(body["authenticatorData"])
+    if rp_id:
+        auth_data = hashlib.sha256(rp_id.encode()).digest() + auth_data[32:]
+    signature = authenticator.credentials[0].sign(auth_data + hashlib.sha256(raw).digest())
+    body.update(clientDataJSON=b64url_encode(raw), authenticatorData=b64url_encode(auth_data),
+                signature=b64url_encode(signature))
+    return response
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"client_data": {"origin": "http://localhost:9999"}}, "origin_mismatch"),
+    ({"rp_id": "example.com"}, "rp_id_mismatch"),
+    ({"client_data": {"type": "webauthn.create"}}, "type_mismatch"),
+    ({"client_data": {"crossOrigin": True, "topOrigin": "https://evil.example"}}, "cross_origin_not_allowed"),
+])
+async def test_assertion_for_another_site_or_ceremony(server: Server, browser: httpx.AsyncClient,
+                                                      change: dict[str, Any], code: str) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    response = resigned(authenticator, await assertion(browser, authenticator), **change)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400, code, before)
+
+
+async def test_assertion_without_user_presence(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    authenticator.user_present = False
+    response = await assertion(browser, authenticator)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
+                  "user_not_present", before)
+
+
+async def test_assertion_without_required_user_verification(make_server: Callable[..., Server]) -> None:
+    server = make_server(user_verification="required")
+    async with server.client() as browser:
+        authenticator, _ = await signed_up(server, browser)
+        authenticator.user_verified = False
+        response = await assertion(browser, authenticator)
+        before = server.snapshot()
+        await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
+                      "user_not_verified", before)
+
+
+async def test_tampered_signature(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    response = await assertion(browser, authenticator)
+    signature = bytearray(b64url_decode(response["response"]["signature"]))
+    signature[-1] ^= 0x01
+    response["response"]["signature"] = b64url_encode(bytes(signature))
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
+                  "bad_signature", before)
+
+
+async def test_sign_count_regression_is_refused_and_recorded(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser, sign_count=0)
+    for _ in range(3):
+        ok = await browser.post("/auth/passkey/login/complete", json=await assertion(browser, authenticator))
+        assert ok.status_code == 200
+    await browser.post("/auth/logout")
+    assert server.rows("SELECT sign_count FROM credentials") == [(3,)]
+    authenticator.sign_count = 1  # a clone that lags behind the original
+    response = await assertion(browser, authenticator)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
+                  "sign_count_regression", before)
+    last = server.rows("SELECT outcome, reason, detail FROM events ORDER BY id DESC LIMIT 1")[0]
+    assert last[:2] == ("failure", "sign_count_regression")
+    assert json.loads(last[2])["clone_warning"] is True
+
+
+async def test_unknown_credential(server: Server, browser: httpx.AsyncClient) -> None:
+    await signed_up(server, browser)
+    stranger = SoftwareAuthenticator()
+    # A passkey made for this site whose registration never completed.
+    stranger.create((await browser.post("/auth/passkey/register/begin", json={"username": "x"})).json(),
+                    origin=ORIGIN)
+    response = await assertion(browser, stranger)
+    before = server.snapshot()
+    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 401,
+                  "unknown_credential", before)
+
+
+async def test_user_handle_of_another_user(server: Server) -> None:
+    async with server.client() as alice_browser, server.client() as bob_browser:
+        alice = SoftwareAuthenticator()
+        await sign_up(alice_browser, alice, "alice")
+        bob = SoftwareAuthenticator()
+        await sign_up(bob_browser, bob, "bob")
+        await alice_browser.post("/auth/logout")
+        response = await assertion(alice_browser, alice)
+        response["response"]["userHandle"] = b64url_encode(bob.credentials[0].user_handle)
+        before = server.snapshot()
+        await refused(server, await alice_browser.post("/auth/passkey/login/complete", json=response), 401,
+                      "user_handle_mismatch", before)
+
+
+async def test_username_first_refuses_another_users_passkey(server: Server) -> None:
+    async with server.client() as browser:
+        mallory = SoftwareAuthenticator()
+        await sign_up(browser, mallory, "mallory")
+        await sign_up(browser, SoftwareAuthenticator(), "victim")
+        await browser.post("/auth/logout")
+        options = await login_options(browser, username="victim")
+        response = mallory.get(options, origin=ORIGIN, credential_id=mallory.credentials[0].credential_id)
+        before = server.snapshot()
+        await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 401,
+                      "unknown_credential", before)
+
+
+# Malformed requests
+
+
+@pytest.mark.parametrize(("path", "content", "headers", "status", "code"), [
+    ("/auth/passkey/register/begin", b"{not json", {"content-type": "application/json"}, 400, "invalid_request"),
+    ("/auth/passkey/register/begin", b"username=a", {"content-type": "application/x-www-form-urlencoded"}, 415,
+     "unsupported_media_type"),
+    ("/auth/passkey/register/begin", b'{"username": 5}', {"content-type": "application/json"}, 400,
+     "invalid_request"),
+    ("/auth/passkey/register/begin", b'{"username": "' + b"a" * 65 + b'"}', {"content-type": "application/json"}, 400,
+     "invalid_request"),
+    ("/auth/passkey/register/begin", b'{"username": "a\\u0000b"}', {"content-type": "application/json"}, 400,
+     "invalid_request"),
+    ("/auth/passkey/login/begin", b'{"unexpected": 1}', {"content-type": "application/json"}, 400, "invalid_request"),
+    ("/auth/passkey/login/complete", b'{"id": "AA", "type": "public-key", "response": {}}',
+     {"content-type": "application/json"}, 400, "malformed_response"),
+    ("/auth/passkey/login/complete", b"[]", {"content-type": "application/json"}, 400, "invalid_request"),
+    ("/auth/passkey/register/complete", b'{"id": "!!", "type": "public-key", "response": {"clientDataJSON": 1}}',
+     {"content-type": "application/json"}, 400, "malformed_response"),
+    ("/auth/passkey/login/begin", b'{"username": "' + b"x" * 70_000 + b'"}', {"content-type": "application/json"},
+     413, "body_too_large"),
+])
+async def test_malformed_requests(server: Server, browser: httpx.AsyncClient, path: str, content: bytes,
+                                  headers: dict[str, str], status: int, code: str) -> None:
+    before = server.snapshot()
+    await refused(server, await browser.post(path, content=content, headers=headers), status, code, before)
+
+
+@pytest.mark.parametrize("origin", [None, "http://evil.example", "http://localhost:8001"])
+async def test_state_changing_requests_need_an_allowed_origin(server: Server, origin: str | None) -> None:
+    headers = {"Origin": origin} if origin else {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server.app), base_url=ORIGIN) as client:
+        before = server.snapshot()
+        response = await client.post("/auth/passkey/register/begin", json={"username": "q"}, headers=headers)
+        await refused(server, response, 403, "origin_not_allowed", before)
+        assert server.rows("SELECT count(*) FROM challenges") == [(0,)]
+
+
+async def test_failed_verifications_are_recorded_as_events(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator(), origin="http://evil.localhost:8000")
+    await browser.post("/auth/passkey/register/complete", json=response)
+    rows = server.rows("SELECT type, outcome, reason FROM events")
+    assert rows == [("passkey.register", "failure", "origin_mismatch")]
