@@ -21,11 +21,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--rp-id", dest="rp_id", help="relying party id: the site's domain (default localhost)")
     serve.add_argument("--rp-name", dest="rp_name", help="name shown in passkey prompts (default Passgate)")
-    serve.add_argument("--origin", dest="origins", action="append",
-                       help="an allowed origin, e.g. https://example.com (repeatable; default http://<rp id>:<port>)")
+    serve.add_argument(
+        "--origin",
+        dest="origins",
+        action="append",
+        help="an allowed origin, e.g. https://example.com (repeatable; default http://<rp id>:<port>)",
+    )
     serve.add_argument("--database-url", dest="database_url", help="sqlite:///passgate.db (default) or postgresql://")
-    serve.add_argument("--user-verification", dest="user_verification",
-                       choices=["required", "preferred", "discouraged"])
+    serve.add_argument(
+        "--user-verification", dest="user_verification", choices=["required", "preferred", "discouraged"]
+    )
     serve.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"])
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
@@ -63,8 +68,14 @@ def _serve(settings: Settings) -> int:
     _migrate(settings)
     origins = ", ".join(settings.allowed_origins)
     print(f"passgate: serving rp id {settings.rp_id!r} for {origins} on http://{settings.host}:{settings.port}")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        server_header=False,
+    )
     return 0
 
 

@@ -49,8 +49,10 @@ class Settings:
 
     @property
     def policy(self) -> Policy:
-        return Policy(user_verification=self.user_verification,  # type: ignore[arg-type]
-                      timeout_ms=self.challenge_timeout_seconds * 1000)
+        return Policy(
+            user_verification=self.user_verification,  # type: ignore[arg-type]
+            timeout_ms=self.challenge_timeout_seconds * 1000,
+        )
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
@@ -95,8 +97,9 @@ def load_settings(
             raise ConfigError(f"{name} must be a whole number, not {values[name]!r}.") from exc
     if "origins" in values:
         origins = values["origins"]
-        values["origins"] = tuple(o.strip().rstrip("/") for o in ([origins] if isinstance(origins, str) else origins)
-                                  if o.strip())
+        values["origins"] = tuple(
+            o.strip().rstrip("/") for o in ([origins] if isinstance(origins, str) else origins) if o.strip()
+        )
     settings = Settings(**values)
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
@@ -118,7 +121,8 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"Origin {origin!r} must use https (plain http is allowed only for localhost).")
         if host != rp_id and not host.endswith("." + rp_id):
             raise ConfigError(
-                f"Origin {origin!r}: its host {host!r} is neither the rp_id {rp_id!r} nor a subdomain of it.")
+                f"Origin {origin!r}: its host {host!r} is neither the rp_id {rp_id!r} nor a subdomain of it."
+            )
     if settings.user_verification not in ("required", "preferred", "discouraged"):
         raise ConfigError("user_verification must be 'required', 'preferred' or 'discouraged'.")
     if not 30 <= settings.challenge_timeout_seconds <= 3600:

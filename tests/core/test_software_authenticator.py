@@ -240,9 +240,7 @@ def test_packed_self_attestation_signs_auth_data_and_client_data_hash() -> None:
     assert attestation["attStmt"]["alg"] == ALG_ES256
 
     # Corrupt the self-attestation signature: py_webauthn must reject the registration.
-    attestation["attStmt"]["sig"] = attestation["attStmt"]["sig"][:-1] + bytes(
-        [attestation["attStmt"]["sig"][-1] ^ 1]
-    )
+    attestation["attStmt"]["sig"] = attestation["attStmt"]["sig"][:-1] + bytes([attestation["attStmt"]["sig"][-1] ^ 1])
     forged = {
         **response,
         "response": {**response["response"], "attestationObject": b64url_encode(cbor2.dumps(attestation))},
@@ -348,8 +346,7 @@ def test_user_verification_off_is_rejected_when_required() -> None:
     with pytest.raises(InvalidAuthenticationResponse):
         authenticate(assertion, verified.credential_public_key, 0, challenge, require_uv=True)
     assert (
-        authenticate(assertion, verified.credential_public_key, 0, challenge, require_uv=False).user_verified
-        is False
+        authenticate(assertion, verified.credential_public_key, 0, challenge, require_uv=False).user_verified is False
     )
 
     # The flag is a live attribute: turning it back on yields verified assertions.
@@ -443,9 +440,7 @@ def test_exclude_credentials_refuses_a_second_registration() -> None:
     authenticator = SoftwareAuthenticator()
     _, verified = register(authenticator)
     with pytest.raises(SoftwareAuthenticatorError) as info:
-        authenticator.create(
-            registration_options(exclude=[b"someone-else", verified.credential_id]), origin=ORIGIN
-        )
+        authenticator.create(registration_options(exclude=[b"someone-else", verified.credential_id]), origin=ORIGIN)
     assert info.value.code == "already_registered"
     assert len(authenticator.credentials) == 1
 
@@ -470,9 +465,7 @@ def test_discoverable_sign_in_uses_the_newest_credential_and_returns_its_user_ha
     authenticator = SoftwareAuthenticator()
     _, alice = register(authenticator, user_id=b"alice-handle", user_name="alice")
     _, bob = register(authenticator, user_id=b"bob-handle", user_name="bob")
-    authenticator.create(
-        registration_options(user_id=b"carol", rp_id="other.test"), origin="https://other.test"
-    )
+    authenticator.create(registration_options(user_id=b"carol", rp_id="other.test"), origin="https://other.test")
 
     challenge = b"d" * 32
     assertion = authenticator.get(authentication_options(challenge=challenge), origin=ORIGIN)

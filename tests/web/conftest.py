@@ -39,8 +39,9 @@ class Server:
 
     def client(self) -> httpx.AsyncClient:
         """A new browser: its own cookie jar, sending the page's Origin like a browser does."""
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=ORIGIN,
-                                 headers={"Origin": ORIGIN})
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url=ORIGIN, headers={"Origin": ORIGIN}
+        )
 
     def rows(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.database) as connection:
@@ -51,7 +52,8 @@ class Server:
         return {
             "users": self.rows("SELECT id, username FROM users ORDER BY id"),
             "credentials": self.rows(
-                "SELECT credential_id, user_id, sign_count, last_used_at, backed_up FROM credentials ORDER BY 1"),
+                "SELECT credential_id, user_id, sign_count, last_used_at, backed_up FROM credentials ORDER BY 1"
+            ),
             "sessions": self.rows("SELECT token_hash, user_id FROM sessions ORDER BY 1"),
         }
 
@@ -94,16 +96,20 @@ async def browser(server: Server) -> AsyncIterator[httpx.AsyncClient]:
 async def sign_up(client: httpx.AsyncClient, authenticator: SoftwareAuthenticator, username: str) -> dict[str, Any]:
     begin = await client.post("/auth/passkey/register/begin", json={"username": username, "displayName": username})
     assert begin.status_code == 200, begin.text
-    complete = await client.post("/auth/passkey/register/complete", json=authenticator.create(begin.json(),
-                                                                                            origin=ORIGIN))
+    complete = await client.post(
+        "/auth/passkey/register/complete", json=authenticator.create(begin.json(), origin=ORIGIN)
+    )
     assert complete.status_code == 200, complete.text
     result: dict[str, Any] = complete.json()
     return result
 
 
 async def login_options(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    response = await client.post("/auth/passkey/login/begin", json=body) if body else await client.post(
-        "/auth/passkey/login/begin")
+    response = (
+        await client.post("/auth/passkey/login/begin", json=body)
+        if body
+        else await client.post("/auth/passkey/login/begin")
+    )
     assert response.status_code == 200, response.text
     options: dict[str, Any] = response.json()
     return options

@@ -42,8 +42,9 @@ async def test_creation_options_follow_the_spec(browser: httpx.AsyncClient) -> N
     assert "passgate_ceremony=" in cookie and "HttpOnly" in cookie
 
 
-async def test_discoverable_sign_in_with_no_body_and_no_content_type(server: Server,
-                                                                     browser: httpx.AsyncClient) -> None:
+async def test_discoverable_sign_in_with_no_body_and_no_content_type(
+    server: Server, browser: httpx.AsyncClient
+) -> None:
     authenticator = SoftwareAuthenticator(sign_count=0)
     await sign_up(browser, authenticator, "carol")
     await browser.post("/auth/logout")
@@ -83,8 +84,9 @@ async def test_unknown_username_is_not_revealed(browser: httpx.AsyncClient) -> N
 async def test_adding_a_passkey_when_signed_in(server: Server, browser: httpx.AsyncClient) -> None:
     phone, laptop = SoftwareAuthenticator(), SoftwareAuthenticator(algorithm=-8)
     result = await sign_up(browser, phone, "frank")
-    begin = await browser.post("/auth/passkey/register/begin", json={"userId": result["user"]["id"],
-                                                                     "excludeCredentials": True})
+    begin = await browser.post(
+        "/auth/passkey/register/begin", json={"userId": result["user"]["id"], "excludeCredentials": True}
+    )
     assert begin.status_code == 200
     options = begin.json()
     assert [c["id"] for c in options["excludeCredentials"]] == [result["credentialId"]]
@@ -109,8 +111,7 @@ async def test_sign_in_rotates_the_session(browser: httpx.AsyncClient, server: S
         assert (await stale.get("/auth/session")).status_code == 401
 
 
-async def test_sessions_expire_when_idle_and_at_their_absolute_end(server: Server,
-                                                                   browser: httpx.AsyncClient) -> None:
+async def test_sessions_expire_when_idle_and_at_their_absolute_end(server: Server, browser: httpx.AsyncClient) -> None:
     await sign_up(browser, SoftwareAuthenticator(), "hank")
     server.clock.advance(hours=11)
     assert (await browser.get("/auth/session")).status_code == 200
@@ -136,8 +137,14 @@ async def test_abandoned_sign_up_does_not_hold_the_username(server: Server) -> N
 
 async def test_openapi_describes_the_api(browser: httpx.AsyncClient) -> None:
     spec = (await browser.get("/openapi.json")).json()
-    for path in ("/auth/passkey/register/begin", "/auth/passkey/register/complete", "/auth/passkey/login/begin",
-                 "/auth/passkey/login/complete", "/auth/session", "/auth/logout"):
+    for path in (
+        "/auth/passkey/register/begin",
+        "/auth/passkey/register/complete",
+        "/auth/passkey/login/begin",
+        "/auth/passkey/login/complete",
+        "/auth/session",
+        "/auth/logout",
+    ):
         assert path in spec["paths"]
     begin = spec["paths"]["/auth/passkey/register/begin"]["post"]
     assert "username" in begin["requestBody"]["content"]["application/json"]["schema"]["properties"]

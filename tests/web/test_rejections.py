@@ -15,8 +15,7 @@ from passgate.testing import SoftwareAuthenticator
 from tests.web.conftest import ORIGIN, Server, login_options, sign_up
 
 
-async def refused(server: Server, response: httpx.Response, status: int, code: str,
-                  before: dict[str, Any]) -> None:
+async def refused(server: Server, response: httpx.Response, status: int, code: str, before: dict[str, Any]) -> None:
     assert response.status_code == status, response.text
     body = response.json()
     assert body["error"] == code and body["message"]
@@ -24,15 +23,17 @@ async def refused(server: Server, response: httpx.Response, status: int, code: s
     assert server.snapshot() == before
 
 
-async def registration_response(client: httpx.AsyncClient, authenticator: SoftwareAuthenticator,
-                                username: str = "zed", **kwargs: Any) -> dict[str, Any]:
+async def registration_response(
+    client: httpx.AsyncClient, authenticator: SoftwareAuthenticator, username: str = "zed", **kwargs: Any
+) -> dict[str, Any]:
     begin = await client.post("/auth/passkey/register/begin", json={"username": username})
     assert begin.status_code == 200
     return authenticator.create(begin.json(), origin=kwargs.pop("origin", ORIGIN), **kwargs)
 
 
-async def signed_up(server: Server, client: httpx.AsyncClient,
-                    **options: Any) -> tuple[SoftwareAuthenticator, dict[str, Any]]:
+async def signed_up(
+    server: Server, client: httpx.AsyncClient, **options: Any
+) -> tuple[SoftwareAuthenticator, dict[str, Any]]:
     authenticator = SoftwareAuthenticator(**options)
     result = await sign_up(client, authenticator, "yara")
     await client.post("/auth/logout")
@@ -55,16 +56,22 @@ async def test_expired_registration_challenge(server: Server, browser: httpx.Asy
     response = await registration_response(browser, SoftwareAuthenticator())
     server.clock.advance(minutes=5, seconds=1)
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
-                  "challenge_expired", before)
+    await refused(
+        server, await browser.post("/auth/passkey/register/complete", json=response), 400, "challenge_expired", before
+    )
 
 
 async def test_challenge_from_another_browser(server: Server, browser: httpx.AsyncClient) -> None:
     response = await registration_response(browser, SoftwareAuthenticator())
     before = server.snapshot()
     async with server.client() as attacker:
-        await refused(server, await attacker.post("/auth/passkey/register/complete", json=response), 400,
-                      "challenge_mismatch", before)
+        await refused(
+            server,
+            await attacker.post("/auth/passkey/register/complete", json=response),
+            400,
+            "challenge_mismatch",
+            before,
+        )
 
 
 async def test_a_challenge_is_single_use_even_when_refused(server: Server, browser: httpx.AsyncClient) -> None:
@@ -72,17 +79,22 @@ async def test_a_challenge_is_single_use_even_when_refused(server: Server, brows
     async with server.client() as attacker:
         await attacker.post("/auth/passkey/register/complete", json=response)
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
-                  "challenge_not_found", before)
+    await refused(
+        server, await browser.post("/auth/passkey/register/complete", json=response), 400, "challenge_not_found", before
+    )
 
 
-@pytest.mark.parametrize(("override", "code"), [
-    ({"origin": "http://evil.localhost:8000"}, "origin_mismatch"),
-    ({"rp_id": "example.com"}, "rp_id_mismatch"),
-    ({"cross_origin": True, "top_origin": "https://evil.example"}, "cross_origin_not_allowed"),
-])
-async def test_registration_for_another_site(server: Server, browser: httpx.AsyncClient,
-                                             override: dict[str, Any], code: str) -> None:
+@pytest.mark.parametrize(
+    ("override", "code"),
+    [
+        ({"origin": "http://evil.localhost:8000"}, "origin_mismatch"),
+        ({"rp_id": "example.com"}, "rp_id_mismatch"),
+        ({"cross_origin": True, "top_origin": "https://evil.example"}, "cross_origin_not_allowed"),
+    ],
+)
+async def test_registration_for_another_site(
+    server: Server, browser: httpx.AsyncClient, override: dict[str, Any], code: str
+) -> None:
     response = await registration_response(browser, SoftwareAuthenticator(), **override)
     before = server.snapshot()
     await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400, code, before)
@@ -91,8 +103,9 @@ async def test_registration_for_another_site(server: Server, browser: httpx.Asyn
 async def test_registration_without_user_presence(server: Server, browser: httpx.AsyncClient) -> None:
     response = await registration_response(browser, SoftwareAuthenticator(user_present=False))
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
-                  "user_not_present", before)
+    await refused(
+        server, await browser.post("/auth/passkey/register/complete", json=response), 400, "user_not_present", before
+    )
 
 
 async def test_registration_without_required_user_verification(make_server: Callable[..., Server]) -> None:
@@ -100,8 +113,13 @@ async def test_registration_without_required_user_verification(make_server: Call
     async with server.client() as browser:
         response = await registration_response(browser, SoftwareAuthenticator(user_verified=False))
         before = server.snapshot()
-        await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
-                      "user_not_verified", before)
+        await refused(
+            server,
+            await browser.post("/auth/passkey/register/complete", json=response),
+            400,
+            "user_not_verified",
+            before,
+        )
 
 
 async def test_registration_with_a_tampered_self_attestation(server: Server, browser: httpx.AsyncClient) -> None:
@@ -111,8 +129,9 @@ async def test_registration_with_a_tampered_self_attestation(server: Server, bro
     client_data["extra"] = "tampered"
     response["response"]["clientDataJSON"] = b64url_encode(json.dumps(client_data).encode())
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
-                  "attestation_invalid", before)
+    await refused(
+        server, await browser.post("/auth/passkey/register/complete", json=response), 400, "attestation_invalid", before
+    )
 
 
 async def test_username_taken(server: Server, browser: httpx.AsyncClient) -> None:
@@ -129,8 +148,9 @@ async def test_concurrent_sign_ups_for_one_username_create_one_account(server: S
         two = await registration_response(second, SoftwareAuthenticator(), username="lee")
         assert (await first.post("/auth/passkey/register/complete", json=one)).status_code == 200
         before = server.snapshot()
-        await refused(server, await second.post("/auth/passkey/register/complete", json=two), 409,
-                      "username_taken", before)
+        await refused(
+            server, await second.post("/auth/passkey/register/complete", json=two), 409, "username_taken", before
+        )
     assert server.rows("SELECT count(*) FROM users") == [(1,)]
     assert server.rows("SELECT count(*) FROM credentials") == [(1,)]
 
@@ -149,8 +169,9 @@ async def test_registering_the_same_passkey_twice(server: Server, browser: httpx
     response = authenticator.create(begin.json(), origin=ORIGIN)
     response["id"] = response["rawId"] = result["credentialId"]
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/register/complete", json=response), 400,
-                  "malformed_response", before)
+    await refused(
+        server, await browser.post("/auth/passkey/register/complete", json=response), 400, "malformed_response", before
+    )
 
 
 # Sign-in
@@ -167,8 +188,9 @@ async def test_replayed_assertion(server: Server, browser: httpx.AsyncClient) ->
     assert (await browser.post("/auth/passkey/login/complete", json=response)).status_code == 200
     await browser.post("/auth/logout")
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
-                  "challenge_not_found", before)
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 400, "challenge_not_found", before
+    )
 
 
 async def test_expired_sign_in_challenge(server: Server, browser: httpx.AsyncClient) -> None:
@@ -176,8 +198,9 @@ async def test_expired_sign_in_challenge(server: Server, browser: httpx.AsyncCli
     response = await assertion(browser, authenticator)
     server.clock.advance(minutes=6)
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
-                  "challenge_expired", before)
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 400, "challenge_expired", before
+    )
 
 
 async def test_sign_in_challenge_from_another_browser(server: Server, browser: httpx.AsyncClient) -> None:
@@ -185,8 +208,13 @@ async def test_sign_in_challenge_from_another_browser(server: Server, browser: h
     response = await assertion(browser, authenticator)
     before = server.snapshot()
     async with server.client() as attacker:
-        await refused(server, await attacker.post("/auth/passkey/login/complete", json=response), 400,
-                      "challenge_mismatch", before)
+        await refused(
+            server,
+            await attacker.post("/auth/passkey/login/complete", json=response),
+            400,
+            "challenge_mismatch",
+            before,
+        )
 
 
 async def test_registration_challenge_used_for_sign_in(server: Server, browser: httpx.AsyncClient) -> None:
@@ -195,12 +223,18 @@ async def test_registration_challenge_used_for_sign_in(server: Server, browser: 
     options = {"rpId": "localhost", "challenge": begin.json()["challenge"], "allowCredentials": []}
     response = authenticator.get(options, origin=ORIGIN)
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
-                  "challenge_mismatch", before)
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 400, "challenge_mismatch", before
+    )
 
 
-def resigned(authenticator: SoftwareAuthenticator, response: dict[str, Any], *, client_data: dict[str, Any] | None = None,
-             rp_id: str | None = None) -> dict[str, Any]:
+def resigned(
+    authenticator: SoftwareAuthenticator,
+    response: dict[str, Any],
+    *,
+    client_data: dict[str, Any] | None = None,
+    rp_id: str | None = None,
+) -> dict[str, Any]:
     """The assertion with changed client data or rp id hash, genuinely signed again by the passkey's key."""
     body = response["response"]
     raw = b64url_decode(body["clientDataJSON"])
@@ -210,19 +244,26 @@ def resigned(authenticator: SoftwareAuthenticator, response: dict[str, Any], *, 
     if rp_id:
         auth_data = hashlib.sha256(rp_id.encode()).digest() + auth_data[32:]
     signature = authenticator.credentials[0].sign(auth_data + hashlib.sha256(raw).digest())
-    body.update(clientDataJSON=b64url_encode(raw), authenticatorData=b64url_encode(auth_data),
-                signature=b64url_encode(signature))
+    body.update(
+        clientDataJSON=b64url_encode(raw),
+        authenticatorData=b64url_encode(auth_data),
+        signature=b64url_encode(signature),
+    )
     return response
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    ({"client_data": {"origin": "http://localhost:9999"}}, "origin_mismatch"),
-    ({"rp_id": "example.com"}, "rp_id_mismatch"),
-    ({"client_data": {"type": "webauthn.create"}}, "type_mismatch"),
-    ({"client_data": {"crossOrigin": True, "topOrigin": "https://evil.example"}}, "cross_origin_not_allowed"),
-])
-async def test_assertion_for_another_site_or_ceremony(server: Server, browser: httpx.AsyncClient,
-                                                      change: dict[str, Any], code: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"client_data": {"origin": "http://localhost:9999"}}, "origin_mismatch"),
+        ({"rp_id": "example.com"}, "rp_id_mismatch"),
+        ({"client_data": {"type": "webauthn.create"}}, "type_mismatch"),
+        ({"client_data": {"crossOrigin": True, "topOrigin": "https://evil.example"}}, "cross_origin_not_allowed"),
+    ],
+)
+async def test_assertion_for_another_site_or_ceremony(
+    server: Server, browser: httpx.AsyncClient, change: dict[str, Any], code: str
+) -> None:
     authenticator, _ = await signed_up(server, browser)
     response = resigned(authenticator, await assertion(browser, authenticator), **change)
     before = server.snapshot()
@@ -234,8 +275,9 @@ async def test_assertion_without_user_presence(server: Server, browser: httpx.As
     authenticator.user_present = False
     response = await assertion(browser, authenticator)
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
-                  "user_not_present", before)
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 400, "user_not_present", before
+    )
 
 
 async def test_assertion_without_required_user_verification(make_server: Callable[..., Server]) -> None:
@@ -245,8 +287,9 @@ async def test_assertion_without_required_user_verification(make_server: Callabl
         authenticator.user_verified = False
         response = await assertion(browser, authenticator)
         before = server.snapshot()
-        await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
-                      "user_not_verified", before)
+        await refused(
+            server, await browser.post("/auth/passkey/login/complete", json=response), 400, "user_not_verified", before
+        )
 
 
 async def test_tampered_signature(server: Server, browser: httpx.AsyncClient) -> None:
@@ -256,8 +299,9 @@ async def test_tampered_signature(server: Server, browser: httpx.AsyncClient) ->
     signature[-1] ^= 0x01
     response["response"]["signature"] = b64url_encode(bytes(signature))
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
-                  "bad_signature", before)
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 400, "bad_signature", before
+    )
 
 
 async def test_sign_count_regression_is_refused_and_recorded(server: Server, browser: httpx.AsyncClient) -> None:
@@ -270,8 +314,9 @@ async def test_sign_count_regression_is_refused_and_recorded(server: Server, bro
     authenticator.sign_count = 1  # a clone that lags behind the original
     response = await assertion(browser, authenticator)
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 400,
-                  "sign_count_regression", before)
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 400, "sign_count_regression", before
+    )
     last = server.rows("SELECT outcome, reason, detail FROM events ORDER BY id DESC LIMIT 1")[0]
     assert last[:2] == ("failure", "sign_count_regression")
     assert json.loads(last[2])["clone_warning"] is True
@@ -281,12 +326,12 @@ async def test_unknown_credential(server: Server, browser: httpx.AsyncClient) ->
     await signed_up(server, browser)
     stranger = SoftwareAuthenticator()
     # A passkey made for this site whose registration never completed.
-    stranger.create((await browser.post("/auth/passkey/register/begin", json={"username": "x"})).json(),
-                    origin=ORIGIN)
+    stranger.create((await browser.post("/auth/passkey/register/begin", json={"username": "x"})).json(), origin=ORIGIN)
     response = await assertion(browser, stranger)
     before = server.snapshot()
-    await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 401,
-                  "unknown_credential", before)
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 401, "unknown_credential", before
+    )
 
 
 async def test_user_handle_of_another_user(server: Server) -> None:
@@ -299,8 +344,13 @@ async def test_user_handle_of_another_user(server: Server) -> None:
         response = await assertion(alice_browser, alice)
         response["response"]["userHandle"] = b64url_encode(bob.credentials[0].user_handle)
         before = server.snapshot()
-        await refused(server, await alice_browser.post("/auth/passkey/login/complete", json=response), 401,
-                      "user_handle_mismatch", before)
+        await refused(
+            server,
+            await alice_browser.post("/auth/passkey/login/complete", json=response),
+            401,
+            "user_handle_mismatch",
+            before,
+        )
 
 
 async def test_username_first_refuses_another_users_passkey(server: Server) -> None:
@@ -312,34 +362,86 @@ async def test_username_first_refuses_another_users_passkey(server: Server) -> N
         options = await login_options(browser, username="victim")
         response = mallory.get(options, origin=ORIGIN, credential_id=mallory.credentials[0].credential_id)
         before = server.snapshot()
-        await refused(server, await browser.post("/auth/passkey/login/complete", json=response), 401,
-                      "unknown_credential", before)
+        await refused(
+            server, await browser.post("/auth/passkey/login/complete", json=response), 401, "unknown_credential", before
+        )
 
 
 # Malformed requests
 
 
-@pytest.mark.parametrize(("path", "content", "headers", "status", "code"), [
-    ("/auth/passkey/register/begin", b"{not json", {"content-type": "application/json"}, 400, "invalid_request"),
-    ("/auth/passkey/register/begin", b"username=a", {"content-type": "application/x-www-form-urlencoded"}, 415,
-     "unsupported_media_type"),
-    ("/auth/passkey/register/begin", b'{"username": 5}', {"content-type": "application/json"}, 400,
-     "invalid_request"),
-    ("/auth/passkey/register/begin", b'{"username": "' + b"a" * 65 + b'"}', {"content-type": "application/json"}, 400,
-     "invalid_request"),
-    ("/auth/passkey/register/begin", b'{"username": "a\\u0000b"}', {"content-type": "application/json"}, 400,
-     "invalid_request"),
-    ("/auth/passkey/login/begin", b'{"unexpected": 1}', {"content-type": "application/json"}, 400, "invalid_request"),
-    ("/auth/passkey/login/complete", b'{"id": "AA", "type": "public-key", "response": {}}',
-     {"content-type": "application/json"}, 400, "malformed_response"),
-    ("/auth/passkey/login/complete", b"[]", {"content-type": "application/json"}, 400, "invalid_request"),
-    ("/auth/passkey/register/complete", b'{"id": "!!", "type": "public-key", "response": {"clientDataJSON": 1}}',
-     {"content-type": "application/json"}, 400, "malformed_response"),
-    ("/auth/passkey/login/begin", b'{"username": "' + b"x" * 70_000 + b'"}', {"content-type": "application/json"},
-     413, "body_too_large"),
-])
-async def test_malformed_requests(server: Server, browser: httpx.AsyncClient, path: str, content: bytes,
-                                  headers: dict[str, str], status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "content", "headers", "status", "code"),
+    [
+        ("/auth/passkey/register/begin", b"{not json", {"content-type": "application/json"}, 400, "invalid_request"),
+        (
+            "/auth/passkey/register/begin",
+            b"username=a",
+            {"content-type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "/auth/passkey/register/begin",
+            b'{"username": 5}',
+            {"content-type": "application/json"},
+            400,
+            "invalid_request",
+        ),
+        (
+            "/auth/passkey/register/begin",
+            b'{"username": "' + b"a" * 65 + b'"}',
+            {"content-type": "application/json"},
+            400,
+            "invalid_request",
+        ),
+        (
+            "/auth/passkey/register/begin",
+            b'{"username": "a\\u0000b"}',
+            {"content-type": "application/json"},
+            400,
+            "invalid_request",
+        ),
+        (
+            "/auth/passkey/login/begin",
+            b'{"unexpected": 1}',
+            {"content-type": "application/json"},
+            400,
+            "invalid_request",
+        ),
+        (
+            "/auth/passkey/login/complete",
+            b'{"id": "AA", "type": "public-key", "response": {}}',
+            {"content-type": "application/json"},
+            400,
+            "malformed_response",
+        ),
+        ("/auth/passkey/login/complete", b"[]", {"content-type": "application/json"}, 400, "invalid_request"),
+        (
+            "/auth/passkey/register/complete",
+            b'{"id": "!!", "type": "public-key", "response": {"clientDataJSON": 1}}',
+            {"content-type": "application/json"},
+            400,
+            "malformed_response",
+        ),
+        (
+            "/auth/passkey/login/begin",
+            b'{"username": "' + b"x" * 70_000 + b'"}',
+            {"content-type": "application/json"},
+            413,
+            "body_too_large",
+        ),
+    ],
+)
+async def test_malformed_requests(
+    server: Server,
+    browser: httpx.AsyncClient,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
     before = server.snapshot()
     await refused(server, await browser.post(path, content=content, headers=headers), status, code, before)
 

@@ -105,8 +105,7 @@ def _certified(verify: Callable[[Statement, Any, list[bytes]], bool]) -> Verifie
         except PasskeyError:
             raise
         except Exception as exc:  # py_webauthn reports other problems with many exception types
-            if any(isinstance(e, pyw_errors.InvalidCertificateChain)
-                   for e in (exc, exc.__cause__, exc.__context__)):
+            if any(isinstance(e, pyw_errors.InvalidCertificateChain) for e in (exc, exc.__cause__, exc.__context__)):
                 raise AttestationUntrusted() from exc
             fmt = statement.attestation.fmt
             raise AttestationInvalid(f"The {fmt} attestation does not verify: {exc}") from exc
@@ -123,25 +122,42 @@ def _credential_key(statement: Statement) -> bytes:
     return attested.public_key
 
 
-_verify_packed_x5c = _certified(lambda s, parsed, roots: verify_packed(
-    attestation_statement=parsed, attestation_object=s.attestation.raw, client_data_json=s.client_data.raw,
-    credential_public_key=_credential_key(s), pem_root_certs_bytes=roots))
+_verify_packed_x5c = _certified(
+    lambda s, parsed, roots: verify_packed(
+        attestation_statement=parsed,
+        attestation_object=s.attestation.raw,
+        client_data_json=s.client_data.raw,
+        credential_public_key=_credential_key(s),
+        pem_root_certs_bytes=roots,
+    )
+)
 
 
 def _fido_u2f(statement: Statement, parsed: Any, roots: list[bytes]) -> bool:
     attested = statement.attestation.auth_data.attested
     assert attested is not None
     return verify_fido_u2f(
-        attestation_statement=parsed, client_data_json=statement.client_data.raw,
-        rp_id_hash=statement.attestation.auth_data.rp_id_hash, credential_id=attested.credential_id,
-        credential_public_key=attested.public_key, aaguid=attested.aaguid.bytes, pem_root_certs_bytes=roots)
+        attestation_statement=parsed,
+        client_data_json=statement.client_data.raw,
+        rp_id_hash=statement.attestation.auth_data.rp_id_hash,
+        credential_id=attested.credential_id,
+        credential_public_key=attested.public_key,
+        aaguid=attested.aaguid.bytes,
+        pem_root_certs_bytes=roots,
+    )
 
 
 def _same_arguments(verify: Callable[..., bool]) -> Verifier:
     """For the py_webauthn verifiers that share one signature (tpm, apple, android-key)."""
-    return _certified(lambda s, parsed, roots: verify(
-        attestation_statement=parsed, attestation_object=s.attestation.raw, client_data_json=s.client_data.raw,
-        credential_public_key=_credential_key(s), pem_root_certs_bytes=roots))
+    return _certified(
+        lambda s, parsed, roots: verify(
+            attestation_statement=parsed,
+            attestation_object=s.attestation.raw,
+            client_data_json=s.client_data.raw,
+            credential_public_key=_credential_key(s),
+            pem_root_certs_bytes=roots,
+        )
+    )
 
 
 VERIFIERS: Mapping[str, Verifier] = {
@@ -151,9 +167,14 @@ VERIFIERS: Mapping[str, Verifier] = {
     "tpm": _same_arguments(verify_tpm),
     "apple": _same_arguments(verify_apple),
     "android-key": _same_arguments(verify_android_key),
-    "android-safetynet": _certified(lambda s, parsed, roots: verify_android_safetynet(
-        attestation_statement=parsed, attestation_object=s.attestation.raw, client_data_json=s.client_data.raw,
-        pem_root_certs_bytes=roots)),
+    "android-safetynet": _certified(
+        lambda s, parsed, roots: verify_android_safetynet(
+            attestation_statement=parsed,
+            attestation_object=s.attestation.raw,
+            client_data_json=s.client_data.raw,
+            pem_root_certs_bytes=roots,
+        )
+    ),
 }
 
 

@@ -51,8 +51,13 @@ def verify_authentication(
     """
     del now
     parsed = AuthenticationResponse.parse(response)
-    check_client_data(parsed.client_data, expected_type="webauthn.get", expected_challenge=expected_challenge,
-                      expected_origins=expected_origins, policy=policy)
+    check_client_data(
+        parsed.client_data,
+        expected_type="webauthn.get",
+        expected_challenge=expected_challenge,
+        expected_origins=expected_origins,
+        policy=policy,
+    )
     auth_data = parsed.auth_data
     check_authenticator_data(auth_data, expected_rp_id=expected_rp_id, policy=policy)
     key = cose.parse_public_key(credential_public_key)
@@ -61,8 +66,7 @@ def verify_authentication(
     key.verify(parsed.signature, bytes(auth_data) + hashlib.sha256(parsed.client_data.raw).digest())
     # Authenticators that do not count report 0 (synced passkeys do); only two real counts compare.
     if auth_data.sign_count and stored_sign_count and auth_data.sign_count <= stored_sign_count:
-        raise SignCountRegression(
-            f"The counter is {auth_data.sign_count}; {stored_sign_count} was seen before.")
+        raise SignCountRegression(f"The counter is {auth_data.sign_count}; {stored_sign_count} was seen before.")
     return VerifiedSignIn(
         credential_id=parsed.credential_id,
         user_handle=parsed.user_handle,

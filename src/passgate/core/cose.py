@@ -27,9 +27,22 @@ RS256, RS384, RS512, RS1 = -257, -258, -259, -65535
 ML_DSA_44, ML_DSA_65, ML_DSA_87 = -48, -49, -50
 
 ALGORITHM_NAMES: Mapping[int, str] = {
-    ES256: "ES256", ES384: "ES384", ES512: "ES512", EDDSA: "EdDSA", ED25519: "Ed25519", ED448: "Ed448",
-    PS256: "PS256", PS384: "PS384", PS512: "PS512", RS256: "RS256", RS384: "RS384", RS512: "RS512",
-    RS1: "RS1", ML_DSA_44: "ML-DSA-44", ML_DSA_65: "ML-DSA-65", ML_DSA_87: "ML-DSA-87",
+    ES256: "ES256",
+    ES384: "ES384",
+    ES512: "ES512",
+    EDDSA: "EdDSA",
+    ED25519: "Ed25519",
+    ED448: "Ed448",
+    PS256: "PS256",
+    PS384: "PS384",
+    PS512: "PS512",
+    RS256: "RS256",
+    RS384: "RS384",
+    RS512: "RS512",
+    RS1: "RS1",
+    ML_DSA_44: "ML-DSA-44",
+    ML_DSA_65: "ML-DSA-65",
+    ML_DSA_87: "ML-DSA-87",
 }
 
 _KTY_OKP, _KTY_EC2, _KTY_RSA, _KTY_AKP = 1, 2, 3, 7
@@ -37,9 +50,16 @@ _EC_CURVES: Mapping[int, ec.EllipticCurve] = {1: ec.SECP256R1(), 2: ec.SECP384R1
 # The curve each ECDSA algorithm must be used with (WebAuthn §5.8.5 / RFC 9053).
 _EC_ALG_CURVE: Mapping[int, int] = {ES256: 1, ES384: 2, ES512: 3}
 _HASHES: Mapping[int, Callable[[], hashes.HashAlgorithm]] = {
-    ES256: hashes.SHA256, ES384: hashes.SHA384, ES512: hashes.SHA512,
-    PS256: hashes.SHA256, PS384: hashes.SHA384, PS512: hashes.SHA512,
-    RS256: hashes.SHA256, RS384: hashes.SHA384, RS512: hashes.SHA512, RS1: hashes.SHA1,
+    ES256: hashes.SHA256,
+    ES384: hashes.SHA384,
+    ES512: hashes.SHA512,
+    PS256: hashes.SHA256,
+    PS384: hashes.SHA384,
+    PS512: hashes.SHA512,
+    RS256: hashes.SHA256,
+    RS384: hashes.SHA384,
+    RS512: hashes.SHA512,
+    RS1: hashes.SHA1,
 }
 
 
@@ -168,13 +188,19 @@ def _rsa(alg: int, fields: Mapping[Any, Any]) -> Any:
 def _akp(alg: int, fields: Mapping[Any, Any]) -> Any:
     from cryptography.hazmat.primitives.asymmetric import mldsa  # type: ignore[attr-defined,unused-ignore]
 
-    classes: dict[int, Any] = {ML_DSA_44: mldsa.MLDSA44PublicKey, ML_DSA_65: mldsa.MLDSA65PublicKey,
-               ML_DSA_87: mldsa.MLDSA87PublicKey}
+    classes: dict[int, Any] = {
+        ML_DSA_44: mldsa.MLDSA44PublicKey,
+        ML_DSA_65: mldsa.MLDSA65PublicKey,
+        ML_DSA_87: mldsa.MLDSA87PublicKey,
+    }
     if alg not in classes:
         raise UnsupportedAlgorithm(f"AKP key with algorithm {alg} is not supported.")
     return classes[alg].from_public_bytes(_bytes_param(fields, -1))
 
 
 _KEY_BUILDERS: Mapping[int, Callable[[int, Mapping[Any, Any]], Any]] = {
-    _KTY_EC2: _ec2, _KTY_OKP: _okp, _KTY_RSA: _rsa, _KTY_AKP: _akp,
+    _KTY_EC2: _ec2,
+    _KTY_OKP: _okp,
+    _KTY_RSA: _rsa,
+    _KTY_AKP: _akp,
 }

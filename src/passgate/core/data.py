@@ -122,8 +122,7 @@ class AuthenticatorData(bytes):
         start = stream.tell()
         _read_cbor_item(stream, "The credential public key")
         public_key = stream.getvalue()[start : stream.tell()]
-        return AttestedCredential(aaguid=UUID(bytes=header[:16]), credential_id=credential_id,
-                                  public_key=public_key)
+        return AttestedCredential(aaguid=UUID(bytes=header[:16]), credential_id=credential_id, public_key=public_key)
 
     @property
     def user_present(self) -> bool:
@@ -190,7 +189,8 @@ class RegistrationResponse:
             credential_id=fields["_raw_id"],
             client_data=ClientData.parse(b64url_decode(body.get("clientDataJSON"), field="clientDataJSON")),
             attestation=AttestationObject.parse(
-                b64url_decode(body.get("attestationObject"), field="attestationObject")),
+                b64url_decode(body.get("attestationObject"), field="attestationObject")
+            ),
             transports=tuple(dict.fromkeys(transports)),
             authenticator_attachment=_optional_str(fields.get("authenticatorAttachment")),
             client_extension_results=_extension_results(fields),

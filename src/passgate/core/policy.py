@@ -14,8 +14,17 @@ ResidentKey = Literal["required", "preferred", "discouraged"]
 
 # Strongest and most common first: the order is the preference sent to authenticators.
 DEFAULT_ALGORITHMS: tuple[int, ...] = (
-    cose.ES256, cose.EDDSA, cose.ED25519, cose.ES384, cose.ES512, cose.ED448, cose.PS256, cose.RS256,
-    cose.ML_DSA_44, cose.ML_DSA_65, cose.ML_DSA_87,
+    cose.ES256,
+    cose.EDDSA,
+    cose.ED25519,
+    cose.ES384,
+    cose.ES512,
+    cose.ED448,
+    cose.PS256,
+    cose.RS256,
+    cose.ML_DSA_44,
+    cose.ML_DSA_65,
+    cose.ML_DSA_87,
 )
 
 

@@ -53,8 +53,13 @@ def verify_registration(
         UnsupportedAttestation, AttestationInvalid, AttestationUntrusted: all `PasskeyError`s.
     """
     parsed = RegistrationResponse.parse(response)
-    check_client_data(parsed.client_data, expected_type="webauthn.create", expected_challenge=expected_challenge,
-                      expected_origins=expected_origins, policy=policy)
+    check_client_data(
+        parsed.client_data,
+        expected_type="webauthn.create",
+        expected_challenge=expected_challenge,
+        expected_origins=expected_origins,
+        policy=policy,
+    )
     auth_data = parsed.attestation.auth_data
     check_authenticator_data(auth_data, expected_rp_id=expected_rp_id, policy=policy)
     attested = auth_data.attested

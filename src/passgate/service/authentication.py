@@ -40,8 +40,10 @@ async def begin(ctx: Context, client: Client, *, username: object = None) -> tup
         user = await ctx.storage.users.by_username(name)
         if user is not None:
             user_id = user.id
-            allow = [CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
-                     for c in await ctx.storage.credentials.list_for_user(user.id)]
+            allow = [
+                CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
+                for c in await ctx.storage.credentials.list_for_user(user.id)
+            ]
         else:
             user_id = _NOBODY
             decoy = hmac.new(ctx.rp.secret_key, name.casefold().encode(), hashlib.sha256).digest()
@@ -74,14 +76,20 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
             raise UserHandleMismatch()
         try:
             verified = verify_authentication(
-                response, expected_challenge=pending.challenge, expected_rp_id=ctx.rp.rp_id,
-                expected_origins=ctx.rp.origins, credential_public_key=credential.public_key,
-                stored_sign_count=credential.sign_count, policy=ctx.rp.policy)
+                response,
+                expected_challenge=pending.challenge,
+                expected_rp_id=ctx.rp.rp_id,
+                expected_origins=ctx.rp.origins,
+                credential_public_key=credential.public_key,
+                stored_sign_count=credential.sign_count,
+                policy=ctx.rp.policy,
+            )
         except SignCountRegression:
             audit.detail["clone_warning"] = True
             raise
-        if not await ctx.storage.credentials.record_use(credential.credential_id, sign_count=verified.sign_count,
-                                                        backed_up=verified.backed_up, used_at=ctx.clock()):
+        if not await ctx.storage.credentials.record_use(
+            credential.credential_id, sign_count=verified.sign_count, backed_up=verified.backed_up, used_at=ctx.clock()
+        ):
             # Another sign-in with a higher counter won the race: this assertion is stale.
             audit.detail["clone_warning"] = True
             raise SignCountRegression()

@@ -12,14 +12,28 @@ from passgate.service.context import Client, Context, digest
 from passgate.store.base import Ceremony, PendingChallenge
 
 
-async def issue(ctx: Context, client: Client, ceremony: Ceremony, *, user_id: str | None = None,
-                pending_user: dict[str, Any] | None = None) -> tuple[bytes, str]:
+async def issue(
+    ctx: Context,
+    client: Client,
+    ceremony: Ceremony,
+    *,
+    user_id: str | None = None,
+    pending_user: dict[str, Any] | None = None,
+) -> tuple[bytes, str]:
     """Store a new challenge; returns it and the browser token the ceremony cookie must carry."""
     browser_token = client.browser_token or secrets.token_urlsafe(32)
     challenge = ctx.random(32)
-    await ctx.storage.challenges.put(PendingChallenge(
-        id=digest(challenge), challenge=challenge, ceremony=ceremony, browser=digest(browser_token),
-        user_id=user_id, pending_user=pending_user, expires_at=ctx.clock() + ctx.rp.challenge_ttl))
+    await ctx.storage.challenges.put(
+        PendingChallenge(
+            id=digest(challenge),
+            challenge=challenge,
+            ceremony=ceremony,
+            browser=digest(browser_token),
+            user_id=user_id,
+            pending_user=pending_user,
+            expires_at=ctx.clock() + ctx.rp.challenge_ttl,
+        )
+    )
     return challenge, browser_token
 
 
@@ -45,4 +59,3 @@ async def take(ctx: Context, client: Client, ceremony: Ceremony, response: Any) 
     if ctx.clock() >= pending.expires_at:
         raise ChallengeExpired()
     return pending
-

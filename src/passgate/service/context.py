@@ -76,9 +76,19 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
     await _write(ctx, client, audit, outcome="success", reason=None)
 
 
-async def _write(ctx: Context, client: Client, audit: Audit, *, outcome: Literal["success", "failure"],
-                 reason: str | None) -> None:
-    await ctx.storage.events.record(Event(
-        type=audit.type, outcome=outcome, reason=reason, user_id=audit.user_id, credential_id=audit.credential_id,
-        ip=client.ip, user_agent=(client.user_agent or "")[:512] or None, created_at=ctx.clock(),
-        detail=audit.detail))
+async def _write(
+    ctx: Context, client: Client, audit: Audit, *, outcome: Literal["success", "failure"], reason: str | None
+) -> None:
+    await ctx.storage.events.record(
+        Event(
+            type=audit.type,
+            outcome=outcome,
+            reason=reason,
+            user_id=audit.user_id,
+            credential_id=audit.credential_id,
+            ip=client.ip,
+            user_agent=(client.user_agent or "")[:512] or None,
+            created_at=ctx.clock(),
+            detail=audit.detail,
+        )
+    )

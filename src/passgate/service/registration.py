@@ -22,9 +22,16 @@ class Registered:
     new_account: bool
 
 
-async def begin(ctx: Context, client: Client, *, signed_in: User | None, username: object = None,
-                display_name: object = None, user_id: object = None,
-                exclude_credentials: bool = False) -> tuple[dict[str, Any], str]:
+async def begin(
+    ctx: Context,
+    client: Client,
+    *,
+    signed_in: User | None,
+    username: object = None,
+    display_name: object = None,
+    user_id: object = None,
+    exclude_credentials: bool = False,
+) -> tuple[dict[str, Any], str]:
     """Creation options for a new account (signed out) or a new passkey (signed in).
 
     Returns the options JSON and the browser token for the ceremony cookie.
@@ -42,10 +49,19 @@ async def begin(ctx: Context, client: Client, *, signed_in: User | None, usernam
         if await ctx.storage.users.by_username(name) is not None:
             raise UsernameTaken()
         # The account exists only once its first passkey verifies; until then it lives in the challenge.
-        user = User(id=b64url_encode(ctx.random(12)), username=name, display_name=shown,
-                    user_handle=ctx.random(32), created_at=ctx.clock())
-        pending = {"id": user.id, "username": name, "display_name": shown,
-                   "user_handle": b64url_encode(user.user_handle)}
+        user = User(
+            id=b64url_encode(ctx.random(12)),
+            username=name,
+            display_name=shown,
+            user_handle=ctx.random(32),
+            created_at=ctx.clock(),
+        )
+        pending = {
+            "id": user.id,
+            "username": name,
+            "display_name": shown,
+            "user_handle": b64url_encode(user.user_handle),
+        }
         challenge, browser = await challenges.issue(ctx, client, "registration", pending_user=pending)
         exclude: list[CredentialDescriptor] = []
     else:
@@ -55,11 +71,20 @@ async def begin(ctx: Context, client: Client, *, signed_in: User | None, usernam
         challenge, browser = await challenges.issue(ctx, client, "registration", user_id=user.id)
         exclude = []
         if exclude_credentials:
-            exclude = [CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
-                       for c in await ctx.storage.credentials.list_for_user(user.id)]
-    options = creation_options(rp_id=ctx.rp.rp_id, rp_name=ctx.rp.rp_name, user_handle=user.user_handle,
-                               username=user.username, display_name=user.display_name, challenge=challenge,
-                               policy=ctx.rp.policy, exclude=exclude)
+            exclude = [
+                CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
+                for c in await ctx.storage.credentials.list_for_user(user.id)
+            ]
+    options = creation_options(
+        rp_id=ctx.rp.rp_id,
+        rp_name=ctx.rp.rp_name,
+        user_handle=user.user_handle,
+        username=user.username,
+        display_name=user.display_name,
+        challenge=challenge,
+        policy=ctx.rp.policy,
+        exclude=exclude,
+    )
     return options, browser
 
 
@@ -79,14 +104,23 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Us
             if signed_in.id != pending.user_id:
                 raise ChallengeMismatch("This passkey was started for another account.")
             audit.user_id = signed_in.id
-        registered = verify_registration(response, expected_challenge=pending.challenge,
-                                         expected_rp_id=ctx.rp.rp_id, expected_origins=ctx.rp.origins,
-                                         policy=ctx.rp.policy)
+        registered = verify_registration(
+            response,
+            expected_challenge=pending.challenge,
+            expected_rp_id=ctx.rp.rp_id,
+            expected_origins=ctx.rp.origins,
+            policy=ctx.rp.policy,
+        )
         audit.credential_id = registered.credential_id
         if pending.pending_user is not None:
             fields = pending.pending_user
-            user = User(id=fields["id"], username=fields["username"], display_name=fields["display_name"],
-                        user_handle=b64url_decode(fields["user_handle"]), created_at=ctx.clock())
+            user = User(
+                id=fields["id"],
+                username=fields["username"],
+                display_name=fields["display_name"],
+                user_handle=b64url_decode(fields["user_handle"]),
+                created_at=ctx.clock(),
+            )
             audit.user_id = user.id
             credential = _credential(ctx, user.id, registered)
             await ctx.storage.users.create_with_credential(user, credential)
@@ -100,8 +134,16 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Us
 
 def _credential(ctx: Context, user_id: str, registered: RegisteredCredential) -> Credential:
     return Credential(
-        credential_id=registered.credential_id, user_id=user_id, public_key=registered.public_key,
-        algorithm=registered.algorithm, sign_count=registered.sign_count, aaguid=registered.aaguid,
-        attestation_format=registered.attestation_format, transports=registered.transports,
-        backup_eligible=registered.backup_eligible, backed_up=registered.backed_up,
-        user_verified=registered.user_verified, created_at=ctx.clock())
+        credential_id=registered.credential_id,
+        user_id=user_id,
+        public_key=registered.public_key,
+        algorithm=registered.algorithm,
+        sign_count=registered.sign_count,
+        aaguid=registered.aaguid,
+        attestation_format=registered.attestation_format,
+        transports=registered.transports,
+        backup_eligible=registered.backup_eligible,
+        backed_up=registered.backed_up,
+        user_verified=registered.user_verified,
+        created_at=ctx.clock(),
+    )

@@ -25,8 +25,15 @@ async def start(ctx: Context, client: Client, user_id: str) -> str:
         await ctx.storage.sessions.delete(digest(client.session_token))
     token = secrets.token_urlsafe(32)
     now = ctx.clock()
-    await ctx.storage.sessions.create(Session(token_hash=digest(token), user_id=user_id, created_at=now,
-                                              last_seen_at=now, expires_at=now + ctx.rp.session_absolute))
+    await ctx.storage.sessions.create(
+        Session(
+            token_hash=digest(token),
+            user_id=user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + ctx.rp.session_absolute,
+        )
+    )
     return token
 
 

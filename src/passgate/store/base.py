@@ -85,6 +85,7 @@ class UserStore(Protocol):
     async def by_username(self, username: str) -> User | None:
         """Case-insensitive: `username` is compared by its normalized form."""
         ...
+
     async def create_with_credential(self, user: User, credential: Credential) -> None:
         """Create the account and its first passkey together, or neither.
 
@@ -99,8 +100,8 @@ class CredentialStore(Protocol):
     async def add(self, credential: Credential) -> None:
         """Raises CredentialExists."""
         ...
-    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool,
-                         used_at: datetime) -> bool:
+
+    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         """Store a sign-in's counter and backup state.
 
         A non-zero `sign_count` is written only if it is above the stored one, atomically, so two

@@ -56,13 +56,13 @@ class MemoryCredentials:
             raise CredentialExists()
         self.rows[credential.credential_id] = credential
 
-    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool,
-                         used_at: datetime) -> bool:
+    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         current = self.rows.get(credential_id)
         if current is None or (sign_count and sign_count <= current.sign_count):
             return False
         self.rows[credential_id] = dataclasses.replace(
-            current, sign_count=max(sign_count, current.sign_count), backed_up=backed_up, last_used_at=used_at)
+            current, sign_count=max(sign_count, current.sign_count), backed_up=backed_up, last_used_at=used_at
+        )
         return True
 
 
@@ -109,5 +109,10 @@ class MemoryEvents:
 
 def memory_storage() -> Storage:
     credentials = MemoryCredentials()
-    return Storage(users=MemoryUsers(credentials), credentials=credentials, challenges=MemoryChallenges(),
-                   sessions=MemorySessions(), events=MemoryEvents())
+    return Storage(
+        users=MemoryUsers(credentials),
+        credentials=credentials,
+        challenges=MemoryChallenges(),
+        sessions=MemorySessions(),
+        events=MemoryEvents(),
+    )

@@ -32,14 +32,16 @@ def async_url(database_url: str) -> str:
     """The URL with the async driver Passgate uses for its backend (`sqlite:///x.db` -> aiosqlite)."""
     url = make_url(database_url)
     return url.set(drivername=_ASYNC_DRIVERS.get(url.get_backend_name(), url.drivername)).render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
 
 
 def sync_url(database_url: str) -> str:
     """The URL with a synchronous driver, for migrations."""
     url = make_url(database_url)
     return url.set(drivername=_SYNC_DRIVERS.get(url.get_backend_name(), url.drivername)).render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -75,29 +77,50 @@ class _Tables:
 
 
 def _user(row: Any) -> User:
-    return User(id=row.id, username=row.username, display_name=row.display_name,
-                user_handle=row.user_handle, created_at=row.created_at)
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        user_handle=row.user_handle,
+        created_at=row.created_at,
+    )
 
 
 def _credential(row: Any) -> Credential:
     return Credential(
-        credential_id=row.credential_id, user_id=row.user_id, public_key=row.public_key,
-        algorithm=row.algorithm, sign_count=row.sign_count, aaguid=row.aaguid,
-        attestation_format=row.attestation_format, transports=tuple(row.transports),
-        backup_eligible=row.backup_eligible, backed_up=row.backed_up, user_verified=row.user_verified,
-        created_at=row.created_at, last_used_at=row.last_used_at, nickname=row.nickname,
+        credential_id=row.credential_id,
+        user_id=row.user_id,
+        public_key=row.public_key,
+        algorithm=row.algorithm,
+        sign_count=row.sign_count,
+        aaguid=row.aaguid,
+        attestation_format=row.attestation_format,
+        transports=tuple(row.transports),
+        backup_eligible=row.backup_eligible,
+        backed_up=row.backed_up,
+        user_verified=row.user_verified,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        nickname=row.nickname,
     )
 
 
 def _credential_values(credential: Credential) -> dict[str, Any]:
     return {
-        "credential_id": credential.credential_id, "user_id": credential.user_id,
-        "public_key": credential.public_key, "algorithm": credential.algorithm,
-        "sign_count": credential.sign_count, "aaguid": credential.aaguid,
-        "attestation_format": credential.attestation_format, "transports": list(credential.transports),
-        "backup_eligible": credential.backup_eligible, "backed_up": credential.backed_up,
-        "user_verified": credential.user_verified, "created_at": credential.created_at,
-        "last_used_at": credential.last_used_at, "nickname": credential.nickname,
+        "credential_id": credential.credential_id,
+        "user_id": credential.user_id,
+        "public_key": credential.public_key,
+        "algorithm": credential.algorithm,
+        "sign_count": credential.sign_count,
+        "aaguid": credential.aaguid,
+        "attestation_format": credential.attestation_format,
+        "transports": list(credential.transports),
+        "backup_eligible": credential.backup_eligible,
+        "backed_up": credential.backed_up,
+        "user_verified": credential.user_verified,
+        "created_at": credential.created_at,
+        "last_used_at": credential.last_used_at,
+        "nickname": credential.nickname,
     }
 
 
@@ -116,9 +139,16 @@ class SqlUsers(_Tables):
     async def create_with_credential(self, user: User, credential: Credential) -> None:
         try:
             async with self._write() as connection:
-                await connection.execute(insert(schema.users).values(
-                    id=user.id, username=user.username, username_normalized=normalize_username(user.username),
-                    display_name=user.display_name, user_handle=user.user_handle, created_at=user.created_at))
+                await connection.execute(
+                    insert(schema.users).values(
+                        id=user.id,
+                        username=user.username,
+                        username_normalized=normalize_username(user.username),
+                        display_name=user.display_name,
+                        user_handle=user.user_handle,
+                        created_at=user.created_at,
+                    )
+                )
                 await connection.execute(insert(schema.credentials).values(**_credential_values(credential)))
         except IntegrityError as exc:
             if "credential" in str(exc.orig).lower():
@@ -134,8 +164,11 @@ class SqlCredentials(_Tables):
         return _credential(row) if row else None
 
     async def list_for_user(self, user_id: str) -> list[Credential]:
-        query = (select(schema.credentials).where(schema.credentials.c.user_id == user_id)
-                 .order_by(schema.credentials.c.created_at))
+        query = (
+            select(schema.credentials)
+            .where(schema.credentials.c.user_id == user_id)
+            .order_by(schema.credentials.c.created_at)
+        )
         async with self._read() as connection:
             return [_credential(row) for row in await connection.execute(query)]
 
@@ -146,8 +179,7 @@ class SqlCredentials(_Tables):
         except IntegrityError as exc:
             raise CredentialExists() from exc
 
-    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool,
-                         used_at: datetime) -> bool:
+    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         table = schema.credentials
         query = update(table).where(table.c.credential_id == credential_id)
         values: dict[str, Any] = {"backed_up": backed_up, "last_used_at": used_at}
@@ -162,10 +194,17 @@ class SqlCredentials(_Tables):
 class SqlChallenges(_Tables):
     async def put(self, challenge: PendingChallenge) -> None:
         async with self._write() as connection:
-            await connection.execute(insert(schema.challenges).values(
-                id=challenge.id, challenge=challenge.challenge, ceremony=challenge.ceremony,
-                browser=challenge.browser, user_id=challenge.user_id, pending_user=challenge.pending_user,
-                expires_at=challenge.expires_at))
+            await connection.execute(
+                insert(schema.challenges).values(
+                    id=challenge.id,
+                    challenge=challenge.challenge,
+                    ceremony=challenge.ceremony,
+                    browser=challenge.browser,
+                    user_id=challenge.user_id,
+                    pending_user=challenge.pending_user,
+                    expires_at=challenge.expires_at,
+                )
+            )
 
     async def take(self, challenge_id: bytes) -> PendingChallenge | None:
         table = schema.challenges
@@ -175,8 +214,15 @@ class SqlChallenges(_Tables):
             row = (await connection.execute(query)).first()
         if row is None:
             return None
-        return PendingChallenge(id=row.id, challenge=row.challenge, ceremony=row.ceremony, browser=row.browser,
-                                user_id=row.user_id, pending_user=row.pending_user, expires_at=row.expires_at)
+        return PendingChallenge(
+            id=row.id,
+            challenge=row.challenge,
+            ceremony=row.ceremony,
+            browser=row.browser,
+            user_id=row.user_id,
+            pending_user=row.pending_user,
+            expires_at=row.expires_at,
+        )
 
     async def purge_expired(self, now: datetime) -> int:
         async with self._write() as connection:
@@ -187,9 +233,15 @@ class SqlChallenges(_Tables):
 class SqlSessions(_Tables):
     async def create(self, session: Session) -> None:
         async with self._write() as connection:
-            await connection.execute(insert(schema.sessions).values(
-                token_hash=session.token_hash, user_id=session.user_id, created_at=session.created_at,
-                last_seen_at=session.last_seen_at, expires_at=session.expires_at))
+            await connection.execute(
+                insert(schema.sessions).values(
+                    token_hash=session.token_hash,
+                    user_id=session.user_id,
+                    created_at=session.created_at,
+                    last_seen_at=session.last_seen_at,
+                    expires_at=session.expires_at,
+                )
+            )
 
     async def get(self, token_hash: bytes) -> Session | None:
         query = select(schema.sessions).where(schema.sessions.c.token_hash == token_hash)
@@ -197,13 +249,19 @@ class SqlSessions(_Tables):
             row = (await connection.execute(query)).first()
         if row is None:
             return None
-        return Session(token_hash=row.token_hash, user_id=row.user_id, created_at=row.created_at,
-                       last_seen_at=row.last_seen_at, expires_at=row.expires_at)
+        return Session(
+            token_hash=row.token_hash,
+            user_id=row.user_id,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+        )
 
     async def touch(self, token_hash: bytes, at: datetime) -> None:
         async with self._write() as connection:
-            await connection.execute(update(schema.sessions).where(schema.sessions.c.token_hash == token_hash)
-                                     .values(last_seen_at=at))
+            await connection.execute(
+                update(schema.sessions).where(schema.sessions.c.token_hash == token_hash).values(last_seen_at=at)
+            )
 
     async def delete(self, token_hash: bytes) -> None:
         async with self._write() as connection:
@@ -213,10 +271,19 @@ class SqlSessions(_Tables):
 class SqlEvents(_Tables):
     async def record(self, event: Event) -> None:
         async with self._write() as connection:
-            await connection.execute(insert(schema.events).values(
-                type=event.type, outcome=event.outcome, reason=event.reason, user_id=event.user_id,
-                credential_id=event.credential_id, ip=event.ip, user_agent=event.user_agent,
-                detail=event.detail, created_at=event.created_at))
+            await connection.execute(
+                insert(schema.events).values(
+                    type=event.type,
+                    outcome=event.outcome,
+                    reason=event.reason,
+                    user_id=event.user_id,
+                    credential_id=event.credential_id,
+                    ip=event.ip,
+                    user_agent=event.user_agent,
+                    detail=event.detail,
+                    created_at=event.created_at,
+                )
+            )
 
     async def list(self, *, user_id: str | None = None, limit: int = 100) -> list[Event]:
         table = schema.events
@@ -225,11 +292,28 @@ class SqlEvents(_Tables):
             query = query.where(table.c.user_id == user_id)
         async with self._read() as connection:
             rows = await connection.execute(query)
-            return [Event(id=r.id, type=r.type, outcome=r.outcome, reason=r.reason, user_id=r.user_id,
-                          credential_id=r.credential_id, ip=r.ip, user_agent=r.user_agent, detail=r.detail,
-                          created_at=r.created_at) for r in rows]
+            return [
+                Event(
+                    id=r.id,
+                    type=r.type,
+                    outcome=r.outcome,
+                    reason=r.reason,
+                    user_id=r.user_id,
+                    credential_id=r.credential_id,
+                    ip=r.ip,
+                    user_agent=r.user_agent,
+                    detail=r.detail,
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
 
 
 def sql_storage(engine: AsyncEngine) -> Storage:
-    return Storage(users=SqlUsers(engine), credentials=SqlCredentials(engine), challenges=SqlChallenges(engine),
-                   sessions=SqlSessions(engine), events=SqlEvents(engine))
+    return Storage(
+        users=SqlUsers(engine),
+        credentials=SqlCredentials(engine),
+        challenges=SqlChallenges(engine),
+        sessions=SqlSessions(engine),
+        events=SqlEvents(engine),
+    )

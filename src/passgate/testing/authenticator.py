@@ -230,8 +230,7 @@ class SoftwareAuthenticator:
             + credential.public_key_cose
         )
         auth_data = (
-            self._auth_data_prefix(effective_rp_id, FLAG_AT, _pack_sign_count(credential.sign_count))
-            + attested_data
+            self._auth_data_prefix(effective_rp_id, FLAG_AT, _pack_sign_count(credential.sign_count)) + attested_data
         )
         att_stmt: dict[str, Any] = {}
         if self.attestation == "packed":
@@ -346,16 +345,12 @@ class SoftwareAuthenticator:
                 return held
         raise KeyError(credential_id)
 
-    def _choose_credential(
-        self, rp_id: str, allowed: list[bytes], credential_id: bytes | None
-    ) -> SoftwareCredential:
+    def _choose_credential(self, rp_id: str, allowed: list[bytes], credential_id: bytes | None) -> SoftwareCredential:
         if credential_id is not None:
             for held in self.credentials:
                 if held.credential_id == credential_id:
                     return held
-            raise SoftwareAuthenticatorError(
-                "not_allowed", "this authenticator does not hold that credential"
-            )
+            raise SoftwareAuthenticatorError("not_allowed", "this authenticator does not hold that credential")
         for_rp = [c for c in self.credentials if c.rp_id == rp_id]
         if allowed:
             for wanted in allowed:
@@ -367,9 +362,7 @@ class SoftwareAuthenticator:
             )
         if for_rp:
             return for_rp[-1]
-        raise SoftwareAuthenticatorError(
-            "not_allowed", f"this authenticator holds no credential for {rp_id!r}"
-        )
+        raise SoftwareAuthenticatorError("not_allowed", f"this authenticator holds no credential for {rp_id!r}")
 
     def _auth_data_prefix(self, rp_id: str, extra_flags: int, counter: bytes) -> bytes:
         flags = extra_flags
@@ -493,9 +486,7 @@ def _cose_public_key(private_key: CredentialPrivateKey, algorithm: int) -> bytes
             -3: numbers.y.to_bytes(32, "big"),
         }
     elif isinstance(private_key, ed25519.Ed25519PrivateKey):
-        raw = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         cose = {1: 1, 3: algorithm, -1: 6, -2: raw}
     else:
         rsa_numbers = private_key.public_key().public_numbers()

@@ -52,16 +52,25 @@ async def _body(request: Request) -> Any | None:
     return await read_json(request, settings)
 
 
-@router.post("/passkey/register/begin", openapi_extra=request_body(
-    schemas.RegisterBegin, "Signed out: username and display name of a new account. Signed in: {} to add a passkey."))
+@router.post(
+    "/passkey/register/begin",
+    openapi_extra=request_body(
+        schemas.RegisterBegin, "Signed out: username and display name of a new account. Signed in: {} to add a passkey."
+    ),
+)
 async def register_begin(request: Request) -> JSONResponse:
     """PublicKeyCredentialCreationOptionsJSON for a new account or a new passkey."""
     body = validate(schemas.RegisterBegin, await _body(request))
     current = await signed_in(request)
     options, browser = await registration.begin(
-        ctx_of(request), client_of(request), signed_in=current.user if current else None,
-        username=body.username, display_name=body.displayName, user_id=body.userId,
-        exclude_credentials=body.excludeCredentials)
+        ctx_of(request),
+        client_of(request),
+        signed_in=current.user if current else None,
+        username=body.username,
+        display_name=body.displayName,
+        user_id=body.userId,
+        exclude_credentials=body.excludeCredentials,
+    )
     response = JSONResponse(options, headers={"Cache-Control": "no-store"})
     set_ceremony_cookie(request, response, browser)
     return response
@@ -75,17 +84,27 @@ async def register_complete(request: Request) -> JSONResponse:
     current = await signed_in(request)
     client = client_of(request)
     result = await registration.complete(ctx_of(request), client, body, signed_in=current.user if current else None)
-    response = JSONResponse({"verified": True, "user": user_json(result.user),
-                             "credentialId": b64url_encode(result.credential.credential_id),
-                             "newAccount": result.new_account}, headers={"Cache-Control": "no-store"})
+    response = JSONResponse(
+        {
+            "verified": True,
+            "user": user_json(result.user),
+            "credentialId": b64url_encode(result.credential.credential_id),
+            "newAccount": result.new_account,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
     if result.new_account:
         set_session_cookie(request, response, await sessions.start(ctx_of(request), client, result.user.id))
     response.delete_cookie(CEREMONY_COOKIE, path="/auth/passkey")
     return response
 
 
-@router.post("/passkey/login/begin", openapi_extra=request_body(
-    schemas.LoginBegin, "Omit for discoverable sign-in, or {\"username\"} for username-first."))
+@router.post(
+    "/passkey/login/begin",
+    openapi_extra=request_body(
+        schemas.LoginBegin, 'Omit for discoverable sign-in, or {"username"} for username-first.'
+    ),
+)
 async def login_begin(request: Request) -> JSONResponse:
     """PublicKeyCredentialRequestOptionsJSON."""
     body = validate(schemas.LoginBegin, await _body(request))
@@ -103,9 +122,14 @@ async def login_complete(request: Request) -> JSONResponse:
     client = client_of(request)
     ctx = ctx_of(request)
     result = await authentication.complete(ctx, client, body)
-    response = JSONResponse({"verified": True, "user": user_json(result.user),
-                             "credentialId": b64url_encode(result.credential.credential_id)},
-                            headers={"Cache-Control": "no-store"})
+    response = JSONResponse(
+        {
+            "verified": True,
+            "user": user_json(result.user),
+            "credentialId": b64url_encode(result.credential.credential_id),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
     set_session_cookie(request, response, await sessions.start(ctx, client, result.user.id))
     response.delete_cookie(CEREMONY_COOKIE, path="/auth/passkey")
     return response
@@ -117,10 +141,16 @@ async def session(request: Request) -> JSONResponse:
     current = await signed_in(request)
     if current is None:
         raise NotSignedIn()
-    return JSONResponse({"user": user_json(current.user),
-                         "session": {"createdAt": current.session.created_at.isoformat(),
-                                     "expiresAt": current.session.expires_at.isoformat()}},
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {
+            "user": user_json(current.user),
+            "session": {
+                "createdAt": current.session.created_at.isoformat(),
+                "expiresAt": current.session.expires_at.isoformat(),
+            },
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.get("/passkeys")

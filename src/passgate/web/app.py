@@ -26,8 +26,10 @@ STATIC = Path(__file__).with_name("static")
 
 # No inline script anywhere: pages load ES modules from /static.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -37,15 +39,20 @@ SECURITY_HEADERS = {
 
 def relying_party(settings: Settings) -> RelyingParty:
     return RelyingParty(
-        rp_id=settings.rp_id, rp_name=settings.rp_name, origins=settings.allowed_origins, policy=settings.policy,
+        rp_id=settings.rp_id,
+        rp_name=settings.rp_name,
+        origins=settings.allowed_origins,
+        policy=settings.policy,
         challenge_ttl=timedelta(seconds=settings.challenge_timeout_seconds),
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_absolute=timedelta(hours=settings.session_absolute_hours),
-        secret_key=hashlib.sha256(settings.secret_key.encode()).digest())
+        secret_key=hashlib.sha256(settings.secret_key.encode()).digest(),
+    )
 
 
-def create_app(settings: Settings, *, storage: Storage | None = None,
-               clock: Callable[[], datetime] = utcnow) -> FastAPI:
+def create_app(
+    settings: Settings, *, storage: Storage | None = None, clock: Callable[[], datetime] = utcnow
+) -> FastAPI:
     """The Passgate application. Without `storage`, it opens `settings.database_url` (already migrated)."""
     engine = None
     if storage is None:
@@ -60,8 +67,14 @@ def create_app(settings: Settings, *, storage: Storage | None = None,
         if engine is not None:
             await engine.dispose()
 
-    app = FastAPI(title="Passgate", version=passgate.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Passkey (WebAuthn) sign-in: registration and authentication ceremonies, sessions.")
+    app = FastAPI(
+        title="Passgate",
+        version=passgate.__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Passkey (WebAuthn) sign-in: registration and authentication ceremonies, sessions.",
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.ctx = Context(rp=relying_party(settings), storage=storage, clock=clock)
@@ -80,8 +93,9 @@ def create_app(settings: Settings, *, storage: Storage | None = None,
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code,
-                            headers=exc.headers)
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

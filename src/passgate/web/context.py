@@ -42,17 +42,32 @@ async def signed_in(request: Request) -> SignedIn | None:
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     settings = settings_of(request)
-    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_absolute_hours * 3600, path="/",
-                        httponly=True, secure=settings.secure_cookies, samesite="lax")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_absolute_hours * 3600,
+        path="/",
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+    )
 
 
 def clear_session_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, secure=settings_of(request).secure_cookies,
-                           samesite="lax")
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, secure=settings_of(request).secure_cookies, samesite="lax"
+    )
 
 
 def set_ceremony_cookie(request: Request, response: Response, token: str) -> None:
     settings = settings_of(request)
     # Outlives a challenge a little, so a slow user sees "expired" rather than "unknown".
-    response.set_cookie(CEREMONY_COOKIE, token, max_age=settings.challenge_timeout_seconds + 300,
-                        path="/auth/passkey", httponly=True, secure=settings.secure_cookies, samesite="strict")
+    response.set_cookie(
+        CEREMONY_COOKIE,
+        token,
+        max_age=settings.challenge_timeout_seconds + 300,
+        path="/auth/passkey",
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="strict",
+    )

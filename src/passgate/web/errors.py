@@ -29,5 +29,8 @@ def status_for(error: errors.PasskeyError) -> int:
 
 
 def error_response(error: errors.PasskeyError) -> JSONResponse:
-    return JSONResponse({"error": error.code, "message": error.message}, status_code=status_for(error),
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"error": error.code, "message": error.message},
+        status_code=status_for(error),
+        headers={"Cache-Control": "no-store"},
+    )

@@ -62,5 +62,10 @@ def validate(model: type[Model], data: Any | None) -> Model:
 
 def request_body(model: type[BaseModel], description: str) -> dict[str, Any]:
     """OpenAPI `requestBody` for a route that reads its body through `read_json`."""
-    return {"requestBody": {"required": False, "description": description,
-                            "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    return {
+        "requestBody": {
+            "required": False,
+            "description": description,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

@@ -14,15 +14,16 @@ class _Body(BaseModel):
 class RegisterBegin(_Body):
     username: str | None = Field(default=None, max_length=64, description="Signed out: the new account's username.")
     displayName: str | None = Field(default=None, max_length=64, description="Signed out: the name shown to people.")
-    userId: str | None = Field(default=None, max_length=64,
-                               description="Signed in: the current user's id (any other id is refused).")
-    excludeCredentials: bool = Field(default=False,
-                                     description="List the account's passkeys in excludeCredentials.")
+    userId: str | None = Field(
+        default=None, max_length=64, description="Signed in: the current user's id (any other id is refused)."
+    )
+    excludeCredentials: bool = Field(default=False, description="List the account's passkeys in excludeCredentials.")
 
 
 class LoginBegin(_Body):
-    username: str | None = Field(default=None, max_length=64,
-                                 description="Username-first sign-in; omit the body for discoverable sign-in.")
+    username: str | None = Field(
+        default=None, max_length=64, description="Username-first sign-in; omit the body for discoverable sign-in."
+    )
 
 
 class CredentialResponse(BaseModel):
