@@ -1,0 +1,151 @@
+"""One contract every storage adapter passes (memory, SQLite; more backends join the parametrization)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from passgate.core.errors import CredentialExists, UsernameTaken
+from passgate.store.base import Credential, Event, PendingChallenge, Session, Storage, User
+from passgate.store.memory import memory_storage
+from passgate.store.migrate import upgrade
+from passgate.store.sql import create_engine, sql_storage
+
+NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "memory":
+        yield memory_storage()
+        return
+    url = f"sqlite:///{tmp_path}/contract.db"
+    upgrade(url)
+    engine = create_engine(url)
+    yield sql_storage(engine)
+    await engine.dispose()
+
+
+def user(name: str = "Alice", user_id: str = "u1") -> User:
+    return User(id=user_id, username=name, display_name=name, user_handle=user_id.encode() * 16, created_at=NOW)
+
+
+def credential(credential_id: bytes = b"c1", user_id: str = "u1", sign_count: int = 0) -> Credential:
+    return Credential(
+        credential_id=credential_id,
+        user_id=user_id,
+        public_key=b"\xa5key",
+        algorithm=-7,
+        sign_count=sign_count,
+        aaguid="00000000-0000-0000-0000-000000000000",
+        attestation_format="none",
+        transports=("internal", "hybrid"),
+        backup_eligible=True,
+        backed_up=False,
+        user_verified=True,
+        created_at=NOW,
+    )
+
+
+async def test_user_and_first_credential_round_trip(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    assert await storage.users.get("u1") == user()
+    assert await storage.users.by_username("ALICE") == user()
+    assert await storage.users.by_username("bob") is None
+    assert await storage.credentials.get(b"c1") == credential()
+    assert await storage.credentials.list_for_user("u1") == [credential()]
+
+
+async def test_usernames_are_unique_case_insensitively(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    with pytest.raises(UsernameTaken):
+        await storage.users.create_with_credential(user("alice", "u2"), credential(b"c2", "u2"))
+    assert await storage.users.get("u2") is None
+    assert await storage.credentials.get(b"c2") is None
+
+
+async def test_an_account_is_not_created_when_its_credential_exists(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    with pytest.raises(CredentialExists):
+        await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c1", "u2"))
+    assert await storage.users.get("u2") is None
+    assert await storage.users.by_username("Bob") is None
+
+
+async def test_more_credentials(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.credentials.add(credential(b"c2"))
+    with pytest.raises(CredentialExists):
+        await storage.credentials.add(credential(b"c2"))
+    assert [c.credential_id for c in await storage.credentials.list_for_user("u1")] == [b"c1", b"c2"]
+
+
+async def test_record_use_only_moves_the_counter_forward(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential(sign_count=5))
+    later = NOW + timedelta(hours=1)
+    assert await storage.credentials.record_use(b"c1", sign_count=6, backed_up=True, used_at=later)
+    stored = await storage.credentials.get(b"c1")
+    assert stored is not None and (stored.sign_count, stored.backed_up, stored.last_used_at) == (6, True, later)
+    assert not await storage.credentials.record_use(b"c1", sign_count=6, backed_up=False, used_at=later)
+    stored = await storage.credentials.get(b"c1")
+    assert stored is not None and stored.sign_count == 6 and stored.backed_up is True
+    # Counter-less authenticators (0) are always recorded.
+    assert await storage.credentials.record_use(b"c1", sign_count=0, backed_up=True, used_at=later)
+
+
+async def test_concurrent_uses_with_one_counter_value_succeed_once(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential(sign_count=1))
+    results = await asyncio.gather(
+        *(storage.credentials.record_use(b"c1", sign_count=2, backed_up=False, used_at=NOW) for _ in range(5))
+    )
+    assert sorted(results) == [False, False, False, False, True]
+
+
+async def test_a_challenge_is_taken_once(storage: Storage) -> None:
+    pending = PendingChallenge(
+        id=b"i" * 32,
+        challenge=b"c" * 32,
+        ceremony="registration",
+        browser=b"b" * 32,
+        user_id=None,
+        pending_user={"username": "x"},
+        expires_at=NOW,
+    )
+    await storage.challenges.put(pending)
+    results = await asyncio.gather(*(storage.challenges.take(b"i" * 32) for _ in range(4)))
+    assert [r for r in results if r is not None] == [pending]
+    assert await storage.challenges.take(b"i" * 32) is None
+
+
+async def test_sessions(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    session = Session(
+        token_hash=b"t" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1)
+    )
+    await storage.sessions.create(session)
+    assert await storage.sessions.get(b"t" * 32) == session
+    await storage.sessions.touch(b"t" * 32, NOW + timedelta(minutes=3))
+    touched = await storage.sessions.get(b"t" * 32)
+    assert touched is not None and touched.last_seen_at == NOW + timedelta(minutes=3)
+    await storage.sessions.delete(b"t" * 32)
+    assert await storage.sessions.get(b"t" * 32) is None
+
+
+async def test_events_newest_first_and_by_user(storage: Storage) -> None:
+    for number in range(3):
+        await storage.events.record(
+            Event(
+                type="sign_in",
+                outcome="success",
+                created_at=NOW,
+                user_id="u1" if number != 1 else "u2",
+                detail={"n": number},
+            )
+        )
+    events = await storage.events.list()
+    assert [e.detail["n"] for e in events] == [2, 1, 0]
+    assert [e.detail["n"] for e in await storage.events.list(user_id="u1", limit=1)] == [2]
