@@ -149,3 +149,36 @@ async def test_events_newest_first_and_by_user(storage: Storage) -> None:
     events = await storage.events.list()
     assert [e.detail["n"] for e in events] == [2, 1, 0]
     assert [e.detail["n"] for e in await storage.events.list(user_id="u1", limit=1)] == [2]
+
+
+async def test_purging_removes_only_what_has_ended(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    for name, expires in ((b"old", NOW - timedelta(seconds=1)), (b"new", NOW + timedelta(minutes=5))):
+        await storage.challenges.put(
+            PendingChallenge(
+                id=name.ljust(32, b"."),
+                challenge=b"c" * 32,
+                ceremony="authentication",
+                browser=b"b" * 32,
+                user_id=None,
+                pending_user=None,
+                expires_at=expires,
+            )
+        )
+    assert await storage.challenges.purge_expired(NOW) == 1
+    assert await storage.challenges.take(b"new".ljust(32, b".")) is not None
+    idle = timedelta(hours=1)
+    sessions = {
+        b"ended": (NOW - timedelta(days=2), NOW - timedelta(seconds=1)),
+        b"idle": (NOW - timedelta(hours=2), NOW + timedelta(days=1)),
+        b"live": (NOW - timedelta(minutes=5), NOW + timedelta(days=1)),
+    }
+    for name, (seen, expires) in sessions.items():
+        await storage.sessions.create(
+            Session(
+                token_hash=name.ljust(32, b"."), user_id="u1", created_at=seen, last_seen_at=seen, expires_at=expires
+            )
+        )
+    assert await storage.sessions.purge_expired(NOW, idle) == 2
+    assert await storage.sessions.get(b"live".ljust(32, b".")) is not None
+    assert await storage.sessions.get(b"idle".ljust(32, b".")) is None

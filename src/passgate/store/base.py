@@ -7,7 +7,7 @@ adapter passes the same contract suite in tests/store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 Ceremony = Literal["registration", "authentication"]
@@ -116,12 +116,20 @@ class ChallengeStore(Protocol):
         """Remove and return the challenge in one atomic step: a challenge is taken at most once."""
         ...
 
+    async def purge_expired(self, now: datetime) -> int:
+        """Delete challenges that expired before `now` (abandoned ceremonies); returns how many."""
+        ...
+
 
 class SessionStore(Protocol):
     async def create(self, session: Session) -> None: ...
     async def get(self, token_hash: bytes) -> Session | None: ...
     async def touch(self, token_hash: bytes, at: datetime) -> None: ...
     async def delete(self, token_hash: bytes) -> None: ...
+
+    async def purge_expired(self, now: datetime, idle: timedelta) -> int:
+        """Delete sessions past their absolute end or idle longer than `idle`; returns how many."""
+        ...
 
 
 class EventStore(Protocol):

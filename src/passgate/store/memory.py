@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from passgate.core.errors import CredentialExists, UsernameTaken
 from passgate.store.base import (
@@ -76,6 +76,12 @@ class MemoryChallenges:
     async def take(self, challenge_id: bytes) -> PendingChallenge | None:
         return self._rows.pop(challenge_id, None)
 
+    async def purge_expired(self, now: datetime) -> int:
+        expired = [key for key, row in self._rows.items() if row.expires_at < now]
+        for key in expired:
+            del self._rows[key]
+        return len(expired)
+
 
 class MemorySessions:
     def __init__(self) -> None:
@@ -93,6 +99,12 @@ class MemorySessions:
 
     async def delete(self, token_hash: bytes) -> None:
         self._rows.pop(token_hash, None)
+
+    async def purge_expired(self, now: datetime, idle: timedelta) -> int:
+        expired = [key for key, row in self._rows.items() if row.expires_at < now or row.last_seen_at + idle < now]
+        for key in expired:
+            del self._rows[key]
+        return len(expired)
 
 
 class MemoryEvents:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, insert, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -266,6 +266,13 @@ class SqlSessions(_Tables):
     async def delete(self, token_hash: bytes) -> None:
         async with self._write() as connection:
             await connection.execute(delete(schema.sessions).where(schema.sessions.c.token_hash == token_hash))
+
+    async def purge_expired(self, now: datetime, idle: timedelta) -> int:
+        table = schema.sessions
+        query = delete(table).where(or_(table.c.expires_at < now, table.c.last_seen_at < now - idle))
+        async with self._write() as connection:
+            result = await connection.execute(query)
+        return int(result.rowcount)
 
 
 class SqlEvents(_Tables):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 import passgate
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError
+from passgate.service import housekeeping
 from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.store.base import Storage
 from passgate.web import api, pages
@@ -63,7 +66,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        cleaner = asyncio.create_task(housekeeping.run_forever(app.state.ctx))
         yield
+        cleaner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cleaner
         if engine is not None:
             await engine.dispose()
 
