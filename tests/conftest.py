@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.services import PostgresServer, RedisServer
 
 VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
 
@@ -18,3 +21,18 @@ def vectors_dir() -> Path:
     if not VECTORS.is_dir():
         pytest.fail(f"test vectors not found at {VECTORS}")
     return VECTORS
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the whole run (a missing server fails the tests, never skips them)."""
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer.start()
+    yield server
+    server.stop()

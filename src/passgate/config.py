@@ -7,11 +7,12 @@ what to change, instead of failing its first ceremony.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,9 @@ class Settings:
     rp_name: str = "Passgate"
     origins: tuple[str, ...] = ()  # default: http://localhost:<port>
     database_url: str = "sqlite:///passgate.db"
+    database_pool_size: int = 10
+    redis_url: str = ""
+    workers: int = 1
     user_verification: str = "preferred"
     challenge_timeout_seconds: int = 300
     session_idle_minutes: int = 12 * 60
@@ -107,6 +111,19 @@ def load_settings(
     return settings
 
 
+def to_json(settings: Settings) -> str:
+    """The settings as JSON, to hand them to worker processes (secret key included: workers must agree)."""
+    return json.dumps(asdict(settings))
+
+
+def from_json(text: str) -> Settings:
+    fields_ = json.loads(text)
+    fields_["origins"] = tuple(fields_["origins"])
+    settings = Settings(**fields_)
+    validate(settings)
+    return settings
+
+
 def validate(settings: Settings) -> None:
     """Raises ConfigError with a message naming the setting to change."""
     rp_id = settings.rp_id
@@ -135,6 +152,10 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"port {settings.port} is out of range.")
     if not settings.database_url.startswith(("sqlite", "postgresql")):
         raise ConfigError("database_url must be a sqlite:/// or postgresql:// URL.")
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("redis_url must be a redis://, rediss:// or unix:// URL.")
+    if not 1 <= settings.workers <= 64:
+        raise ConfigError("workers must be between 1 and 64.")
     if settings.max_body_bytes < 4096:
         raise ConfigError("max_body_bytes must be at least 4096.")
 

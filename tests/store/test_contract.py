@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,23 +12,45 @@ import pytest
 
 from passgate.core.errors import CredentialExists, UsernameTaken
 from passgate.store.base import Credential, Event, PendingChallenge, Session, Storage, User
+from passgate.store.factory import open_storage
 from passgate.store.memory import memory_storage
 from passgate.store.migrate import upgrade
-from passgate.store.sql import create_engine, sql_storage
+from passgate.store.redis import RedisChallenges, connect
+from tests.services import PostgresServer, RedisServer
 
-NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+# Redis expires keys by the wall clock, so the contract runs at the real time.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "sqlite+redis"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     if request.param == "memory":
         yield memory_storage()
         return
-    url = f"sqlite:///{tmp_path}/contract.db"
+    redis_url = ""
+    if request.param == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        url = postgres.create_database(f"contract_{next(_databases)}")
+    else:
+        url = f"sqlite:///{tmp_path}/contract.db"
+    if request.param.endswith("+redis"):
+        redis_server: RedisServer = request.getfixturevalue("redis_server")
+        redis_url = redis_server.url
     upgrade(url)
-    engine = create_engine(url)
-    yield sql_storage(engine)
-    await engine.dispose()
+    storage, close = open_storage(url, redis_url)
+    if redis_url:
+        await flush(redis_url)
+    yield storage
+    await close()
+
+
+_databases = itertools.count()
+
+
+async def flush(redis_url: str) -> None:
+    client = connect(redis_url)
+    await client.flushdb()
+    await client.aclose()
 
 
 def user(name: str = "Alice", user_id: str = "u1") -> User:
@@ -165,7 +188,8 @@ async def test_purging_removes_only_what_has_ended(storage: Storage) -> None:
                 expires_at=expires,
             )
         )
-    assert await storage.challenges.purge_expired(NOW) == 1
+    purged = await storage.challenges.purge_expired(NOW)
+    assert purged == (0 if isinstance(storage.challenges, RedisChallenges) else 1)  # Redis expires keys itself
     assert await storage.challenges.take(b"new".ljust(32, b".")) is not None
     idle = timedelta(hours=1)
     sessions = {

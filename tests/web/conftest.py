@@ -79,7 +79,7 @@ async def make_server(tmp_path: Path) -> AsyncIterator[Callable[..., Server]]:
 
     yield make
     for server in built:
-        await server.app.state.engine.dispose()
+        await server.app.state.close_storage()
 
 
 @pytest.fixture

@@ -27,11 +27,12 @@
     │   ├── CredentialExists         credential_exists
     │   ├── NotSignedIn              not_signed_in
     │   └── Forbidden                forbidden
-    └── RequestError  (the HTTP request itself is unacceptable)
-        ├── InvalidRequest           invalid_request
-        ├── UnsupportedMediaType     unsupported_media_type
-        ├── BodyTooLarge             body_too_large
-        └── OriginNotAllowed         origin_not_allowed
+    ├── RequestError  (the HTTP request itself is unacceptable)
+    │   ├── InvalidRequest           invalid_request
+    │   ├── UnsupportedMediaType     unsupported_media_type
+    │   ├── BodyTooLarge             body_too_large
+    │   └── OriginNotAllowed         origin_not_allowed
+    └── StorageUnavailable           storage_unavailable   (a database or Redis cannot be reached; retry)
 
 Catch ``PasskeyError`` to handle them all; ``code`` is what clients should branch on,
 ``message`` is for people and may change.
@@ -201,3 +202,8 @@ class BodyTooLarge(RequestError):
 class OriginNotAllowed(RequestError):
     code = "origin_not_allowed"
     default_message = "Requests from this origin are not allowed."
+
+
+class StorageUnavailable(PasskeyError):
+    code = "storage_unavailable"
+    default_message = "The service is briefly unavailable. Nothing was changed; please try again."

@@ -44,11 +44,16 @@ def sync_url(database_url: str) -> str:
     )
 
 
-def create_engine(database_url: str) -> AsyncEngine:
-    engine = create_async_engine(async_url(database_url))
-    if engine.dialect.name == "sqlite":
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    url = async_url(database_url)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return engine
+        return engine
+    # pre-ping: a connection broken by a database restart is replaced instead of failing a request.
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800, pool_timeout=5
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -13,17 +14,22 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 import passgate
 from passgate.config import Settings
-from passgate.core.errors import InvalidRequest, PasskeyError
+from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
 from passgate.service import housekeeping
 from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.store.base import Storage
+from passgate.store.factory import open_storage
 from passgate.web import api, pages
 from passgate.web.errors import error_response
+
+log = logging.getLogger("passgate")
 
 STATIC = Path(__file__).with_name("static")
 
@@ -57,12 +63,11 @@ def create_app(
     settings: Settings, *, storage: Storage | None = None, clock: Callable[[], datetime] = utcnow
 ) -> FastAPI:
     """The Passgate application. Without `storage`, it opens `settings.database_url` (already migrated)."""
-    engine = None
+    close_storage = None
     if storage is None:
-        from passgate.store.sql import create_engine, sql_storage
-
-        engine = create_engine(settings.database_url)
-        storage = sql_storage(engine)
+        storage, close_storage = open_storage(
+            settings.database_url, settings.redis_url, pool_size=settings.database_pool_size
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,8 +76,8 @@ def create_app(
         cleaner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await cleaner
-        if engine is not None:
-            await engine.dispose()
+        if close_storage is not None:
+            await close_storage()
 
     app = FastAPI(
         title="Passgate",
@@ -83,7 +88,7 @@ def create_app(
         description="Passkey (WebAuthn) sign-in: registration and authentication ceremonies, sessions.",
     )
     app.state.settings = settings
-    app.state.engine = engine
+    app.state.close_storage = close_storage
     app.state.ctx = Context(rp=relying_party(settings), storage=storage, clock=clock)
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -92,6 +97,14 @@ def create_app(
     @app.exception_handler(PasskeyError)
     async def passkey_error(_request: Request, exc: PasskeyError) -> Response:
         return error_response(exc)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(RedisError)
+    @app.exception_handler(OSError)
+    async def storage_unavailable(_request: Request, exc: Exception) -> Response:
+        log.warning("storage unavailable: %s", type(exc).__name__)
+        return error_response(StorageUnavailable())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
@@ -114,3 +127,15 @@ def create_app(
         return response
 
     return app
+
+
+SETTINGS_VARIABLE = "PASSGATE_SETTINGS_JSON"
+
+
+def app_from_environment() -> FastAPI:
+    """The application factory each worker process calls (`passgate serve --workers N`)."""
+    import os
+
+    from passgate.config import from_json
+
+    return create_app(from_json(os.environ[SETTINGS_VARIABLE]))

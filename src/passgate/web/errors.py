@@ -18,6 +18,7 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.CredentialExists: 409,
     errors.BodyTooLarge: 413,
     errors.UnsupportedMediaType: 415,
+    errors.StorageUnavailable: 503,
 }
 
 

@@ -1,0 +1,32 @@
+"""Storage chosen by configuration: SQL (SQLite or PostgreSQL), with Redis for challenges and a session cache."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from passgate.store.base import Storage
+from passgate.store.sql import create_engine, sql_storage
+
+Closer = Callable[[], Awaitable[None]]
+
+
+def open_storage(database_url: str, redis_url: str = "", *, pool_size: int = 10) -> tuple[Storage, Closer]:
+    """Open the configured storage; returns it and a coroutine function that closes its connections."""
+    engine = create_engine(database_url, pool_size=pool_size)
+    storage = sql_storage(engine)
+    client = None
+    if redis_url:
+        from passgate.store.redis import CachedSessions, RedisChallenges, connect
+
+        client = connect(redis_url)
+        storage = replace(
+            storage, challenges=RedisChallenges(client), sessions=CachedSessions(storage.sessions, client)
+        )
+
+    async def close() -> None:
+        if client is not None:
+            await client.aclose()
+        await engine.dispose()
+
+    return storage, close

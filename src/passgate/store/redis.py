@@ -1,0 +1,154 @@
+"""Redis adapters: challenges (atomic single-use take with GETDEL) and a read-through session cache.
+
+Redis is optional: without it the database holds everything. With it, challenges live only in Redis
+(shared by every node), and session look-ups are served from Redis with the database as the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from passgate.core.errors import StorageUnavailable
+from passgate.store.base import PendingChallenge, Session, SessionStore
+
+log = logging.getLogger("passgate")
+
+# Challenges stay readable a little past their expiry, so a late answer is told "expired", not "unknown".
+CHALLENGE_GRACE = timedelta(minutes=5)
+SESSION_CACHE_SECONDS = 30
+
+
+def connect(url: str) -> aioredis.Redis:
+    # Short timeouts: when Redis is away, requests fail fast (503) instead of hanging.
+    return aioredis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0, health_check_interval=10)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class RedisChallenges:
+    def __init__(self, client: aioredis.Redis, prefix: str = "passgate:challenge:") -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    async def put(self, challenge: PendingChallenge) -> None:
+        value = json.dumps(
+            {
+                "challenge": challenge.challenge.hex(),
+                "ceremony": challenge.ceremony,
+                "browser": challenge.browser.hex(),
+                "user_id": challenge.user_id,
+                "pending_user": challenge.pending_user,
+                "expires_at": _iso(challenge.expires_at),
+            }
+        )
+        try:
+            await self._redis.set(
+                self._prefix + challenge.id.hex(), value, pxat=_ms(challenge.expires_at + CHALLENGE_GRACE)
+            )
+        except RedisError as exc:
+            raise StorageUnavailable() from exc
+
+    async def take(self, challenge_id: bytes) -> PendingChallenge | None:
+        try:
+            raw = await self._redis.getdel(self._prefix + challenge_id.hex())
+        except RedisError as exc:
+            raise StorageUnavailable() from exc
+        if raw is None:
+            return None
+        fields = json.loads(raw)
+        return PendingChallenge(
+            id=challenge_id,
+            challenge=bytes.fromhex(fields["challenge"]),
+            ceremony=fields["ceremony"],
+            browser=bytes.fromhex(fields["browser"]),
+            user_id=fields["user_id"],
+            pending_user=fields["pending_user"],
+            expires_at=_moment(fields["expires_at"]),
+        )
+
+    async def purge_expired(self, now: datetime) -> int:
+        return 0  # Redis expires the keys itself
+
+
+class CachedSessions:
+    """Sessions in the database, looked up through a short-lived Redis cache.
+
+    If Redis is away, look-ups fall back to the database; entries live at most SESSION_CACHE_SECONDS, so
+    a session ended while Redis was away cannot outlive that.
+    """
+
+    def __init__(self, inner: SessionStore, client: aioredis.Redis, prefix: str = "passgate:session:") -> None:
+        self._inner = inner
+        self._redis = client
+        self._prefix = prefix
+
+    def _key(self, token_hash: bytes) -> str:
+        return self._prefix + token_hash.hex()
+
+    async def create(self, session: Session) -> None:
+        await self._inner.create(session)
+
+    async def get(self, token_hash: bytes) -> Session | None:
+        try:
+            cached = await self._redis.get(self._key(token_hash))
+        except RedisError:
+            log.warning("session cache unavailable; reading the database")
+            return await self._inner.get(token_hash)
+        if cached is not None:
+            return _session(token_hash, json.loads(cached))
+        session = await self._inner.get(token_hash)
+        if session is not None:
+            await self._quietly("set", self._key(token_hash), json.dumps(_fields(session)), ex=SESSION_CACHE_SECONDS)
+        return session
+
+    async def touch(self, token_hash: bytes, at: datetime) -> None:
+        await self._inner.touch(token_hash, at)
+        await self._quietly("delete", self._key(token_hash))
+
+    async def delete(self, token_hash: bytes) -> None:
+        await self._inner.delete(token_hash)
+        await self._quietly("delete", self._key(token_hash))
+
+    async def purge_expired(self, now: datetime, idle: timedelta) -> int:
+        return await self._inner.purge_expired(now, idle)
+
+    async def _quietly(self, command: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            await getattr(self._redis, command)(*args, **kwargs)
+        except RedisError:
+            log.warning("session cache unavailable for %s", command)
+
+
+def _fields(session: Session) -> dict[str, Any]:
+    return {
+        "user_id": session.user_id,
+        "created_at": _iso(session.created_at),
+        "last_seen_at": _iso(session.last_seen_at),
+        "expires_at": _iso(session.expires_at),
+    }
+
+
+def _session(token_hash: bytes, fields: dict[str, Any]) -> Session:
+    return Session(
+        token_hash=token_hash,
+        user_id=fields["user_id"],
+        created_at=_moment(fields["created_at"]),
+        last_seen_at=_moment(fields["last_seen_at"]),
+        expires_at=_moment(fields["expires_at"]),
+    )

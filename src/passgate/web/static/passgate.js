@@ -1,0 +1,374 @@
+/**
+ * Passgate's browser client: passkey sign-up, sign-in and autofill against Passgate's JSON API.
+ *
+ * One dependency-free ES module, no build step:
+ *
+ *     import { register, signIn, autofill, PasskeyClientError } from "/static/passgate.js";
+ *
+ *     await register({ username: "ada", displayName: "Ada Lovelace" });  // signed out: new account
+ *     await register();                                                  // signed in: add a passkey
+ *     await signIn();                                                    // the browser's passkey prompt
+ *     await autofill({ signal });                                        // passkeys offered in the username field
+ *
+ * Every failure is a PasskeyClientError whose `code` is one of a closed set, so a page can tell a person
+ * who changed their mind from a real failure:
+ *
+ *     cancelled           the person dismissed the prompt, it timed out, or the request was aborted
+ *     already_registered  this authenticator already holds a passkey for the account (InvalidStateError)
+ *     not_allowed         the browser refused for another reason (SecurityError, ConstraintError, ...)
+ *     unsupported         no WebAuthn in this browser, or nothing here supports the request
+ *     server_error        Passgate refused: `serverCode` and `message` are the server's `error` and `message`
+ *     network_error       Passgate could not be reached
+ *     unknown             anything else; the original error is `cause`
+ */
+
+const ENDPOINTS = {
+  registerBegin: "/auth/passkey/register/begin",
+  registerComplete: "/auth/passkey/register/complete",
+  loginBegin: "/auth/passkey/login/begin",
+  loginComplete: "/auth/passkey/login/complete",
+  logout: "/auth/logout",
+};
+
+export const ERROR_CODES = Object.freeze([
+  "cancelled",
+  "already_registered",
+  "not_allowed",
+  "unsupported",
+  "server_error",
+  "network_error",
+  "unknown",
+]);
+
+export class PasskeyClientError extends Error {
+  /**
+   * @param {string} code one of ERROR_CODES
+   * @param {string} message for people; may change
+   * @param {{cause?: unknown, serverCode?: string|null, status?: number|null}} [details]
+   */
+  constructor(code, message, { cause, serverCode = null, status = null } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "PasskeyClientError";
+    this.code = code;
+    this.serverCode = serverCode;
+    this.status = status;
+  }
+}
+
+/** Whether this browser has WebAuthn at all. */
+export function isSupported() {
+  return (
+    typeof window !== "undefined" &&
+    typeof window.PublicKeyCredential === "function" &&
+    typeof navigator.credentials?.create === "function" &&
+    typeof navigator.credentials?.get === "function"
+  );
+}
+
+/** Resolves to whether the browser can offer passkeys in an `autocomplete="username webauthn"` field. */
+export async function isAutofillSupported() {
+  if (!isSupported() || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") {
+    return false;
+  }
+  try {
+    return await PublicKeyCredential.isConditionalMediationAvailable();
+  } catch {
+    return false;
+  }
+}
+
+// The one pending autofill request. Chromium refuses a modal request while a conditional one is
+// pending, so every modal ceremony aborts it first.
+let autofillController = null;
+
+function abortAutofill() {
+  if (autofillController !== null) {
+    autofillController.abort(new PasskeyClientError("cancelled", "The passkey autofill request was replaced."));
+    autofillController = null;
+  }
+}
+
+/**
+ * Create a passkey.
+ *
+ * Signed out, with `username` (and `displayName`): creates an account and signs it in.
+ * Signed in, without `username`: adds a passkey to the current account; the server lists the account's
+ * passkeys in `excludeCredentials`, so an authenticator that already holds one refuses (`already_registered`).
+ *
+ * @param {{username?: string, displayName?: string, userId?: string, signal?: AbortSignal}} [options]
+ * @returns {Promise<{verified: boolean, user: {id: string, username: string, displayName: string},
+ *                    credentialId: string}>} the server's answer
+ * @throws {PasskeyClientError}
+ */
+export async function register({ username, displayName, userId, signal } = {}) {
+  requireSupport();
+  abortAutofill();
+  const body = username
+    ? { username, displayName: displayName || username }
+    : { ...(userId ? { userId } : {}), excludeCredentials: true };
+  const optionsJSON = await postJSON(ENDPOINTS.registerBegin, body);
+  const publicKey = parseCreationOptions(optionsJSON);
+  let credential;
+  try {
+    credential = await navigator.credentials.create({ publicKey, signal });
+  } catch (error) {
+    throw fromDOMException(error, "create");
+  }
+  if (credential === null) {
+    throw new PasskeyClientError("cancelled", "No passkey was created.");
+  }
+  return postJSON(ENDPOINTS.registerComplete, credentialToJSON(credential));
+}
+
+/**
+ * Sign in through the browser's passkey prompt. Without `username` any passkey for this site will do
+ * (a discoverable credential); with it, only that account's passkeys are offered.
+ *
+ * @param {{username?: string, signal?: AbortSignal}} [options]
+ * @returns {Promise<{verified: boolean, user: {id: string, username: string, displayName: string}}>}
+ * @throws {PasskeyClientError}
+ */
+export async function signIn({ username, signal } = {}) {
+  requireSupport();
+  abortAutofill();
+  return authenticate({ username, signal });
+}
+
+/**
+ * Offer passkeys in the page's `autocomplete="username webauthn"` field (conditional mediation).
+ * Resolves once the person picks a passkey and Passgate signs them in; rejects with `cancelled` when
+ * `signal` aborts or when `signIn`, `register` or another `autofill` replaces this request.
+ *
+ * @param {{signal?: AbortSignal}} [options]
+ * @returns {Promise<{verified: boolean, user: {id: string, username: string, displayName: string}}>}
+ * @throws {PasskeyClientError} `unsupported` when the browser has no passkey autofill
+ */
+export async function autofill({ signal } = {}) {
+  if (!(await isAutofillSupported())) {
+    throw new PasskeyClientError("unsupported", "This browser cannot offer passkeys in a form field.");
+  }
+  abortAutofill();
+  const controller = new AbortController();
+  autofillController = controller;
+  if (signal) {
+    if (signal.aborted) {
+      controller.abort(signal.reason);
+    } else {
+      signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
+    }
+  }
+  try {
+    return await authenticate({ mediation: "conditional", signal: controller.signal });
+  } finally {
+    if (autofillController === controller) {
+      autofillController = null;
+    }
+  }
+}
+
+/** End the session. Resolves to the server's answer, `{signedOut: true}`. */
+export async function signOut() {
+  return postJSON(ENDPOINTS.logout);
+}
+
+async function authenticate({ username, mediation, signal }) {
+  const optionsJSON = await postJSON(ENDPOINTS.loginBegin, username ? { username } : undefined);
+  if (signal?.aborted) {
+    throw new PasskeyClientError("cancelled", "The sign-in request was aborted.", { cause: signal.reason });
+  }
+  const publicKey = parseRequestOptions(optionsJSON);
+  let credential;
+  try {
+    credential = await navigator.credentials.get(mediation ? { publicKey, mediation, signal } : { publicKey, signal });
+  } catch (error) {
+    if (signal?.aborted && !(error instanceof PasskeyClientError)) {
+      throw new PasskeyClientError("cancelled", "The sign-in request was aborted.", { cause: error });
+    }
+    throw fromDOMException(error, "get");
+  }
+  if (credential === null) {
+    throw new PasskeyClientError("cancelled", "No passkey was chosen.");
+  }
+  try {
+    return await postJSON(ENDPOINTS.loginComplete, credentialToJSON(credential));
+  } catch (error) {
+    if (error instanceof PasskeyClientError && error.serverCode === "unknown_credential") {
+      // The passkey was deleted here but still sits in the person's password manager: tell the
+      // manager (WebAuthn Signal API, where available) so it stops offering it.
+      signalUnknownCredential(optionsJSON.rpId, credential.id);
+    }
+    throw error;
+  }
+}
+
+function signalUnknownCredential(rpId, credentialId) {
+  if (typeof PublicKeyCredential.signalUnknownCredential !== "function" || !rpId) {
+    return;
+  }
+  PublicKeyCredential.signalUnknownCredential({ rpId, credentialId }).catch(() => {});
+}
+
+function requireSupport() {
+  if (!isSupported()) {
+    throw new PasskeyClientError("unsupported", "This browser does not support passkeys.");
+  }
+}
+
+// --- HTTP -----------------------------------------------------------------------------------------------
+
+async function postJSON(url, body) {
+  const init = { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (error) {
+    throw new PasskeyClientError("network_error", "Passgate could not be reached.", { cause: error });
+  }
+  let payload = null;
+  try {
+    payload = await response.json();
+  } catch {
+    // Not JSON (a proxy's error page, say): reported below with the status alone.
+  }
+  if (!response.ok) {
+    throw new PasskeyClientError(
+      "server_error",
+      payload?.message || `Passgate answered ${response.status}.`,
+      { serverCode: payload?.error ?? null, status: response.status },
+    );
+  }
+  if (payload === null) {
+    throw new PasskeyClientError("server_error", "Passgate's answer was not JSON.", { status: response.status });
+  }
+  return payload;
+}
+
+// --- DOMException -> code ------------------------------------------------------------------------------
+
+function fromDOMException(error, ceremony) {
+  if (error instanceof PasskeyClientError) {
+    return error; // our own abort reason (see abortAutofill)
+  }
+  const name = error?.name;
+  const cause = { cause: error };
+  switch (name) {
+    case "NotAllowedError":
+    case "AbortError":
+      // The spec folds "dismissed", "timed out" and "no passkey here" into one error on purpose
+      // (privacy): none of them is the page's fault, and the person can simply try again.
+      return new PasskeyClientError("cancelled", "The passkey request was cancelled or timed out.", cause);
+    case "InvalidStateError":
+      if (ceremony === "create") {
+        return new PasskeyClientError(
+          "already_registered",
+          "This device already has a passkey for this account.",
+          cause,
+        );
+      }
+      return new PasskeyClientError("not_allowed", error.message || "The browser refused the request.", cause);
+    case "NotSupportedError":
+      return new PasskeyClientError("unsupported", "No authenticator here supports this request.", cause);
+    case "SecurityError":
+    case "ConstraintError":
+      return new PasskeyClientError("not_allowed", error.message || "The browser refused the request.", cause);
+    default:
+      return new PasskeyClientError("unknown", error?.message || "The passkey request failed.", cause);
+  }
+}
+
+// --- JSON <-> WebAuthn -------------------------------------------------------------------------------
+
+function parseCreationOptions(json) {
+  try {
+    if (typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function") {
+      return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+    }
+    return {
+      ...json,
+      challenge: base64urlToBuffer(json.challenge),
+      user: { ...json.user, id: base64urlToBuffer(json.user.id) },
+      ...(json.excludeCredentials ? { excludeCredentials: json.excludeCredentials.map(descriptorFromJSON) } : {}),
+    };
+  } catch (error) {
+    throw unreadableOptions(error);
+  }
+}
+
+function parseRequestOptions(json) {
+  try {
+    if (typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function") {
+      return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+    }
+    return {
+      ...json,
+      challenge: base64urlToBuffer(json.challenge),
+      ...(json.allowCredentials ? { allowCredentials: json.allowCredentials.map(descriptorFromJSON) } : {}),
+    };
+  } catch (error) {
+    throw unreadableOptions(error);
+  }
+}
+
+function unreadableOptions(error) {
+  return new PasskeyClientError("server_error", "The browser could not read Passgate's passkey options.", {
+    cause: error,
+  });
+}
+
+function descriptorFromJSON(descriptor) {
+  return { ...descriptor, id: base64urlToBuffer(descriptor.id) };
+}
+
+function credentialToJSON(credential) {
+  if (typeof credential.toJSON === "function") {
+    return credential.toJSON();
+  }
+  const response = credential.response;
+  const json = {
+    id: credential.id,
+    rawId: bufferToBase64url(credential.rawId),
+    type: credential.type,
+    authenticatorAttachment: credential.authenticatorAttachment ?? null,
+    clientExtensionResults: credential.getClientExtensionResults?.() ?? {},
+  };
+  if ("attestationObject" in response) {
+    json.response = {
+      clientDataJSON: bufferToBase64url(response.clientDataJSON),
+      attestationObject: bufferToBase64url(response.attestationObject),
+      transports: response.getTransports?.() ?? [],
+    };
+  } else {
+    json.response = {
+      clientDataJSON: bufferToBase64url(response.clientDataJSON),
+      authenticatorData: bufferToBase64url(response.authenticatorData),
+      signature: bufferToBase64url(response.signature),
+      userHandle: response.userHandle ? bufferToBase64url(response.userHandle) : null,
+    };
+  }
+  return json;
+}
+
+export function bufferToBase64url(buffer) {
+  const bytes = ArrayBuffer.isView(buffer)
+    ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    : new Uint8Array(buffer);
+  let binary = "";
+  for (const byte of bytes) {
+    binary += String.fromCharCode(byte);
+  }
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export function base64urlToBuffer(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i += 1) {
+    bytes[i] = binary.charCodeAt(i);
+  }
+  return bytes.buffer;
+}
