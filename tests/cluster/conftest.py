@@ -38,8 +38,9 @@ class Node:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -89,10 +90,30 @@ def cluster(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path)
         group = Cluster(database_url=database_url, redis_url=redis_server.url)
         for number in range(count):
             port = free_port()
-            node = Node(port=port, log=tmp_path / f"node{number}.log", command=[
-                sys.executable, "-m", "passgate", "serve", "--host", "127.0.0.1", "--port", str(port),
-                "--rp-id", "localhost", "--origin", ORIGIN, "--database-url", database_url,
-                "--redis-url", redis_server.url, "--log-level", "warning"])
+            node = Node(
+                port=port,
+                log=tmp_path / f"node{number}.log",
+                command=[
+                    sys.executable,
+                    "-m",
+                    "passgate",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--rp-id",
+                    "localhost",
+                    "--origin",
+                    ORIGIN,
+                    "--database-url",
+                    database_url,
+                    "--redis-url",
+                    redis_server.url,
+                    "--log-level",
+                    "warning",
+                ],
+            )
             group.nodes.append(node)
         for node in group.nodes:
             node.start()
@@ -110,8 +131,13 @@ def browser() -> httpx.AsyncClient:
     return httpx.AsyncClient(headers={"Origin": ORIGIN}, timeout=10)
 
 
-async def sign_up(client: httpx.AsyncClient, begin_on: Node, complete_on: Node, username: str,
-                  authenticator: SoftwareAuthenticator | None = None) -> httpx.Response:
+async def sign_up(
+    client: httpx.AsyncClient,
+    begin_on: Node,
+    complete_on: Node,
+    username: str,
+    authenticator: SoftwareAuthenticator | None = None,
+) -> httpx.Response:
     authenticator = authenticator or SoftwareAuthenticator()
     begin = await client.post(f"{begin_on.url}/auth/passkey/register/begin", json={"username": username})
     if begin.status_code != 200:

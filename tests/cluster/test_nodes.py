@@ -40,9 +40,12 @@ async def test_a_challenge_taken_on_one_node_cannot_be_replayed_on_another(clust
         for _ in range(5):
             begin = await client.post(f"{first.url}/auth/passkey/login/begin")
             assertion = authenticator.get(begin.json(), origin=ORIGIN)
-            results = await asyncio.gather(*(
-                client.post(f"{node.url}/auth/passkey/login/complete", json=assertion)
-                for node in (first, second, first, second)))
+            results = await asyncio.gather(
+                *(
+                    client.post(f"{node.url}/auth/passkey/login/complete", json=assertion)
+                    for node in (first, second, first, second)
+                )
+            )
             statuses = sorted(r.status_code for r in results)
             assert statuses == [200, 400, 400, 400], [r.text for r in results]
             assert {r.json()["error"] for r in results if r.status_code == 400} == {"challenge_not_found"}
@@ -52,9 +55,9 @@ async def test_simultaneous_sign_ups_for_one_username_create_one_account(cluster
     group = cluster(2)
     clients = [browser() for _ in range(6)]
     try:
-        results = await asyncio.gather(*(
-            sign_up(client, group.nodes[i % 2], group.nodes[(i + 1) % 2], "cleo")
-            for i, client in enumerate(clients)))
+        results = await asyncio.gather(
+            *(sign_up(client, group.nodes[i % 2], group.nodes[(i + 1) % 2], "cleo") for i, client in enumerate(clients))
+        )
     finally:
         await asyncio.gather(*(client.aclose() for client in clients))
     assert sorted(r.status_code for r in results) == [200, 409, 409, 409, 409, 409]
@@ -73,9 +76,12 @@ async def test_simultaneous_sign_ins_keep_the_counter_consistent(cluster: Callab
         for index, client in enumerate(clients):
             begin = await client.post(f"{group.nodes[index % 2].url}/auth/passkey/login/begin")
             assertions.append(authenticator.get(begin.json(), origin=ORIGIN))  # counts 1..8
-        results: list[httpx.Response] = await asyncio.gather(*(
-            client.post(f"{group.nodes[(index + 1) % 2].url}/auth/passkey/login/complete", json=assertion)
-            for index, (client, assertion) in enumerate(zip(clients, assertions, strict=True))))
+        results: list[httpx.Response] = await asyncio.gather(
+            *(
+                client.post(f"{group.nodes[(index + 1) % 2].url}/auth/passkey/login/complete", json=assertion)
+                for index, (client, assertion) in enumerate(zip(clients, assertions, strict=True))
+            )
+        )
     finally:
         await asyncio.gather(*(client.aclose() for client in clients))
     accepted = [index + 1 for index, r in enumerate(results) if r.status_code == 200]

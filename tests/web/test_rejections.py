@@ -162,6 +162,13 @@ async def test_adding_a_passkey_to_another_users_account(server: Server, browser
     await refused(server, response, 403, "forbidden", before)
 
 
+async def test_creating_an_account_while_signed_in(server: Server, browser: httpx.AsyncClient) -> None:
+    await sign_up(browser, SoftwareAuthenticator(), "nia")
+    before = server.snapshot()
+    response = await browser.post("/auth/passkey/register/begin", json={"username": "second-account"})
+    await refused(server, response, 409, "already_signed_in", before)
+
+
 async def test_registering_the_same_passkey_twice(server: Server, browser: httpx.AsyncClient) -> None:
     authenticator = SoftwareAuthenticator()
     result = await sign_up(browser, authenticator, "ned")

@@ -26,6 +26,7 @@
     │   ├── UsernameTaken            username_taken
     │   ├── CredentialExists         credential_exists
     │   ├── NotSignedIn              not_signed_in
+    │   ├── AlreadySignedIn          already_signed_in
     │   └── Forbidden                forbidden
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
@@ -173,6 +174,11 @@ class CredentialExists(AccountError):
 class NotSignedIn(AccountError):
     code = "not_signed_in"
     default_message = "You are not signed in."
+
+
+class AlreadySignedIn(AccountError):
+    code = "already_signed_in"
+    default_message = "You are signed in already: sign out before creating another account."
 
 
 class Forbidden(AccountError):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from passgate.core.encoding import b64url_decode, b64url_encode
-from passgate.core.errors import ChallengeMismatch, Forbidden, NotSignedIn, UsernameTaken
+from passgate.core.errors import AlreadySignedIn, ChallengeMismatch, Forbidden, NotSignedIn, UsernameTaken
 from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
 from passgate.service import challenges
@@ -40,6 +40,7 @@ async def begin(
         InvalidRequest: a bad or missing username.
         UsernameTaken: the username belongs to an account already.
         Forbidden: a signed-in user asked to add a passkey to another account.
+        AlreadySignedIn: a signed-in user asked to create a new account.
     """
     if signed_in is None:
         if user_id is not None:
@@ -65,6 +66,8 @@ async def begin(
         challenge, browser = await challenges.issue(ctx, client, "registration", pending_user=pending)
         exclude: list[CredentialDescriptor] = []
     else:
+        if username is not None or display_name is not None:
+            raise AlreadySignedIn()
         if user_id is not None and user_id != signed_in.id:
             raise Forbidden("You can add passkeys only to your own account.")
         user = signed_in

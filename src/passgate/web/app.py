@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -98,11 +98,13 @@ def create_app(
     async def passkey_error(_request: Request, exc: PasskeyError) -> Response:
         return error_response(exc)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DBAPIError)
     @app.exception_handler(RedisError)
     @app.exception_handler(OSError)
     async def storage_unavailable(_request: Request, exc: Exception) -> Response:
+        if isinstance(exc, IntegrityError | DataError | ProgrammingError):
+            raise exc  # a bug, not an outage: let it be a 500 with its traceback in the log
+        # Connection refused, server shutting down, connection lost: the request changed nothing; retry later.
         log.warning("storage unavailable: %s", type(exc).__name__)
         return error_response(StorageUnavailable())
 

@@ -15,6 +15,7 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.Forbidden: 403,
     errors.OriginNotAllowed: 403,
     errors.UsernameTaken: 409,
+    errors.AlreadySignedIn: 409,
     errors.CredentialExists: 409,
     errors.BodyTooLarge: 413,
     errors.UnsupportedMediaType: 415,

@@ -78,14 +78,18 @@ export async function isAutofillSupported() {
 }
 
 // The one pending autofill request. Chromium refuses a modal request while a conditional one is
-// pending, so every modal ceremony aborts it first.
-let autofillController = null;
+// pending, so every modal ceremony aborts it first, and waits for it to wind down: its
+// /login/begin may still be in flight, and its ceremony cookie must not land after the new one's.
+let pendingAutofill = null; // {controller, settled}
 
-function abortAutofill() {
-  if (autofillController !== null) {
-    autofillController.abort(new PasskeyClientError("cancelled", "The passkey autofill request was replaced."));
-    autofillController = null;
+async function abortAutofill() {
+  if (pendingAutofill === null) {
+    return;
   }
+  const { controller, settled } = pendingAutofill;
+  pendingAutofill = null;
+  controller.abort(new PasskeyClientError("cancelled", "The passkey autofill request was replaced."));
+  await settled;
 }
 
 /**
@@ -102,7 +106,7 @@ function abortAutofill() {
  */
 export async function register({ username, displayName, userId, signal } = {}) {
   requireSupport();
-  abortAutofill();
+  await abortAutofill();
   const body = username
     ? { username, displayName: displayName || username }
     : { ...(userId ? { userId } : {}), excludeCredentials: true };
@@ -130,7 +134,7 @@ export async function register({ username, displayName, userId, signal } = {}) {
  */
 export async function signIn({ username, signal } = {}) {
   requireSupport();
-  abortAutofill();
+  await abortAutofill();
   return authenticate({ username, signal });
 }
 
@@ -147,9 +151,8 @@ export async function autofill({ signal } = {}) {
   if (!(await isAutofillSupported())) {
     throw new PasskeyClientError("unsupported", "This browser cannot offer passkeys in a form field.");
   }
-  abortAutofill();
+  await abortAutofill();
   const controller = new AbortController();
-  autofillController = controller;
   if (signal) {
     if (signal.aborted) {
       controller.abort(signal.reason);
@@ -157,14 +160,19 @@ export async function autofill({ signal } = {}) {
       signal.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
     }
   }
+  const request = authenticate({ mediation: "conditional", signal: controller.signal });
+  const current = { controller, settled: request.then(noop, noop) };
+  pendingAutofill = current;
   try {
-    return await authenticate({ mediation: "conditional", signal: controller.signal });
+    return await request;
   } finally {
-    if (autofillController === controller) {
-      autofillController = null;
+    if (pendingAutofill === current) {
+      pendingAutofill = null;
     }
   }
 }
+
+function noop() {}
 
 /** End the session. Resolves to the server's answer, `{signedOut: true}`. */
 export async function signOut() {
