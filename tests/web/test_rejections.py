@@ -364,6 +364,7 @@ async def test_username_first_refuses_another_users_passkey(server: Server) -> N
     async with server.client() as browser:
         mallory = SoftwareAuthenticator()
         await sign_up(browser, mallory, "mallory")
+        await browser.post("/auth/logout")
         await sign_up(browser, SoftwareAuthenticator(), "victim")
         await browser.post("/auth/logout")
         options = await login_options(browser, username="victim")

@@ -6,15 +6,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from passgate.store.base import Storage
-from passgate.store.sql import create_engine, sql_storage
+from passgate.store.sql import Database, sql_storage
 
 Closer = Callable[[], Awaitable[None]]
 
 
 def open_storage(database_url: str, redis_url: str = "", *, pool_size: int = 10) -> tuple[Storage, Closer]:
     """Open the configured storage; returns it and a coroutine function that closes its connections."""
-    engine = create_engine(database_url, pool_size=pool_size)
-    storage = sql_storage(engine)
+    database = Database(database_url, pool_size=pool_size)
+    storage = sql_storage(database)
     client = None
     if redis_url:
         from passgate.store.redis import CachedSessions, RedisChallenges, connect
@@ -27,6 +27,6 @@ def open_storage(database_url: str, redis_url: str = "", *, pool_size: int = 10)
     async def close() -> None:
         if client is not None:
             await client.aclose()
-        await engine.dispose()
+        await database.dispose()
 
     return storage, close

@@ -1,16 +1,17 @@
-"""SQL storage through SQLAlchemy Core (async): SQLite by default, PostgreSQL for scale-out."""
+"""SQL storage through SQLAlchemy Core: SQLite by default, PostgreSQL (async, pooled) for scale-out."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import delete, event, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Executable, delete, event, insert, or_, select, update
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from passgate.core.errors import CredentialExists, UsernameTaken
 from passgate.store import schema
@@ -44,16 +45,74 @@ def sync_url(database_url: str) -> str:
     )
 
 
-def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    url = async_url(database_url)
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    # pre-ping: a connection broken by a database restart is replaced instead of failing a request.
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800, pool_timeout=5
-    )
+class _Connection(Protocol):
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]: ...
+
+
+class _InLoop:
+    """A synchronous connection used from the event loop: for SQLite, whose statements take microseconds,
+    a thread hop per statement (aiosqlite) costs more than the statement itself."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        return self._connection.execute(statement, parameters)
+
+
+class Database:
+    """One database: SQLite run in the event loop, or PostgreSQL through asyncpg with a connection pool."""
+
+    def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
+        self.url = database_url
+        self._sync: Engine | None = None
+        self._async: AsyncEngine | None = None
+        if make_url(database_url).get_backend_name() == "sqlite":
+            self._sync = sa_create_engine(sync_url(database_url), connect_args={"check_same_thread": False})
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+        else:
+            # pre-ping: a connection broken by a database restart is replaced instead of failing a request.
+            self._async = create_async_engine(
+                async_url(database_url),
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+                pool_timeout=5,
+            )
+
+    @property
+    def dialect(self) -> str:
+        engine = self._sync or self._async
+        assert engine is not None
+        return engine.dialect.name
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[_Connection]:
+        """A transaction, committed when the block ends and rolled back if it raises."""
+        if self._sync is not None:
+            with self._sync.begin() as connection:
+                yield _InLoop(connection)
+        else:
+            assert self._async is not None
+            async with self._async.begin() as async_connection:
+                yield async_connection
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[_Connection]:
+        if self._sync is not None:
+            with self._sync.connect() as connection:
+                yield _InLoop(connection)
+        else:
+            assert self._async is not None
+            async with self._async.connect() as async_connection:
+                yield async_connection
+
+    async def dispose(self) -> None:
+        if self._sync is not None:
+            self._sync.dispose()
+        if self._async is not None:
+            await self._async.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,18 +126,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class _Tables:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.begin() as connection:
-            yield connection
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._engine.connect() as connection:
-            yield connection
+    def __init__(self, database: Database) -> None:
+        self._write = database.write
+        self._read = database.read
 
 
 def _user(row: Any) -> User:
@@ -321,11 +371,11 @@ class SqlEvents(_Tables):
             ]
 
 
-def sql_storage(engine: AsyncEngine) -> Storage:
+def sql_storage(database: Database) -> Storage:
     return Storage(
-        users=SqlUsers(engine),
-        credentials=SqlCredentials(engine),
-        challenges=SqlChallenges(engine),
-        sessions=SqlSessions(engine),
-        events=SqlEvents(engine),
+        users=SqlUsers(database),
+        credentials=SqlCredentials(database),
+        challenges=SqlChallenges(database),
+        sessions=SqlSessions(database),
+        events=SqlEvents(database),
     )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ from passgate.store.base import Storage
 from passgate.store.factory import open_storage
 from passgate.web import api, pages
 from passgate.web.errors import error_response
+from passgate.web.middleware import SecurityHeaders
 
 log = logging.getLogger("passgate")
 
@@ -119,14 +120,10 @@ def create_app(
             {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if settings.secure_cookies:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        return response
+    headers = dict(SECURITY_HEADERS)
+    if settings.secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    app.add_middleware(SecurityHeaders, headers=headers)
 
     return app
 
