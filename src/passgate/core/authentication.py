@@ -28,7 +28,7 @@ class VerifiedSignIn:
 
 
 def verify_authentication(
-    response: Mapping[str, Any] | str | bytes,
+    response: Mapping[str, Any] | str | bytes | AuthenticationResponse,
     *,
     expected_challenge: bytes,
     expected_rp_id: str,
@@ -38,7 +38,8 @@ def verify_authentication(
     policy: Policy = Policy(),
     now: datetime | None = None,
 ) -> VerifiedSignIn:
-    """Verify an AuthenticationResponseJSON against the stored credential.
+    """Verify an AuthenticationResponseJSON (a dict, a JSON string, or already parsed) against the stored
+    credential.
 
     The caller looks up the credential by the response's id and checks that its user handle names
     the credential's owner. `now` is accepted for symmetry with registration; assertions carry no
@@ -50,7 +51,7 @@ def verify_authentication(
         BadSignature, SignCountRegression: all `PasskeyError`s.
     """
     del now
-    parsed = AuthenticationResponse.parse(response)
+    parsed = response if isinstance(response, AuthenticationResponse) else AuthenticationResponse.parse(response)
     check_client_data(
         parsed.client_data,
         expected_type="webauthn.get",

@@ -35,7 +35,7 @@ class RegisteredCredential:
 
 
 def verify_registration(
-    response: Mapping[str, Any] | str | bytes,
+    response: Mapping[str, Any] | str | bytes | RegistrationResponse,
     *,
     expected_challenge: bytes,
     expected_rp_id: str,
@@ -43,7 +43,8 @@ def verify_registration(
     policy: Policy = Policy(),
     now: datetime | None = None,
 ) -> RegisteredCredential:
-    """Verify a RegistrationResponseJSON (what `navigator.credentials.create()` gives, as JSON).
+    """Verify a RegistrationResponseJSON (what `navigator.credentials.create()` gives, as JSON), as a dict,
+    a JSON string, or already parsed.
 
     `now` is the time at which attestation certificates are validated (default: the current time).
 
@@ -52,7 +53,7 @@ def verify_registration(
         TokenBindingInvalid, RpIdMismatch, UserNotPresent, UserNotVerified, UnsupportedAlgorithm,
         UnsupportedAttestation, AttestationInvalid, AttestationUntrusted: all `PasskeyError`s.
     """
-    parsed = RegistrationResponse.parse(response)
+    parsed = response if isinstance(response, RegistrationResponse) else RegistrationResponse.parse(response)
     check_client_data(
         parsed.client_data,
         expected_type="webauthn.create",

@@ -11,10 +11,10 @@ from passgate.core.authentication import verify_authentication
 from passgate.core.data import AuthenticationResponse
 from passgate.core.errors import SignCountRegression, UnknownCredential, UserHandleMismatch
 from passgate.core.options import CredentialDescriptor, request_options
-from passgate.service import challenges
+from passgate.service import challenges, sessions
 from passgate.service.accounts import clean_name
-from passgate.service.context import Client, Context, audited
-from passgate.store.base import Credential, User
+from passgate.service.context import Client, Context, audited, digest, event_of
+from passgate.store.base import Credential, CredentialUse, User
 
 # Bound to a username that has no account: no credential can complete such a ceremony.
 _NOBODY = "-"
@@ -25,6 +25,7 @@ _DECOY_TRANSPORTS = ("hybrid", "internal")
 class SignedInWith:
     user: User
     credential: Credential
+    session_token: str
 
 
 async def begin(ctx: Context, client: Client, *, username: object = None) -> tuple[dict[str, Any], str]:
@@ -53,14 +54,15 @@ async def begin(ctx: Context, client: Client, *, username: object = None) -> tup
 
 
 async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
-    """Verify an assertion and record the passkey's use. The caller starts the session.
+    """Verify an assertion, then record the passkey's use, the new session (replacing the browser's previous
+    one) and the event together.
 
     Raises:
         PasskeyError: every refusal, with its code (see passgate.core.errors).
     """
     async with audited(ctx, client, "sign_in") as audit:
-        pending = await challenges.take(ctx, client, "authentication", response)
         parsed = AuthenticationResponse.parse(response)
+        pending = await challenges.take(ctx, client, "authentication", parsed.client_data.challenge)
         audit.credential_id = parsed.credential_id
         credential = await ctx.storage.credentials.get(parsed.credential_id)
         if credential is None or (pending.user_id is not None and credential.user_id != pending.user_id):
@@ -76,7 +78,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
             raise UserHandleMismatch()
         try:
             verified = verify_authentication(
-                response,
+                parsed,
                 expected_challenge=pending.challenge,
                 expected_rp_id=ctx.rp.rp_id,
                 expected_origins=ctx.rp.origins,
@@ -87,10 +89,18 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         except SignCountRegression:
             audit.detail["clone_warning"] = True
             raise
-        if not await ctx.storage.credentials.record_use(
-            credential.credential_id, sign_count=verified.sign_count, backed_up=verified.backed_up, used_at=ctx.clock()
-        ):
+        use = CredentialUse(
+            credential_id=credential.credential_id,
+            sign_count=verified.sign_count,
+            backed_up=verified.backed_up,
+            used_at=ctx.clock(),
+        )
+        token, session = sessions.new_session(ctx, user.id)
+        ended = digest(client.session_token) if client.session_token else None
+        event = event_of(ctx, client, audit, outcome="success", reason=None)
+        if not await ctx.storage.sign_ins.record(use, session=session, ended_session=ended, event=event):
             # Another sign-in with a higher counter won the race: this assertion is stale.
             audit.detail["clone_warning"] = True
             raise SignCountRegression()
-        return SignedInWith(user=user, credential=credential)
+        audit.recorded = True
+        return SignedInWith(user=user, credential=credential, session_token=token)

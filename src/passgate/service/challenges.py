@@ -6,7 +6,6 @@ import hmac
 import secrets
 from typing import Any
 
-from passgate.core.data import peek_challenge
 from passgate.core.errors import ChallengeExpired, ChallengeMismatch, ChallengeNotFound
 from passgate.service.context import Client, Context, digest
 from passgate.store.base import Ceremony, PendingChallenge
@@ -37,18 +36,17 @@ async def issue(
     return challenge, browser_token
 
 
-async def take(ctx: Context, client: Client, ceremony: Ceremony, response: Any) -> PendingChallenge:
-    """Take the challenge a response answers, atomically, before anything is verified.
+async def take(ctx: Context, client: Client, ceremony: Ceremony, challenge: bytes) -> PendingChallenge:
+    """Take the challenge a response answers (read from its client data), atomically, before anything is verified.
 
     Whatever happens next, the challenge is gone: a response can be tried once.
 
     Raises:
-        MalformedResponse: the response's clientDataJSON cannot be read.
         ChallengeNotFound: never issued, already used or purged.
         ChallengeMismatch: issued to another browser or for another ceremony.
         ChallengeExpired: issued too long ago.
     """
-    pending = await ctx.storage.challenges.take(digest(peek_challenge(response)))
+    pending = await ctx.storage.challenges.take(digest(challenge))
     if pending is None:
         raise ChallengeNotFound()
     browser = digest(client.browser_token or "")

@@ -62,6 +62,7 @@ class Audit:
     user_id: str | None = None
     credential_id: bytes | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    recorded: bool = False  # the use case wrote the success event itself, inside its own transaction
 
 
 @asynccontextmanager
@@ -71,24 +72,23 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
     try:
         yield audit
     except PasskeyError as exc:
-        await _write(ctx, client, audit, outcome="failure", reason=exc.code)
+        await ctx.storage.events.record(event_of(ctx, client, audit, outcome="failure", reason=exc.code))
         raise
-    await _write(ctx, client, audit, outcome="success", reason=None)
+    if not audit.recorded:
+        await ctx.storage.events.record(event_of(ctx, client, audit, outcome="success", reason=None))
 
 
-async def _write(
+def event_of(
     ctx: Context, client: Client, audit: Audit, *, outcome: Literal["success", "failure"], reason: str | None
-) -> None:
-    await ctx.storage.events.record(
-        Event(
-            type=audit.type,
-            outcome=outcome,
-            reason=reason,
-            user_id=audit.user_id,
-            credential_id=audit.credential_id,
-            ip=client.ip,
-            user_agent=(client.user_agent or "")[:512] or None,
-            created_at=ctx.clock(),
-            detail=audit.detail,
-        )
+) -> Event:
+    return Event(
+        type=audit.type,
+        outcome=outcome,
+        reason=reason,
+        user_id=audit.user_id,
+        credential_id=audit.credential_id,
+        ip=client.ip,
+        user_agent=(client.user_agent or "")[:512] or None,
+        created_at=ctx.clock(),
+        detail=audit.detail,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from passgate.core.data import RegistrationResponse
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import AlreadySignedIn, ChallengeMismatch, Forbidden, NotSignedIn, UsernameTaken
 from passgate.core.options import CredentialDescriptor, creation_options
@@ -100,7 +101,8 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Us
         PasskeyError: every refusal, with its code (see passgate.core.errors).
     """
     async with audited(ctx, client, "passkey.register") as audit:
-        pending = await challenges.take(ctx, client, "registration", response)
+        parsed = RegistrationResponse.parse(response)
+        pending = await challenges.take(ctx, client, "registration", parsed.client_data.challenge)
         if pending.user_id is not None:
             if signed_in is None:
                 raise NotSignedIn("Your session ended before the passkey was saved. Sign in and try again.")
@@ -108,7 +110,7 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Us
                 raise ChallengeMismatch("This passkey was started for another account.")
             audit.user_id = signed_in.id
         registered = verify_registration(
-            response,
+            parsed,
             expected_challenge=pending.challenge,
             expected_rp_id=ctx.rp.rp_id,
             expected_origins=ctx.rp.origins,

@@ -19,21 +19,25 @@ class SignedIn:
     session: Session
 
 
+def new_session(ctx: Context, user_id: str) -> tuple[str, Session]:
+    """A new session's token (for the cookie) and its stored form (the token's hash only)."""
+    token = secrets.token_urlsafe(32)
+    now = ctx.clock()
+    return token, Session(
+        token_hash=digest(token),
+        user_id=user_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + ctx.rp.session_absolute,
+    )
+
+
 async def start(ctx: Context, client: Client, user_id: str) -> str:
     """Start a session and return its token; any session the browser held is ended (rotation)."""
     if client.session_token:
         await ctx.storage.sessions.delete(digest(client.session_token))
-    token = secrets.token_urlsafe(32)
-    now = ctx.clock()
-    await ctx.storage.sessions.create(
-        Session(
-            token_hash=digest(token),
-            user_id=user_id,
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + ctx.rp.session_absolute,
-        )
-    )
+    token, session = new_session(ctx, user_id)
+    await ctx.storage.sessions.create(session)
     return token
 
 

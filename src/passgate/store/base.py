@@ -140,12 +140,31 @@ class EventStore(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CredentialUse:
+    credential_id: bytes
+    sign_count: int
+    backed_up: bool
+    used_at: datetime
+
+
+class SignInStore(Protocol):
+    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
+        """Record a verified sign-in in one step: the passkey's use (counter moved forward atomically, as in
+        `CredentialStore.record_use`), the new session replacing `ended_session`, and the event.
+
+        Returns False, writing nothing, if the counter did not move forward.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Storage:
     users: UserStore
     credentials: CredentialStore
     challenges: ChallengeStore
     sessions: SessionStore
     events: EventStore
+    sign_ins: SignInStore
 
 
 def normalize_username(username: str) -> str:

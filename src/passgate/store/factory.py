@@ -17,11 +17,15 @@ def open_storage(database_url: str, redis_url: str = "", *, pool_size: int = 10)
     storage = sql_storage(database)
     client = None
     if redis_url:
-        from passgate.store.redis import CachedSessions, RedisChallenges, connect
+        from passgate.store.redis import CachedSessions, CachedSignIns, RedisChallenges, connect
 
         client = connect(redis_url)
+        sessions = CachedSessions(storage.sessions, client)
         storage = replace(
-            storage, challenges=RedisChallenges(client), sessions=CachedSessions(storage.sessions, client)
+            storage,
+            challenges=RedisChallenges(client),
+            sessions=sessions,
+            sign_ins=CachedSignIns(storage.sign_ins, sessions),
         )
 
     async def close() -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from passgate.core.errors import CredentialExists, UsernameTaken
 from passgate.store.base import (
     Credential,
+    CredentialUse,
     Event,
     PendingChallenge,
     Session,
@@ -119,12 +120,30 @@ class MemoryEvents:
         return rows[:limit]
 
 
+class MemorySignIns:
+    def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
+        self._credentials, self._sessions, self._events = credentials, sessions, events
+
+    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
+        # No await before the counter is checked and written: atomic on the event loop.
+        if not await self._credentials.record_use(
+            use.credential_id, sign_count=use.sign_count, backed_up=use.backed_up, used_at=use.used_at
+        ):
+            return False
+        if ended_session is not None:
+            await self._sessions.delete(ended_session)
+        await self._sessions.create(session)
+        await self._events.record(event)
+        return True
+
+
 def memory_storage() -> Storage:
-    credentials = MemoryCredentials()
+    credentials, sessions, events = MemoryCredentials(), MemorySessions(), MemoryEvents()
     return Storage(
         users=MemoryUsers(credentials),
         credentials=credentials,
         challenges=MemoryChallenges(),
-        sessions=MemorySessions(),
-        events=MemoryEvents(),
+        sessions=sessions,
+        events=events,
+        sign_ins=MemorySignIns(credentials, sessions, events),
     )

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from passgate.core.errors import StorageUnavailable
-from passgate.store.base import PendingChallenge, Session, SessionStore
+from passgate.store.base import CredentialUse, Event, PendingChallenge, Session, SessionStore, SignInStore
 
 log = logging.getLogger("passgate")
 
@@ -128,6 +128,9 @@ class CachedSessions:
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         return await self._inner.purge_expired(now, idle)
 
+    async def forget(self, token_hash: bytes) -> None:
+        await self._quietly("delete", self._key(token_hash))
+
     async def _quietly(self, command: str, *args: Any, **kwargs: Any) -> None:
         try:
             await getattr(self._redis, command)(*args, **kwargs)
@@ -152,3 +155,17 @@ def _session(token_hash: bytes, fields: dict[str, Any]) -> Session:
         last_seen_at=_moment(fields["last_seen_at"]),
         expires_at=_moment(fields["expires_at"]),
     )
+
+
+class CachedSignIns:
+    """Sign-ins recorded in the database; the session a sign-in replaces is dropped from the cache."""
+
+    def __init__(self, inner: SignInStore, sessions: CachedSessions) -> None:
+        self._inner = inner
+        self._sessions = sessions
+
+    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
+        recorded = await self._inner.record(use, session=session, ended_session=ended_session, event=event)
+        if recorded and ended_session is not None:
+            await self._sessions.forget(ended_session)
+        return recorded

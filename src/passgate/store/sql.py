@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, CursorResult, Engine, Executable, delete, event, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Executable,
+    bindparam,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +30,7 @@ from passgate.core.errors import CredentialExists, UsernameTaken
 from passgate.store import schema
 from passgate.store.base import (
     Credential,
+    CredentialUse,
     Event,
     PendingChallenge,
     Session,
@@ -131,6 +145,54 @@ class _Tables:
         self._read = database.read
 
 
+# Statements are built once: building SQLAlchemy expressions per call costs more than running them.
+_users, _credentials, _challenges, _sessions, _events = (
+    schema.users,
+    schema.credentials,
+    schema.challenges,
+    schema.sessions,
+    schema.events,
+)
+INSERT_USER = insert(_users)
+INSERT_CREDENTIAL = insert(_credentials)
+INSERT_CHALLENGE = insert(_challenges)
+INSERT_SESSION = insert(_sessions)
+INSERT_EVENT = insert(_events)
+USER_BY_ID = select(_users).where(_users.c.id == bindparam("id"))
+USER_BY_NAME = select(_users).where(_users.c.username_normalized == bindparam("name"))
+CREDENTIAL_BY_ID = select(_credentials).where(_credentials.c.credential_id == bindparam("id"))
+CREDENTIALS_OF_USER = (
+    select(_credentials).where(_credentials.c.user_id == bindparam("user_id")).order_by(_credentials.c.created_at)
+)
+# A non-zero counter is written only if it moves forward, in the same statement that checks it.
+RECORD_COUNTED_USE = (
+    update(_credentials)
+    .where(_credentials.c.credential_id == bindparam("id"), _credentials.c.sign_count < bindparam("sign_count"))
+    .values(sign_count=bindparam("sign_count"), backed_up=bindparam("backed_up"), last_used_at=bindparam("used_at"))
+)
+RECORD_USE = (
+    update(_credentials)
+    .where(_credentials.c.credential_id == bindparam("id"))
+    .values(backed_up=bindparam("backed_up"), last_used_at=bindparam("used_at"))
+)
+# DELETE ... RETURNING: of two concurrent takes, exactly one gets the row.
+TAKE_CHALLENGE = delete(_challenges).where(_challenges.c.id == bindparam("id")).returning(*_challenges.c)
+PURGE_CHALLENGES = delete(_challenges).where(_challenges.c.expires_at < bindparam("now"))
+SESSION_BY_HASH = select(_sessions).where(_sessions.c.token_hash == bindparam("hash"))
+TOUCH_SESSION = (
+    update(_sessions).where(_sessions.c.token_hash == bindparam("hash")).values(last_seen_at=bindparam("at"))
+)
+DELETE_SESSION = delete(_sessions).where(_sessions.c.token_hash == bindparam("hash"))
+PURGE_SESSIONS = delete(_sessions).where(
+    or_(_sessions.c.expires_at < bindparam("now"), _sessions.c.last_seen_at < bindparam("idle_since"))
+)
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    # dataclasses.asdict deep-copies every value; a shallow copy is all a statement needs.
+    return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+
+
 def _user(row: Any) -> User:
     return User(
         id=row.id,
@@ -139,6 +201,17 @@ def _user(row: Any) -> User:
         user_handle=row.user_handle,
         created_at=row.created_at,
     )
+
+
+def _user_values(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "username_normalized": normalize_username(user.username),
+        "display_name": user.display_name,
+        "user_handle": user.user_handle,
+        "created_at": user.created_at,
+    }
 
 
 def _credential(row: Any) -> Credential:
@@ -161,50 +234,54 @@ def _credential(row: Any) -> Credential:
 
 
 def _credential_values(credential: Credential) -> dict[str, Any]:
-    return {
-        "credential_id": credential.credential_id,
-        "user_id": credential.user_id,
-        "public_key": credential.public_key,
-        "algorithm": credential.algorithm,
-        "sign_count": credential.sign_count,
-        "aaguid": credential.aaguid,
-        "attestation_format": credential.attestation_format,
-        "transports": list(credential.transports),
-        "backup_eligible": credential.backup_eligible,
-        "backed_up": credential.backed_up,
-        "user_verified": credential.user_verified,
-        "created_at": credential.created_at,
-        "last_used_at": credential.last_used_at,
-        "nickname": credential.nickname,
-    }
+    values = _fields(credential)
+    values["transports"] = list(credential.transports)
+    return values
+
+
+def _session(row: Any) -> Session:
+    return Session(
+        token_hash=row.token_hash,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        last_seen_at=row.last_seen_at,
+        expires_at=row.expires_at,
+    )
+
+
+def _session_values(session: Session) -> dict[str, Any]:
+    return _fields(session)
+
+
+def _event_values(event: Event) -> dict[str, Any]:
+    values = _fields(event)
+    del values["id"]
+    return values
+
+
+def _use_statement(use: CredentialUse) -> tuple[Any, dict[str, Any]]:
+    parameters = {"id": use.credential_id, "backed_up": use.backed_up, "used_at": use.used_at}
+    if use.sign_count:
+        return RECORD_COUNTED_USE, {**parameters, "sign_count": use.sign_count}
+    return RECORD_USE, parameters
 
 
 class SqlUsers(_Tables):
     async def get(self, user_id: str) -> User | None:
         async with self._read() as connection:
-            row = (await connection.execute(select(schema.users).where(schema.users.c.id == user_id))).first()
+            row = (await connection.execute(USER_BY_ID, {"id": user_id})).first()
         return _user(row) if row else None
 
     async def by_username(self, username: str) -> User | None:
-        query = select(schema.users).where(schema.users.c.username_normalized == normalize_username(username))
         async with self._read() as connection:
-            row = (await connection.execute(query)).first()
+            row = (await connection.execute(USER_BY_NAME, {"name": normalize_username(username)})).first()
         return _user(row) if row else None
 
     async def create_with_credential(self, user: User, credential: Credential) -> None:
         try:
             async with self._write() as connection:
-                await connection.execute(
-                    insert(schema.users).values(
-                        id=user.id,
-                        username=user.username,
-                        username_normalized=normalize_username(user.username),
-                        display_name=user.display_name,
-                        user_handle=user.user_handle,
-                        created_at=user.created_at,
-                    )
-                )
-                await connection.execute(insert(schema.credentials).values(**_credential_values(credential)))
+                await connection.execute(INSERT_USER, _user_values(user))
+                await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
         except IntegrityError as exc:
             if "credential" in str(exc.orig).lower():
                 raise CredentialExists() from exc
@@ -213,60 +290,38 @@ class SqlUsers(_Tables):
 
 class SqlCredentials(_Tables):
     async def get(self, credential_id: bytes) -> Credential | None:
-        query = select(schema.credentials).where(schema.credentials.c.credential_id == credential_id)
         async with self._read() as connection:
-            row = (await connection.execute(query)).first()
+            row = (await connection.execute(CREDENTIAL_BY_ID, {"id": credential_id})).first()
         return _credential(row) if row else None
 
     async def list_for_user(self, user_id: str) -> list[Credential]:
-        query = (
-            select(schema.credentials)
-            .where(schema.credentials.c.user_id == user_id)
-            .order_by(schema.credentials.c.created_at)
-        )
         async with self._read() as connection:
-            return [_credential(row) for row in await connection.execute(query)]
+            return [_credential(row) for row in await connection.execute(CREDENTIALS_OF_USER, {"user_id": user_id})]
 
     async def add(self, credential: Credential) -> None:
         try:
             async with self._write() as connection:
-                await connection.execute(insert(schema.credentials).values(**_credential_values(credential)))
+                await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
         except IntegrityError as exc:
             raise CredentialExists() from exc
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
-        table = schema.credentials
-        query = update(table).where(table.c.credential_id == credential_id)
-        values: dict[str, Any] = {"backed_up": backed_up, "last_used_at": used_at}
-        if sign_count:
-            query = query.where(table.c.sign_count < sign_count)
-            values["sign_count"] = sign_count
+        statement, parameters = _use_statement(
+            CredentialUse(credential_id=credential_id, sign_count=sign_count, backed_up=backed_up, used_at=used_at)
+        )
         async with self._write() as connection:
-            result = await connection.execute(query.values(**values))
+            result = await connection.execute(statement, parameters)
         return bool(result.rowcount)
 
 
 class SqlChallenges(_Tables):
     async def put(self, challenge: PendingChallenge) -> None:
         async with self._write() as connection:
-            await connection.execute(
-                insert(schema.challenges).values(
-                    id=challenge.id,
-                    challenge=challenge.challenge,
-                    ceremony=challenge.ceremony,
-                    browser=challenge.browser,
-                    user_id=challenge.user_id,
-                    pending_user=challenge.pending_user,
-                    expires_at=challenge.expires_at,
-                )
-            )
+            await connection.execute(INSERT_CHALLENGE, _fields(challenge))
 
     async def take(self, challenge_id: bytes) -> PendingChallenge | None:
-        table = schema.challenges
-        # DELETE ... RETURNING: of two concurrent takes, exactly one gets the row.
-        query = delete(table).where(table.c.id == challenge_id).returning(*table.c)
         async with self._write() as connection:
-            row = (await connection.execute(query)).first()
+            row = (await connection.execute(TAKE_CHALLENGE, {"id": challenge_id})).first()
         if row is None:
             return None
         return PendingChallenge(
@@ -281,77 +336,43 @@ class SqlChallenges(_Tables):
 
     async def purge_expired(self, now: datetime) -> int:
         async with self._write() as connection:
-            result = await connection.execute(delete(schema.challenges).where(schema.challenges.c.expires_at < now))
+            result = await connection.execute(PURGE_CHALLENGES, {"now": now})
         return int(result.rowcount)
 
 
 class SqlSessions(_Tables):
     async def create(self, session: Session) -> None:
         async with self._write() as connection:
-            await connection.execute(
-                insert(schema.sessions).values(
-                    token_hash=session.token_hash,
-                    user_id=session.user_id,
-                    created_at=session.created_at,
-                    last_seen_at=session.last_seen_at,
-                    expires_at=session.expires_at,
-                )
-            )
+            await connection.execute(INSERT_SESSION, _session_values(session))
 
     async def get(self, token_hash: bytes) -> Session | None:
-        query = select(schema.sessions).where(schema.sessions.c.token_hash == token_hash)
         async with self._read() as connection:
-            row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        return Session(
-            token_hash=row.token_hash,
-            user_id=row.user_id,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            expires_at=row.expires_at,
-        )
+            row = (await connection.execute(SESSION_BY_HASH, {"hash": token_hash})).first()
+        return _session(row) if row else None
 
     async def touch(self, token_hash: bytes, at: datetime) -> None:
         async with self._write() as connection:
-            await connection.execute(
-                update(schema.sessions).where(schema.sessions.c.token_hash == token_hash).values(last_seen_at=at)
-            )
+            await connection.execute(TOUCH_SESSION, {"hash": token_hash, "at": at})
 
     async def delete(self, token_hash: bytes) -> None:
         async with self._write() as connection:
-            await connection.execute(delete(schema.sessions).where(schema.sessions.c.token_hash == token_hash))
+            await connection.execute(DELETE_SESSION, {"hash": token_hash})
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
-        table = schema.sessions
-        query = delete(table).where(or_(table.c.expires_at < now, table.c.last_seen_at < now - idle))
         async with self._write() as connection:
-            result = await connection.execute(query)
+            result = await connection.execute(PURGE_SESSIONS, {"now": now, "idle_since": now - idle})
         return int(result.rowcount)
 
 
 class SqlEvents(_Tables):
     async def record(self, event: Event) -> None:
         async with self._write() as connection:
-            await connection.execute(
-                insert(schema.events).values(
-                    type=event.type,
-                    outcome=event.outcome,
-                    reason=event.reason,
-                    user_id=event.user_id,
-                    credential_id=event.credential_id,
-                    ip=event.ip,
-                    user_agent=event.user_agent,
-                    detail=event.detail,
-                    created_at=event.created_at,
-                )
-            )
+            await connection.execute(INSERT_EVENT, [_event_values(event)])
 
     async def list(self, *, user_id: str | None = None, limit: int = 100) -> list[Event]:
-        table = schema.events
-        query = select(table).order_by(table.c.id.desc()).limit(limit)
+        query = select(_events).order_by(_events.c.id.desc()).limit(limit)
         if user_id is not None:
-            query = query.where(table.c.user_id == user_id)
+            query = query.where(_events.c.user_id == user_id)
         async with self._read() as connection:
             rows = await connection.execute(query)
             return [
@@ -371,6 +392,19 @@ class SqlEvents(_Tables):
             ]
 
 
+class SqlSignIns(_Tables):
+    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
+        statement, parameters = _use_statement(use)
+        async with self._write() as connection:
+            if not (await connection.execute(statement, parameters)).rowcount:
+                return False
+            if ended_session is not None:
+                await connection.execute(DELETE_SESSION, {"hash": ended_session})
+            await connection.execute(INSERT_SESSION, _session_values(session))
+            await connection.execute(INSERT_EVENT, [_event_values(event)])
+        return True
+
+
 def sql_storage(database: Database) -> Storage:
     return Storage(
         users=SqlUsers(database),
@@ -378,4 +412,5 @@ def sql_storage(database: Database) -> Storage:
         challenges=SqlChallenges(database),
         sessions=SqlSessions(database),
         events=SqlEvents(database),
+        sign_ins=SqlSignIns(database),
     )

@@ -130,7 +130,7 @@ async def login_complete(request: Request) -> JSONResponse:
         },
         headers={"Cache-Control": "no-store"},
     )
-    set_session_cookie(request, response, await sessions.start(ctx, client, result.user.id))
+    set_session_cookie(request, response, result.session_token)
     response.delete_cookie(CEREMONY_COOKIE, path="/auth/passkey")
     return response
 
