@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from passgate.core.errors import CredentialExists, UsernameTaken
-from passgate.store.base import Credential, Event, PendingChallenge, Session, Storage, User
+from passgate.store.base import Credential, CredentialUse, Event, PendingChallenge, Session, Storage, User
 from passgate.store.factory import open_storage
 from passgate.store.memory import memory_storage
 from passgate.store.migrate import upgrade
@@ -206,3 +206,29 @@ async def test_purging_removes_only_what_has_ended(storage: Storage) -> None:
     assert await storage.sessions.purge_expired(NOW, idle) == 2
     assert await storage.sessions.get(b"live".ljust(32, b".")) is not None
     assert await storage.sessions.get(b"idle".ljust(32, b".")) is None
+
+
+async def test_a_sign_in_is_recorded_all_or_nothing(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential(sign_count=3))
+    old = Session(
+        token_hash=b"o" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1)
+    )
+    await storage.sessions.create(old)
+    assert await storage.sessions.get(old.token_hash) == old  # cached, where a cache exists
+    new = Session(
+        token_hash=b"n" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1)
+    )
+    event = Event(type="sign_in", outcome="success", created_at=NOW, user_id="u1", credential_id=b"c1")
+    later = NOW + timedelta(minutes=1)
+    stale = CredentialUse(credential_id=b"c1", sign_count=3, backed_up=True, used_at=later)
+    assert not await storage.sign_ins.record(stale, session=new, ended_session=old.token_hash, event=event)
+    assert await storage.sessions.get(new.token_hash) is None
+    assert await storage.sessions.get(old.token_hash) == old
+    assert await storage.events.list() == []
+    fresh = CredentialUse(credential_id=b"c1", sign_count=4, backed_up=True, used_at=later)
+    assert await storage.sign_ins.record(fresh, session=new, ended_session=old.token_hash, event=event)
+    assert await storage.sessions.get(new.token_hash) == new
+    assert await storage.sessions.get(old.token_hash) is None  # rotated, cache included
+    stored = await storage.credentials.get(b"c1")
+    assert stored is not None and (stored.sign_count, stored.backed_up, stored.last_used_at) == (4, True, later)
+    assert [(e.type, e.credential_id) for e in await storage.events.list()] == [("sign_in", b"c1")]
