@@ -32,7 +32,7 @@ class PasskeyView:
 def passkey_view(credential: Credential) -> PasskeyView:
     return PasskeyView(
         credential_id_b64=b64url_encode(credential.credential_id),
-        label=credential.nickname or ("Synced passkey" if credential.backup_eligible else "Passkey on one device"),
+        label=credential.nickname or ("Synced passkey" if credential.backed_up else "Passkey on one device"),
         created_at=credential.created_at,
         last_used_at=credential.last_used_at,
         synced=credential.backed_up,

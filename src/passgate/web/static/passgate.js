@@ -116,7 +116,7 @@ export async function register({ username, displayName, userId, signal } = {}) {
   try {
     credential = await navigator.credentials.create({ publicKey, signal });
   } catch (error) {
-    throw fromDOMException(error, "create");
+    throw fromDOMException(error, "create", signal);
   }
   if (credential === null) {
     throw new PasskeyClientError("cancelled", "No passkey was created.");
@@ -189,10 +189,7 @@ async function authenticate({ username, mediation, signal }) {
   try {
     credential = await navigator.credentials.get(mediation ? { publicKey, mediation, signal } : { publicKey, signal });
   } catch (error) {
-    if (signal?.aborted && !(error instanceof PasskeyClientError)) {
-      throw new PasskeyClientError("cancelled", "The sign-in request was aborted.", { cause: error });
-    }
-    throw fromDOMException(error, "get");
+    throw fromDOMException(error, "get", signal);
   }
   if (credential === null) {
     throw new PasskeyClientError("cancelled", "No passkey was chosen.");
@@ -257,9 +254,13 @@ async function postJSON(url, body) {
 
 // --- DOMException -> code ------------------------------------------------------------------------------
 
-function fromDOMException(error, ceremony) {
+function fromDOMException(error, ceremony, signal) {
   if (error instanceof PasskeyClientError) {
     return error; // our own abort reason (see abortAutofill)
+  }
+  if (signal?.aborted) {
+    // The browser rejects with the signal's reason, which may be any value the caller chose.
+    return new PasskeyClientError("cancelled", "The passkey request was aborted.", { cause: error });
   }
   const name = error?.name;
   const cause = { cause: error };

@@ -1,0 +1,267 @@
+"""Fixtures for the browser tests: a real Passgate server, Debian's Chromium, and its virtual authenticator.
+
+Every test gets its own server (fresh SQLite database) and its own browser context; the browser itself is
+shared by the session because launching Chromium is the slow part.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_SECONDS = 20
+
+# A platform authenticator (like Touch ID or Windows Hello) that makes discoverable credentials and
+# verifies its user; automaticPresenceSimulation stands in for the person touching it.
+PLATFORM_AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+
+# Spies on navigator.credentials without changing it: every create()/get() is passed through
+# unchanged, and its mediation and outcome are reported to the test (window.__recordWebAuthn is an
+# exposed Python function, so the record survives the page navigating away).
+RECORD_WEBAUTHN_CALLS = """
+(() => {
+  if (!window.isSecureContext || !navigator.credentials) return;
+  let next = 0;
+  for (const method of ["create", "get"]) {
+    const original = navigator.credentials[method].bind(navigator.credentials);
+    navigator.credentials[method] = (options = {}) => {
+      const call = { call: `${performance.timeOrigin}-${next++}`, method, mediation: options.mediation ?? "optional" };
+      window.__recordWebAuthn({ ...call, event: "called" });
+      const promise = original(options);
+      promise.then(
+        () => window.__recordWebAuthn({ ...call, event: "resolved" }),
+        (error) => window.__recordWebAuthn({ ...call, event: "rejected", error: error?.name ?? String(error) }),
+      );
+      return promise;
+    };
+  }
+})();
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Server:
+    url: str
+    """The origin pages are visited at: http://localhost:<port> (rp id `localhost`)."""
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class VirtualAuthenticator:
+    """One of Chromium's virtual authenticators, driven over the DevTools protocol."""
+
+    cdp: CDPSession
+    authenticator_id: str
+
+    def credentials(self) -> list[dict[str, Any]]:
+        result = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.authenticator_id})
+        credentials: list[dict[str, Any]] = result["credentials"]
+        return credentials
+
+    def credential_ids(self) -> list[str]:
+        """The credential ids, base64url as the server and the page write them (CDP gives plain base64)."""
+        return [b64_to_b64url(credential["credentialId"]) for credential in self.credentials()]
+
+    def set_user_verified(self, verified: bool) -> None:
+        self.cdp.send(
+            "WebAuthn.setUserVerified", {"authenticatorId": self.authenticator_id, "isUserVerified": verified}
+        )
+
+    def set_presence(self, present: bool) -> None:
+        """Whether the simulated person touches the authenticator when asked; False leaves requests pending."""
+        self.cdp.send(
+            "WebAuthn.setAutomaticPresenceSimulation",
+            {"authenticatorId": self.authenticator_id, "enabled": present},
+        )
+
+    def remove(self) -> None:
+        self.cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": self.authenticator_id})
+
+
+@dataclass(kw_only=True)
+class Tab:
+    """A page of a fresh browser context, pointed at the test's server, with a virtual authenticator."""
+
+    page: Page
+    context: BrowserContext
+    cdp: CDPSession
+    authenticator: VirtualAuthenticator
+    server: Server
+    webauthn_calls: list[dict[str, Any]] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.server.url + path)
+
+    def wait_for_path(self, path: str) -> None:
+        """Wait for the page to reach `path`; on timeout, fail with what the page and the server said."""
+        try:
+            self.page.wait_for_url(f"**{path}")
+        except PlaywrightTimeoutError:
+            message = self.page.locator("#message").text_content(timeout=1000)
+            pytest.fail(
+                f"still at {self.page.url}, not {path}; #message: {message!r}\n"
+                f"WebAuthn calls: {self.webauthn_calls}\nserver log:\n{self.server.log.read_text()[-3000:]}"
+            )
+
+    def add_authenticator(self) -> VirtualAuthenticator:
+        result = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
+        return VirtualAuthenticator(cdp=self.cdp, authenticator_id=result["authenticatorId"])
+
+    def session_status(self) -> int:
+        """GET /auth/session with the browser's cookies: 200 signed in, 401 signed out."""
+        return self.context.request.get(self.server.url + "/auth/session").status
+
+    def session(self) -> dict[str, Any]:
+        response = self.context.request.get(self.server.url + "/auth/session")
+        assert response.status == 200, response.text()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def wait_until(self, predicate: Callable[[], bool], *, what: str, timeout_ms: int = 5000) -> None:
+        """Wait for something the page reports through exposed functions.
+
+        Waits with page.wait_for_timeout, not time.sleep: Playwright's sync API delivers the page's
+        calls only while one of its own calls is running.
+        """
+        for _ in range(timeout_ms // 50):
+            if predicate():
+                return
+            self.page.wait_for_timeout(50)
+        if not predicate():
+            pytest.fail(f"timed out after {timeout_ms} ms waiting for {what}")
+
+    def forget_calls(self) -> None:
+        self.webauthn_calls.clear()
+
+    def calls(self, event: str, *, method: str | None = None, mediation: str | None = None) -> list[dict[str, Any]]:
+        return [
+            call
+            for call in self.webauthn_calls
+            if call["event"] == event
+            and (method is None or call["method"] == method)
+            and (mediation is None or call["mediation"] == mediation)
+        ]
+
+
+def b64_to_b64url(text: str) -> str:
+    return base64.urlsafe_b64encode(base64.b64decode(text)).rstrip(b"=").decode()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - a fixed http://127.0.0.1 URL
+            return True
+    except urllib.error.HTTPError:
+        return True  # 401 when signed out: the server is up
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    port = _free_port()
+    log = tmp_path / "server.log"
+    command = [
+        sys.executable, "-m", "passgate", "serve",
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--rp-id", "localhost",
+        "--origin", f"http://localhost:{port}",
+        "--database-url", f"sqlite:///{tmp_path}/passgate.db",
+    ]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not _answers(f"http://127.0.0.1:{port}/auth/session"):
+            if process.poll() is not None:
+                pytest.fail(f"passgate serve exited with {process.returncode}:\n{log.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"passgate serve did not answer within {SERVER_START_SECONDS}s:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield Server(url=f"http://localhost:{port}", process=process, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    with sync_playwright() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM} (apt-get install chromium)")
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, server: Server) -> Iterator[Tab]:
+    context = browser.new_context()
+    context.set_default_timeout(10_000)
+    calls: list[dict[str, Any]] = []
+
+    def record_webauthn_call(call: dict[str, Any]) -> None:
+        calls.append(call)
+
+    context.expose_function("__recordWebAuthn", record_webauthn_call)
+    context.add_init_script(RECORD_WEBAUTHN_CALLS)
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable", {"enableUI": False})
+    result = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
+    authenticator = VirtualAuthenticator(cdp=cdp, authenticator_id=result["authenticatorId"])
+    tab = Tab(page=page, context=context, cdp=cdp, authenticator=authenticator, server=server, webauthn_calls=calls)
+    page.on("pageerror", lambda error: tab.page_errors.append(str(error)))
+    yield tab
+    context.close()
+    # An uncaught exception in pages.js is a bug even when the test's own checks passed.
+    assert tab.page_errors == [], f"uncaught errors in the page: {tab.page_errors}"
