@@ -228,13 +228,15 @@ def server(tmp_path: Path) -> Iterator[Server]:
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and
+# the async tests of other packages need the thread's loop free.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as instance:
         yield instance
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"Debian's Chromium is missing at {CHROMIUM} (apt-get install chromium)")
