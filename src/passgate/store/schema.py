@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -53,6 +54,9 @@ users = Table(
     Column("display_name", String(64), nullable=False),
     Column("user_handle", LargeBinary(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("email_verified_at", UTCDateTime(), nullable=True),
+    Column("nudge_dismissed", Boolean, nullable=False, server_default=false()),
 )
 
 credentials = Table(
@@ -93,6 +97,33 @@ sessions = Table(
     Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    # When the user last proved possession of a passkey (sign-in or step-up); None for recovery sessions.
+    Column("authenticated_at", UTCDateTime(), nullable=True),
+    Column("kind", String(16), nullable=False, server_default="passkey"),
+)
+
+backup_codes = Table(
+    "backup_codes",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("code_hash", LargeBinary(64), nullable=False),
+    Column("salt", LargeBinary(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+)
+
+# Single-use tokens sent by email: address verification and sign-in links. Stored as SHA-256 only.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("email", String(254), nullable=False),
+    Column("browser", LargeBinary(32), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
 )
 
