@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.mailbox import SmtpServer
 from tests.services import PostgresServer, RedisServer
 
 VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
@@ -34,5 +35,13 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback, with the messages it received."""
+    server = SmtpServer.start()
     yield server
     server.stop()

@@ -40,12 +40,26 @@ class Settings:
     session_idle_minutes: int = 12 * 60
     session_absolute_hours: int = 7 * 24
     max_body_bytes: int = 64 * 1024
+    step_up_minutes: int = 5
+    magic_link_minutes: int = 15
+    public_url: str = ""  # where links in emails point; default: the first origin
+    smtp_host: str = ""  # empty: mail goes to the outbox folder instead
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls, tls or none
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = "Passgate <passgate@localhost>"
+    outbox_dir: str = "outbox"
     secret_key: str = ""  # keys the decoy credential ids of unknown usernames; random per process if unset
     log_level: str = "info"
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
         return self.origins or (f"http://{self.rp_id}:{self.port}",)
+
+    @property
+    def link_base(self) -> str:
+        return (self.public_url or self.allowed_origins[0]).rstrip("/")
 
     @property
     def secure_cookies(self) -> bool:
@@ -156,6 +170,14 @@ def validate(settings: Settings) -> None:
         raise ConfigError("redis_url must be a redis://, rediss:// or unix:// URL.")
     if not 1 <= settings.workers <= 64:
         raise ConfigError("workers must be between 1 and 64.")
+    if settings.smtp_security not in ("starttls", "tls", "none"):
+        raise ConfigError("smtp_security must be 'starttls', 'tls' or 'none'.")
+    if not 1 <= settings.step_up_minutes <= 60:
+        raise ConfigError("step_up_minutes must be between 1 and 60.")
+    if not 1 <= settings.magic_link_minutes <= 60:
+        raise ConfigError("magic_link_minutes must be between 1 and 60.")
+    if settings.public_url and settings.public_url.rstrip("/") not in settings.allowed_origins:
+        raise ConfigError("public_url must be one of the allowed origins: links in emails open pages of this site.")
     if settings.max_body_bytes < 4096:
         raise ConfigError("max_body_bytes must be at least 4096.")
 

@@ -27,6 +27,12 @@
     │   ├── CredentialExists         credential_exists
     │   ├── NotSignedIn              not_signed_in
     │   ├── AlreadySignedIn          already_signed_in
+    │   ├── StepUpRequired           step_up_required      (confirm with a passkey first)
+    │   ├── LastPasskey              last_passkey
+    │   ├── InvalidCode              invalid_code          (backup code wrong or used)
+    │   ├── InvalidLink              invalid_link          (email link unknown, used or expired)
+    │   ├── LinkOtherBrowser         link_other_browser
+    │   └── RateLimited              rate_limited
     │   └── Forbidden                forbidden
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
@@ -179,6 +185,43 @@ class NotSignedIn(AccountError):
 class AlreadySignedIn(AccountError):
     code = "already_signed_in"
     default_message = "You are signed in already: sign out before creating another account."
+
+
+class StepUpRequired(AccountError):
+    code = "step_up_required"
+    default_message = "For your security, confirm it's you with a passkey first."
+
+
+class LastPasskey(AccountError):
+    code = "last_passkey"
+    default_message = (
+        "This is your only passkey. Add another passkey, backup codes or a verified email first, "
+        "so you can still get back into your account."
+    )
+
+
+class InvalidCode(AccountError):
+    code = "invalid_code"
+    default_message = "That code is not valid. Backup codes work once each."
+
+
+class InvalidLink(AccountError):
+    code = "invalid_link"
+    default_message = "This link is not valid: it was used already or has expired. Ask for a new one."
+
+
+class LinkOtherBrowser(AccountError):
+    code = "link_other_browser"
+    default_message = "Open this link in the browser where you asked for it."
+
+
+class RateLimited(AccountError):
+    code = "rate_limited"
+    default_message = "Too many attempts. Please wait a little and try again."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Forbidden(AccountError):

@@ -28,7 +28,9 @@ class SignedInWith:
     session_token: str
 
 
-async def begin(ctx: Context, client: Client, *, username: object = None) -> tuple[dict[str, Any], str]:
+async def begin(
+    ctx: Context, client: Client, *, username: object = None, step_up: User | None = None
+) -> tuple[dict[str, Any], str]:
     """Request options: empty allowCredentials (discoverable) or the user's passkeys (username-first).
 
     An unknown username gets a decoy credential id derived from the server secret, stable across
@@ -36,7 +38,13 @@ async def begin(ctx: Context, client: Client, *, username: object = None) -> tup
     """
     allow: list[CredentialDescriptor] = []
     user_id: str | None = None
-    if username is not None:
+    if step_up is not None:  # the signed-in user confirms it's them before a sensitive change
+        user_id = step_up.id
+        allow = [
+            CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
+            for c in await ctx.storage.credentials.list_for_user(step_up.id)
+        ]
+    elif username is not None:
         name = clean_name(username, field="username", required=True)
         user = await ctx.storage.users.by_username(name)
         if user is not None:

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from passgate.core.errors import PasskeyError
 from passgate.core.policy import Policy
+from passgate.service.mail import Mailer, OutboxMailer
 from passgate.store.base import Event, Storage
 
 
@@ -28,6 +30,10 @@ class RelyingParty:
     challenge_ttl: timedelta = timedelta(minutes=5)
     session_idle: timedelta = timedelta(hours=12)
     session_absolute: timedelta = timedelta(days=7)
+    step_up_window: timedelta = timedelta(minutes=5)
+    magic_link_ttl: timedelta = timedelta(minutes=15)
+    email_verification_ttl: timedelta = timedelta(hours=24)
+    public_url: str = "http://localhost:8000"  # where links in emails point
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
@@ -35,6 +41,7 @@ class RelyingParty:
 class Context:
     rp: RelyingParty
     storage: Storage
+    mailer: Mailer = field(default_factory=lambda: OutboxMailer(directory=Path("outbox"), sender="passgate@localhost"))
     clock: Callable[[], datetime] = utcnow
     random: Callable[[int], bytes] = secrets.token_bytes
 

@@ -15,6 +15,7 @@ async def purge(ctx: Context) -> tuple[int, int]:
     now = ctx.clock()
     challenges = await ctx.storage.challenges.purge_expired(now)
     sessions = await ctx.storage.sessions.purge_expired(now, ctx.rp.session_idle)
+    await ctx.storage.email_tokens.purge_expired(now)
     return challenges, sessions
 
 

@@ -10,9 +10,10 @@ from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import AlreadySignedIn, ChallengeMismatch, Forbidden, NotSignedIn, UsernameTaken
 from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
-from passgate.service import challenges
+from passgate.service import challenges, notify
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited
+from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import Credential, User
 
 
@@ -27,7 +28,7 @@ async def begin(
     ctx: Context,
     client: Client,
     *,
-    signed_in: User | None,
+    signed_in: SignedIn | None,
     username: object = None,
     display_name: object = None,
     user_id: object = None,
@@ -41,6 +42,7 @@ async def begin(
         InvalidRequest: a bad or missing username.
         UsernameTaken: the username belongs to an account already.
         Forbidden: a signed-in user asked to add a passkey to another account.
+        StepUpRequired: adding a passkey needs a passkey used within the step-up window (except to recover).
         AlreadySignedIn: a signed-in user asked to create a new account.
     """
     if signed_in is None:
@@ -69,9 +71,11 @@ async def begin(
     else:
         if username is not None or display_name is not None:
             raise AlreadySignedIn()
-        if user_id is not None and user_id != signed_in.id:
+        if user_id is not None and user_id != signed_in.user.id:
             raise Forbidden("You can add passkeys only to your own account.")
-        user = signed_in
+        if signed_in.session.kind != "recovery":  # recovering users add a passkey straight away
+            require_recent_passkey(ctx, signed_in)
+        user = signed_in.user
         challenge, browser = await challenges.issue(ctx, client, "registration", user_id=user.id)
         exclude = []
         if exclude_credentials:
@@ -92,7 +96,7 @@ async def begin(
     return options, browser
 
 
-async def complete(ctx: Context, client: Client, response: Any, *, signed_in: User | None) -> Registered:
+async def complete(ctx: Context, client: Client, response: Any, *, signed_in: SignedIn | None) -> Registered:
     """Verify the new passkey and store it, creating the account if this was a sign-up.
 
     Nothing is written unless everything verifies; the account and its first passkey are written together.
@@ -106,9 +110,9 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Us
         if pending.user_id is not None:
             if signed_in is None:
                 raise NotSignedIn("Your session ended before the passkey was saved. Sign in and try again.")
-            if signed_in.id != pending.user_id:
+            if signed_in.user.id != pending.user_id:
                 raise ChallengeMismatch("This passkey was started for another account.")
-            audit.user_id = signed_in.id
+            audit.user_id = signed_in.user.id
         registered = verify_registration(
             parsed,
             expected_challenge=pending.challenge,
@@ -132,9 +136,13 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Us
             audit.detail["new_account"] = True
             return Registered(user=user, credential=credential, new_account=True)
         assert signed_in is not None
-        credential = _credential(ctx, signed_in.id, registered)
+        credential = _credential(ctx, signed_in.user.id, registered)
         await ctx.storage.credentials.add(credential)
-        return Registered(user=signed_in, credential=credential, new_account=False)
+        if signed_in.session.kind == "recovery":
+            # A new passkey with user verification: the recovery is over.
+            await ctx.storage.sessions.mark_authenticated(signed_in.session.token_hash, ctx.clock())
+    await notify.security_event(ctx, signed_in.user, "A passkey was added to your account")
+    return Registered(user=signed_in.user, credential=credential, new_account=False)
 
 
 def _credential(ctx: Context, user_id: str, registered: RegisteredCredential) -> Credential:

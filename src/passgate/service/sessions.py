@@ -6,8 +6,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from passgate.core.errors import StepUpRequired
 from passgate.service.context import Client, Context, digest
-from passgate.store.base import Session, User
+from passgate.store.base import Session, SessionKind, User
 
 # Writing last-seen on every request would make each page view a database write.
 TOUCH_INTERVAL = timedelta(minutes=1)
@@ -19,8 +20,11 @@ class SignedIn:
     session: Session
 
 
-def new_session(ctx: Context, user_id: str) -> tuple[str, Session]:
-    """A new session's token (for the cookie) and its stored form (the token's hash only)."""
+def new_session(ctx: Context, user_id: str, kind: SessionKind = "passkey") -> tuple[str, Session]:
+    """A new session's token (for the cookie) and its stored form (the token's hash only).
+
+    A passkey session counts as a fresh authentication (step-up) now; a recovery session does not.
+    """
     token = secrets.token_urlsafe(32)
     now = ctx.clock()
     return token, Session(
@@ -29,14 +33,16 @@ def new_session(ctx: Context, user_id: str) -> tuple[str, Session]:
         created_at=now,
         last_seen_at=now,
         expires_at=now + ctx.rp.session_absolute,
+        authenticated_at=now if kind == "passkey" else None,
+        kind=kind,
     )
 
 
-async def start(ctx: Context, client: Client, user_id: str) -> str:
+async def start(ctx: Context, client: Client, user_id: str, kind: SessionKind = "passkey") -> str:
     """Start a session and return its token; any session the browser held is ended (rotation)."""
     if client.session_token:
         await ctx.storage.sessions.delete(digest(client.session_token))
-    token, session = new_session(ctx, user_id)
+    token, session = new_session(ctx, user_id, kind)
     await ctx.storage.sessions.create(session)
     return token
 
@@ -64,3 +70,14 @@ async def resolve(ctx: Context, token: str | None) -> SignedIn | None:
 async def end(ctx: Context, token: str | None) -> None:
     if token:
         await ctx.storage.sessions.delete(digest(token))
+
+
+def require_recent_passkey(ctx: Context, current: SignedIn) -> None:
+    """Sensitive changes need a passkey used within the step-up window.
+
+    Raises:
+        StepUpRequired: the session is a recovery session, or its last passkey use is too old.
+    """
+    at = current.session.authenticated_at
+    if at is None or ctx.clock() - at > ctx.rp.step_up_window:
+        raise StepUpRequired()

@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 Ceremony = Literal["registration", "authentication"]
+SessionKind = Literal["passkey", "recovery"]
+EmailPurpose = Literal["verify_email", "sign_in"]
+RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +23,9 @@ class User:
     display_name: str
     user_handle: bytes
     created_at: datetime
+    email: str | None = None
+    email_verified_at: datetime | None = None
+    nudge_dismissed: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +70,10 @@ class Session:
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime  # the absolute end; idleness is judged from last_seen_at
+    # When the user last proved possession of a passkey (sign-in, sign-up or step-up); None when the
+    # session came from a recovery path (backup code, email link) and no passkey has been used since.
+    authenticated_at: datetime | None = None
+    kind: SessionKind = "passkey"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +90,36 @@ class Event:
     id: int | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class BackupCode:
+    user_id: str
+    number: int
+    code_hash: bytes
+    salt: bytes
+    created_at: datetime
+    used_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailToken:
+    token_hash: bytes
+    purpose: EmailPurpose
+    user_id: str
+    email: str
+    browser: bytes | None
+    created_at: datetime
+    expires_at: datetime
+
+
 class UserStore(Protocol):
     async def get(self, user_id: str) -> User | None: ...
+    async def by_email(self, email: str) -> User | None:
+        """The user whose *verified* address this is (compared case-insensitively)."""
+        ...
+
+    async def set_display_name(self, user_id: str, display_name: str) -> None: ...
+    async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None: ...
+    async def dismiss_nudge(self, user_id: str) -> None: ...
     async def by_username(self, username: str) -> User | None:
         """Case-insensitive: `username` is compared by its normalized form."""
         ...
@@ -99,6 +137,14 @@ class CredentialStore(Protocol):
     async def list_for_user(self, user_id: str) -> list[Credential]: ...
     async def add(self, credential: Credential) -> None:
         """Raises CredentialExists."""
+        ...
+
+    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
+        """Rename one of `user_id`'s passkeys; False if it is not theirs."""
+        ...
+
+    async def remove(self, credential_id: bytes, user_id: str, *, keep_last: bool) -> RemoveOutcome:
+        """Remove one of `user_id`'s passkeys, atomically refusing to remove the last one if `keep_last`."""
         ...
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
@@ -125,6 +171,14 @@ class SessionStore(Protocol):
     async def create(self, session: Session) -> None: ...
     async def get(self, token_hash: bytes) -> Session | None: ...
     async def touch(self, token_hash: bytes, at: datetime) -> None: ...
+    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
+        """The user proved possession of a passkey now: a recovery session becomes a passkey session."""
+        ...
+
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
+        """End all of the user's sessions but `keep`; returns how many."""
+        ...
+
     async def delete(self, token_hash: bytes) -> None: ...
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
@@ -132,10 +186,45 @@ class SessionStore(Protocol):
         ...
 
 
+class BackupCodeStore(Protocol):
+    async def replace(self, user_id: str, codes: list[BackupCode]) -> None:
+        """Store a new set of codes; the previous set stops working in the same step."""
+        ...
+
+    async def unused(self, user_id: str) -> list[BackupCode]: ...
+    async def use(self, user_id: str, number: int, at: datetime) -> bool:
+        """Mark a code used; False if it was used already (so each code works once, even concurrently)."""
+        ...
+
+
+class EmailTokenStore(Protocol):
+    async def put(self, token: EmailToken) -> None: ...
+    async def take(self, token_hash: bytes) -> EmailToken | None:
+        """Remove and return the token atomically: a link works once."""
+        ...
+
+    async def purge_expired(self, now: datetime) -> int: ...
+
+
+class CounterStore(Protocol):
+    async def hit(self, key: str, window_seconds: int, now: datetime) -> tuple[int, int]:
+        """Count one event in the current fixed window of `key`; returns the count so far in this window
+        and the seconds until the window ends."""
+        ...
+
+
 class EventStore(Protocol):
     async def record(self, event: Event) -> None: ...
-    async def list(self, *, user_id: str | None = None, limit: int = 100) -> list[Event]:
-        """Newest first."""
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        type: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        """Newest first, filtered by whichever of user, type, outcome and time are given."""
         ...
 
 
@@ -165,6 +254,9 @@ class Storage:
     sessions: SessionStore
     events: EventStore
     sign_ins: SignInStore
+    backup_codes: BackupCodeStore
+    email_tokens: EmailTokenStore
+    counters: CounterStore
 
 
 def normalize_username(username: str) -> str:

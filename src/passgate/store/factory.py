@@ -17,7 +17,7 @@ def open_storage(database_url: str, redis_url: str = "", *, pool_size: int = 10)
     storage = sql_storage(database)
     client = None
     if redis_url:
-        from passgate.store.redis import CachedSessions, CachedSignIns, RedisChallenges, connect
+        from passgate.store.redis import CachedSessions, CachedSignIns, RedisChallenges, RedisCounters, connect
 
         client = connect(redis_url)
         sessions = CachedSessions(storage.sessions, client)
@@ -26,6 +26,7 @@ def open_storage(database_url: str, redis_url: str = "", *, pool_size: int = 10)
             challenges=RedisChallenges(client),
             sessions=sessions,
             sign_ins=CachedSignIns(storage.sign_ins, sessions),
+            counters=RedisCounters(client),
         )
 
     async def close() -> None:

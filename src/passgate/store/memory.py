@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
+from typing import Any
 
 from passgate.core.errors import CredentialExists, UsernameTaken
 from passgate.store.base import (
+    BackupCode,
     Credential,
     CredentialUse,
+    EmailToken,
     Event,
     PendingChallenge,
+    RemoveOutcome,
     Session,
     Storage,
     User,
@@ -26,6 +30,26 @@ class MemoryUsers:
 
     async def get(self, user_id: str) -> User | None:
         return self._users.get(user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        wanted = email.casefold()
+        for user in self._users.values():
+            if user.email_verified_at and user.email and user.email.casefold() == wanted:
+                return user
+        return None
+
+    async def set_display_name(self, user_id: str, display_name: str) -> None:
+        self._update(user_id, display_name=display_name)
+
+    async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None:
+        self._update(user_id, email=email, email_verified_at=verified_at)
+
+    async def dismiss_nudge(self, user_id: str) -> None:
+        self._update(user_id, nudge_dismissed=True)
+
+    def _update(self, user_id: str, **changes: Any) -> None:
+        if user_id in self._users:
+            self._users[user_id] = dataclasses.replace(self._users[user_id], **changes)
 
     async def by_username(self, username: str) -> User | None:
         user_id = self._by_name.get(normalize_username(username))
@@ -56,6 +80,22 @@ class MemoryCredentials:
         if credential.credential_id in self.rows:
             raise CredentialExists()
         self.rows[credential.credential_id] = credential
+
+    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
+        current = self.rows.get(credential_id)
+        if current is None or current.user_id != user_id:
+            return False
+        self.rows[credential_id] = dataclasses.replace(current, nickname=nickname)
+        return True
+
+    async def remove(self, credential_id: bytes, user_id: str, *, keep_last: bool) -> RemoveOutcome:
+        current = self.rows.get(credential_id)
+        if current is None or current.user_id != user_id:
+            return "not_found"
+        if keep_last and sum(1 for c in self.rows.values() if c.user_id == user_id) <= 1:
+            return "last_passkey"
+        del self.rows[credential_id]
+        return "removed"
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         current = self.rows.get(credential_id)
@@ -101,6 +141,16 @@ class MemorySessions:
     async def delete(self, token_hash: bytes) -> None:
         self._rows.pop(token_hash, None)
 
+    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
+        if token_hash in self._rows:
+            self._rows[token_hash] = dataclasses.replace(self._rows[token_hash], authenticated_at=at, kind="passkey")
+
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
+        doomed = [key for key, row in self._rows.items() if row.user_id == user_id and key != keep]
+        for key in doomed:
+            del self._rows[key]
+        return len(doomed)
+
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         expired = [key for key, row in self._rows.items() if row.expires_at < now or row.last_seen_at + idle < now]
         for key in expired:
@@ -115,9 +165,77 @@ class MemoryEvents:
     async def record(self, event: Event) -> None:
         self._rows.append(dataclasses.replace(event, id=len(self._rows) + 1))
 
-    async def list(self, *, user_id: str | None = None, limit: int = 100) -> list[Event]:
-        rows = [e for e in reversed(self._rows) if user_id is None or e.user_id == user_id]
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        type: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
+        rows = [
+            e
+            for e in reversed(self._rows)
+            if (user_id is None or e.user_id == user_id)
+            and (type is None or e.type == type)
+            and (outcome is None or e.outcome == outcome)
+            and (since is None or e.created_at >= since)
+        ]
         return rows[:limit]
+
+
+class MemoryBackupCodes:
+    def __init__(self) -> None:
+        self._rows: dict[str, list[BackupCode]] = {}
+
+    async def replace(self, user_id: str, codes: list[BackupCode]) -> None:
+        self._rows[user_id] = list(codes)
+
+    async def unused(self, user_id: str) -> list[BackupCode]:
+        return [code for code in self._rows.get(user_id, []) if code.used_at is None]
+
+    async def use(self, user_id: str, number: int, at: datetime) -> bool:
+        codes = self._rows.get(user_id, [])
+        for index, code in enumerate(codes):
+            if code.number == number and code.used_at is None:
+                codes[index] = dataclasses.replace(code, used_at=at)
+                return True
+        return False
+
+
+class MemoryEmailTokens:
+    def __init__(self) -> None:
+        self._rows: dict[bytes, EmailToken] = {}
+
+    async def put(self, token: EmailToken) -> None:
+        self._rows[token.token_hash] = token
+
+    async def take(self, token_hash: bytes) -> EmailToken | None:
+        return self._rows.pop(token_hash, None)
+
+    async def purge_expired(self, now: datetime) -> int:
+        expired = [key for key, row in self._rows.items() if row.expires_at < now]
+        for key in expired:
+            del self._rows[key]
+        return len(expired)
+
+
+class MemoryCounters:
+    """Rate-limit counters of this process (each node counts alone unless Redis is configured)."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, int]] = {}
+
+    async def hit(self, key: str, window_seconds: int, now: datetime) -> tuple[int, int]:
+        current = int(now.timestamp()) // window_seconds
+        window, count = self._windows.get(key, (current, 0))
+        if window != current:
+            count = 0
+            if len(self._windows) > 100_000:  # forget old windows instead of growing without bound
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == current}
+        self._windows[key] = (current, count + 1)
+        return count + 1, (current + 1) * window_seconds - int(now.timestamp())
 
 
 class MemorySignIns:
@@ -146,4 +264,7 @@ def memory_storage() -> Storage:
         sessions=sessions,
         events=events,
         sign_ins=MemorySignIns(credentials, sessions, events),
+        backup_codes=MemoryBackupCodes(),
+        email_tokens=MemoryEmailTokens(),
+        counters=MemoryCounters(),
     )

@@ -114,8 +114,38 @@ class CachedSessions:
             return _session(token_hash, json.loads(cached))
         session = await self._inner.get(token_hash)
         if session is not None:
-            await self._quietly("set", self._key(token_hash), json.dumps(_fields(session)), ex=SESSION_CACHE_SECONDS)
+            await self._cache(session)
         return session
+
+    async def _cache(self, session: Session) -> None:
+        # The user's set of cached keys lets "end all my sessions" drop them from the cache too.
+        members = self._prefix + "user:" + session.user_id
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(self._key(session.token_hash), json.dumps(_fields(session)), ex=SESSION_CACHE_SECONDS)
+                pipe.sadd(members, session.token_hash.hex())
+                pipe.expire(members, SESSION_CACHE_SECONDS)
+                await pipe.execute()
+        except RedisError:
+            log.warning("session cache unavailable for set")
+
+    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
+        await self._inner.mark_authenticated(token_hash, at)
+        await self.forget(token_hash)
+
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
+        ended = await self._inner.delete_for_user(user_id, keep=keep)
+        members = self._prefix + "user:" + user_id
+        try:
+            cached = await self._redis.smembers(members)
+            keys = [self._prefix + (m.decode() if isinstance(m, bytes) else m) for m in cached]
+            keep_key = self._key(keep) if keep is not None else None
+            doomed = [key for key in keys if key != keep_key]
+            if doomed:
+                await self._redis.delete(*doomed)
+        except RedisError:
+            log.warning("session cache unavailable for delete_for_user")
+        return ended
 
     async def touch(self, token_hash: bytes, at: datetime) -> None:
         await self._inner.touch(token_hash, at)
@@ -144,6 +174,8 @@ def _fields(session: Session) -> dict[str, Any]:
         "created_at": _iso(session.created_at),
         "last_seen_at": _iso(session.last_seen_at),
         "expires_at": _iso(session.expires_at),
+        "authenticated_at": _iso(session.authenticated_at) if session.authenticated_at else None,
+        "kind": session.kind,
     }
 
 
@@ -154,6 +186,8 @@ def _session(token_hash: bytes, fields: dict[str, Any]) -> Session:
         created_at=_moment(fields["created_at"]),
         last_seen_at=_moment(fields["last_seen_at"]),
         expires_at=_moment(fields["expires_at"]),
+        authenticated_at=_moment(fields["authenticated_at"]) if fields["authenticated_at"] else None,
+        kind=fields["kind"],
     )
 
 
@@ -169,3 +203,23 @@ class CachedSignIns:
         if recorded and ended_session is not None:
             await self._sessions.forget(ended_session)
         return recorded
+
+
+class RedisCounters:
+    """Rate-limit counters shared by every node."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "passgate:limit:") -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    async def hit(self, key: str, window_seconds: int, now: datetime) -> tuple[int, int]:
+        window = int(now.timestamp()) // window_seconds
+        name = f"{self._prefix}{key}:{window}"
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, window_seconds + 1)
+                count, _ = await pipe.execute()
+        except RedisError as exc:
+            raise StorageUnavailable() from exc
+        return int(count), (window + 1) * window_seconds - int(now.timestamp())

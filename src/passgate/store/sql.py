@@ -14,8 +14,10 @@ from sqlalchemy import (
     Engine,
     Executable,
     bindparam,
+    case,
     delete,
     event,
+    func,
     insert,
     or_,
     select,
@@ -29,15 +31,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from passgate.core.errors import CredentialExists, UsernameTaken
 from passgate.store import schema
 from passgate.store.base import (
+    BackupCode,
     Credential,
     CredentialUse,
+    EmailToken,
     Event,
     PendingChallenge,
+    RemoveOutcome,
     Session,
     Storage,
     User,
     normalize_username,
 )
+from passgate.store.memory import MemoryCounters
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -146,6 +152,7 @@ class _Tables:
 
 
 # Statements are built once: building SQLAlchemy expressions per call costs more than running them.
+_backup_codes, _email_tokens = schema.backup_codes, schema.email_tokens
 _users, _credentials, _challenges, _sessions, _events = (
     schema.users,
     schema.credentials,
@@ -183,6 +190,44 @@ TOUCH_SESSION = (
     update(_sessions).where(_sessions.c.token_hash == bindparam("hash")).values(last_seen_at=bindparam("at"))
 )
 DELETE_SESSION = delete(_sessions).where(_sessions.c.token_hash == bindparam("hash"))
+USER_BY_EMAIL = select(_users).where(
+    func.lower(_users.c.email) == bindparam("email"), _users.c.email_verified_at.is_not(None)
+)
+RENAME_CREDENTIAL = (
+    update(_credentials)
+    .where(_credentials.c.credential_id == bindparam("id"), _credentials.c.user_id == bindparam("user_id"))
+    .values(nickname=bindparam("nickname"))
+)
+LOCK_USER = select(_users.c.id).where(_users.c.id == bindparam("id")).with_for_update()
+COUNT_CREDENTIALS = select(
+    func.count().label("total"),
+    func.count(case((_credentials.c.credential_id == bindparam("id"), 1))).label("this"),
+).where(_credentials.c.user_id == bindparam("user_id"))
+DELETE_CREDENTIAL = delete(_credentials).where(
+    _credentials.c.credential_id == bindparam("id"), _credentials.c.user_id == bindparam("user_id")
+)
+MARK_AUTHENTICATED = (
+    update(_sessions)
+    .where(_sessions.c.token_hash == bindparam("hash"))
+    .values(authenticated_at=bindparam("at"), kind="passkey")
+)
+UNUSED_CODES = (
+    select(_backup_codes)
+    .where(_backup_codes.c.user_id == bindparam("user_id"), _backup_codes.c.used_at.is_(None))
+    .order_by(_backup_codes.c.number)
+)
+USE_CODE = (
+    update(_backup_codes)
+    .where(
+        _backup_codes.c.user_id == bindparam("user_id"),
+        _backup_codes.c.number == bindparam("number"),
+        _backup_codes.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("at"))
+)
+TAKE_EMAIL_TOKEN = (
+    delete(_email_tokens).where(_email_tokens.c.token_hash == bindparam("hash")).returning(*_email_tokens.c)
+)
 PURGE_SESSIONS = delete(_sessions).where(
     or_(_sessions.c.expires_at < bindparam("now"), _sessions.c.last_seen_at < bindparam("idle_since"))
 )
@@ -200,18 +245,14 @@ def _user(row: Any) -> User:
         display_name=row.display_name,
         user_handle=row.user_handle,
         created_at=row.created_at,
+        email=row.email,
+        email_verified_at=row.email_verified_at,
+        nudge_dismissed=row.nudge_dismissed,
     )
 
 
 def _user_values(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "username_normalized": normalize_username(user.username),
-        "display_name": user.display_name,
-        "user_handle": user.user_handle,
-        "created_at": user.created_at,
-    }
+    return {**_fields(user), "username_normalized": normalize_username(user.username)}
 
 
 def _credential(row: Any) -> Credential:
@@ -246,6 +287,8 @@ def _session(row: Any) -> Session:
         created_at=row.created_at,
         last_seen_at=row.last_seen_at,
         expires_at=row.expires_at,
+        authenticated_at=row.authenticated_at,
+        kind=row.kind,
     )
 
 
@@ -287,6 +330,24 @@ class SqlUsers(_Tables):
                 raise CredentialExists() from exc
             raise UsernameTaken() from exc
 
+    async def by_email(self, email: str) -> User | None:
+        async with self._read() as connection:
+            row = (await connection.execute(USER_BY_EMAIL, {"email": email.casefold()})).first()
+        return _user(row) if row else None
+
+    async def set_display_name(self, user_id: str, display_name: str) -> None:
+        await self._update(user_id, display_name=display_name)
+
+    async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None:
+        await self._update(user_id, email=email, email_verified_at=verified_at)
+
+    async def dismiss_nudge(self, user_id: str) -> None:
+        await self._update(user_id, nudge_dismissed=True)
+
+    async def _update(self, user_id: str, **values: Any) -> None:
+        async with self._write() as connection:
+            await connection.execute(update(_users).where(_users.c.id == user_id).values(**values))
+
 
 class SqlCredentials(_Tables):
     async def get(self, credential_id: bytes) -> Credential | None:
@@ -304,6 +365,25 @@ class SqlCredentials(_Tables):
                 await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
         except IntegrityError as exc:
             raise CredentialExists() from exc
+
+    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(
+                RENAME_CREDENTIAL, {"id": credential_id, "user_id": user_id, "nickname": nickname}
+            )
+        return bool(result.rowcount)
+
+    async def remove(self, credential_id: bytes, user_id: str, *, keep_last: bool) -> RemoveOutcome:
+        async with self._write() as connection:
+            # Lock the account's row so two removals cannot each see the other's passkey and leave none.
+            await connection.execute(LOCK_USER, {"id": user_id})
+            owned = (await connection.execute(COUNT_CREDENTIALS, {"user_id": user_id, "id": credential_id})).one()
+            if not owned.this:
+                return "not_found"
+            if keep_last and owned.total <= 1:
+                return "last_passkey"
+            await connection.execute(DELETE_CREDENTIAL, {"id": credential_id, "user_id": user_id})
+        return "removed"
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         statement, parameters = _use_statement(
@@ -358,6 +438,17 @@ class SqlSessions(_Tables):
         async with self._write() as connection:
             await connection.execute(DELETE_SESSION, {"hash": token_hash})
 
+    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
+        async with self._write() as connection:
+            await connection.execute(MARK_AUTHENTICATED, {"hash": token_hash, "at": at})
+
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
+        statement = delete(_sessions).where(_sessions.c.user_id == user_id)
+        if keep is not None:
+            statement = statement.where(_sessions.c.token_hash != keep)
+        async with self._write() as connection:
+            return int((await connection.execute(statement)).rowcount)
+
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         async with self._write() as connection:
             result = await connection.execute(PURGE_SESSIONS, {"now": now, "idle_since": now - idle})
@@ -369,10 +460,24 @@ class SqlEvents(_Tables):
         async with self._write() as connection:
             await connection.execute(INSERT_EVENT, [_event_values(event)])
 
-    async def list(self, *, user_id: str | None = None, limit: int = 100) -> list[Event]:
+    async def list(
+        self,
+        *,
+        user_id: str | None = None,
+        type: str | None = None,
+        outcome: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[Event]:
         query = select(_events).order_by(_events.c.id.desc()).limit(limit)
         if user_id is not None:
             query = query.where(_events.c.user_id == user_id)
+        if type is not None:
+            query = query.where(_events.c.type == type)
+        if outcome is not None:
+            query = query.where(_events.c.outcome == outcome)
+        if since is not None:
+            query = query.where(_events.c.created_at >= since)
         async with self._read() as connection:
             rows = await connection.execute(query)
             return [
@@ -390,6 +495,60 @@ class SqlEvents(_Tables):
                 )
                 for r in rows
             ]
+
+
+class SqlBackupCodes(_Tables):
+    async def replace(self, user_id: str, codes: list[BackupCode]) -> None:
+        async with self._write() as connection:
+            await connection.execute(delete(_backup_codes).where(_backup_codes.c.user_id == user_id))
+            if codes:
+                await connection.execute(insert(_backup_codes), [_fields(code) for code in codes])
+
+    async def unused(self, user_id: str) -> list[BackupCode]:
+        async with self._read() as connection:
+            rows = await connection.execute(UNUSED_CODES, {"user_id": user_id})
+            return [
+                BackupCode(
+                    user_id=r.user_id,
+                    number=r.number,
+                    code_hash=r.code_hash,
+                    salt=r.salt,
+                    created_at=r.created_at,
+                    used_at=r.used_at,
+                )
+                for r in rows
+            ]
+
+    async def use(self, user_id: str, number: int, at: datetime) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(USE_CODE, {"user_id": user_id, "number": number, "at": at})
+        return bool(result.rowcount)
+
+
+class SqlEmailTokens(_Tables):
+    async def put(self, token: EmailToken) -> None:
+        async with self._write() as connection:
+            await connection.execute(insert(_email_tokens), _fields(token))
+
+    async def take(self, token_hash: bytes) -> EmailToken | None:
+        async with self._write() as connection:
+            row = (await connection.execute(TAKE_EMAIL_TOKEN, {"hash": token_hash})).first()
+        if row is None:
+            return None
+        return EmailToken(
+            token_hash=row.token_hash,
+            purpose=row.purpose,
+            user_id=row.user_id,
+            email=row.email,
+            browser=row.browser,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
+
+    async def purge_expired(self, now: datetime) -> int:
+        async with self._write() as connection:
+            statement = delete(_email_tokens).where(_email_tokens.c.expires_at < now)
+            return int((await connection.execute(statement)).rowcount)
 
 
 class SqlSignIns(_Tables):
@@ -413,4 +572,7 @@ def sql_storage(database: Database) -> Storage:
         sessions=SqlSessions(database),
         events=SqlEvents(database),
         sign_ins=SqlSignIns(database),
+        backup_codes=SqlBackupCodes(database),
+        email_tokens=SqlEmailTokens(database),
+        counters=MemoryCounters(),  # per process; Redis shares them between nodes
     )

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import NotSignedIn
 from passgate.service import authentication, registration, sessions
-from passgate.store.base import Credential, User
+from passgate.store.base import User
 from passgate.web import schemas
 from passgate.web.context import (
     CEREMONY_COOKIE,
@@ -33,19 +33,6 @@ def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "displayName": user.display_name}
 
 
-def passkey_json(credential: Credential) -> dict[str, Any]:
-    return {
-        "id": b64url_encode(credential.credential_id),
-        "nickname": credential.nickname,
-        "aaguid": credential.aaguid,
-        "synced": credential.backed_up,
-        "backupEligible": credential.backup_eligible,
-        "transports": list(credential.transports),
-        "createdAt": credential.created_at.isoformat(),
-        "lastUsedAt": credential.last_used_at.isoformat() if credential.last_used_at else None,
-    }
-
-
 async def _body(request: Request) -> Any | None:
     settings = settings_of(request)
     check_origin(request, settings)
@@ -65,7 +52,7 @@ async def register_begin(request: Request) -> JSONResponse:
     options, browser = await registration.begin(
         ctx_of(request),
         client_of(request),
-        signed_in=current.user if current else None,
+        signed_in=current,
         username=body.username,
         display_name=body.displayName,
         user_id=body.userId,
@@ -83,7 +70,7 @@ async def register_complete(request: Request) -> JSONResponse:
     validate(CREDENTIAL, body)
     current = await signed_in(request)
     client = client_of(request)
-    result = await registration.complete(ctx_of(request), client, body, signed_in=current.user if current else None)
+    result = await registration.complete(ctx_of(request), client, body, signed_in=current)
     response = JSONResponse(
         {
             "verified": True,
@@ -95,7 +82,7 @@ async def register_complete(request: Request) -> JSONResponse:
     )
     if result.new_account:
         set_session_cookie(request, response, await sessions.start(ctx_of(request), client, result.user.id))
-    response.delete_cookie(CEREMONY_COOKIE, path="/auth/passkey")
+    response.delete_cookie(CEREMONY_COOKIE, path="/auth")
     return response
 
 
@@ -108,7 +95,15 @@ async def register_complete(request: Request) -> JSONResponse:
 async def login_begin(request: Request) -> JSONResponse:
     """PublicKeyCredentialRequestOptionsJSON."""
     body = validate(schemas.LoginBegin, await _body(request))
-    options, browser = await authentication.begin(ctx_of(request), client_of(request), username=body.username)
+    step_up = None
+    if body.stepUp:
+        current = await signed_in(request)
+        if current is None:
+            raise NotSignedIn()
+        step_up = current.user
+    options, browser = await authentication.begin(
+        ctx_of(request), client_of(request), username=body.username, step_up=step_up
+    )
     response = JSONResponse(options, headers={"Cache-Control": "no-store"})
     set_ceremony_cookie(request, response, browser)
     return response
@@ -131,7 +126,7 @@ async def login_complete(request: Request) -> JSONResponse:
         headers={"Cache-Control": "no-store"},
     )
     set_session_cookie(request, response, result.session_token)
-    response.delete_cookie(CEREMONY_COOKIE, path="/auth/passkey")
+    response.delete_cookie(CEREMONY_COOKIE, path="/auth")
     return response
 
 
@@ -151,16 +146,6 @@ async def session(request: Request) -> JSONResponse:
         },
         headers={"Cache-Control": "no-store"},
     )
-
-
-@router.get("/passkeys")
-async def passkeys(request: Request) -> JSONResponse:
-    """The signed-in user's passkeys."""
-    current = await signed_in(request)
-    if current is None:
-        raise NotSignedIn()
-    credentials = await ctx_of(request).storage.credentials.list_for_user(current.user.id)
-    return JSONResponse({"passkeys": [passkey_json(c) for c in credentials]}, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/logout")

@@ -24,9 +24,10 @@ from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
 from passgate.service import housekeeping
 from passgate.service.context import Context, RelyingParty, utcnow
+from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import api, pages
+from passgate.web import account_api, api, pages
 from passgate.web.errors import error_response
 from passgate.web.middleware import SecurityHeaders
 
@@ -56,7 +57,23 @@ def relying_party(settings: Settings) -> RelyingParty:
         challenge_ttl=timedelta(seconds=settings.challenge_timeout_seconds),
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_absolute=timedelta(hours=settings.session_absolute_hours),
+        step_up_window=timedelta(minutes=settings.step_up_minutes),
+        magic_link_ttl=timedelta(minutes=settings.magic_link_minutes),
+        public_url=settings.link_base,
         secret_key=hashlib.sha256(settings.secret_key.encode()).digest(),
+    )
+
+
+def mailer(settings: Settings) -> Mailer:
+    if not settings.smtp_host:
+        return OutboxMailer(directory=Path(settings.outbox_dir), sender=settings.mail_from)
+    return SmtpMailer(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        sender=settings.mail_from,
     )
 
 
@@ -90,8 +107,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.close_storage = close_storage
-    app.state.ctx = Context(rp=relying_party(settings), storage=storage, clock=clock)
+    app.state.ctx = Context(rp=relying_party(settings), storage=storage, mailer=mailer(settings), clock=clock)
     app.include_router(api.router)
+    app.include_router(account_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -60,13 +60,15 @@ def clear_session_cookie(request: Request, response: Response) -> None:
 
 
 def set_ceremony_cookie(request: Request, response: Response, token: str) -> None:
+    """The browser binding of ceremonies and email links: whatever this browser starts must finish here."""
     settings = settings_of(request)
-    # Outlives a challenge a little, so a slow user sees "expired" rather than "unknown".
+    # Outlives challenges and links a little, so a slow user hears "expired" rather than "unknown".
+    lifetime = max(settings.challenge_timeout_seconds, settings.magic_link_minutes * 60) + 300
     response.set_cookie(
         CEREMONY_COOKIE,
         token,
-        max_age=settings.challenge_timeout_seconds + 300,
-        path="/auth/passkey",
+        max_age=lifetime,
+        path="/auth",
         httponly=True,
         secure=settings.secure_cookies,
         samesite="strict",

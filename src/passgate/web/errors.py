@@ -13,6 +13,10 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.UnknownCredential: 401,
     errors.UserHandleMismatch: 401,
     errors.Forbidden: 403,
+    errors.StepUpRequired: 403,
+    errors.LinkOtherBrowser: 403,
+    errors.LastPasskey: 409,
+    errors.RateLimited: 429,
     errors.OriginNotAllowed: 403,
     errors.UsernameTaken: 409,
     errors.AlreadySignedIn: 409,
@@ -31,8 +35,7 @@ def status_for(error: errors.PasskeyError) -> int:
 
 
 def error_response(error: errors.PasskeyError) -> JSONResponse:
-    return JSONResponse(
-        {"error": error.code, "message": error.message},
-        status_code=status_for(error),
-        headers={"Cache-Control": "no-store"},
-    )
+    headers = {"Cache-Control": "no-store"}
+    if isinstance(error, errors.RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    return JSONResponse({"error": error.code, "message": error.message}, status_code=status_for(error), headers=headers)

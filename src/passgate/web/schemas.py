@@ -24,6 +24,9 @@ class LoginBegin(_Body):
     username: str | None = Field(
         default=None, max_length=64, description="Username-first sign-in; omit the body for discoverable sign-in."
     )
+    stepUp: bool = Field(
+        default=False, description="Signed in: confirm it's you with one of your passkeys before a sensitive change."
+    )
 
 
 class CredentialResponse(BaseModel):
@@ -36,3 +39,24 @@ class CredentialResponse(BaseModel):
     response: dict[str, Any]
     authenticatorAttachment: str | None = Field(default=None, max_length=32)
     clientExtensionResults: dict[str, Any] | None = None
+
+
+class AccountUpdate(_Body):
+    displayName: str = Field(max_length=64)
+
+
+class PasskeyUpdate(_Body):
+    nickname: str | None = Field(default=None, max_length=64, description="Empty or null: back to the default name.")
+
+
+class CodeSignIn(_Body):
+    username: str = Field(max_length=64)
+    code: str = Field(max_length=64)
+
+
+class EmailAddress(_Body):
+    email: str = Field(max_length=254)
+
+
+class EmailToken(_Body):
+    token: str = Field(max_length=128)

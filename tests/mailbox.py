@@ -1,0 +1,77 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives, for tests of email flows."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.services import free_port
+
+
+@dataclass
+class Mailbox:
+    messages: list[EmailMessage] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        with self._lock:
+            self.messages.append(parsed)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, address: str, *, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.to(address)
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} message(s) to {address}, got {len(self.to(address))}")
+
+    def last_link(self, address: str, path: str) -> str:
+        """The link to `path` in the newest message to `address`."""
+        body = self.wait_for(address)[-1].get_content()
+        links = re.findall(r"https?://\S+" + re.escape(path) + r"\?token=[A-Za-z0-9_-]+", body)
+        assert links, body
+        return links[-1]
+
+
+@dataclass
+class SmtpServer:
+    port: int
+    mailbox: Mailbox
+    controller: Controller
+
+    @classmethod
+    def start(cls) -> SmtpServer:
+        mailbox = Mailbox()
+        port = free_port()
+        controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        return cls(port=port, mailbox=mailbox, controller=controller)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Passgate settings that send mail here."""
+        return {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.port,
+            "smtp_security": "none",
+            "mail_from": "Passgate <passgate@localhost>",
+        }
