@@ -35,6 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"])
 
+    events = commands.add_parser("events", help="list recorded events, newest first")
+    events.add_argument("--config")
+    events.add_argument("--database-url", dest="database_url")
+    events.add_argument("--user", help="a username or user id")
+    events.add_argument("--type", help="event type, e.g. sign_in, passkey.register, passkey.remove")
+    events.add_argument("--outcome", choices=["success", "failure"])
+    events.add_argument("--since", help="ISO date or time, e.g. 2026-11-01 or 2026-11-01T12:00")
+    events.add_argument("--limit", type=int, default=50)
+    events.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
     migrate.add_argument("--database-url", dest="database_url")
@@ -43,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in ("command", "config")}
+    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json")
+    flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config)
     except ConfigError as exc:
@@ -51,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if arguments.command == "migrate":
         return _migrate(settings)
+    if arguments.command == "events":
+        from passgate.events_cli import list_events
+
+        return list_events(settings, arguments)
     return _serve(settings)
 
 

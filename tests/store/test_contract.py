@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 from passgate.core.errors import CredentialExists, UsernameTaken
-from passgate.store.base import Credential, CredentialUse, Event, PendingChallenge, Session, Storage, User
+from passgate.store.base import (
+    BackupCode,
+    Credential,
+    CredentialUse,
+    EmailToken,
+    Event,
+    PendingChallenge,
+    Session,
+    Storage,
+    User,
+)
 from passgate.store.factory import open_storage
 from passgate.store.memory import memory_storage
 from passgate.store.migrate import upgrade
@@ -232,3 +242,104 @@ async def test_a_sign_in_is_recorded_all_or_nothing(storage: Storage) -> None:
     stored = await storage.credentials.get(b"c1")
     assert stored is not None and (stored.sign_count, stored.backed_up, stored.last_used_at) == (4, True, later)
     assert [(e.type, e.credential_id) for e in await storage.events.list()] == [("sign_in", b"c1")]
+
+
+async def test_profile_and_email(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.set_display_name("u1", "Alice A.")
+    await storage.users.set_email("u1", "Alice@Example.com", verified_at=None)
+    assert await storage.users.by_email("alice@example.com") is None  # not verified yet
+    await storage.users.set_email("u1", "Alice@Example.com", verified_at=NOW)
+    found = await storage.users.by_email("alice@EXAMPLE.com")
+    assert found is not None and found.display_name == "Alice A." and found.email_verified_at == NOW
+    await storage.users.dismiss_nudge("u1")
+    stored = await storage.users.get("u1")
+    assert stored is not None and stored.nudge_dismissed is True
+
+
+async def test_rename_and_remove_are_scoped_to_the_owner(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    assert await storage.credentials.rename(b"c1", "u1", "Laptop")
+    assert not await storage.credentials.rename(b"c1", "u2", "Stolen")
+    stored = await storage.credentials.get(b"c1")
+    assert stored is not None and stored.nickname == "Laptop"
+    assert await storage.credentials.remove(b"c1", "u2", keep_last=False) == "not_found"
+    assert await storage.credentials.remove(b"c1", "u1", keep_last=True) == "last_passkey"
+    await storage.credentials.add(credential(b"c3", "u1"))
+    assert await storage.credentials.remove(b"c1", "u1", keep_last=True) == "removed"
+    assert await storage.credentials.remove(b"c3", "u1", keep_last=False) == "removed"
+    assert await storage.credentials.list_for_user("u1") == []
+
+
+async def test_concurrent_removals_keep_the_last_passkey(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.credentials.add(credential(b"c2"))
+    outcomes = await asyncio.gather(
+        storage.credentials.remove(b"c1", "u1", keep_last=True), storage.credentials.remove(b"c2", "u1", keep_last=True)
+    )
+    assert sorted(outcomes) == ["last_passkey", "removed"]
+    assert len(await storage.credentials.list_for_user("u1")) == 1
+
+
+async def test_backup_codes_are_single_use(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    codes = [
+        BackupCode(user_id="u1", number=n, code_hash=bytes([n]) * 32, salt=b"s" * 16, created_at=NOW) for n in range(3)
+    ]
+    await storage.backup_codes.replace("u1", codes)
+    assert [c.number for c in await storage.backup_codes.unused("u1")] == [0, 1, 2]
+    results = await asyncio.gather(*(storage.backup_codes.use("u1", 1, NOW) for _ in range(3)))
+    assert sorted(results) == [False, False, True]
+    assert [c.number for c in await storage.backup_codes.unused("u1")] == [0, 2]
+    await storage.backup_codes.replace("u1", codes[:1])
+    assert [c.number for c in await storage.backup_codes.unused("u1")] == [0]
+
+
+async def test_email_tokens_are_taken_once(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    token = EmailToken(
+        token_hash=b"t" * 32,
+        purpose="sign_in",
+        user_id="u1",
+        email="a@example.com",
+        browser=b"b" * 32,
+        created_at=NOW,
+        expires_at=NOW + timedelta(minutes=15),
+    )
+    await storage.email_tokens.put(token)
+    results = await asyncio.gather(*(storage.email_tokens.take(b"t" * 32) for _ in range(3)))
+    assert [r for r in results if r is not None] == [token]
+    await storage.email_tokens.put(token)
+    assert await storage.email_tokens.purge_expired(NOW + timedelta(minutes=16)) == 1
+    assert await storage.email_tokens.take(b"t" * 32) is None
+
+
+async def test_session_authentication_and_ending_all(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    for name in (b"a", b"b", b"c"):
+        await storage.sessions.create(
+            Session(
+                token_hash=name * 32,
+                user_id="u1",
+                created_at=NOW,
+                last_seen_at=NOW,
+                expires_at=NOW + timedelta(days=1),
+                kind="recovery",
+            )
+        )
+        assert await storage.sessions.get(name * 32) is not None  # into the cache, where there is one
+    await storage.sessions.mark_authenticated(b"a" * 32, NOW)
+    upgraded = await storage.sessions.get(b"a" * 32)
+    assert upgraded is not None and upgraded.kind == "passkey" and upgraded.authenticated_at == NOW
+    assert await storage.sessions.delete_for_user("u1", keep=b"a" * 32) == 2
+    assert await storage.sessions.get(b"b" * 32) is None and await storage.sessions.get(b"c" * 32) is None
+    assert await storage.sessions.get(b"a" * 32) is not None
+
+
+async def test_counters_count_within_a_window(storage: Storage) -> None:
+    counts = [(await storage.counters.hit("k", 60, NOW))[0] for _ in range(3)]
+    assert counts == [1, 2, 3]
+    count, retry_after = await storage.counters.hit("k", 60, NOW + timedelta(seconds=60))
+    assert count == 1 and 0 < retry_after <= 60
+    assert (await storage.counters.hit("other", 60, NOW))[0] == 1

@@ -32,6 +32,7 @@ CODE_ATTEMPTS_PER_USER = ratelimit.Limit(name="code-user", count=5, window_secon
 CODE_ATTEMPTS_PER_IP = ratelimit.Limit(name="code-ip", count=20, window_seconds=900)
 LINKS_PER_ADDRESS = ratelimit.Limit(name="link-address", count=3, window_seconds=900)
 LINKS_PER_IP = ratelimit.Limit(name="link-ip", count=10, window_seconds=900)
+VERIFICATIONS_PER_ADDRESS = ratelimit.Limit(name="verify-address", count=3, window_seconds=900)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +166,7 @@ async def set_email(ctx: Context, client: Client, current: SignedIn, email: obje
     async with audited(ctx, client, "email.set") as audit:
         audit.user_id = current.user.id
         require_recent_passkey(ctx, current)
-        await ratelimit.check(ctx, LINKS_PER_ADDRESS, address)
+        await ratelimit.check(ctx, VERIFICATIONS_PER_ADDRESS, address)
         await ctx.storage.users.set_email(current.user.id, address, verified_at=None)
         await _send_link(ctx, current.user, address, "verify_email", None)
 
@@ -201,7 +202,8 @@ async def request_sign_in_link(ctx: Context, client: Client, email: object, brow
             audit.detail["known"] = False
             return
         audit.user_id = user.id
-        await _send_link(ctx, user, address, "sign_in", digest(browser))
+        assert user.email is not None  # by_email finds verified addresses only
+        await _send_link(ctx, user, user.email, "sign_in", digest(browser))
 
 
 async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Recovered:

@@ -195,7 +195,7 @@ USER_BY_EMAIL = select(_users).where(
 )
 RENAME_CREDENTIAL = (
     update(_credentials)
-    .where(_credentials.c.credential_id == bindparam("id"), _credentials.c.user_id == bindparam("user_id"))
+    .where(_credentials.c.credential_id == bindparam("id"), _credentials.c.user_id == bindparam("owner"))
     .values(nickname=bindparam("nickname"))
 )
 LOCK_USER = select(_users.c.id).where(_users.c.id == bindparam("id")).with_for_update()
@@ -219,8 +219,8 @@ UNUSED_CODES = (
 USE_CODE = (
     update(_backup_codes)
     .where(
-        _backup_codes.c.user_id == bindparam("user_id"),
-        _backup_codes.c.number == bindparam("number"),
+        _backup_codes.c.user_id == bindparam("owner"),
+        _backup_codes.c.number == bindparam("code_number"),
         _backup_codes.c.used_at.is_(None),
     )
     .values(used_at=bindparam("at"))
@@ -369,7 +369,7 @@ class SqlCredentials(_Tables):
     async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
         async with self._write() as connection:
             result = await connection.execute(
-                RENAME_CREDENTIAL, {"id": credential_id, "user_id": user_id, "nickname": nickname}
+                RENAME_CREDENTIAL, {"id": credential_id, "owner": user_id, "nickname": nickname}
             )
         return bool(result.rowcount)
 
@@ -521,7 +521,7 @@ class SqlBackupCodes(_Tables):
 
     async def use(self, user_id: str, number: int, at: datetime) -> bool:
         async with self._write() as connection:
-            result = await connection.execute(USE_CODE, {"user_id": user_id, "number": number, "at": at})
+            result = await connection.execute(USE_CODE, {"owner": user_id, "code_number": number, "at": at})
         return bool(result.rowcount)
 
 
