@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--user-verification", dest="user_verification", choices=["required", "preferred", "discouraged"]
     )
+    serve.add_argument("--policy", help="preset: consumer (default), enterprise, high-assurance, payments")
     serve.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"])
 
     events = commands.add_parser("events", help="list recorded events, newest first")
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--limit", type=int, default=50)
     events.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
+    policy = commands.add_parser("policy", help="the effective relying-party policy")
+    policy.add_argument("action", choices=["show"])
+    policy.add_argument("--config")
+    policy.add_argument("--policy", help="preset: consumer, enterprise, high-assurance, payments")
+
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
     migrate.add_argument("--database-url", dest="database_url")
@@ -53,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json")
+    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json", "action")
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config)
@@ -62,11 +68,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if arguments.command == "migrate":
         return _migrate(settings)
+    if arguments.command == "policy":
+        return _show_policy(settings)
     if arguments.command == "events":
         from passgate.events_cli import list_events
 
         return list_events(settings, arguments)
     return _serve(settings)
+
+
+def _show_policy(settings: Settings) -> int:
+    import dataclasses
+    import json
+
+    from passgate.core.cose import ALGORITHM_NAMES
+
+    policy = settings.effective_policy()
+    shown: dict[str, Any] = {}
+    for field in dataclasses.fields(policy):
+        value = getattr(policy, field.name)
+        if field.name == "allowed_algorithms":
+            value = [ALGORITHM_NAMES[alg] for alg in value]
+        elif field.name == "trusted_roots":
+            value = {fmt: f"{len(pems)} certificate(s)" for fmt, pems in value.items()}
+        elif isinstance(value, frozenset | tuple):
+            value = sorted(value) if isinstance(value, frozenset) else list(value)
+        shown[field.name] = value
+    print(json.dumps(shown, indent=2))
+    return 0
 
 
 def _migrate(settings: Settings) -> int:

@@ -12,12 +12,12 @@ import re
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from passgate.core.policy import Policy
+from passgate.core.policy import Policy, preset
 
 
 class ConfigError(ValueError):
@@ -35,7 +35,9 @@ class Settings:
     database_pool_size: int = 10
     redis_url: str = ""
     workers: int = 1
-    user_verification: str = "preferred"
+    policy: str = "consumer"  # the preset: consumer, enterprise, high-assurance, payments
+    policy_overrides: Mapping[str, Any] = field(default_factory=dict)  # any Policy field, from [policy] in TOML
+    user_verification: str = ""  # empty: the preset's
     challenge_timeout_seconds: int = 300
     session_idle_minutes: int = 12 * 60
     session_absolute_hours: int = 7 * 24
@@ -65,12 +67,20 @@ class Settings:
     def secure_cookies(self) -> bool:
         return all(origin.startswith("https://") for origin in self.allowed_origins)
 
-    @property
-    def policy(self) -> Policy:
-        return Policy(
-            user_verification=self.user_verification,  # type: ignore[arg-type]
-            timeout_ms=self.challenge_timeout_seconds * 1000,
-        )
+    def effective_policy(self) -> Policy:
+        """The preset with the configuration's overrides applied.
+
+        Raises:
+            ConfigError: an unknown preset or field, or an inconsistent combination.
+        """
+        overrides = dict(self.policy_overrides)
+        overrides.setdefault("timeout_ms", self.challenge_timeout_seconds * 1000)
+        if self.user_verification:
+            overrides["user_verification"] = self.user_verification
+        try:
+            return preset(self.policy, **overrides)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"policy: {exc}") from exc
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
@@ -97,6 +107,10 @@ def load_settings(
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"Cannot read the configuration file {path}: {exc}") from exc
         values.update(document.get("passgate", document))
+        if isinstance(values.get("policy"), dict):  # [policy] table: preset = "...", then any Policy field
+            table = dict(values["policy"])
+            values["policy"] = table.pop("preset", "consumer")
+            values["policy_overrides"] = table
     known = {f.name for f in fields(Settings)}
     for key, raw in environ.items():
         if key.startswith("PASSGATE_") and key != "PASSGATE_CONFIG":
@@ -154,8 +168,9 @@ def validate(settings: Settings) -> None:
             raise ConfigError(
                 f"Origin {origin!r}: its host {host!r} is neither the rp_id {rp_id!r} nor a subdomain of it."
             )
-    if settings.user_verification not in ("required", "preferred", "discouraged"):
+    if settings.user_verification not in ("", "required", "preferred", "discouraged"):
         raise ConfigError("user_verification must be 'required', 'preferred' or 'discouraged'.")
+    settings.effective_policy()  # raises ConfigError naming the policy setting
     if not 30 <= settings.challenge_timeout_seconds <= 3600:
         raise ConfigError("challenge_timeout_seconds must be between 30 and 3600.")
     if settings.session_idle_minutes < 1 or settings.session_absolute_hours < 1:

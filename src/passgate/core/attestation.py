@@ -36,6 +36,9 @@ from passgate.core.errors import (
 
 Trust = Literal["none", "self", "attested"]
 
+# Formats whose vendor roots py_webauthn always adds: their chains are validated even without configured roots.
+BUILT_IN_ROOTS = frozenset({"apple", "android-key", "android-safetynet"})
+
 _validation_time: ContextVar[datetime | None] = ContextVar("passgate_validation_time", default=None)
 
 

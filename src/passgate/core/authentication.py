@@ -25,6 +25,7 @@ class VerifiedSignIn:
     user_verified: bool
     backup_eligible: bool
     backed_up: bool
+    clone_warning: bool = False  # the counter went backwards and the policy says to flag, not reject
 
 
 def verify_authentication(
@@ -66,7 +67,8 @@ def verify_authentication(
         raise UnsupportedAlgorithm(f"COSE algorithm {key.algorithm} is no longer accepted here.")
     key.verify(parsed.signature, bytes(auth_data) + hashlib.sha256(parsed.client_data.raw).digest())
     # Authenticators that do not count report 0 (synced passkeys do); only two real counts compare.
-    if auth_data.sign_count and stored_sign_count and auth_data.sign_count <= stored_sign_count:
+    clone_warning = bool(auth_data.sign_count and stored_sign_count and auth_data.sign_count <= stored_sign_count)
+    if clone_warning and policy.sign_count_rule == "reject":
         raise SignCountRegression(f"The counter is {auth_data.sign_count}; {stored_sign_count} was seen before.")
     return VerifiedSignIn(
         credential_id=parsed.credential_id,
@@ -75,4 +77,5 @@ def verify_authentication(
         user_verified=auth_data.user_verified,
         backup_eligible=auth_data.backup_eligible,
         backed_up=auth_data.backed_up,
+        clone_warning=clone_warning,
     )

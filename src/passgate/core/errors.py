@@ -19,7 +19,11 @@
     │   ├── UnsupportedAlgorithm     unsupported_algorithm
     │   ├── UnsupportedAttestation   unsupported_attestation_format
     │   ├── AttestationInvalid       attestation_invalid
-    │   └── AttestationUntrusted     attestation_untrusted
+    │   ├── AttestationUntrusted     attestation_untrusted
+    │   ├── AuthenticatorNotAllowed  authenticator_not_allowed   (AAGUID allow/block lists)
+    │   ├── DeviceBoundRequired      device_bound_required       (synced passkeys refused)
+    │   ├── AuthenticatorCompromised authenticator_compromised   (FIDO metadata: revoked or compromised)
+    │   └── AuthenticatorNotCertified authenticator_not_certified
     ├── AccountError  (the request does not fit the account's state)
     │   ├── UnknownCredential        unknown_credential
     │   ├── UserHandleMismatch       user_handle_mismatch
@@ -151,6 +155,26 @@ class AttestationInvalid(AuthenticatorError):
 class AttestationUntrusted(AuthenticatorError):
     code = "attestation_untrusted"
     default_message = "The authenticator's attestation does not chain to a trusted root."
+
+
+class AuthenticatorNotAllowed(AuthenticatorError):
+    code = "authenticator_not_allowed"
+    default_message = "This kind of authenticator is not accepted here."
+
+
+class DeviceBoundRequired(AuthenticatorError):
+    code = "device_bound_required"
+    default_message = "Only passkeys that stay on one device (such as a security key) are accepted here."
+
+
+class AuthenticatorCompromised(AuthenticatorError):
+    code = "authenticator_compromised"
+    default_message = "This authenticator model has been reported compromised and is no longer accepted."
+
+
+class AuthenticatorNotCertified(AuthenticatorError):
+    code = "authenticator_not_certified"
+    default_message = "This authenticator model is not certified to the level this site requires."
 
 
 class AccountError(PasskeyError):

@@ -51,6 +51,10 @@ def creation_options(
         "attestation": policy.attestation,
         "extensions": {"credProps": True},
     }
+    if policy.authenticator_attachment:
+        options["authenticatorSelection"]["authenticatorAttachment"] = policy.authenticator_attachment
+    if policy.hints:
+        options["hints"] = list(policy.hints)
     if exclude:
         options["excludeCredentials"] = [descriptor.to_json() for descriptor in exclude]
     return options
@@ -63,10 +67,13 @@ def request_options(
     policy: Policy,
     allow: Sequence[CredentialDescriptor] = (),
 ) -> dict[str, Any]:
-    return {
+    options: dict[str, Any] = {
         "rpId": rp_id,
         "challenge": b64url_encode(challenge),
         "timeout": policy.timeout_ms,
         "userVerification": policy.user_verification,
         "allowCredentials": [descriptor.to_json() for descriptor in allow],
     }
+    if policy.hints:
+        options["hints"] = list(policy.hints)
+    return options

@@ -11,8 +11,16 @@ from typing import Any
 from passgate.core import attestation, cose
 from passgate.core.checks import check_authenticator_data, check_client_data
 from passgate.core.data import RegistrationResponse
-from passgate.core.errors import MalformedResponse, UnsupportedAlgorithm
-from passgate.core.policy import Policy
+from passgate.core.errors import (
+    AttestationUntrusted,
+    AuthenticatorCompromised,
+    AuthenticatorNotAllowed,
+    AuthenticatorNotCertified,
+    DeviceBoundRequired,
+    MalformedResponse,
+    UnsupportedAlgorithm,
+)
+from passgate.core.policy import CERTIFICATION_LEVELS, AuthenticatorMetadata, Policy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,16 +50,19 @@ def verify_registration(
     expected_origins: Sequence[str],
     policy: Policy = Policy(),
     now: datetime | None = None,
+    metadata: Mapping[str, AuthenticatorMetadata] | None = None,
 ) -> RegisteredCredential:
     """Verify a RegistrationResponseJSON (what `navigator.credentials.create()` gives, as JSON), as a dict,
     a JSON string, or already parsed.
 
     `now` is the time at which attestation certificates are validated (default: the current time).
+    `metadata` (FIDO metadata by AAGUID) adds trust anchors, and refuses models reported compromised.
 
     Raises:
         MalformedResponse, TypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed,
         TokenBindingInvalid, RpIdMismatch, UserNotPresent, UserNotVerified, UnsupportedAlgorithm,
-        UnsupportedAttestation, AttestationInvalid, AttestationUntrusted: all `PasskeyError`s.
+        UnsupportedAttestation, AttestationInvalid, AttestationUntrusted, AuthenticatorNotAllowed,
+        DeviceBoundRequired, AuthenticatorCompromised, AuthenticatorNotCertified: all `PasskeyError`s.
     """
     parsed = response if isinstance(response, RegistrationResponse) else RegistrationResponse.parse(response)
     check_client_data(
@@ -72,16 +83,34 @@ def verify_registration(
     if key.algorithm not in policy.allowed_algorithms:
         name = cose.ALGORITHM_NAMES.get(key.algorithm, str(key.algorithm))
         raise UnsupportedAlgorithm(f"{name} keys are not accepted here.")
+    aaguid = str(attested.aaguid)
+    if aaguid in policy.aaguid_block or (policy.aaguid_allow and aaguid not in policy.aaguid_allow):
+        raise AuthenticatorNotAllowed()
+    if auth_data.backup_eligible and not policy.allow_backup_eligible:
+        raise DeviceBoundRequired()
+    model = (metadata or {}).get(aaguid)
+    if model is not None and model.compromised:
+        raise AuthenticatorCompromised()
+    roots = tuple(policy.trusted_roots.get(parsed.attestation.fmt, ()))
+    if model is not None:
+        roots += model.attestation_root_certificates
     trust = attestation.verify_statement(
         attestation.Statement(
             attestation=parsed.attestation,
             client_data=parsed.client_data,
             client_data_hash=hashlib.sha256(parsed.client_data.raw).digest(),
             credential_key=key,
-            trusted_roots=tuple(policy.trusted_roots.get(parsed.attestation.fmt, ())),
+            trusted_roots=roots,
         ),
         now=now,
     )
+    if policy.require_attestation:
+        anchored = bool(roots) or parsed.attestation.fmt in attestation.BUILT_IN_ROOTS
+        if trust != "attested" or not anchored:
+            raise AttestationUntrusted("This site accepts only authenticators whose attestation it can verify.")
+        level = CERTIFICATION_LEVELS.get(model.certification_level or "", 0) if model is not None else 0
+        if level < policy.min_certification_level:
+            raise AuthenticatorNotCertified()
     cred_props = parsed.client_extension_results.get("credProps")
     discoverable = cred_props.get("rk") if isinstance(cred_props, dict) else None
     return RegisteredCredential(
@@ -89,7 +118,7 @@ def verify_registration(
         public_key=attested.public_key,
         algorithm=key.algorithm,
         sign_count=auth_data.sign_count,
-        aaguid=str(attested.aaguid),
+        aaguid=aaguid,
         attestation_format=parsed.attestation.fmt,
         attestation_trust=trust,
         transports=parsed.transports,

@@ -97,9 +97,11 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         except SignCountRegression:
             audit.detail["clone_warning"] = True
             raise
+        if verified.clone_warning:  # the policy flags instead of refusing; the counter is not moved back
+            audit.detail["clone_warning"] = True
         use = CredentialUse(
             credential_id=credential.credential_id,
-            sign_count=verified.sign_count,
+            sign_count=0 if verified.clone_warning else verified.sign_count,
             backed_up=verified.backed_up,
             used_at=ctx.clock(),
         )

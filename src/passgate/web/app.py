@@ -53,7 +53,7 @@ def relying_party(settings: Settings) -> RelyingParty:
         rp_id=settings.rp_id,
         rp_name=settings.rp_name,
         origins=settings.allowed_origins,
-        policy=settings.policy,
+        policy=settings.effective_policy(),
         challenge_ttl=timedelta(seconds=settings.challenge_timeout_seconds),
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_absolute=timedelta(hours=settings.session_absolute_hours),

@@ -1,4 +1,8 @@
-"""Hosted pages: sign up, sign in (button and autofill), the account page."""
+"""Hosted pages: sign up, sign in (button and autofill), recovery, email links, the account page.
+
+Pages only read: every change goes through the JSON API from /static/pages.js, so a link followed by a mail
+scanner (GET /email/verify, GET /recover/email) changes nothing until the person presses the page's button.
+"""
 
 from __future__ import annotations
 
@@ -12,36 +16,129 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from passgate.core.encoding import b64url_encode
-from passgate.store.base import Credential
+from passgate.service import account, recovery
+from passgate.store.base import Event, User
 from passgate.web.context import ctx_of, settings_of, signed_in
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
+ACTIVITY_SHOWN = 20
+SECURITY_KEY_TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card"})
+
+# What each recorded event means to the person: (success, failure).
+EVENT_WORDS: dict[str, tuple[str, str]] = {
+    "sign_in": ("Signed in with a passkey", "A passkey sign-in was refused"),
+    "passkey.register": ("Added a passkey", "Adding a passkey failed"),
+    "passkey.remove": ("Removed a passkey", "Removing a passkey was refused"),
+    "passkey.rename": ("Renamed a passkey", "Renaming a passkey failed"),
+    "account.display_name": ("Changed your display name", "Changing your display name failed"),
+    "backup_codes.generate": ("Created new backup codes", "Creating backup codes was refused"),
+    "email.set": ("Set your email address and sent a confirmation link", "Setting your email address was refused"),
+    "email.verify": ("Confirmed your email address", "An email confirmation link was refused"),
+    "sign_in.backup_code": ("Signed in with a backup code", "A backup code was refused"),
+    "sign_in.email_link": ("Signed in with an email link", "An email sign-in link was refused"),
+    "sign_in_link.request": ("Asked for an email sign-in link", "Asking for an email sign-in link was refused"),
+}
+
+REASON_WORDS = {
+    "step_up_required": "a fresh passkey confirmation was needed",
+    "last_passkey": "it was the only passkey",
+    "invalid_code": "wrong or already used code",
+    "invalid_link": "the link was used or had expired",
+    "link_other_browser": "opened in another browser",
+    "rate_limited": "too many attempts",
+    "unknown_credential": "unknown passkey",
+    "credential_exists": "already registered",
+    "user_not_verified": "fingerprint, face or PIN not confirmed",
+    "sign_count_regression": "possible copy of a passkey",
+}
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Mac OS X", "macOS"),
+    ("Windows", "Windows"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class PasskeyView:
-    credential_id_b64: str
-    label: str
-    created_at: datetime
-    last_used_at: datetime | None
+    id: str  # base64url credential id
+    label: str  # the nickname, else a name for what made it
+    default_label: str  # what the label goes back to when the nickname is cleared
+    nickname: str | None
+    provider: str
+    icon_light: str | None  # data: URIs from the AAGUID registry
+    icon_dark: str | None
     synced: bool
     transports: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
 
 
-def passkey_view(credential: Credential) -> PasskeyView:
+@dataclass(frozen=True, kw_only=True)
+class ActivityView:
+    text: str
+    failed: bool
+    at: datetime
+    where: str  # "Chrome on Linux, 127.0.0.1"
+
+
+def passkey_view(passkey: account.Passkey) -> PasskeyView:
+    provider = passkey.provider.name
+    if not passkey.provider.known:
+        # No registry entry for the AAGUID (many security keys, and authenticators that send zeros).
+        if SECURITY_KEY_TRANSPORTS.intersection(passkey.transports):
+            provider = "Security key"
+        elif passkey.synced:
+            provider = "Synced passkey"
     return PasskeyView(
-        credential_id_b64=b64url_encode(credential.credential_id),
-        label=credential.nickname or ("Synced passkey" if credential.backed_up else "Passkey on one device"),
-        created_at=credential.created_at,
-        last_used_at=credential.last_used_at,
-        synced=credential.backed_up,
-        transports=list(credential.transports),
+        id=passkey.id,
+        label=passkey.nickname or provider,
+        default_label=provider,
+        nickname=passkey.nickname,
+        provider=provider,
+        icon_light=passkey.provider.icon_light,
+        icon_dark=passkey.provider.icon_dark or passkey.provider.icon_light,
+        synced=passkey.synced,
+        transports=list(passkey.transports),
+        created_at=passkey.created_at,
+        last_used_at=passkey.last_used_at,
     )
 
 
+def browser_of(user_agent: str | None) -> str:
+    """'Chrome on macOS' from a User-Agent header; a rough summary is all the activity list needs."""
+    if not user_agent:
+        return "Unknown browser"
+    browser = next((name for token, name in _BROWSERS if token in user_agent), "Unknown browser")
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    return f"{browser} on {system}" if system else browser
+
+
+def activity_view(event: Event, labels: dict[str, str]) -> ActivityView:
+    success, failure = EVENT_WORDS.get(event.type, (event.type, f"{event.type} failed"))
+    failed = event.outcome == "failure"
+    text = failure if failed else success
+    label = labels.get(b64url_encode(event.credential_id)) if event.credential_id else None
+    if label and event.type in ("sign_in", "passkey.register", "passkey.remove", "passkey.rename"):
+        text += f" ({label})"
+    if failed and event.reason:
+        text += f": {REASON_WORDS.get(event.reason, event.reason.replace('_', ' '))}"
+    where = ", ".join(part for part in (browser_of(event.user_agent), event.ip) if part)
+    return ActivityView(text=text, failed=failed, at=event.created_at, where=where)
+
+
 def _render(request: Request, name: str, **context: Any) -> Response:
+    context.setdefault("user", None)
     response = templates.TemplateResponse(request, name, {"rp_name": settings_of(request).rp_name, **context})
+    # The app's Referrer-Policy (same-origin) keeps the token of an emailed link from leaving the site. Not
+    # no-referrer: with it, browsers send `Origin: null` on the page's POSTs, which the Origin check refuses.
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -55,14 +152,34 @@ async def home(request: Request) -> Response:
 async def signin_page(request: Request) -> Response:
     if await signed_in(request):
         return RedirectResponse("/account", status_code=303)
-    return _render(request, "signin.html", user=None)
+    return _render(request, "signin.html")
 
 
 @router.get("/signup")
 async def signup_page(request: Request) -> Response:
     if await signed_in(request):
         return RedirectResponse("/account", status_code=303)
-    return _render(request, "signup.html", user=None)
+    return _render(request, "signup.html")
+
+
+@router.get("/recover")
+async def recover_page(request: Request) -> Response:
+    """Lost passkeys: a backup code, or a sign-in link to the account's verified email address."""
+    if await signed_in(request):
+        return RedirectResponse("/account", status_code=303)
+    return _render(request, "recover.html", magic_link_minutes=settings_of(request).magic_link_minutes)
+
+
+@router.get("/email/verify")
+async def verify_email_page(request: Request) -> Response:
+    """The emailed confirmation link lands here; only the page's button (a POST) confirms the address."""
+    return _render(request, "verify_email.html", user=await _user(request))
+
+
+@router.get("/recover/email")
+async def email_link_page(request: Request) -> Response:
+    """The emailed sign-in link lands here; only the page's button (a POST) signs in."""
+    return _render(request, "email_link.html", user=await _user(request))
 
 
 @router.get("/account")
@@ -70,5 +187,26 @@ async def account_page(request: Request) -> Response:
     current = await signed_in(request)
     if current is None:
         return RedirectResponse("/signin", status_code=303)
-    credentials = await ctx_of(request).storage.credentials.list_for_user(current.user.id)
-    return _render(request, "account.html", user=current.user, passkeys=[passkey_view(c) for c in credentials])
+    ctx = ctx_of(request)
+    user = current.user
+    passkeys = [passkey_view(p) for p in await account.passkeys(ctx, user.id)]
+    labels = {p.id: p.label for p in passkeys}
+    events = await ctx.storage.events.list(user_id=user.id, limit=ACTIVITY_SHOWN)
+    recovering = current.session.kind == "recovery"
+    return _render(
+        request,
+        "account.html",
+        user=user,
+        passkeys=passkeys,
+        recovering=recovering,
+        suggest_second_passkey=not recovering and await account.show_nudge(ctx, user),
+        codes_remaining=await recovery.codes_remaining(ctx, user.id),
+        email=user.email,
+        email_verified=user.email_verified_at is not None,
+        activity=[activity_view(e, labels) for e in events],
+    )
+
+
+async def _user(request: Request) -> User | None:
+    current = await signed_in(request)
+    return current.user if current else None

@@ -3,132 +3,61 @@
  * elements are found by id. No inline script anywhere, so the pages can run under a strict CSP.
  */
 
-import { autofill, isAutofillSupported, isSupported, register, signIn, signOut } from "./passgate.js";
+import { wireAccount } from "./account.js";
+import {
+  autofill,
+  isAutofillSupported,
+  isSupported,
+  register,
+  requestSignInLink,
+  signIn,
+  signInWithBackupCode,
+  signInWithLink,
+  verifyEmail,
+} from "./passgate.js";
+import {
+  ceremony,
+  clearMessage,
+  describe,
+  navigateWithMessage,
+  refuseWithoutWebAuthn,
+  setBusy,
+  showMessage,
+} from "./ui.js";
 
-// Said before the browser's prompt: people new to passkeys do not expect their device to ask.
-const BEFORE_PROMPT =
-  "Your device will ask you to confirm with your fingerprint, face, PIN or security key. " +
-  "Passgate never sees your biometrics.";
+// The server takes a link's token before checking it: after these answers the link is gone.
+const LINK_USED_UP = new Set(["invalid_link", "link_other_browser"]);
 
-// Shown on /account after a reload, so "added" survives the navigation that refreshes the list.
-const FLASH_KEY = "passgate:flash";
-
-const CANCELLED = {
-  signup: "Passkey creation was cancelled. Nothing was saved.",
-  signin: "Sign-in was cancelled.",
-  add: "Adding a passkey was cancelled. Nothing was saved.",
-};
-
-const ALREADY_REGISTERED = {
-  signup: "This device already has a passkey for this site. Try signing in instead.",
-  add: "This device already has a passkey for your account. To add another, use a different device or security key.",
-};
-
-const SERVER_MESSAGES = {
-  username_taken: "That username is already taken. Choose another one, or sign in if it is yours.",
-  credential_exists: "This passkey is already registered.",
-  challenge_expired: "That took too long, so the request expired. Please try again.",
-  challenge_not_found: "That request is no longer valid. Please try again.",
-  unknown_credential:
-    "This passkey is not registered here (it may have been removed). Try another passkey, or create an account.",
-  user_handle_mismatch: "This passkey does not belong to that account. Try another passkey.",
-  user_not_verified: "Your device did not confirm it is you (fingerprint, face or PIN). Please try again.",
-  not_signed_in: "Your session has ended. Please sign in again.",
-  forbidden: "You can only add passkeys to your own account.",
-  origin_not_allowed: "This page's address is not allowed to use Passgate.",
-};
-
-const GENERIC = {
-  not_allowed: "Your browser did not allow the passkey request. Check the address bar and try again.",
-  unsupported: "This browser cannot use passkeys. Try an up-to-date Chrome, Edge, Safari or Firefox.",
-  network_error: "Passgate could not be reached. Check your connection and try again.",
-  unknown: "Something went wrong with the passkey request. Please try again.",
-};
-
-/** The sentence to show for a failed ceremony (`action`: signup, signin or add). */
-function describe(error, action) {
-  switch (error?.code) {
-    case "cancelled":
-      return CANCELLED[action];
-    case "already_registered":
-      return ALREADY_REGISTERED[action] ?? ALREADY_REGISTERED.add;
-    case "server_error":
-      // invalid_request messages name the field ("username is required."), so they are worth showing.
-      return SERVER_MESSAGES[error.serverCode] ?? error.message ?? GENERIC.unknown;
-    default:
-      return GENERIC[error?.code] ?? GENERIC.unknown;
-  }
-}
-
-function showMessage(text, kind) {
-  const element = document.getElementById("message");
-  element.textContent = text;
-  element.dataset.kind = kind;
-}
-
-function clearMessage() {
-  showMessage("", "none");
-}
-
-function setBusy(button, busy) {
-  button.disabled = busy;
-  button.setAttribute("aria-busy", String(busy));
-}
+const RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time.";
 
 function goToAccount() {
   window.location.assign("/account");
 }
 
-/** Runs a modal ceremony from a button: explain, call, then go to /account or say what went wrong. */
-async function ceremony(button, action, run, onSuccess = goToAccount) {
-  setBusy(button, true);
-  showMessage(BEFORE_PROMPT, "info");
-  try {
-    await run();
-  } catch (error) {
-    showMessage(describe(error, action), "error");
-    setBusy(button, false);
-    return false;
-  }
-  onSuccess();
-  return true;
-}
-
-function refuseWithoutWebAuthn(...buttons) {
-  if (isSupported()) {
-    return false;
-  }
-  showMessage(GENERIC.unsupported, "error");
-  for (const button of buttons) {
-    button.disabled = true;
-  }
-  return true;
-}
-
 function wireSignup() {
   const form = document.getElementById("signup-form");
   const button = document.getElementById("signup-button");
-  if (refuseWithoutWebAuthn(button)) {
+  if (refuseWithoutWebAuthn(isSupported(), button)) {
     return;
   }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const username = document.getElementById("username").value.trim();
     const displayName = document.getElementById("display-name").value.trim();
-    ceremony(button, "signup", () => register({ username, displayName: displayName || username }));
+    ceremony(button, "signup", () => register({ username, displayName: displayName || username }), goToAccount);
   });
 }
 
 function wireSignin() {
   const form = document.getElementById("signin-form");
   const button = document.getElementById("signin-button");
-  if (refuseWithoutWebAuthn(button)) {
+  if (refuseWithoutWebAuthn(isSupported(), button)) {
     return;
   }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const username = document.getElementById("username").value.trim();
-    const signedIn = await ceremony(button, "signin", () => signIn({ username: username || undefined }));
+    const signedIn = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goToAccount);
     if (!signedIn) {
       startAutofill(); // signIn() aborted it; offer passkeys in the field again
     }
@@ -153,41 +82,112 @@ async function startAutofill() {
   goToAccount();
 }
 
-function wireAccount() {
-  const addButton = document.getElementById("add-passkey");
-  const signOutButton = document.getElementById("signout-button");
-  const flash = window.sessionStorage.getItem(FLASH_KEY);
-  if (flash) {
-    window.sessionStorage.removeItem(FLASH_KEY);
-    showMessage(flash, "success");
-  }
-  signOutButton.addEventListener("click", async () => {
-    setBusy(signOutButton, true);
+/** /recover: a backup code, or an emailed sign-in link. Both end on /account, asking for a new passkey. */
+function wireRecover() {
+  const codeForm = document.getElementById("recover-code-form");
+  const codeButton = document.getElementById("recover-code-button");
+  codeForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const username = document.getElementById("recover-username").value.trim();
+    const code = document.getElementById("recover-code").value.trim();
+    setBusy(codeButton, true);
     try {
-      await signOut();
+      await signInWithBackupCode({ username, code });
     } catch (error) {
-      showMessage(describe(error, "signin"), "error");
-      setBusy(signOutButton, false);
+      showMessage(describe(error, "recover"), "error");
+      setBusy(codeButton, false);
       return;
     }
-    window.location.assign("/signin");
+    navigateWithMessage("/account", RECOVERED);
   });
-  if (refuseWithoutWebAuthn(addButton)) {
-    return;
-  }
-  addButton.addEventListener("click", () => {
-    ceremony(
-      addButton,
-      "add",
-      () => register(),
-      () => {
-        window.sessionStorage.setItem(FLASH_KEY, "Passkey added. You can now sign in with it.");
-        window.location.reload();
-      },
+
+  const emailForm = document.getElementById("recover-email-form");
+  const emailButton = document.getElementById("recover-email-button");
+  emailForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const email = document.getElementById("recover-email").value.trim();
+    setBusy(emailButton, true);
+    try {
+      await requestSignInLink(email);
+    } catch (error) {
+      showMessage(describe(error, "recover"), "error");
+      setBusy(emailButton, false);
+      return;
+    }
+    setBusy(emailButton, false);
+    // The same answer whether or not the address belongs to an account, like the server's.
+    showMessage(
+      `If ${email} is the confirmed address of an account, a sign-in link is on its way. ` +
+        "Open it in this browser.",
+      "success",
     );
   });
 }
 
-const PAGES = { signup: wireSignup, signin: wireSignin, account: wireAccount };
+/** The token of an emailed link, from this page's address; says so and returns null when it is missing. */
+function linkToken(button) {
+  const token = new URLSearchParams(window.location.search).get("token");
+  if (!token) {
+    showMessage("This page needs the full link from your email. Open the link exactly as it was sent.", "error");
+    button.disabled = true;
+  }
+  return token;
+}
+
+/** /email/verify: nothing happens on load (mail scanners open links too); the button confirms. */
+function wireVerifyEmail() {
+  const button = document.getElementById("confirm-email-button");
+  const token = linkToken(button);
+  if (!token) {
+    return;
+  }
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    let answer;
+    try {
+      answer = await verifyEmail(token);
+    } catch (error) {
+      showMessage(describe(error, "verify"), "error");
+      setBusy(button, false);
+      return;
+    }
+    button.hidden = true;
+    document.getElementById("next-step").hidden = false;
+    showMessage(`Your email address ${answer.email} is confirmed.`, "success");
+  });
+}
+
+/** /recover/email: the button signs in with the link (a recovery session), then /account asks for a passkey. */
+function wireEmailLink() {
+  const button = document.getElementById("use-link-button");
+  const token = linkToken(button);
+  if (!token) {
+    return;
+  }
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    try {
+      await signInWithLink(token);
+    } catch (error) {
+      showMessage(describe(error, "link"), "error");
+      if (LINK_USED_UP.has(error.serverCode)) {
+        document.getElementById("next-step").hidden = false; // the button stays disabled
+      } else {
+        setBusy(button, false); // not reached, rate limited...: the link still works
+      }
+      return;
+    }
+    navigateWithMessage("/account", RECOVERED);
+  });
+}
+
+const PAGES = {
+  signup: wireSignup,
+  signin: wireSignin,
+  account: wireAccount,
+  recover: wireRecover,
+  "verify-email": wireVerifyEmail,
+  "email-link": wireEmailLink,
+};
 
 PAGES[document.body.dataset.page]?.();

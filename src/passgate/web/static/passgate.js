@@ -10,6 +10,17 @@
  *     await signIn();                                                    // the browser's passkey prompt
  *     await autofill({ signal });                                        // passkeys offered in the username field
  *
+ * Account management for the signed-in user (each call is one request to the JSON API):
+ *
+ *     await withStepUp(() => removePasskey(id));   // confirm with a passkey first when the server asks to
+ *     await renamePasskey(id, "Work laptop");
+ *     await updateDisplayName("Ada King");          // and tells the passkey providers (Signal API)
+ *     const { codes } = await generateBackupCodes();
+ *
+ * Where the browser has the WebAuthn Signal API, the client keeps password managers in step with the
+ * server: removed passkeys disappear from them, a new display name shows in their lists. Where it does
+ * not, nothing happens and nothing fails.
+ *
  * Every failure is a PasskeyClientError whose `code` is one of a closed set, so a page can tell a person
  * who changed their mind from a real failure:
  *
@@ -28,7 +39,20 @@ const ENDPOINTS = {
   loginBegin: "/auth/passkey/login/begin",
   loginComplete: "/auth/passkey/login/complete",
   logout: "/auth/logout",
+  account: "/auth/account",
+  nudgeDismiss: "/auth/account/nudge/dismiss",
+  passkeys: "/auth/passkeys",
+  signal: "/auth/passkeys/signal",
+  events: "/auth/events",
+  backupCodes: "/auth/recovery/codes",
+  backupCodeSignIn: "/auth/recovery/codes/sign-in",
+  email: "/auth/email",
+  emailVerify: "/auth/email/verify",
+  signInLink: "/auth/recovery/email",
+  signInLinkComplete: "/auth/recovery/email/complete",
 };
+
+const STEP_UP_REQUIRED = "step_up_required";
 
 export const ERROR_CODES = Object.freeze([
   "cancelled",
@@ -179,8 +203,159 @@ export async function signOut() {
   return postJSON(ENDPOINTS.logout);
 }
 
-async function authenticate({ username, mediation, signal }) {
-  const optionsJSON = await postJSON(ENDPOINTS.loginBegin, username ? { username } : undefined);
+/**
+ * Confirm it's still the signed-in person: a fresh passkey assertion ("step-up"), which sensitive changes
+ * need when the session's last passkey use is older than the server's step-up window, and always after
+ * signing in with a backup code or an email link. Only the account's own passkeys are offered.
+ *
+ * @param {{signal?: AbortSignal}} [options]
+ * @returns {Promise<{verified: boolean, user: object, credentialId: string}>}
+ * @throws {PasskeyClientError} `cancelled` when the person closes the prompt
+ */
+export async function stepUp({ signal } = {}) {
+  requireSupport();
+  await abortAutofill();
+  return authenticate({ stepUp: true, signal });
+}
+
+/**
+ * Run `action`; if the server answers `step_up_required`, confirm with a passkey (stepUp) and run it once more.
+ * `beforeStepUp` is called just before the passkey prompt (to tell the person why it appears),
+ * `afterStepUp` once it succeeded.
+ *
+ * @template T
+ * @param {() => Promise<T>} action
+ * @param {{beforeStepUp?: () => void, afterStepUp?: () => void}} [hooks]
+ * @returns {Promise<T>}
+ * @throws {PasskeyClientError} from the action, or from the step-up (`cancelled`, ...)
+ */
+export async function withStepUp(action, { beforeStepUp, afterStepUp } = {}) {
+  try {
+    return await action();
+  } catch (error) {
+    if (!(error instanceof PasskeyClientError) || error.serverCode !== STEP_UP_REQUIRED) {
+      throw error;
+    }
+  }
+  beforeStepUp?.();
+  await stepUp();
+  afterStepUp?.();
+  return action();
+}
+
+// --- Account ------------------------------------------------------------------------------------------
+
+/** Everything the account page shows (GET /auth/account). */
+export async function getAccount() {
+  return requestJSON("GET", ENDPOINTS.account);
+}
+
+/** The signed-in user's recent activity, newest first: `{events: [...]}`. */
+export async function getEvents() {
+  return requestJSON("GET", ENDPOINTS.events);
+}
+
+/** Change the name shown for the account, then tell passkey providers (Signal API) so their lists match. */
+export async function updateDisplayName(displayName) {
+  const answer = await requestJSON("PATCH", ENDPOINTS.account, { displayName });
+  await signalCurrentUserDetails();
+  return answer;
+}
+
+/** Stop suggesting a second passkey. */
+export async function dismissNudge() {
+  return postJSON(ENDPOINTS.nudgeDismiss);
+}
+
+/** Give a passkey a nickname (at most 64 characters); an empty one goes back to the provider's name. */
+export async function renamePasskey(credentialId, nickname) {
+  return requestJSON("PATCH", passkeyURL(credentialId), { nickname: nickname || null });
+}
+
+/**
+ * Remove one of the account's passkeys, then tell passkey providers (Signal API) to drop it too.
+ * Needs a recent passkey: wrap it in withStepUp. Refused with `last_passkey` when it is the only way in.
+ */
+export async function removePasskey(credentialId) {
+  const answer = await requestJSON("DELETE", passkeyURL(credentialId));
+  await signalAcceptedCredentials();
+  return answer;
+}
+
+function passkeyURL(credentialId) {
+  return `${ENDPOINTS.passkeys}/${encodeURIComponent(credentialId)}`;
+}
+
+// --- Recovery -------------------------------------------------------------------------------------------
+
+/** A new set of backup codes, `{codes: [...]}`, shown once; the previous set stops working. Needs step-up. */
+export async function generateBackupCodes() {
+  return postJSON(ENDPOINTS.backupCodes);
+}
+
+/** Sign in with a backup code: a recovery session, whose next step is adding a passkey (`register()`). */
+export async function signInWithBackupCode({ username, code }) {
+  return postJSON(ENDPOINTS.backupCodeSignIn, { username, code });
+}
+
+/** Set the account's email address (needs step-up); the server mails a confirmation link. */
+export async function setEmail(email) {
+  return postJSON(ENDPOINTS.email, { email });
+}
+
+/** Confirm an address with the token from the emailed link. */
+export async function verifyEmail(token) {
+  return postJSON(ENDPOINTS.emailVerify, { token });
+}
+
+/** Ask for a sign-in link to a verified address. The answer is the same whether or not it belongs to anyone. */
+export async function requestSignInLink(email) {
+  return postJSON(ENDPOINTS.signInLink, { email });
+}
+
+/** Sign in with the token of an emailed link, in the browser that asked for it: a recovery session. */
+export async function signInWithLink(token) {
+  return postJSON(ENDPOINTS.signInLinkComplete, { token });
+}
+
+// --- WebAuthn Signal API --------------------------------------------------------------------------------
+// Each resolves to whether the browser was told; none ever throws, since the server's change is made either way.
+
+/** Tell passkey providers which of this account's passkeys the server still accepts; they drop the rest. */
+export async function signalAcceptedCredentials() {
+  if (!hasSignal("signalAllAcceptedCredentials")) {
+    return false;
+  }
+  try {
+    const { rpId, userId, allAcceptedCredentialIds } = await requestJSON("GET", ENDPOINTS.signal);
+    await PublicKeyCredential.signalAllAcceptedCredentials({ rpId, userId, allAcceptedCredentialIds });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Tell passkey providers the account's current username and display name. */
+export async function signalCurrentUserDetails() {
+  if (!hasSignal("signalCurrentUserDetails")) {
+    return false;
+  }
+  try {
+    const { rpId, userId, name, displayName } = await requestJSON("GET", ENDPOINTS.signal);
+    await PublicKeyCredential.signalCurrentUserDetails({ rpId, userId, name, displayName });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasSignal(method) {
+  return typeof window !== "undefined" && typeof window.PublicKeyCredential?.[method] === "function";
+}
+
+async function authenticate({ username, stepUp = false, mediation, signal }) {
+  const body = stepUp ? { stepUp: true } : username ? { username } : undefined;
+  const optionsJSON = await postJSON(ENDPOINTS.loginBegin, body);
   if (signal?.aborted) {
     throw new PasskeyClientError("cancelled", "The sign-in request was aborted.", { cause: signal.reason });
   }
@@ -207,7 +382,7 @@ async function authenticate({ username, mediation, signal }) {
 }
 
 function signalUnknownCredential(rpId, credentialId) {
-  if (typeof PublicKeyCredential.signalUnknownCredential !== "function" || !rpId) {
+  if (!hasSignal("signalUnknownCredential") || !rpId) {
     return;
   }
   PublicKeyCredential.signalUnknownCredential({ rpId, credentialId }).catch(() => {});
@@ -222,7 +397,11 @@ function requireSupport() {
 // --- HTTP -----------------------------------------------------------------------------------------------
 
 async function postJSON(url, body) {
-  const init = { method: "POST", credentials: "same-origin", headers: { Accept: "application/json" } };
+  return requestJSON("POST", url, body);
+}
+
+async function requestJSON(method, url, body) {
+  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

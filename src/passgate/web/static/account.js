@@ -1,0 +1,289 @@
+/**
+ * The account page: passkeys (add, rename, remove), the display name, backup codes, the email address.
+ *
+ * The server renders the page; this wires its controls to the JSON API through passgate.js. Changes the
+ * server guards with a step-up (removing a passkey, backup codes, email, adding a passkey) first try, and
+ * on `step_up_required` explain, ask for a passkey, and try once more (withStepUp).
+ */
+
+import {
+  dismissNudge,
+  generateBackupCodes,
+  isSupported,
+  register,
+  removePasskey,
+  renamePasskey,
+  setEmail,
+  signalAcceptedCredentials,
+  signOut,
+  updateDisplayName,
+  withStepUp,
+} from "./passgate.js";
+import {
+  BEFORE_PROMPT,
+  STEP_UP_EXPLANATION,
+  ceremony,
+  clearMessage,
+  describe,
+  localizeTimes,
+  navigateWithMessage,
+  refuseWithoutWebAuthn,
+  setBusy,
+  showFlash,
+  showMessage,
+} from "./ui.js";
+
+const RECOVERY_HINT =
+  "You signed in without a passkey: create a new passkey first (the button at the top), then try again.";
+
+export function wireAccount() {
+  const recovering = document.getElementById("recovery-banner") !== null;
+  showFlash();
+  localizeTimes();
+  wireSignOut();
+  wireNudge();
+  wireAddPasskey();
+  for (const item of document.querySelectorAll("#passkeys li.passkey")) {
+    wirePasskey(item, recovering);
+  }
+  wireDisplayName();
+  wireBackupCodes(recovering);
+  wireEmail(recovering);
+  // Passkeys removed elsewhere (another browser, an admin) disappear from this browser's password manager.
+  signalAcceptedCredentials();
+}
+
+/** Run `action`, stepping up first when the server asks; `creates` when a create() prompt follows. */
+function confirmingIfNeeded(action, { creates = false } = {}) {
+  return withStepUp(action, {
+    beforeStepUp: () => showMessage(STEP_UP_EXPLANATION, "info"),
+    afterStepUp: () => (creates ? showMessage(BEFORE_PROMPT, "info") : clearMessage()),
+  });
+}
+
+function showFailure(error, action, recovering) {
+  let text = describe(error, action);
+  if (recovering && error?.code === "cancelled") {
+    text += ` ${RECOVERY_HINT}`;
+  }
+  showMessage(text, "error");
+}
+
+function wireSignOut() {
+  const button = document.getElementById("signout-button");
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    try {
+      await signOut();
+    } catch (error) {
+      showMessage(describe(error, "signin"), "error");
+      setBusy(button, false);
+      return;
+    }
+    window.location.assign("/signin");
+  });
+}
+
+function wireNudge() {
+  const nudge = document.getElementById("second-passkey-nudge");
+  if (nudge === null) {
+    return;
+  }
+  const button = document.getElementById("dismiss-nudge");
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    try {
+      await dismissNudge();
+    } catch (error) {
+      showMessage(describe(error, "nudge"), "error");
+      setBusy(button, false);
+      return;
+    }
+    nudge.remove();
+  });
+}
+
+function wireAddPasskey() {
+  const button = document.getElementById("add-passkey");
+  if (refuseWithoutWebAuthn(isSupported(), button)) {
+    return;
+  }
+  button.addEventListener("click", () => {
+    ceremony(
+      button,
+      "add",
+      () => confirmingIfNeeded(() => register(), { creates: true }),
+      () => navigateWithMessage("/account", "Passkey added. You can now sign in with it."),
+    );
+  });
+}
+
+function wirePasskey(item, recovering) {
+  const credentialId = item.dataset.credentialId;
+  const label = item.querySelector(".passkey-label");
+  const provider = item.querySelector(".passkey-provider");
+  const renameForm = item.querySelector(".rename-form");
+  const nicknameInput = renameForm.querySelector(".rename-input");
+  const saveButton = renameForm.querySelector(".rename-save");
+  const removeConfirm = item.querySelector(".remove-confirm");
+  const confirmButton = removeConfirm.querySelector(".confirm-remove");
+  let nickname = nicknameInput.value;
+
+  item.querySelector(".rename").addEventListener("click", () => {
+    removeConfirm.hidden = true;
+    renameForm.hidden = false;
+    nicknameInput.focus();
+    nicknameInput.select();
+  });
+  renameForm.querySelector(".rename-cancel").addEventListener("click", () => {
+    nicknameInput.value = nickname;
+    renameForm.hidden = true;
+  });
+  renameForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const wanted = nicknameInput.value.trim();
+    setBusy(saveButton, true);
+    try {
+      await renamePasskey(credentialId, wanted);
+    } catch (error) {
+      showMessage(describe(error, "rename"), "error");
+      setBusy(saveButton, false);
+      return;
+    }
+    setBusy(saveButton, false);
+    nickname = wanted;
+    label.textContent = wanted || item.dataset.defaultLabel;
+    provider.hidden = !wanted;
+    renameForm.hidden = true;
+    showMessage(wanted ? `Passkey renamed to “${wanted}”.` : "The passkey's name was reset.", "success");
+  });
+
+  item.querySelector(".remove").addEventListener("click", () => {
+    renameForm.hidden = true;
+    removeConfirm.hidden = false;
+    confirmButton.focus();
+  });
+  removeConfirm.querySelector(".cancel-remove").addEventListener("click", () => {
+    removeConfirm.hidden = true;
+  });
+  confirmButton.addEventListener("click", async () => {
+    setBusy(confirmButton, true);
+    try {
+      await confirmingIfNeeded(() => removePasskey(credentialId));
+    } catch (error) {
+      showFailure(error, "remove", recovering);
+      setBusy(confirmButton, false);
+      return;
+    }
+    const list = item.parentElement;
+    item.remove();
+    if (list.querySelector("li.passkey") === null) {
+      const empty = document.createElement("li");
+      empty.className = "empty";
+      empty.textContent = "You have no passkeys. Add one so you can sign in again.";
+      list.append(empty);
+    }
+    showMessage(`Passkey “${label.textContent}” removed.`, "success");
+  });
+}
+
+function wireDisplayName() {
+  const form = document.getElementById("display-name-form");
+  const input = document.getElementById("display-name-input");
+  const button = document.getElementById("display-name-save");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const displayName = input.value.trim();
+    setBusy(button, true);
+    let answer;
+    try {
+      answer = await updateDisplayName(displayName);
+    } catch (error) {
+      showMessage(describe(error, "profile"), "error");
+      setBusy(button, false);
+      return;
+    }
+    setBusy(button, false);
+    const { username, displayName: saved } = answer.user;
+    const shown = document.getElementById("account-display-name");
+    shown.textContent = `(${saved})`;
+    shown.hidden = saved === username;
+    const nav = document.getElementById("nav-user");
+    if (nav !== null) {
+      nav.textContent = saved;
+    }
+    input.value = saved;
+    showMessage("Display name saved.", "success");
+  });
+}
+
+function codesLeft(count) {
+  if (count === 0) {
+    return "You have no backup codes.";
+  }
+  return count === 1 ? "1 unused backup code left." : `${count} unused backup codes left.`;
+}
+
+function wireBackupCodes(recovering) {
+  const button = document.getElementById("generate-codes");
+  const box = document.getElementById("backup-codes");
+  const list = document.getElementById("backup-codes-list");
+  const remaining = document.getElementById("codes-remaining");
+  let codes = [];
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    try {
+      ({ codes } = await confirmingIfNeeded(() => generateBackupCodes()));
+    } catch (error) {
+      showFailure(error, "codes", recovering);
+      setBusy(button, false);
+      return;
+    }
+    setBusy(button, false);
+    list.replaceChildren(
+      ...codes.map((code) => {
+        const entry = document.createElement("li");
+        entry.textContent = code;
+        return entry;
+      }),
+    );
+    box.hidden = false;
+    remaining.textContent = codesLeft(codes.length);
+    remaining.dataset.count = String(codes.length);
+    button.textContent = "Replace backup codes";
+    showMessage("New backup codes created. Store them now: they will not be shown again.", "success");
+    box.scrollIntoView({ block: "nearest" });
+  });
+  document.getElementById("copy-codes").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(codes.join("\n"));
+    } catch {
+      showMessage("Copying is not allowed here: select the codes and copy them yourself.", "error");
+      return;
+    }
+    showMessage("Backup codes copied. Paste them somewhere safe.", "success");
+  });
+}
+
+function wireEmail(recovering) {
+  const form = document.getElementById("email-form");
+  const input = document.getElementById("email-input");
+  const button = document.getElementById("email-save");
+  const status = document.getElementById("email-status");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const email = input.value.trim();
+    setBusy(button, true);
+    try {
+      await confirmingIfNeeded(() => setEmail(email));
+    } catch (error) {
+      showFailure(error, "email", recovering);
+      setBusy(button, false);
+      return;
+    }
+    setBusy(button, false);
+    status.dataset.state = "unverified";
+    status.textContent = `Not verified yet: open the link we sent to ${email} to confirm it.`;
+    showMessage(`We sent a confirmation link to ${email}. Open it to finish.`, "success");
+  });
+}

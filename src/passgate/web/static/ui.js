@@ -1,0 +1,150 @@
+/**
+ * What every hosted page shares: the message line, busy buttons, and the sentences for failures.
+ * Text from the server or the person is only ever set with textContent, never parsed as HTML.
+ */
+
+// Said before the browser's prompt: people new to passkeys do not expect their device to ask.
+export const BEFORE_PROMPT =
+  "Your device will ask you to confirm with your fingerprint, face, PIN or security key. " +
+  "Passgate never sees your biometrics.";
+
+// Said before a step-up prompt, which otherwise appears out of nowhere in the middle of a change.
+export const STEP_UP_EXPLANATION =
+  "For your security, confirm it's you before this change: your device will ask for one of your passkeys " +
+  "(fingerprint, face, PIN or security key).";
+
+// Shown on the next page after a navigation, so "added" survives the reload that refreshes the list.
+const FLASH_KEY = "passgate:flash";
+
+const CANCELLED = {
+  signup: "Passkey creation was cancelled. Nothing was saved.",
+  signin: "Sign-in was cancelled.",
+  add: "Adding a passkey was cancelled. Nothing was saved.",
+  remove: "Not confirmed, so the passkey was kept.",
+  codes: "Not confirmed, so no backup codes were created.",
+  email: "Not confirmed, so your email address was not changed.",
+};
+
+const ALREADY_REGISTERED = {
+  signup: "This device already has a passkey for this site. Try signing in instead.",
+  add: "This device already has a passkey for your account. To add another, use a different device or security key.",
+};
+
+const SERVER_MESSAGES = {
+  username_taken: "That username is already taken. Choose another one, or sign in if it is yours.",
+  credential_exists: "This passkey is already registered.",
+  challenge_expired: "That took too long, so the request expired. Please try again.",
+  challenge_not_found: "That request is no longer valid. Please try again.",
+  unknown_credential:
+    "This passkey is not registered here (it may have been removed). Try another passkey, or create an account.",
+  user_handle_mismatch: "This passkey does not belong to that account. Try another passkey.",
+  user_not_verified: "Your device did not confirm it is you (fingerprint, face or PIN). Please try again.",
+  not_signed_in: "Your session has ended. Please sign in again.",
+  forbidden: "You can only add passkeys to your own account.",
+  origin_not_allowed: "This page's address is not allowed to use Passgate.",
+  step_up_required: "For your security, confirm it's you with a passkey first.",
+  last_passkey:
+    "This is your only passkey, so it can't be removed yet. First add another passkey, create backup codes " +
+    "or confirm an email address, so you can still get into your account.",
+  invalid_code: "That backup code did not work. Check the username and the code: each code works only once.",
+  invalid_link: "This link no longer works: it was used already or has expired. Ask for a new one.",
+  link_other_browser:
+    "This link works only in the browser where it was requested, so it has been cancelled. " +
+    "Ask for a new one from the browser you want to use.",
+  rate_limited: "Too many attempts. Please wait a few minutes, then try again.",
+};
+
+const GENERIC = {
+  not_allowed: "Your browser did not allow the passkey request. Check the address bar and try again.",
+  unsupported: "This browser cannot use passkeys. Try an up-to-date Chrome, Edge, Safari or Firefox.",
+  network_error: "Passgate could not be reached. Check your connection and try again.",
+  unknown: "Something went wrong with the passkey request. Please try again.",
+};
+
+/** The sentence to show for a failure (`action`: signup, signin, add, remove, codes, email, ...). */
+export function describe(error, action) {
+  switch (error?.code) {
+    case "cancelled":
+      return CANCELLED[action] ?? "Not confirmed, so nothing was changed.";
+    case "already_registered":
+      return ALREADY_REGISTERED[action] ?? ALREADY_REGISTERED.add;
+    case "server_error":
+      // invalid_request messages name the field ("username is required."), so they are worth showing.
+      return SERVER_MESSAGES[error.serverCode] ?? error.message ?? GENERIC.unknown;
+    default:
+      return GENERIC[error?.code] ?? GENERIC.unknown;
+  }
+}
+
+export function showMessage(text, kind) {
+  const element = document.getElementById("message");
+  element.textContent = text;
+  element.dataset.kind = kind;
+}
+
+export function clearMessage() {
+  showMessage("", "none");
+}
+
+export function setBusy(button, busy) {
+  button.disabled = busy;
+  button.setAttribute("aria-busy", String(busy));
+}
+
+/** Go to `path` and show `text` there as a success message. */
+export function navigateWithMessage(path, text) {
+  window.sessionStorage.setItem(FLASH_KEY, text);
+  if (path === window.location.pathname) {
+    window.location.reload();
+  } else {
+    window.location.assign(path);
+  }
+}
+
+/** Show the message left by navigateWithMessage, once. */
+export function showFlash() {
+  const flash = window.sessionStorage.getItem(FLASH_KEY);
+  if (flash) {
+    window.sessionStorage.removeItem(FLASH_KEY);
+    showMessage(flash, "success");
+  }
+}
+
+/** The server writes times in UTC; show them in the person's own time zone and format. */
+export function localizeTimes() {
+  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  for (const element of document.querySelectorAll("time[datetime]")) {
+    const moment = new Date(element.dateTime);
+    if (!Number.isNaN(moment.getTime())) {
+      element.title = element.textContent;
+      element.textContent = format.format(moment);
+    }
+  }
+}
+
+/** Runs a modal ceremony from a button: explain, call, then `onSuccess`, or say what went wrong. */
+export async function ceremony(button, action, run, onSuccess) {
+  setBusy(button, true);
+  showMessage(BEFORE_PROMPT, "info");
+  try {
+    await run();
+  } catch (error) {
+    showMessage(describe(error, action), "error");
+    setBusy(button, false);
+    return false;
+  }
+  onSuccess();
+  return true;
+}
+
+/** Disables `buttons` and says why when the browser has no WebAuthn; returns whether it did. */
+export function refuseWithoutWebAuthn(supported, ...buttons) {
+  if (supported) {
+    return false;
+  }
+  showMessage(GENERIC.unsupported, "error");
+  for (const button of buttons) {
+    button.disabled = true;
+  }
+  return true;
+}
