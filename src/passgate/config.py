@@ -6,6 +6,7 @@ what to change, instead of failing its first ceremony.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -52,12 +53,27 @@ class Settings:
     smtp_password: str = ""
     mail_from: str = "Passgate <passgate@localhost>"
     outbox_dir: str = "outbox"
+    related_origins: tuple[str, ...] = ()  # other sites' origins allowed to use this rp id (/.well-known/webauthn)
+    ios_apps: tuple[str, ...] = ()  # "TEAMID.com.example.app": apple-app-site-association webcredentials
+    android_apps: tuple[str, ...] = ()  # "com.example.app=AA:BB:...:FF" (SHA-256 signing-certificate fingerprint)
     secret_key: str = ""  # keys the decoy credential ids of unknown usernames; random per process if unset
     log_level: str = "info"
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
         return self.origins or (f"http://{self.rp_id}:{self.port}",)
+
+    @property
+    def android_origins(self) -> tuple[str, ...]:
+        """`android:apk-key-hash:` origins of the configured apps, as Android's Credential Manager sends them."""
+        return tuple(
+            android_origin(fingerprint) for _, fingerprint in (split_android_app(a) for a in self.android_apps)
+        )
+
+    @property
+    def ceremony_origins(self) -> tuple[str, ...]:
+        """Every origin a WebAuthn response may come from: this site, related sites, Android apps."""
+        return self.allowed_origins + self.related_origins + self.android_origins
 
     @property
     def link_base(self) -> str:
@@ -84,6 +100,23 @@ class Settings:
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
+_TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
+_FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
+_IOS_APP = re.compile(r"^[A-Z0-9]{10}\.[A-Za-z0-9.-]+$")
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
+
+
+def split_android_app(entry: str) -> tuple[str, str]:
+    """("com.example.app", "AA:...:FF") from "com.example.app=AA:...:FF"."""
+    package, _, fingerprint = entry.partition("=")
+    return package.strip(), fingerprint.strip().upper()
+
+
+def android_origin(fingerprint: str) -> str:
+    digest = bytes.fromhex(fingerprint.replace(":", ""))
+    return "android:apk-key-hash:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
@@ -117,7 +150,7 @@ def load_settings(
             name = key.removeprefix("PASSGATE_").lower()
             if name not in known:
                 raise ConfigError(f"Unknown setting {key}.")
-            values[name] = raw.split(",") if name == "origins" else raw
+            values[name] = raw.split(",") if name in _TUPLE_FIELDS else raw
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
     unknown = set(values) - known
     if unknown:
@@ -127,11 +160,10 @@ def load_settings(
             values[name] = int(values[name])
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{name} must be a whole number, not {values[name]!r}.") from exc
-    if "origins" in values:
-        origins = values["origins"]
-        values["origins"] = tuple(
-            o.strip().rstrip("/") for o in ([origins] if isinstance(origins, str) else origins) if o.strip()
-        )
+    for name in _TUPLE_FIELDS & set(values):
+        items = values[name]
+        items = [items] if isinstance(items, str) else items
+        values[name] = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
     settings = Settings(**values)
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
@@ -146,7 +178,8 @@ def to_json(settings: Settings) -> str:
 
 def from_json(text: str) -> Settings:
     fields_ = json.loads(text)
-    fields_["origins"] = tuple(fields_["origins"])
+    for name in _TUPLE_FIELDS:
+        fields_[name] = tuple(fields_[name])
     settings = Settings(**fields_)
     validate(settings)
     return settings
@@ -185,6 +218,17 @@ def validate(settings: Settings) -> None:
         raise ConfigError("redis_url must be a redis://, rediss:// or unix:// URL.")
     if not 1 <= settings.workers <= 64:
         raise ConfigError("workers must be between 1 and 64.")
+    for origin in settings.related_origins:
+        parts = urlsplit(origin)
+        if parts.scheme != "https" or not parts.hostname or parts.path:
+            raise ConfigError(f"Related origin {origin!r} must look like https://host[:port].")
+    for app in settings.ios_apps:
+        if not _IOS_APP.match(app):
+            raise ConfigError(f"iOS app {app!r} must be TEAMID.bundle.identifier (a 10-character team id).")
+    for app in settings.android_apps:
+        package, fingerprint = split_android_app(app)
+        if not _PACKAGE.match(package) or not _FINGERPRINT.match(fingerprint):
+            raise ConfigError(f"Android app {app!r} must be package=SHA-256 fingerprint (32 hex pairs with colons).")
     if settings.smtp_security not in ("starttls", "tls", "none"):
         raise ConfigError("smtp_security must be 'starttls', 'tls' or 'none'.")
     if not 1 <= settings.step_up_minutes <= 60:

@@ -27,7 +27,7 @@ from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, pages
+from passgate.web import account_api, api, pages, wellknown
 from passgate.web.errors import error_response
 from passgate.web.middleware import SecurityHeaders
 
@@ -52,7 +52,7 @@ def relying_party(settings: Settings) -> RelyingParty:
     return RelyingParty(
         rp_id=settings.rp_id,
         rp_name=settings.rp_name,
-        origins=settings.allowed_origins,
+        origins=settings.ceremony_origins,
         policy=settings.effective_policy(),
         challenge_ttl=timedelta(seconds=settings.challenge_timeout_seconds),
         session_idle=timedelta(minutes=settings.session_idle_minutes),
@@ -110,6 +110,7 @@ def create_app(
     app.state.ctx = Context(rp=relying_party(settings), storage=storage, mailer=mailer(settings), clock=clock)
     app.include_router(api.router)
     app.include_router(account_api.router)
+    app.include_router(wellknown.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
