@@ -44,6 +44,8 @@ class Settings:
     session_absolute_hours: int = 7 * 24
     max_body_bytes: int = 64 * 1024
     step_up_minutes: int = 5
+    rate_limit_per_ip: int = 300  # ceremony steps per minute from one IP address; 0 turns the limit off
+    rate_limit_per_account: int = 30  # ceremony steps per minute for one account; 0 turns the limit off
     magic_link_minutes: int = 15
     public_url: str = ""  # where links in emails point; default: the first origin
     smtp_host: str = ""  # empty: mail goes to the outbox folder instead

@@ -469,3 +469,22 @@ async def test_failed_verifications_are_recorded_as_events(server: Server, brows
     await browser.post("/auth/passkey/register/complete", json=response)
     rows = server.rows("SELECT type, outcome, reason FROM events")
     assert rows == [("passkey.register", "failure", "origin_mismatch")]
+
+
+async def test_ceremonies_are_rate_limited_per_address(make_server: Callable[..., Server]) -> None:
+    server = make_server(rate_limit_per_ip=5)
+    async with server.client() as client:
+        answers = [await client.post("/auth/passkey/login/begin") for _ in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert answers[-1].json()["error"] == "rate_limited" and int(answers[-1].headers["retry-after"]) >= 1
+
+
+async def test_ceremonies_are_rate_limited_per_account(make_server: Callable[..., Server]) -> None:
+    server = make_server(rate_limit_per_account=3)
+    async with server.client() as one, server.client() as other:
+        answers = [
+            await client.post("/auth/passkey/login/begin", json={"username": "target"})
+            for client in (one, other, one, other)
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert (await one.post("/auth/passkey/login/begin", json={"username": "someone-else"})).status_code == 200

@@ -11,7 +11,7 @@ from passgate.core.authentication import verify_authentication
 from passgate.core.data import AuthenticationResponse
 from passgate.core.errors import SignCountRegression, UnknownCredential, UserHandleMismatch
 from passgate.core.options import CredentialDescriptor, request_options
-from passgate.service import challenges, sessions
+from passgate.service import challenges, ratelimit, sessions
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited, digest, event_of
 from passgate.store.base import Credential, CredentialUse, User
@@ -36,6 +36,7 @@ async def begin(
     An unknown username gets a decoy credential id derived from the server secret, stable across
     requests, so the answer does not tell whether the account exists.
     """
+    await ratelimit.ceremony(ctx, client, "login-begin", account=username if isinstance(username, str) else None)
     allow: list[CredentialDescriptor] = []
     user_id: str | None = None
     if step_up is not None:  # the signed-in user confirms it's them before a sensitive change
@@ -69,6 +70,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         PasskeyError: every refusal, with its code (see passgate.core.errors).
     """
     async with audited(ctx, client, "sign_in") as audit:
+        await ratelimit.ceremony(ctx, client, "login-complete")
         parsed = AuthenticationResponse.parse(response)
         pending = await challenges.take(ctx, client, "authentication", parsed.client_data.challenge)
         audit.credential_id = parsed.credential_id
@@ -76,6 +78,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         if credential is None or (pending.user_id is not None and credential.user_id != pending.user_id):
             raise UnknownCredential()
         audit.user_id = credential.user_id
+        await ratelimit.ceremony(ctx, client, "login-complete", account=credential.user_id, per_ip=False)
         user = await ctx.storage.users.get(credential.user_id)
         if user is None:
             raise UnknownCredential()

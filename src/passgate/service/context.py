@@ -34,6 +34,8 @@ class RelyingParty:
     magic_link_ttl: timedelta = timedelta(minutes=15)
     email_verification_ttl: timedelta = timedelta(hours=24)
     public_url: str = "http://localhost:8000"  # where links in emails point
+    rate_limit_per_ip: int = 300  # ceremony steps per minute from one address (0: no limit)
+    rate_limit_per_account: int = 30  # ceremony steps per minute for one account (0: no limit)
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from passgate.core.errors import RateLimited
-from passgate.service.context import Context, digest
+from passgate.service.context import Client, Context, digest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,3 +27,18 @@ async def check(ctx: Context, limit: Limit, key: str) -> None:
     attempts, retry_after = await ctx.storage.counters.hit(bucket, limit.window_seconds, ctx.clock())
     if attempts > limit.count:
         raise RateLimited(retry_after=retry_after)
+
+
+async def ceremony(ctx: Context, client: Client, step: str, *, account: str | None = None, per_ip: bool = True) -> None:
+    """The limits every ceremony step has: per IP address, and per account once it is known.
+
+    The numbers are per minute (`RelyingParty.rate_limit_per_ip` / `rate_limit_per_account`); 0 turns one off.
+
+    Raises:
+        RateLimited: past a limit.
+    """
+    if per_ip and ctx.rp.rate_limit_per_ip and client.ip:
+        await check(ctx, Limit(name=f"{step}-ip", count=ctx.rp.rate_limit_per_ip, window_seconds=60), client.ip)
+    if ctx.rp.rate_limit_per_account and account:
+        limit = Limit(name=f"{step}-account", count=ctx.rp.rate_limit_per_account, window_seconds=60)
+        await check(ctx, limit, account)

@@ -10,7 +10,7 @@ from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import AlreadySignedIn, ChallengeMismatch, Forbidden, NotSignedIn, UsernameTaken
 from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
-from passgate.service import challenges, notify
+from passgate.service import challenges, notify, ratelimit
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -45,6 +45,12 @@ async def begin(
         StepUpRequired: adding a passkey needs a passkey used within the step-up window (except to recover).
         AlreadySignedIn: a signed-in user asked to create a new account.
     """
+    await ratelimit.ceremony(
+        ctx,
+        client,
+        "register-begin",
+        account=signed_in.user.id if signed_in else (username if isinstance(username, str) else None),
+    )
     if signed_in is None:
         if user_id is not None:
             raise NotSignedIn("Sign in to add a passkey to your account.")
@@ -105,6 +111,7 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
         PasskeyError: every refusal, with its code (see passgate.core.errors).
     """
     async with audited(ctx, client, "passkey.register") as audit:
+        await ratelimit.ceremony(ctx, client, "register-complete")
         parsed = RegistrationResponse.parse(response)
         pending = await challenges.take(ctx, client, "registration", parsed.client_data.challenge)
         if pending.user_id is not None:

@@ -60,6 +60,8 @@ def relying_party(settings: Settings) -> RelyingParty:
         step_up_window=timedelta(minutes=settings.step_up_minutes),
         magic_link_ttl=timedelta(minutes=settings.magic_link_minutes),
         public_url=settings.link_base,
+        rate_limit_per_ip=settings.rate_limit_per_ip,
+        rate_limit_per_account=settings.rate_limit_per_account,
         secret_key=hashlib.sha256(settings.secret_key.encode()).digest(),
     )
 
