@@ -57,16 +57,17 @@ def _any_tpm_manufacturer(manufacturer_id: str) -> TPMManufacturerInfo:
     registry: trust comes from the certificate chain. A well-formed unregistered id (the spec's own test
     TPM uses 0x00000000) is accepted; a malformed one is not."""
     try:
-        return _registered_tpm_manufacturer(manufacturer_id)
+        known: TPMManufacturerInfo = _registered_tpm_manufacturer(manufacturer_id)
     except KeyError:
         if not re.fullmatch(r"id:[0-9A-Fa-f]{8}", manufacturer_id):
             raise
         return TPMManufacturerInfo(name="unregistered", id=manufacturer_id[3:].upper())
+    return known
 
 
 _tpm_module = importlib.import_module("webauthn.registration.formats.tpm")
 _registered_tpm_manufacturer = _tpm_module.map_tpm_manufacturer_id
-_tpm_module.map_tpm_manufacturer_id = _any_tpm_manufacturer
+_tpm_module.map_tpm_manufacturer_id = _any_tpm_manufacturer  # type: ignore[attr-defined]
 
 # py_webauthn builds its X509Store through this hook, meant to be replaced to pin the validation time.
 _chain_module = importlib.import_module("webauthn.helpers.validate_certificate_chain")
