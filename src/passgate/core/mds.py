@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -338,7 +339,9 @@ def _x5c(header: Mapping[str, Any]) -> list[x509.Certificate]:
         raise MetadataMalformed("The BLOB's x5c holds something other than base64 DER certificates.") from exc
 
 
-def _validate_chain(chain: Sequence[x509.Certificate], anchor: x509.Certificate, now: datetime) -> list[x509.Certificate]:
+def _validate_chain(
+    chain: Sequence[x509.Certificate], anchor: x509.Certificate, now: datetime
+) -> list[x509.Certificate]:
     store = X509Store()
     store.add_cert(X509.from_cryptography(anchor))
     store.set_time(now)
@@ -396,7 +399,7 @@ def _check_revocation(
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise MetadataCrlExpired(f"The CRL of {issuer_name} expired at {crl.next_update_utc.isoformat()}.")
     # The anchor is last in the verified chain: it is trusted as configured, so only the others are looked up.
-    for cert, issuer in zip(chain, chain[1:], strict=False):
+    for cert, issuer in itertools.pairwise(chain):
         for crl in crls:
             if _signed_by(crl, issuer) and crl.get_revoked_certificate_by_serial_number(cert.serial_number):
                 raise MetadataRevokedCertificate(f"{cert.subject.rfc4514_string()} is revoked by its issuer's CRL.")
@@ -508,7 +511,7 @@ def _parse_entry(raw: object) -> MetadataEntry | None:
     return MetadataEntry(
         aaguid=aaguid,
         attestation_certificate_key_identifiers=key_identifiers,
-        description=statement["description"],
+        description=statement["description"].strip(),
         icon=icon if isinstance(icon, str) and icon.startswith("data:") else None,
         attestation_root_certificates=tuple(_pem(item) for item in _list(statement.get("attestationRootCertificates"))),
         status_reports=tuple(_status_report(item) for item in _list(raw.get("statusReports"))),
@@ -544,8 +547,8 @@ def _list(value: object) -> list[Any]:
 def _pem(value: object) -> str:
     if not isinstance(value, str):
         raise MetadataMalformed("an attestation root certificate is not a string")
-    try:
-        der = base64.b64decode(value, validate=True)
+    try:  # some entries wrap their base64 in lines
+        der = base64.b64decode("".join(value.split()), validate=True)
     except ValueError as exc:
         raise MetadataMalformed("an attestation root certificate is not base64") from exc
     body = base64.b64encode(der).decode("ascii")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-Ceremony = Literal["registration", "authentication"]
+Ceremony = Literal["registration", "authentication", "confirmation"]
 SessionKind = Literal["passkey", "recovery"]
 EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
@@ -51,7 +51,8 @@ class PendingChallenge:
     """A challenge issued by a `begin`, waiting for its `complete`.
 
     `id` is SHA-256 of the challenge; `browser` is SHA-256 of the ceremony cookie it is bound to.
-    `pending_user` holds a sign-up's user until its first passkey verifies.
+    `pending_user` holds a sign-up's user until its first passkey verifies, or, for a confirmation, the
+    transaction being confirmed.
     """
 
     id: bytes

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse
 
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import MalformedResponse, NotSignedIn, UnknownCredential
-from passgate.service import account, recovery
+from passgate.service import account, payments, recovery
 from passgate.service.sessions import SignedIn
 from passgate.store.base import Event
 from passgate.web import schemas
@@ -227,3 +227,27 @@ async def sign_in_with_link(request: Request) -> JSONResponse:
     set_session_cookie(request, response, result.session_token)
     response.delete_cookie(CEREMONY_COOKIE, path="/auth")
     return response
+
+
+@router.post("/payments/confirm/begin", openapi_extra=request_body(schemas.ConfirmBegin, "The transaction to confirm."))
+async def confirm_begin(request: Request) -> JSONResponse:
+    """Request options whose challenge commits to the transaction (payments policy; UV required)."""
+    body = await _body(request)
+    validate(schemas.ConfirmBegin, body)
+    current = await _current(request)
+    options, browser = await payments.begin(ctx_of(request), client_of(request), current, (body or {})["transaction"])
+    response = JSONResponse(options, headers=NO_STORE)
+    set_ceremony_cookie(request, response, browser)
+    return response
+
+
+@router.post("/payments/confirm/complete", openapi_extra=request_body(schemas.CredentialResponse, "The assertion."))
+async def confirm_complete(request: Request) -> JSONResponse:
+    body = await _body(request)
+    validate(schemas.CredentialResponse, body)
+    current = await _current(request)
+    confirmed = await payments.complete(ctx_of(request), client_of(request), current, body)
+    return JSONResponse(
+        {"confirmed": True, "transaction": confirmed.transaction, "transactionHash": confirmed.transaction_hash},
+        headers=NO_STORE,
+    )

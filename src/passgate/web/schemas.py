@@ -60,3 +60,15 @@ class EmailAddress(_Body):
 
 class EmailToken(_Body):
     token: str = Field(max_length=128)
+
+
+class Transaction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    payee: str = Field(max_length=128)
+    amount: str = Field(max_length=32, description='A decimal string, e.g. "12.50".')
+    currency: str = Field(max_length=3, description="ISO 4217, e.g. EUR.")
+    reference: str | None = Field(default=None, max_length=128)
+
+
+class ConfirmBegin(_Body):
+    transaction: Transaction
