@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     policy.add_argument("--config")
     policy.add_argument("--policy", help="preset: consumer, enterprise, high-assurance, payments")
 
+    mds = commands.add_parser("mds", help="FIDO metadata (MDS3)")
+    mds.add_argument("action", choices=["refresh"])
+    mds.add_argument("--config")
+    source = mds.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", help="a downloaded BLOB (JWS)")
+    source.add_argument("--url", help="the BLOB's URL, e.g. https://mds3.fidoalliance.org/")
+    mds.add_argument("--mds-file", dest="mds_file", help="where the verified BLOB is kept (the mds_file setting)")
+
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
     migrate.add_argument("--database-url", dest="database_url")
@@ -59,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json", "action")
+    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json", "action", "file", "url")
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config)
@@ -68,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if arguments.command == "migrate":
         return _migrate(settings)
+    if arguments.command == "mds":
+        return _refresh_metadata(settings, arguments.file, arguments.url)
     if arguments.command == "policy":
         return _show_policy(settings)
     if arguments.command == "events":
@@ -75,6 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return list_events(settings, arguments)
     return _serve(settings)
+
+
+def _refresh_metadata(settings: Settings, file: str | None, url: str | None) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from passgate.mds_cli import refresh
+
+    if not settings.mds_file:
+        print("passgate: set mds_file (--mds-file, PASSGATE_MDS_FILE) to where the BLOB is kept", file=sys.stderr)
+        return 2
+    return refresh(file, url, Path(settings.mds_file), datetime.now(UTC))
 
 
 def _show_policy(settings: Settings) -> int:

@@ -55,6 +55,8 @@ class Settings:
     smtp_password: str = ""
     mail_from: str = "Passgate <passgate@localhost>"
     outbox_dir: str = "outbox"
+    mds_file: str = ""  # the verified FIDO metadata BLOB (written by `passgate mds refresh`); empty: no metadata
+    mds_url: str = ""  # where the server refreshes the BLOB from, daily (e.g. https://mds3.fidoalliance.org/)
     related_origins: tuple[str, ...] = ()  # other sites' origins allowed to use this rp id (/.well-known/webauthn)
     ios_apps: tuple[str, ...] = ()  # "TEAMID.com.example.app": apple-app-site-association webcredentials
     android_apps: tuple[str, ...] = ()  # "com.example.app=AA:BB:...:FF" (SHA-256 signing-certificate fingerprint)

@@ -76,6 +76,8 @@ class Policy:
         authenticator_attachment: ask for platform or cross-platform authenticators (None: either).
         hints: WebAuthn Level 3 hints sent in options ("security-key", "client-device", "hybrid").
         confirm_transactions: offer the payment confirmation ceremony (an assertion bound to a transaction).
+        on_compromised: a passkey whose model FIDO metadata reports compromised may "block" sign-in, or
+            sign in to a "recover" session (a new passkey first, no security changes until then).
     """
 
     user_verification: UserVerification = "preferred"
@@ -96,6 +98,7 @@ class Policy:
     authenticator_attachment: Attachment | None = None
     hints: tuple[str, ...] = ()
     confirm_transactions: bool = False
+    on_compromised: Literal["block", "recover"] = "recover"
 
     @property
     def requires_user_verification(self) -> bool:
@@ -162,6 +165,7 @@ def check(policy: Policy) -> None:
         "resident_key": ("required", "preferred", "discouraged"),
         "sign_count_rule": ("reject", "flag"),
         "authenticator_attachment": (None, "platform", "cross-platform"),
+        "on_compromised": ("block", "recover"),
     }
     for name, allowed in choices.items():
         if getattr(policy, name) not in allowed:

@@ -9,12 +9,12 @@ from typing import Any
 
 from passgate.core.authentication import verify_authentication
 from passgate.core.data import AuthenticationResponse
-from passgate.core.errors import SignCountRegression, UnknownCredential, UserHandleMismatch
+from passgate.core.errors import AuthenticatorCompromised, SignCountRegression, UnknownCredential, UserHandleMismatch
 from passgate.core.options import CredentialDescriptor, request_options
 from passgate.service import challenges, ratelimit, sessions
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited, digest, event_of
-from passgate.store.base import Credential, CredentialUse, User
+from passgate.store.base import Credential, CredentialUse, SessionKind, User
 
 # Bound to a username that has no account: no credential can complete such a ceremony.
 _NOBODY = "-"
@@ -102,13 +102,20 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
             raise
         if verified.clone_warning:  # the policy flags instead of refusing; the counter is not moved back
             audit.detail["clone_warning"] = True
+        kind: SessionKind = "passkey"
+        model = ctx.models().get(credential.aaguid)
+        if model is not None and model.compromised:
+            audit.detail["compromised_model"] = True
+            if ctx.rp.policy.on_compromised == "block":
+                raise AuthenticatorCompromised()
+            kind = "recovery"  # in, but only to replace this passkey before anything else
         use = CredentialUse(
             credential_id=credential.credential_id,
             sign_count=0 if verified.clone_warning else verified.sign_count,
             backed_up=verified.backed_up,
             used_at=ctx.clock(),
         )
-        token, session = sessions.new_session(ctx, user.id)
+        token, session = sessions.new_session(ctx, user.id, kind)
         ended = digest(client.session_token) if client.session_token else None
         event = event_of(ctx, client, audit, outcome="success", reason=None)
         if not await ctx.storage.sign_ins.record(use, session=session, ended_session=ended, event=event):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from passgate.core.errors import PasskeyError
+from passgate.core.mds import MetadataCache, MetadataEntry
 from passgate.core.policy import Policy
 from passgate.service.mail import Mailer, OutboxMailer
 from passgate.store.base import Event, Storage
@@ -46,6 +47,11 @@ class Context:
     mailer: Mailer = field(default_factory=lambda: OutboxMailer(directory=Path("outbox"), sender="passgate@localhost"))
     clock: Callable[[], datetime] = utcnow
     random: Callable[[int], bytes] = secrets.token_bytes
+    metadata: MetadataCache = field(default_factory=MetadataCache)  # FIDO metadata, when configured
+
+    def models(self) -> Mapping[str, MetadataEntry]:
+        """FIDO metadata entries by AAGUID (empty without metadata)."""
+        return self.metadata.current.entries if self.metadata.current else {}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from pathlib import Path
 
 from passgate.service.context import Context
 
 log = logging.getLogger("passgate")
+METADATA_REFRESH_SECONDS = 24 * 3600
 
 
 async def purge(ctx: Context) -> tuple[int, int]:
@@ -19,10 +22,34 @@ async def purge(ctx: Context) -> tuple[int, int]:
     return challenges, sessions
 
 
-async def run_forever(ctx: Context, interval_seconds: float = 60.0) -> None:
+def load_metadata(ctx: Context, path: Path) -> None:
+    """Load the stored, verified BLOB into the context (keeping the current one if it does not verify)."""
+    from passgate.mds_cli import load_stored
+
+    blob = load_stored(path, now=ctx.clock())
+    if blob is not None:
+        ctx.metadata.refresh(blob.jws, now=ctx.clock())
+
+
+async def refresh_metadata(ctx: Context, url: str, path: Path) -> None:
+    """Fetch, verify and store a newer BLOB; the last good one stays in use if anything fails."""
+    from passgate.mds_cli import refresh
+
+    status = await asyncio.to_thread(refresh, None, url, path, ctx.clock())
+    if status == 0:
+        load_metadata(ctx, path)
+    else:
+        log.warning("FIDO metadata refresh failed; keeping the last good BLOB")
+
+
+async def run_forever(ctx: Context, interval_seconds: float = 60.0, *, mds_url: str = "", mds_file: str = "") -> None:
+    last_refresh = 0.0
     while True:
         try:
             await purge(ctx)
+            if mds_url and mds_file and time.monotonic() - last_refresh > METADATA_REFRESH_SECONDS:
+                last_refresh = time.monotonic()
+                await refresh_metadata(ctx, mds_url, Path(mds_file))
         except Exception:  # a failed clean-up must not stop the next one
             log.exception("housekeeping failed")
         await asyncio.sleep(interval_seconds)

@@ -126,6 +126,7 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
             expected_rp_id=ctx.rp.rp_id,
             expected_origins=ctx.rp.origins,
             policy=ctx.rp.policy,
+            metadata=ctx.models(),
         )
         audit.credential_id = registered.credential_id
         if pending.pending_user is not None:

@@ -91,7 +91,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        cleaner = asyncio.create_task(housekeeping.run_forever(app.state.ctx))
+        cleaner = asyncio.create_task(
+            housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
+        )
         yield
         cleaner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -110,6 +112,8 @@ def create_app(
     app.state.settings = settings
     app.state.close_storage = close_storage
     app.state.ctx = Context(rp=relying_party(settings), storage=storage, mailer=mailer(settings), clock=clock)
+    if settings.mds_file:
+        housekeeping.load_metadata(app.state.ctx, Path(settings.mds_file))
     app.include_router(api.router)
     app.include_router(account_api.router)
     app.include_router(wellknown.router)

@@ -41,6 +41,8 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "sign_in_link.request": ("Asked for an email sign-in link", "Asking for an email sign-in link was refused"),
 }
 
+PASSKEY_EVENTS = frozenset({"sign_in", "passkey.register", "passkey.remove", "passkey.rename"})
+
 REASON_WORDS = {
     "step_up_required": "a fresh passkey confirmation was needed",
     "last_passkey": "it was the only passkey",
@@ -123,10 +125,12 @@ def browser_of(user_agent: str | None) -> str:
 
 def activity_view(event: Event, labels: dict[str, str]) -> ActivityView:
     success, failure = EVENT_WORDS.get(event.type, (event.type, f"{event.type} failed"))
+    if event.type == "passkey.register" and event.detail.get("new_account"):
+        success = "Created your account with a passkey"
     failed = event.outcome == "failure"
     text = failure if failed else success
     label = labels.get(b64url_encode(event.credential_id)) if event.credential_id else None
-    if label and event.type in ("sign_in", "passkey.register", "passkey.remove", "passkey.rename"):
+    if label and label != account.GENERIC_PROVIDER and event.type in PASSKEY_EVENTS:
         text += f" ({label})"
     if failed and event.reason:
         text += f": {REASON_WORDS.get(event.reason, event.reason.replace('_', ' '))}"
