@@ -181,3 +181,38 @@ def test_error_codes_are_unique_and_snake_case() -> None:
     codes = [c.code for c in classes]
     assert len(codes) == len(set(codes))
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", code) for code in codes)
+
+
+def compound(response: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
+    import cbor2
+
+    attestation = cbor2.loads(b64url_decode(response["response"]["attestationObject"]))
+    attestation["fmt"], attestation["attStmt"] = "compound", parts
+    response["response"]["attestationObject"] = b64url_encode(cbor2.dumps(attestation))
+    return response
+
+
+def test_compound_attestation() -> None:
+    import cbor2
+
+    response = SoftwareAuthenticator(attestation="packed").create(options(), origin=ORIGIN)
+    packed = cbor2.loads(b64url_decode(response["response"]["attestationObject"]))["attStmt"]
+    both = compound(dict(response), [{"fmt": "packed", "attStmt": packed}, {"fmt": "packed", "attStmt": packed}])
+    registered = passgate.verify_registration(
+        both, expected_challenge=CHALLENGE, expected_rp_id=RP_ID, expected_origins=[ORIGIN]
+    )
+    assert registered.attestation_format == "compound" and registered.attestation_trust == "self"
+    broken = {**packed, "sig": packed["sig"][:-1] + bytes([packed["sig"][-1] ^ 1])}
+    for parts, error in (
+        ([{"fmt": "packed", "attStmt": packed}, {"fmt": "packed", "attStmt": broken}], passgate.AttestationInvalid),
+        ([{"fmt": "packed", "attStmt": packed}], passgate.AttestationInvalid),
+        ([{"fmt": "packed", "attStmt": packed}, {"fmt": "nope", "attStmt": {}}], passgate.UnsupportedAttestation),
+        ([{"fmt": "packed", "attStmt": packed}, {"fmt": "compound", "attStmt": {}}], passgate.AttestationInvalid),
+    ):
+        with pytest.raises(error):
+            passgate.verify_registration(
+                compound(dict(response), parts),
+                expected_challenge=CHALLENGE,
+                expected_rp_id=RP_ID,
+                expected_origins=[ORIGIN],
+            )

@@ -11,10 +11,11 @@ import importlib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+import cbor2
 from OpenSSL.crypto import X509Store
 from webauthn.helpers import exceptions as pyw_errors
 from webauthn.helpers import parse_attestation_object
@@ -96,6 +97,8 @@ def _verify_none(statement: Statement) -> Trust:
 
 def _verify_packed(statement: Statement) -> Trust:
     fields = statement.attestation.statement
+    if not isinstance(fields, Mapping):
+        raise AttestationInvalid("A packed attestation statement must be a map.")
     if "x5c" in fields:
         return _verify_packed_x5c(statement)
     alg, sig = fields.get("alg"), fields.get("sig")
@@ -182,6 +185,36 @@ def _same_arguments(verify: Callable[..., bool]) -> Verifier:
     )
 
 
+def _verify_compound(statement: Statement) -> Trust:
+    """WebAuthn Level 3 "compound": two or more statements about the same credential, all of which must verify."""
+    parts = statement.attestation.statement
+    if not isinstance(parts, list) or len(parts) < 2:
+        raise AttestationInvalid("A compound attestation needs at least two statements.")
+    trusts: list[Trust] = []
+    for part in parts:
+        if (
+            not isinstance(part, dict)
+            or not isinstance(part.get("fmt"), str)
+            or not isinstance(part.get("attStmt"), dict)
+        ):
+            raise AttestationInvalid("Each statement of a compound attestation needs fmt and attStmt.")
+        if part["fmt"] == "compound":
+            raise AttestationInvalid("A compound attestation cannot contain another.")
+        auth_data = bytes(statement.attestation.auth_data)
+        raw = cbor2.dumps({"fmt": part["fmt"], "attStmt": part["attStmt"], "authData": auth_data})
+        single = AttestationObject(
+            raw=raw, fmt=part["fmt"], statement=part["attStmt"], auth_data=statement.attestation.auth_data
+        )
+        verifier = VERIFIERS.get(part["fmt"])
+        if verifier is None:
+            raise UnsupportedAttestation(f'Attestation format "{part["fmt"]}" is not supported.')
+        trusts.append(verifier(replace(statement, attestation=single)))
+    return min(trusts, key=_STRENGTH.index)  # as strong as its weakest statement
+
+
+_STRENGTH: tuple[Trust, ...] = ("none", "self", "attested")
+
+
 VERIFIERS: Mapping[str, Verifier] = {
     "none": _verify_none,
     "packed": _verify_packed,
@@ -189,6 +222,7 @@ VERIFIERS: Mapping[str, Verifier] = {
     "tpm": _same_arguments(verify_tpm),
     "apple": _same_arguments(verify_apple),
     "android-key": _same_arguments(verify_android_key),
+    "compound": _verify_compound,
     # The JWS nonce binds it to this authenticator data and client data, and so to a challenge issued
     # minutes ago: its own timestamp adds nothing, and would tie verification to the wall clock, not `now`.
     "android-safetynet": _certified(

@@ -152,7 +152,7 @@ def _read_cbor_item(stream: io.BytesIO, what: str) -> Any:
 class AttestationObject:
     raw: bytes
     fmt: str
-    statement: Mapping[str, Any]
+    statement: Mapping[str, Any] | list[Any]  # a list only for the "compound" format
     auth_data: AuthenticatorData
 
     @classmethod
@@ -162,7 +162,8 @@ class AttestationObject:
         if not isinstance(fields, dict):
             raise MalformedResponse("The attestation object is not a map.")
         fmt, statement, auth_data = fields.get("fmt"), fields.get("attStmt"), fields.get("authData")
-        if not isinstance(fmt, str) or not isinstance(statement, dict) or not isinstance(auth_data, bytes):
+        statement_types = (dict, list) if fmt == "compound" else (dict,)
+        if not isinstance(fmt, str) or not isinstance(statement, statement_types) or not isinstance(auth_data, bytes):
             raise MalformedResponse("The attestation object lacks fmt, attStmt or authData.")
         return cls(raw=raw, fmt=fmt, statement=statement, auth_data=AuthenticatorData(auth_data))
 
