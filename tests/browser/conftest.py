@@ -2,23 +2,32 @@
 
 Every test gets its own server (fresh SQLite database) and its own browser context; the browser itself is
 shared by the session because launching Chromium is the slow part.
+
+The `server` fixture runs `passgate serve` in a subprocess. `serve_in_process` runs the same application in
+a thread of the test process instead, with a clock the test can move forward (step-up windows, expiry)
+without waiting.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import logging
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -44,6 +53,10 @@ PLATFORM_AUTHENTICATOR = {
     "isUserVerified": True,
     "automaticPresenceSimulation": True,
 }
+
+# A roaming authenticator (a USB security key). Chromium routes a ceremony to whichever virtual
+# authenticator can serve it, so this one can sit beside the platform authenticator as a second device.
+SECURITY_KEY = {**PLATFORM_AUTHENTICATOR, "transport": "usb"}
 
 # Spies on navigator.credentials without changing it: every create()/get() is passed through
 # unchanged, and its mediation and outcome are reported to the test (window.__recordWebAuthn is an
@@ -73,8 +86,22 @@ RECORD_WEBAUTHN_CALLS = """
 class Server:
     url: str
     """The origin pages are visited at: http://localhost:<port> (rp id `localhost`)."""
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+    """None when the server runs in the test's own process (serve_in_process)."""
     log: Path
+
+
+@dataclass
+class Clock:
+    """The server's clock in serve_in_process: real time, plus however far the test has moved it on."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **delta: float) -> None:
+        self.offset += timedelta(**delta)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,9 +162,13 @@ class Tab:
                 f"WebAuthn calls: {self.webauthn_calls}\nserver log:\n{self.server.log.read_text()[-3000:]}"
             )
 
-    def add_authenticator(self) -> VirtualAuthenticator:
-        result = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
+    def add_authenticator(self, options: dict[str, Any] = PLATFORM_AUTHENTICATOR) -> VirtualAuthenticator:
+        result = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
         return VirtualAuthenticator(cdp=self.cdp, authenticator_id=result["authenticatorId"])
+
+    def add_security_key(self) -> VirtualAuthenticator:
+        """A second device beside the tab's platform authenticator (Chromium allows one platform one per tab)."""
+        return self.add_authenticator(SECURITY_KEY)
 
     def session_status(self) -> int:
         """GET /auth/session with the browser's cookies: 200 signed in, 401 signed out."""
@@ -173,6 +204,26 @@ class Tab:
             and (method is None or call["method"] == method)
             and (mediation is None or call["mediation"] == mediation)
         ]
+
+
+def sign_up(tab: Tab, username: str, display_name: str) -> None:
+    tab.goto("/signup")
+    tab.page.fill("#username", username)
+    tab.page.fill("#display-name", display_name)
+    tab.page.click("#signup-button")
+    tab.wait_for_path("/account")
+
+
+def sign_out(tab: Tab) -> None:
+    """Sign out from /account; the page then shows /signin, whose autofill request is left pending.
+
+    Presence goes off first: Chromium's virtual authenticator would otherwise answer /signin's
+    conditional request at once and sign the user straight back in (see the autofill test).
+    """
+    tab.authenticator.set_presence(False)
+    tab.page.click("#signout-button")
+    tab.page.wait_for_url("**/signin")
+    assert tab.session_status() == 401
 
 
 def b64_to_b64url(text: str) -> str:
@@ -226,6 +277,50 @@ def server(tmp_path: Path) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def serve_in_process(tmp_path: Path, clock: Clock, **settings: Any) -> Iterator[Server]:
+    """Passgate's application on a fresh, migrated SQLite file, served by uvicorn in a thread of this process.
+
+    `settings` are Passgate settings (e.g. `smtp_host`); the server's clock is `clock`.
+    """
+    from passgate.config import load_settings
+    from passgate.store.migrate import upgrade
+    from passgate.web.app import create_app
+
+    database_url = f"sqlite:///{tmp_path}/passgate.db"
+    upgrade(database_url)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    origin = f"http://localhost:{port}"
+    config = load_settings({"rp_id": "localhost", "origins": [origin], "database_url": database_url, **settings})
+    log = tmp_path / "server.log"
+    handler = logging.FileHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("passgate", "uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config, clock=clock), log_config=None, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail(f"the in-process server did not start:\n{log.read_text()}")
+            time.sleep(0.02)
+        yield Server(url=origin, process=None, log=log)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
 
 
 # Module scope: Playwright's sync API keeps an event loop running in this thread while it is open, and

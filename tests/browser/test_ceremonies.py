@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Tab
+from tests.browser.conftest import Tab, sign_out, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -114,26 +114,6 @@ BEFORE_PROMPT = (
     "Your device will ask you to confirm with your fingerprint, face, PIN or security key. "
     "Passgate never sees your biometrics."
 )
-
-
-def sign_up(tab: Tab, username: str, display_name: str) -> None:
-    tab.goto("/signup")
-    tab.page.fill("#username", username)
-    tab.page.fill("#display-name", display_name)
-    tab.page.click("#signup-button")
-    tab.wait_for_path("/account")
-
-
-def sign_out(tab: Tab) -> None:
-    """Sign out from /account; the page then shows /signin, whose autofill request is left pending.
-
-    Presence goes off first: Chromium's virtual authenticator would otherwise answer /signin's
-    conditional request at once and sign the user straight back in (see the autofill test).
-    """
-    tab.authenticator.set_presence(False)
-    tab.page.click("#signout-button")
-    tab.page.wait_for_url("**/signin")
-    assert tab.session_status() == 401
 
 
 def load_signin_with_autofill_pending(tab: Tab) -> None:

@@ -102,7 +102,7 @@ async def test_removal_needs_a_recent_passkey(server: Server, browser: httpx.Asy
     assert (await browser.delete(f"/auth/passkeys/{second}")).status_code == 200
     assert len((await account(browser))["passkeys"]) == 1
     types = [e["type"] for e in (await browser.get("/auth/events")).json()["events"]]
-    assert types[0] == "passkey.remove" and "sign_in" in types
+    assert types[0] == "passkey.remove" and "step_up" in types
 
 
 async def test_step_up_is_only_for_ones_own_passkeys(server: Server) -> None:

@@ -58,7 +58,9 @@ async def begin(
             user_id = _NOBODY
             decoy = hmac.new(ctx.rp.secret_key, name.casefold().encode(), hashlib.sha256).digest()
             allow = [CredentialDescriptor(credential_id=decoy, transports=_DECOY_TRANSPORTS)]
-    challenge, browser = await challenges.issue(ctx, client, "authentication", user_id=user_id)
+    # The browser binding (cookie) outlives the ceremony on purpose: a pending email link is tied to it too.
+    purpose = {"purpose": "step_up"} if step_up is not None else None
+    challenge, browser = await challenges.issue(ctx, client, "authentication", user_id=user_id, pending_user=purpose)
     return request_options(rp_id=ctx.rp.rp_id, challenge=challenge, policy=ctx.rp.policy, allow=allow), browser
 
 
@@ -73,6 +75,8 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         await ratelimit.ceremony(ctx, client, "login-complete")
         parsed = AuthenticationResponse.parse(response)
         pending = await challenges.take(ctx, client, "authentication", parsed.client_data.challenge)
+        if pending.pending_user == {"purpose": "step_up"}:
+            audit.type = "step_up"  # the signed-in user confirming it's them
         audit.credential_id = parsed.credential_id
         credential = await ctx.storage.credentials.get(parsed.credential_id)
         if credential is None or (pending.user_id is not None and credential.user_id != pending.user_id):

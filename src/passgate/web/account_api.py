@@ -16,7 +16,6 @@ from passgate.store.base import Event
 from passgate.web import schemas
 from passgate.web.api import user_json
 from passgate.web.context import (
-    CEREMONY_COOKIE,
     client_of,
     ctx_of,
     set_ceremony_cookie,
@@ -225,7 +224,6 @@ async def sign_in_with_link(request: Request) -> JSONResponse:
     result = await recovery.sign_in_with_link(ctx_of(request), client_of(request), body.token)
     response = JSONResponse({"verified": True, "user": user_json(result.user), "recovery": True}, headers=NO_STORE)
     set_session_cookie(request, response, result.session_token)
-    response.delete_cookie(CEREMONY_COOKIE, path="/auth")
     return response
 
 

@@ -13,7 +13,6 @@ from passgate.service import authentication, registration, sessions
 from passgate.store.base import User
 from passgate.web import schemas
 from passgate.web.context import (
-    CEREMONY_COOKIE,
     clear_session_cookie,
     client_of,
     ctx_of,
@@ -82,7 +81,6 @@ async def register_complete(request: Request) -> JSONResponse:
     )
     if result.new_account:
         set_session_cookie(request, response, await sessions.start(ctx_of(request), client, result.user.id))
-    response.delete_cookie(CEREMONY_COOKIE, path="/auth")
     return response
 
 
@@ -126,7 +124,6 @@ async def login_complete(request: Request) -> JSONResponse:
         headers={"Cache-Control": "no-store"},
     )
     set_session_cookie(request, response, result.session_token)
-    response.delete_cookie(CEREMONY_COOKIE, path="/auth")
     return response
 
 

@@ -29,6 +29,8 @@ SECURITY_KEY_TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card"})
 # What each recorded event means to the person: (success, failure).
 EVENT_WORDS: dict[str, tuple[str, str]] = {
     "sign_in": ("Signed in with a passkey", "A passkey sign-in was refused"),
+    "step_up": ("Confirmed it was you with a passkey", "A passkey confirmation was refused"),
+    "payment.confirm": ("Confirmed a payment with a passkey", "A payment confirmation was refused"),
     "passkey.register": ("Added a passkey", "Adding a passkey failed"),
     "passkey.remove": ("Removed a passkey", "Removing a passkey was refused"),
     "passkey.rename": ("Renamed a passkey", "Renaming a passkey failed"),
@@ -41,7 +43,7 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "sign_in_link.request": ("Asked for an email sign-in link", "Asking for an email sign-in link was refused"),
 }
 
-PASSKEY_EVENTS = frozenset({"sign_in", "passkey.register", "passkey.remove", "passkey.rename"})
+PASSKEY_EVENTS = frozenset({"sign_in", "step_up", "passkey.register", "passkey.remove", "passkey.rename"})
 
 REASON_WORDS = {
     "step_up_required": "a fresh passkey confirmation was needed",

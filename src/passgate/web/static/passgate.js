@@ -237,7 +237,7 @@ export async function withStepUp(action, { beforeStepUp, afterStepUp } = {}) {
       throw error;
     }
   }
-  // beforeStepUp?.();
+  beforeStepUp?.();
   await stepUp();
   afterStepUp?.();
   return action();
@@ -278,7 +278,7 @@ export async function renamePasskey(credentialId, nickname) {
  */
 export async function removePasskey(credentialId) {
   const answer = await requestJSON("DELETE", passkeyURL(credentialId));
-
+  await signalAcceptedCredentials();
   return answer;
 }
 
