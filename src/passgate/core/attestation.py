@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import cbor2
+from cryptography import x509
 from OpenSSL.crypto import X509Store
 from webauthn.helpers import exceptions as pyw_errors
 from webauthn.helpers import parse_attestation_object
@@ -27,6 +28,7 @@ from webauthn.registration.formats.fido_u2f import verify_fido_u2f
 from webauthn.registration.formats.packed import verify_packed
 from webauthn.registration.formats.tpm import verify_tpm
 
+from passgate.core import der
 from passgate.core.cose import PublicKey
 from passgate.core.data import AttestationObject, ClientData
 from passgate.core.errors import (
@@ -185,6 +187,104 @@ def _same_arguments(verify: Callable[..., bool]) -> Verifier:
     )
 
 
+_verify_tpm_by_py_webauthn = _same_arguments(verify_tpm)
+
+TPM_MANUFACTURER, TPM_MODEL, TPM_VERSION = "2.23.133.2.1", "2.23.133.2.2", "2.23.133.2.3"
+TCG_KP_AIK_CERTIFICATE = "2.23.133.8.3"
+SUBJECT_ALT_NAME, EXTENDED_KEY_USAGE, BASIC_CONSTRAINTS = "2.5.29.17", "2.5.29.37", "2.5.29.19"
+FIDO_GEN_CE_AAGUID = "1.3.6.1.4.1.45724.1.1.4"
+
+
+def _verify_tpm(statement: Statement) -> Trust:
+    """TPM attestation, also for AIK certificates whose extensions `cryptography` cannot parse.
+
+    py_webauthn checks pubArea against the credential key, certInfo, the AIK's signature and the
+    certificate chain, then reads the AIK certificate's extensions with `cryptography`. Real Windows
+    Hello certificates carry a certificate-policies extension it refuses (a UserNotice with trailing
+    data), which locks those users out. When exactly that happens, everything before it has passed,
+    and the certificate requirements of WebAuthn §8.3.1 are checked here with a tolerant DER reader.
+    """
+    fields = statement.attestation.statement
+    attested = statement.attestation.auth_data.attested
+    assert attested is not None
+    try:
+        trust = _verify_tpm_by_py_webauthn(statement)
+    except AttestationInvalid as exc:
+        if not _extensions_unparseable(exc, statement):
+            raise
+        assert isinstance(fields, Mapping)  # _extensions_unparseable checked x5c
+        with _malformed_is_invalid():
+            _check_aik_certificate(bytes(fields["x5c"][0]), attested.aaguid.bytes)
+        return "attested"
+    # py_webauthn leaves the id-fido-gen-ce-aaguid extension unchecked.
+    assert isinstance(fields, Mapping)
+    with _malformed_is_invalid():
+        _check_aaguid_extension(der.read_certificate(bytes(fields["x5c"][0])), attested.aaguid.bytes)
+    return trust
+
+
+@contextlib.contextmanager
+def _malformed_is_invalid() -> Iterator[None]:
+    try:
+        yield
+    except (IndexError, ValueError, TypeError) as exc:  # DER that is not what a certificate should hold
+        raise AttestationInvalid("The AIK certificate is malformed.") from exc
+
+
+def _extensions_unparseable(error: AttestationInvalid, statement: Statement) -> bool:
+    cause = error.__cause__
+    if not isinstance(cause, ValueError) or "asn1" not in str(cause):
+        return False
+    fields = statement.attestation.statement
+    x5c = fields.get("x5c") if isinstance(fields, Mapping) else None
+    if not isinstance(x5c, list) or not x5c or not isinstance(x5c[0], bytes):
+        return False
+    try:
+        x509.load_der_x509_certificate(x5c[0]).extensions  # noqa: B018 - parsing is the point
+    except ValueError:
+        return True
+    return False
+
+
+def _check_aik_certificate(certificate: bytes, aaguid: bytes) -> None:
+    """WebAuthn §8.3.1 TPM attestation statement certificate requirements."""
+    tbs = der.read_certificate(certificate)
+    extensions = tbs.extensions
+    if tbs.version != 2:
+        raise AttestationInvalid("The AIK certificate is not version 3.")
+    if tbs.subject:
+        raise AttestationInvalid("The AIK certificate's subject must be empty.")
+    if SUBJECT_ALT_NAME not in extensions:
+        raise AttestationInvalid("The AIK certificate has no subject alternative name.")
+    tpm = der.attributes(der.Element(der.SEQUENCE, extensions[SUBJECT_ALT_NAME].value))
+    if not {TPM_MANUFACTURER, TPM_MODEL, TPM_VERSION} <= set(tpm):
+        raise AttestationInvalid("The AIK certificate does not name its TPM's manufacturer, model and version.")
+    manufacturer = tpm[TPM_MANUFACTURER].decode("utf-8", "replace")
+    try:
+        _any_tpm_manufacturer(manufacturer)
+    except KeyError as exc:
+        raise AttestationInvalid(f"Unrecognized TPM manufacturer {manufacturer!r}.") from exc
+    usage = extensions.get(EXTENDED_KEY_USAGE)
+    if usage is None or TCG_KP_AIK_CERTIFICATE not in der.all_oids(der.Element(der.SEQUENCE, usage.value)):
+        raise AttestationInvalid("The AIK certificate is not for attestation identity keys (2.23.133.8.3).")
+    constraints = extensions.get(BASIC_CONSTRAINTS)
+    if constraints is None:
+        raise AttestationInvalid("The AIK certificate has no basic constraints.")
+    [sequence] = list(der.elements(constraints.value))
+    fields = sequence.children()
+    if fields and fields[0].tag == der.BOOLEAN and fields[0].value != b"\x00":
+        raise AttestationInvalid("The AIK certificate is a CA certificate.")
+    _check_aaguid_extension(tbs, aaguid)
+
+
+def _check_aaguid_extension(tbs: der.TbsCertificate, aaguid: bytes) -> None:
+    declared = tbs.extensions.get(FIDO_GEN_CE_AAGUID)
+    if declared is not None:
+        [inner] = list(der.elements(declared.value))
+        if declared.critical or inner.value != aaguid:
+            raise AttestationInvalid("The AIK certificate's AAGUID extension does not match the authenticator.")
+
+
 def _verify_compound(statement: Statement) -> Trust:
     """WebAuthn Level 3 "compound": two or more statements about the same credential, all of which must verify."""
     parts = statement.attestation.statement
@@ -219,7 +319,7 @@ VERIFIERS: Mapping[str, Verifier] = {
     "none": _verify_none,
     "packed": _verify_packed,
     "fido-u2f": _certified(_fido_u2f),
-    "tpm": _same_arguments(verify_tpm),
+    "tpm": _verify_tpm,
     "apple": _same_arguments(verify_apple),
     "android-key": _same_arguments(verify_android_key),
     "compound": _verify_compound,
