@@ -131,19 +131,29 @@ def _migrate(settings: Settings) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
-    from passgate.web.app import create_app
+    from passgate.config import to_json
+    from passgate.web.app import SETTINGS_VARIABLE, create_app
 
     _migrate(settings)
     origins = ", ".join(settings.allowed_origins)
-    print(f"passgate: serving rp id {settings.rp_id!r} for {origins} on http://{settings.host}:{settings.port}")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        proxy_headers=False,
-        server_header=False,
+    print(
+        f"passgate: serving rp id {settings.rp_id!r} for {origins} on http://{settings.host}:{settings.port}"
+        f" with {settings.workers} worker(s)",
+        flush=True,
     )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+    else:
+        # Workers rebuild the app from these settings (the secret key included, so they agree on decoys).
+        os.environ[SETTINGS_VARIABLE] = to_json(settings)
+        uvicorn.run("passgate.web.app:app_from_environment", factory=True, workers=settings.workers, **common)
     return 0
 
 

@@ -80,11 +80,11 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[[int], Cluster]]:
+def cluster(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     """Start N nodes on a fresh database; all are stopped after the test."""
     started: list[Cluster] = []
 
-    def start(count: int) -> Cluster:
+    def start(count: int, workers: int = 1) -> Cluster:
         database_url = postgres.create_database(f"cluster_{next(_databases)}")
         redis.Redis.from_url(redis_server.url).flushdb()
         group = Cluster(database_url=database_url, redis_url=redis_server.url)
@@ -112,6 +112,8 @@ def cluster(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path)
                     redis_server.url,
                     "--log-level",
                     "warning",
+                    "--workers",
+                    str(workers),
                 ],
             )
             group.nodes.append(node)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -93,3 +95,41 @@ async def test_simultaneous_sign_ins_keep_the_counter_consistent(cluster: Callab
     assert group.rows("SELECT sign_count FROM credentials") == [(8,)]
     refusals = group.rows("SELECT count(*) FROM events WHERE reason = 'sign_count_regression'")
     assert refusals == [(8 - len(accepted),)]
+
+
+def worker_processes(node_pid: int, expected: int) -> list[str]:
+    """The server's child processes, once `expected` of them run (bounded wait: workers start after the socket)."""
+    children: list[str] = []
+    for _ in range(100):
+        children = [
+            pid
+            for pid in Path(f"/proc/{node_pid}/task/{node_pid}/children").read_text().split()
+            if "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+        ]
+        if len(children) >= expected:
+            break
+        time.sleep(0.1)
+    return children
+
+
+async def test_one_node_with_several_workers(cluster: Callable[..., Cluster]) -> None:
+    group = cluster(1, workers=2)
+    [node] = group.nodes
+    assert node.process is not None
+    assert len(worker_processes(node.process.pid, 2)) == 2
+    authenticators = [SoftwareAuthenticator() for _ in range(6)]
+    clients = [browser() for _ in authenticators]
+    try:
+        results = await asyncio.gather(
+            *(
+                sign_up(client, node, node, f"worker{index}", authenticator)
+                for index, (client, authenticator) in enumerate(zip(clients, authenticators, strict=True))
+            )
+        )
+        assert {r.status_code for r in results} == {200}
+        # Sessions and challenges are shared, whichever worker answers.
+        for client in clients:
+            assert (await client.get(f"{node.url}/auth/session")).status_code == 200
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+    assert group.rows("SELECT count(*) FROM users") == [(6,)]
