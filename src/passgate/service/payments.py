@@ -88,6 +88,7 @@ async def complete(ctx: Context, client: Client, current: SignedIn, response: An
     """
     async with audited(ctx, client, "payment.confirm") as audit:
         audit.user_id = current.user.id
+        await ratelimit.ceremony(ctx, client, "confirm-complete", account=current.user.id)
         parsed = AuthenticationResponse.parse(response)
         pending = await challenges.take(ctx, client, "confirmation", parsed.client_data.challenge)
         if pending.user_id != current.user.id:

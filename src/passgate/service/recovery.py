@@ -62,6 +62,7 @@ async def generate_codes(ctx: Context, client: Client, current: SignedIn) -> lis
     """
     async with audited(ctx, client, "backup_codes.generate") as audit:
         audit.user_id = current.user.id
+        await ratelimit.ceremony(ctx, client, "codes-generate", account=current.user.id)
         require_recent_passkey(ctx, current)
         salt = ctx.random(16)  # one salt per set: a sign-in hashes the typed code once, not once per code
         codes = [_new_code() for _ in range(CODE_COUNT)]
@@ -174,6 +175,7 @@ async def set_email(ctx: Context, client: Client, current: SignedIn, email: obje
 async def verify_email(ctx: Context, client: Client, token: object) -> User:
     """Raises InvalidLink: unknown, used, expired, or for an address the account no longer has."""
     async with audited(ctx, client, "email.verify") as audit:
+        await ratelimit.ceremony(ctx, client, "email-verify")
         stored = await _take(ctx, token, "verify_email")
         audit.user_id = stored.user_id
         user = await ctx.storage.users.get(stored.user_id)
@@ -209,6 +211,7 @@ async def request_sign_in_link(ctx: Context, client: Client, email: object, brow
 async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Recovered:
     """Raises InvalidLink or LinkOtherBrowser."""
     async with audited(ctx, client, "sign_in.email_link") as audit:
+        await ratelimit.ceremony(ctx, client, "email-link")
         stored = await _take(ctx, token, "sign_in")
         audit.user_id = stored.user_id
         if stored.browser is not None and not hmac.compare_digest(stored.browser, digest(client.browser_token or "")):
