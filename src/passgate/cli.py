@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--file", help="a downloaded BLOB (JWS)")
     source.add_argument("--url", help="the BLOB's URL, e.g. https://mds3.fidoalliance.org/")
     mds.add_argument("--mds-file", dest="mds_file", help="where the verified BLOB is kept (the mds_file setting)")
+    mds.add_argument(
+        "--crl",
+        action="append",
+        default=[],
+        help="a CRL file to check the chain with (repeatable); with --url the chain's own CRLs are fetched too",
+    )
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
@@ -67,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json", "action", "file", "url")
+    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json", "action", "file", "url", "crl")
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config)
@@ -77,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "migrate":
         return _migrate(settings)
     if arguments.command == "mds":
-        return _refresh_metadata(settings, arguments.file, arguments.url)
+        return _refresh_metadata(settings, arguments.file, arguments.url, arguments.crl)
     if arguments.command == "policy":
         return _show_policy(settings)
     if arguments.command == "events":
@@ -87,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(settings)
 
 
-def _refresh_metadata(settings: Settings, file: str | None, url: str | None) -> int:
+def _refresh_metadata(settings: Settings, file: str | None, url: str | None, crls: list[str]) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
@@ -96,7 +102,7 @@ def _refresh_metadata(settings: Settings, file: str | None, url: str | None) -> 
     if not settings.mds_file:
         print("passgate: set mds_file (--mds-file, PASSGATE_MDS_FILE) to where the BLOB is kept", file=sys.stderr)
         return 2
-    return refresh(file, url, Path(settings.mds_file), datetime.now(UTC))
+    return refresh(file, url, Path(settings.mds_file), datetime.now(UTC), crl_files=crls)
 
 
 def _show_policy(settings: Settings) -> int:

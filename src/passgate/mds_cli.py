@@ -5,7 +5,9 @@ The verified BLOB is stored as the JWS itself, so whoever loads it verifies it a
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import sys
 import tempfile
@@ -14,10 +16,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from cryptography import x509
+
 from passgate.core.mds import GLOBALSIGN_ROOT_R3, MetadataBlob, MetadataError, accept_update, verify_blob
 
 MDS_URL = "https://mds3.fidoalliance.org/"
 MAX_BLOB_BYTES = 64 * 1024 * 1024  # the BLOB was ~1 MB in 2021 and grows slowly
+MAX_CRL_BYTES = 16 * 1024 * 1024
 
 
 def refresh(
@@ -27,13 +32,16 @@ def refresh(
     now: datetime,
     *,
     crl_files: Sequence[str | Path] = (),
+    fetch_crls: bool | None = None,
     trust_anchor_pem: str = GLOBALSIGN_ROOT_R3,
     timeout: float = 30.0,
 ) -> int:
     """Read the BLOB from `file` or fetch it from `url` (https), verify it at `now`, and store it.
 
     `store_path` is replaced atomically, and only by a BLOB that verifies and is newer than the one
-    stored there. `crl_files` (DER or PEM) are checked against the BLOB's certificate chain.
+    stored there. `crl_files` (DER or PEM) are checked against the BLOB's certificate chain; with
+    `fetch_crls` (the default when fetching from a URL) the CRLs named by the chain's certificates
+    (CRL distribution points) are fetched too, and a CRL that cannot be fetched refuses the BLOB.
     Prints a one-line summary, or the reason on stderr.
 
     Returns 0 when the stored BLOB is now current (replaced, or already this number), 1 when the BLOB
@@ -48,6 +56,11 @@ def refresh(
         jws = Path(file).read_text(encoding="ascii") if file is not None else _fetch(url or "", timeout)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return _fail(f"could not read the metadata BLOB: {exc}")
+    if fetch_crls if fetch_crls is not None else url is not None:
+        try:
+            crls += [_fetch_crl(address, timeout) for address in crl_urls(jws)]
+        except (OSError, ValueError) as exc:
+            return _fail(f"could not fetch a CRL of the metadata BLOB's certificates: {exc}")
     try:
         candidate = verify_blob(jws, trust_anchor_pem=trust_anchor_pem, crls_der_or_pem=crls, now=now)
         current = _stored_or_none(store_path, now=now, trust_anchor_pem=trust_anchor_pem)
@@ -98,6 +111,38 @@ def _fetch(url: str, timeout: float) -> str:
     if len(body) > MAX_BLOB_BYTES:
         raise ValueError(f"the response is larger than {MAX_BLOB_BYTES} bytes")
     return body.decode("ascii")
+
+
+def crl_urls(jws: str) -> list[str]:
+    """The CRL distribution points (http or https) of the certificates in the JWS header's x5c."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(jws.split(".")[0] + "=" * (-len(jws.split(".")[0]) % 4)))
+        chain = [x509.load_der_x509_certificate(base64.b64decode(der)) for der in header.get("x5c", [])]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"unreadable JWS header: {exc}") from exc
+    addresses: list[str] = []
+    for certificate in chain:
+        try:
+            points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        except x509.ExtensionNotFound:
+            continue
+        for point in points:
+            for general_name in point.full_name or []:
+                if isinstance(general_name, x509.UniformResourceIdentifier) and general_name.value.startswith(
+                    ("http://", "https://")
+                ):
+                    addresses.append(general_name.value)
+    return list(dict.fromkeys(addresses))
+
+
+def _fetch_crl(address: str, timeout: float) -> bytes:
+    # CRLs are signed, so plain http (as distribution points usually are) is fine: the signature is checked.
+    request = urllib.request.Request(address, headers={"User-Agent": "passgate-mds-refresh"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only, checked above)
+        body: bytes = response.read(MAX_CRL_BYTES + 1)
+    if len(body) > MAX_CRL_BYTES:
+        raise ValueError(f"the CRL at {address} is larger than {MAX_CRL_BYTES} bytes")
+    return body
 
 
 def _write_atomically(path: Path, text: str) -> None:
