@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps run test lint typecheck
+.PHONY: install system-deps run test lint typecheck bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ typecheck: $(STAMP)
 
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/python -m pytest
+
+# Load benchmark (needs PostgreSQL 15 and redis-server: `make system-deps`); knobs: BENCH_* (see BENCHMARKS.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench
