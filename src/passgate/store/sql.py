@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -235,6 +235,14 @@ PURGE_SESSIONS = delete(_sessions).where(
 )
 
 
+Record = TypeVar("Record")
+
+
+def _from_row(cls: type[Record], row: Any) -> Record:
+    """A stored record from a row whose columns are named as the record's fields."""
+    return cls(**{field.name: row._mapping[field.name] for field in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+
 def _fields(record: Any) -> dict[str, Any]:
     # dataclasses.asdict deep-copies every value; a shallow copy is all a statement needs.
     return {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
@@ -283,15 +291,7 @@ def _credential_values(credential: Credential) -> dict[str, Any]:
 
 
 def _session(row: Any) -> Session:
-    return Session(
-        token_hash=row.token_hash,
-        user_id=row.user_id,
-        created_at=row.created_at,
-        last_seen_at=row.last_seen_at,
-        expires_at=row.expires_at,
-        authenticated_at=row.authenticated_at,
-        kind=row.kind,
-    )
+    return _from_row(Session, row)
 
 
 def _session_values(session: Session) -> dict[str, Any]:
@@ -406,15 +406,7 @@ class SqlChallenges(_Tables):
             row = (await connection.execute(TAKE_CHALLENGE, {"id": challenge_id})).first()
         if row is None:
             return None
-        return PendingChallenge(
-            id=row.id,
-            challenge=row.challenge,
-            ceremony=row.ceremony,
-            browser=row.browser,
-            user_id=row.user_id,
-            pending_user=row.pending_user,
-            expires_at=row.expires_at,
-        )
+        return _from_row(PendingChallenge, row)
 
     async def purge_expired(self, now: datetime) -> int:
         async with self._write() as connection:
@@ -482,21 +474,7 @@ class SqlEvents(_Tables):
             query = query.where(_events.c.created_at >= since)
         async with self._read() as connection:
             rows = await connection.execute(query)
-            return [
-                Event(
-                    id=r.id,
-                    type=r.type,
-                    outcome=r.outcome,
-                    reason=r.reason,
-                    user_id=r.user_id,
-                    credential_id=r.credential_id,
-                    ip=r.ip,
-                    user_agent=r.user_agent,
-                    detail=r.detail,
-                    created_at=r.created_at,
-                )
-                for r in rows
-            ]
+            return [_from_row(Event, row) for row in rows]
 
 
 class SqlBackupCodes(_Tables):
@@ -509,17 +487,7 @@ class SqlBackupCodes(_Tables):
     async def unused(self, user_id: str) -> list[BackupCode]:
         async with self._read() as connection:
             rows = await connection.execute(UNUSED_CODES, {"user_id": user_id})
-            return [
-                BackupCode(
-                    user_id=r.user_id,
-                    number=r.number,
-                    code_hash=r.code_hash,
-                    salt=r.salt,
-                    created_at=r.created_at,
-                    used_at=r.used_at,
-                )
-                for r in rows
-            ]
+            return [_from_row(BackupCode, row) for row in rows]
 
     async def use(self, user_id: str, number: int, at: datetime) -> bool:
         async with self._write() as connection:
@@ -537,15 +505,7 @@ class SqlEmailTokens(_Tables):
             row = (await connection.execute(TAKE_EMAIL_TOKEN, {"hash": token_hash})).first()
         if row is None:
             return None
-        return EmailToken(
-            token_hash=row.token_hash,
-            purpose=row.purpose,
-            user_id=row.user_id,
-            email=row.email,
-            browser=row.browser,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-        )
+        return _from_row(EmailToken, row)
 
     async def purge_expired(self, now: datetime) -> int:
         async with self._write() as connection:
