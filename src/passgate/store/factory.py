@@ -11,10 +11,21 @@ from passgate.store.sql import Database, sql_storage
 Closer = Callable[[], Awaitable[None]]
 
 
-def open_storage(database_url: str, redis_url: str = "", *, pool_size: int = 10) -> tuple[Storage, Closer]:
-    """Open the configured storage; returns it and a coroutine function that closes its connections."""
+def open_storage(
+    database_url: str, redis_url: str = "", *, pool_size: int = 10, single_process: bool = False
+) -> tuple[Storage, Closer]:
+    """Open the configured storage; returns it and a coroutine function that closes its connections.
+
+    `single_process`: nothing else serves this database (one SQLite process), so challenges, which live
+    five minutes and are taken once, stay in memory: two of a ceremony's three write transactions less.
+    A restart forgets pending ceremonies; people start them again.
+    """
     database = Database(database_url, pool_size=pool_size)
     storage = sql_storage(database)
+    if single_process and not redis_url:
+        from passgate.store.memory import MemoryChallenges
+
+        storage = replace(storage, challenges=MemoryChallenges())
     client = None
     if redis_url:
         from passgate.store.redis import CachedSessions, CachedSignIns, RedisChallenges, RedisCounters, connect

@@ -86,7 +86,10 @@ def create_app(
     close_storage = None
     if storage is None:
         storage, close_storage = open_storage(
-            settings.database_url, settings.redis_url, pool_size=settings.database_pool_size
+            settings.database_url,
+            settings.redis_url,
+            pool_size=settings.database_pool_size,
+            single_process=settings.workers == 1 and settings.database_url.startswith("sqlite"),
         )
 
     @asynccontextmanager
