@@ -343,3 +343,13 @@ async def test_counters_count_within_a_window(storage: Storage) -> None:
     count, retry_after = await storage.counters.hit("k", 60, NOW + timedelta(seconds=60))
     assert count == 1 and 0 < retry_after <= 60
     assert (await storage.counters.hit("other", 60, NOW))[0] == 1
+
+
+async def test_a_credential_with_its_owner(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.set_email("u1", "a@example.com", verified_at=NOW)
+    found = await storage.credentials.get_with_owner(b"c1")
+    assert found is not None
+    assert found[0] == credential()
+    assert found[1] == await storage.users.get("u1")
+    assert await storage.credentials.get_with_owner(b"nope") is None

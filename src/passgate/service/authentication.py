@@ -78,14 +78,12 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         if pending.pending_user == {"purpose": "step_up"}:
             audit.type = "step_up"  # the signed-in user confirming it's them
         audit.credential_id = parsed.credential_id
-        credential = await ctx.storage.credentials.get(parsed.credential_id)
-        if credential is None or (pending.user_id is not None and credential.user_id != pending.user_id):
+        found = await ctx.storage.credentials.get_with_owner(parsed.credential_id)
+        if found is None or (pending.user_id is not None and found[0].user_id != pending.user_id):
             raise UnknownCredential()
+        credential, user = found
         audit.user_id = credential.user_id
         await ratelimit.ceremony(ctx, client, "login-complete", account=credential.user_id, per_ip=False)
-        user = await ctx.storage.users.get(credential.user_id)
-        if user is None:
-            raise UnknownCredential()
         if parsed.user_handle is None:
             if pending.user_id is None:
                 raise UserHandleMismatch("A passkey used without a username must name its account.")

@@ -69,6 +69,12 @@ class MemoryUsers:
 class MemoryCredentials:
     def __init__(self) -> None:
         self.rows: dict[bytes, Credential] = {}
+        self.users: MemoryUsers | None = None  # set by memory_storage: sign-in looks both up at once
+
+    async def get_with_owner(self, credential_id: bytes) -> tuple[Credential, User] | None:
+        credential = self.rows.get(credential_id)
+        user = await self.users.get(credential.user_id) if credential is not None and self.users else None
+        return (credential, user) if credential is not None and user is not None else None
 
     async def get(self, credential_id: bytes) -> Credential | None:
         return self.rows.get(credential_id)
@@ -257,8 +263,9 @@ class MemorySignIns:
 
 def memory_storage() -> Storage:
     credentials, sessions, events = MemoryCredentials(), MemorySessions(), MemoryEvents()
+    credentials.users = MemoryUsers(credentials)
     return Storage(
-        users=MemoryUsers(credentials),
+        users=credentials.users,
         credentials=credentials,
         challenges=MemoryChallenges(),
         sessions=sessions,

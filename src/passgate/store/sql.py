@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
@@ -170,6 +171,11 @@ INSERT_EVENT = insert(_events)
 USER_BY_ID = select(_users).where(_users.c.id == bindparam("id"))
 USER_BY_NAME = select(_users).where(_users.c.username_normalized == bindparam("name"))
 CREDENTIAL_BY_ID = select(_credentials).where(_credentials.c.credential_id == bindparam("id"))
+CREDENTIAL_WITH_OWNER = (
+    select(_credentials, *(column.label(f"owner_{column.name}") for column in _users.c))
+    .join(_users, _users.c.id == _credentials.c.user_id)
+    .where(_credentials.c.credential_id == bindparam("id"))
+)
 CREDENTIALS_OF_USER = (
     select(_credentials).where(_credentials.c.user_id == bindparam("user_id")).order_by(_credentials.c.created_at)
 )
@@ -356,6 +362,16 @@ class SqlCredentials(_Tables):
         async with self._read() as connection:
             row = (await connection.execute(CREDENTIAL_BY_ID, {"id": credential_id})).first()
         return _credential(row) if row else None
+
+    async def get_with_owner(self, credential_id: bytes) -> tuple[Credential, User] | None:
+        async with self._read() as connection:
+            row = (await connection.execute(CREDENTIAL_WITH_OWNER, {"id": credential_id})).first()
+        if row is None:
+            return None
+        owner = {
+            name.removeprefix("owner_"): value for name, value in row._mapping.items() if name.startswith("owner_")
+        }
+        return _credential(row), _user(SimpleNamespace(**owner))
 
     async def list_for_user(self, user_id: str) -> list[Credential]:
         async with self._read() as connection:
