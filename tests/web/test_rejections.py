@@ -461,7 +461,10 @@ async def test_state_changing_requests_need_an_allowed_origin(server: Server, or
         before = server.snapshot()
         response = await client.post("/auth/passkey/register/begin", json={"username": "q"}, headers=headers)
         await refused(server, response, 403, "origin_not_allowed", before)
-        assert server.rows("SELECT count(*) FROM challenges") == [(0,)]
+        assert "passgate_ceremony" not in response.headers.get("set-cookie", "")  # no ceremony was begun
+        # and the same request from the page's origin does begin one
+        allowed = await client.post("/auth/passkey/register/begin", json={"username": "q"}, headers={"Origin": ORIGIN})
+        assert allowed.status_code == 200 and "passgate_ceremony" in allowed.headers["set-cookie"]
 
 
 async def test_failed_verifications_are_recorded_as_events(server: Server, browser: httpx.AsyncClient) -> None:
