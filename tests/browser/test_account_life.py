@@ -448,7 +448,14 @@ def test_the_signal_api_keeps_the_authenticators_in_step_with_the_server(tab: Ta
     tab.cdp.send("WebAuthn.addCredential", {"authenticatorId": tab.authenticator.authenticator_id, "credential": stray})
     tab.authenticator.set_presence(True)
     tab.goto("/signin")  # its autofill request picks the one passkey at once
-    expect(message(tab)).to_have_text(UNKNOWN_AT_SIGN_IN)
+    try:
+        expect(message(tab)).to_have_text(UNKNOWN_AT_SIGN_IN)
+    except AssertionError:
+        # On a busy machine Chromium now and then rejects the conditional request itself (NotAllowedError,
+        # no passkey used, nothing shown: correct for autofill). One more page load asks again.
+        assert tab.authenticator.credential_ids() != [], "the passkey went, yet the page said nothing"
+        tab.goto("/signin")
+        expect(message(tab)).to_have_text(UNKNOWN_AT_SIGN_IN)
     tab.wait_until(lambda: tab.authenticator.credential_ids() == [], what="the unknown passkey to go")
     assert tab.session_status() == 401
 
