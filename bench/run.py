@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
 
-from tests.services import PostgresServer, RedisServer
+from tests.services import PostgresServer, RedisServer, ServerFailed
 
 from bench import filler, references, report, servers
 from bench.browsers import Browser, open_browser
@@ -355,7 +355,7 @@ async def run(bench: Bench) -> None:
             await step(bench)
         except Exception as exc:
             progress(f"{name} failed: {exc}")
-            if not isinstance(exc, servers.NodeFailed):  # its message already says what happened
+            if not isinstance(exc, ServerFailed):  # its message already says what happened
                 traceback.print_exc(file=sys.stderr)
             bench.report.failures.append(f"{name}: {type(exc).__name__}: {exc}")
         bench.report.timings[name] = time.monotonic() - started

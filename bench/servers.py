@@ -8,25 +8,14 @@ error or Ctrl-C anywhere stops whatever had started.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from tests.services import PostgresServer, RedisServer, free_port, wait_for_port
+from tests.services import PassgateProcess as Node
+from tests.services import PostgresServer, RedisServer, free_port, passgate_command
 
-from bench.settings import ORIGIN, RP_ID
+from bench.settings import ORIGIN
 from passgate.config import Settings
-
-_START_SECONDS = 60.0
-
-
-class NodeFailed(RuntimeError):
-    """A node exited or did not listen in time; the message holds the tail of its log."""
-
 
 # Every virtual user shares 127.0.0.1 and signs in far more often than a person: limits this high are still
 # counted (their cost is measured) but never reached. Set only where this Passgate has the setting.
@@ -37,91 +26,6 @@ def server_environment() -> dict[str, str]:
     """PASSGATE_* variables the benchmark sets for its nodes (only settings this version of Passgate knows)."""
     known = {field.name for field in fields(Settings)}
     return {f"PASSGATE_{name.upper()}": value for name, value in _UNREACHABLE_LIMITS.items() if name in known}
-
-
-@dataclass
-class Node:
-    """One `passgate serve` process (with its workers, if any) on 127.0.0.1:port."""
-
-    port: int
-    command: list[str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        if self.process is None:
-            raise RuntimeError("node not started")
-        return self.process.pid
-
-    def start(self) -> None:
-        """Start the process and wait until it accepts connections (applying migrations comes first).
-
-        Raises:
-            NodeFailed: the process exited, or did not listen within a minute (its log's tail is in the message).
-        """
-        with self.log.open("ab") as log:
-            # A session of its own: a terminal's Ctrl-C reaches only the benchmark, which then stops the node.
-            self.process = subprocess.Popen(
-                self.command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **server_environment(), "PYTHONUNBUFFERED": "1"},
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + _START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise NodeFailed(f"passgate node exited with {self.process.returncode}: {self.log_tail()}")
-            with contextlib.suppress(TimeoutError):
-                wait_for_port(self.port, timeout=0.2)
-                return
-        raise NodeFailed(f"passgate node on port {self.port} did not start: {self.log_tail()}")
-
-    def log_tail(self, size: int = 2000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """SIGTERM (uvicorn stops its workers), then SIGKILL after 10 s."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def passgate_command(port: int, database_url: str, *, redis_url: str = "", workers: int = 1) -> list[str]:
-    """The command line of one node, as tests/cluster starts them."""
-    command = [
-        sys.executable,
-        "-m",
-        "passgate",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--rp-id",
-        RP_ID,
-        "--origin",
-        ORIGIN,
-        "--database-url",
-        database_url,
-        "--log-level",
-        "warning",
-    ]
-    if redis_url:
-        command += ["--redis-url", redis_url]
-    if workers != 1:
-        command += ["--workers", str(workers)]
-    return command
 
 
 @dataclass
@@ -158,8 +62,14 @@ def start_nodes(
     stack.callback(group.stop)
     for number in range(count):
         port = free_port()
-        command = passgate_command(port, database_url, redis_url=redis_url, workers=workers)
-        node = Node(port=port, command=command, log=logs / f"{name}-node{number}.log")
+        command = passgate_command(port, database_url=database_url, origin=ORIGIN, redis_url=redis_url, workers=workers)
+        node = Node(
+            port=port,
+            command=command,
+            log=logs / f"{name}-node{number}.log",
+            environment=server_environment(),
+            new_session=True,
+        )
         group.nodes.append(node)
         node.start()
     return group

@@ -7,9 +7,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -140,3 +141,103 @@ class RedisServer:
 
     def stop(self) -> None:
         self.halt()
+
+
+class ServerFailed(RuntimeError):
+    """A server process exited, or did not listen in time; the message ends with its log's tail."""
+
+
+def passgate_command(
+    port: int, *, database_url: str, origin: str, redis_url: str = "", workers: int = 1, log_level: str = "warning"
+) -> list[str]:
+    """`passgate serve` on 127.0.0.1:port for rp id localhost."""
+    command = [
+        sys.executable,
+        "-m",
+        "passgate",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--rp-id",
+        "localhost",
+        "--origin",
+        origin,
+        "--database-url",
+        database_url,
+        "--log-level",
+        log_level,
+    ]
+    if redis_url:
+        command += ["--redis-url", redis_url]
+    if workers != 1:
+        command += ["--workers", str(workers)]
+    return command
+
+
+@dataclass
+class PassgateProcess:
+    """One `passgate serve` process (with its workers, if any), started and stopped by a test or the benchmark."""
+
+    port: int
+    command: list[str]
+    log: Path
+    environment: dict[str, str] = field(default_factory=dict)  # PASSGATE_* settings on top of this process's
+    new_session: bool = False  # its own session: a terminal's Ctrl-C reaches only the parent, which stops it
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("server not started")
+        return self.process.pid
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start it and wait until it listens (it applies migrations first).
+
+        Raises:
+            ServerFailed: it exited, or did not listen within `timeout` seconds.
+        """
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.new_session,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.environment},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerFailed(f"passgate exited with {self.process.returncode}: {self.log_tail()}")
+            try:
+                wait_for_port(self.port, timeout=0.2)
+                return
+            except TimeoutError:
+                continue
+        raise ServerFailed(f"passgate on port {self.port} did not start: {self.log_tail()}")
+
+    def log_tail(self, size: int = 2000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-size:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn stops its workers), then SIGKILL after 10 s."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -15,11 +15,8 @@ import contextlib
 import logging
 import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +27,8 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from tests.services import PassgateProcess, ServerFailed, free_port, passgate_command
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -230,53 +229,26 @@ def b64_to_b64url(text: str) -> str:
     return base64.urlsafe_b64encode(base64.b64decode(text)).rstrip(b"=").decode()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - a fixed http://127.0.0.1 URL
-            return True
-    except urllib.error.HTTPError:
-        return True  # 401 when signed out: the server is up
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    port = _free_port()
-    log = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "passgate", "serve",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--rp-id", "localhost",
-        "--origin", f"http://localhost:{port}",
-        "--database-url", f"sqlite:///{tmp_path}/passgate.db",
-    ]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    process = PassgateProcess(
+        port=port,
+        log=tmp_path / "server.log",
+        command=passgate_command(
+            port, database_url=f"sqlite:///{tmp_path}/passgate.db", origin=origin, log_level="info"
+        ),
+    )
     try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while not _answers(f"http://127.0.0.1:{port}/auth/session"):
-            if process.poll() is not None:
-                pytest.fail(f"passgate serve exited with {process.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"passgate serve did not answer within {SERVER_START_SECONDS}s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Server(url=f"http://localhost:{port}", process=process, log=log)
+        process.start(timeout=SERVER_START_SECONDS)
+    except ServerFailed as exc:
+        process.stop()
+        pytest.fail(str(exc))
+    try:
+        yield Server(url=origin, process=process.process, log=process.log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        process.stop()
 
 
 @contextlib.contextmanager

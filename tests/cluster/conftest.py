@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,52 +13,12 @@ import pytest
 import redis
 
 from passgate.testing import SoftwareAuthenticator
-from tests.services import PostgresServer, RedisServer, free_port, wait_for_port
+from tests.services import PassgateProcess as Node
+from tests.services import PostgresServer, RedisServer, free_port, passgate_command
 
 # The public origin a load balancer would serve; every node accepts it.
 ORIGIN = "http://localhost:8000"
 _databases = itertools.count()
-
-
-@dataclass
-class Node:
-    port: int
-    command: list[str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            # Every simulated visitor comes from 127.0.0.1: the per-address limit would throttle the load itself.
-            environment = {**os.environ, "PYTHONUNBUFFERED": "1", "PASSGATE_RATE_LIMIT_PER_IP": "0"}
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"node exited: {self.log.read_text()[-2000:]}")
-            try:
-                wait_for_port(self.port, timeout=0.2)
-                return
-            except TimeoutError:
-                continue
-        raise TimeoutError(f"node on {self.port} did not start: {self.log.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @dataclass
@@ -75,7 +30,7 @@ class Cluster:
     def rows(self, query: str) -> list[tuple[Any, ...]]:
         import psycopg
 
-        with psycopg.connect(self.database_url.replace("postgresql://", "postgresql://", 1)) as connection:
+        with psycopg.connect(self.database_url) as connection:
             return connection.execute(query).fetchall()
 
 
@@ -90,31 +45,15 @@ def cluster(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path)
         group = Cluster(database_url=database_url, redis_url=redis_server.url)
         for number in range(count):
             port = free_port()
+            command = passgate_command(
+                port, database_url=database_url, origin=ORIGIN, redis_url=redis_server.url, workers=workers
+            )
+            # Every simulated visitor comes from 127.0.0.1: the per-address limit would throttle the load itself.
             node = Node(
                 port=port,
+                command=command,
                 log=tmp_path / f"node{number}.log",
-                command=[
-                    sys.executable,
-                    "-m",
-                    "passgate",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--rp-id",
-                    "localhost",
-                    "--origin",
-                    ORIGIN,
-                    "--database-url",
-                    database_url,
-                    "--redis-url",
-                    redis_server.url,
-                    "--log-level",
-                    "warning",
-                    "--workers",
-                    str(workers),
-                ],
+                environment={"PASSGATE_RATE_LIMIT_PER_IP": "0"},
             )
             group.nodes.append(node)
         for node in group.nodes:
