@@ -9,36 +9,22 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from passgate.core.encoding import b64url_decode, b64url_encode
-from passgate.core.errors import MalformedResponse, NotSignedIn, UnknownCredential
+from passgate.core.errors import MalformedResponse, UnknownCredential
 from passgate.service import account, payments, recovery
-from passgate.service.sessions import SignedIn
 from passgate.store.base import Event
 from passgate.web import schemas
 from passgate.web.api import user_json
 from passgate.web.context import (
     client_of,
     ctx_of,
+    require_signed_in,
     set_ceremony_cookie,
     set_session_cookie,
-    signed_in,
 )
-from passgate.web.requests import check_origin, read_json, request_body, validate
+from passgate.web.requests import request_body, state_changing_body, validate
 
 router = APIRouter(prefix="/auth", tags=["account"])
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-async def _current(request: Request) -> SignedIn:
-    current = await signed_in(request)
-    if current is None:
-        raise NotSignedIn()
-    return current
-
-
-async def _body(request: Request) -> Any | None:
-    settings = request.app.state.settings
-    check_origin(request, settings)
-    return await read_json(request, settings)
 
 
 def _credential_id(value: str) -> bytes:
@@ -82,7 +68,7 @@ def event_json(event: Event) -> dict[str, Any]:
 @router.get("/account")
 async def get_account(request: Request) -> JSONResponse:
     """Everything the account page shows: profile, passkeys, recovery set-up, step-up state."""
-    current = await _current(request)
+    current = await require_signed_in(request)
     ctx = ctx_of(request)
     user = current.user
     step_up_until = (
@@ -106,23 +92,23 @@ async def get_account(request: Request) -> JSONResponse:
 
 @router.patch("/account", openapi_extra=request_body(schemas.AccountUpdate, "The new display name."))
 async def update_account(request: Request) -> JSONResponse:
-    body = validate(schemas.AccountUpdate, await _body(request))
-    current = await _current(request)
+    body = validate(schemas.AccountUpdate, await state_changing_body(request))
+    current = await require_signed_in(request)
     name = await account.set_display_name(ctx_of(request), client_of(request), current, body.displayName)
     return JSONResponse({"user": {**user_json(current.user), "displayName": name}}, headers=NO_STORE)
 
 
 @router.post("/account/nudge/dismiss")
 async def dismiss_nudge(request: Request) -> JSONResponse:
-    await _body(request)
-    await account.dismiss_nudge(ctx_of(request), await _current(request))
+    await state_changing_body(request)
+    await account.dismiss_nudge(ctx_of(request), await require_signed_in(request))
     return JSONResponse({"dismissed": True})
 
 
 @router.get("/passkeys")
 async def list_passkeys(request: Request) -> JSONResponse:
     """The signed-in user's passkeys, with provider names and icons."""
-    current = await _current(request)
+    current = await require_signed_in(request)
     return JSONResponse(
         {"passkeys": [passkey_json(p) for p in await account.passkeys(ctx_of(request), current.user.id)]},
         headers=NO_STORE,
@@ -132,7 +118,7 @@ async def list_passkeys(request: Request) -> JSONResponse:
 @router.get("/passkeys/signal")
 async def signal_details(request: Request) -> JSONResponse:
     """What the WebAuthn Signal API calls need: signalAllAcceptedCredentials and signalCurrentUserDetails."""
-    current = await _current(request)
+    current = await require_signed_in(request)
     ctx = ctx_of(request)
     credentials = await ctx.storage.credentials.list_for_user(current.user.id)
     return JSONResponse(
@@ -149,8 +135,8 @@ async def signal_details(request: Request) -> JSONResponse:
 
 @router.patch("/passkeys/{credential_id}", openapi_extra=request_body(schemas.PasskeyUpdate, "The new nickname."))
 async def rename_passkey(request: Request, credential_id: str) -> JSONResponse:
-    body = validate(schemas.PasskeyUpdate, await _body(request))
-    current = await _current(request)
+    body = validate(schemas.PasskeyUpdate, await state_changing_body(request))
+    current = await require_signed_in(request)
     await account.rename(ctx_of(request), client_of(request), current, _credential_id(credential_id), body.nickname)
     return JSONResponse({"renamed": True})
 
@@ -158,8 +144,8 @@ async def rename_passkey(request: Request, credential_id: str) -> JSONResponse:
 @router.delete("/passkeys/{credential_id}")
 async def remove_passkey(request: Request, credential_id: str) -> JSONResponse:
     """Needs a recent passkey (step-up); refuses the last passkey unless another way back in exists."""
-    await _body(request)
-    current = await _current(request)
+    await state_changing_body(request)
+    current = await require_signed_in(request)
     await account.remove(ctx_of(request), client_of(request), current, _credential_id(credential_id))
     return JSONResponse({"removed": True})
 
@@ -167,7 +153,7 @@ async def remove_passkey(request: Request, credential_id: str) -> JSONResponse:
 @router.get("/events")
 async def recent_activity(request: Request) -> JSONResponse:
     """The signed-in user's recent activity, newest first."""
-    current = await _current(request)
+    current = await require_signed_in(request)
     events = await ctx_of(request).storage.events.list(user_id=current.user.id, limit=50)
     return JSONResponse({"events": [event_json(e) for e in events]}, headers=NO_STORE)
 
@@ -175,8 +161,8 @@ async def recent_activity(request: Request) -> JSONResponse:
 @router.post("/recovery/codes")
 async def generate_codes(request: Request) -> JSONResponse:
     """A new set of 10 backup codes, shown this once (needs step-up)."""
-    await _body(request)
-    current = await _current(request)
+    await state_changing_body(request)
+    current = await require_signed_in(request)
     codes = await recovery.generate_codes(ctx_of(request), client_of(request), current)
     return JSONResponse({"codes": codes}, headers=NO_STORE)
 
@@ -184,7 +170,7 @@ async def generate_codes(request: Request) -> JSONResponse:
 @router.post("/recovery/codes/sign-in", openapi_extra=request_body(schemas.CodeSignIn, "Username and backup code."))
 async def sign_in_with_code(request: Request) -> JSONResponse:
     """A recovery session: the next step is registering a new passkey."""
-    body = validate(schemas.CodeSignIn, await _body(request))
+    body = validate(schemas.CodeSignIn, await state_changing_body(request))
     result = await recovery.sign_in_with_code(ctx_of(request), client_of(request), body.username, body.code)
     response = JSONResponse({"verified": True, "user": user_json(result.user), "recovery": True}, headers=NO_STORE)
     set_session_cookie(request, response, result.session_token)
@@ -193,15 +179,15 @@ async def sign_in_with_code(request: Request) -> JSONResponse:
 
 @router.post("/email", openapi_extra=request_body(schemas.EmailAddress, "The address to verify (needs step-up)."))
 async def set_email(request: Request) -> JSONResponse:
-    body = validate(schemas.EmailAddress, await _body(request))
-    current = await _current(request)
+    body = validate(schemas.EmailAddress, await state_changing_body(request))
+    current = await require_signed_in(request)
     await recovery.set_email(ctx_of(request), client_of(request), current, body.email)
     return JSONResponse({"sent": True}, status_code=202)
 
 
 @router.post("/email/verify", openapi_extra=request_body(schemas.EmailToken, "The token from the link."))
 async def verify_email(request: Request) -> JSONResponse:
-    body = validate(schemas.EmailToken, await _body(request))
+    body = validate(schemas.EmailToken, await state_changing_body(request))
     user = await recovery.verify_email(ctx_of(request), client_of(request), body.token)
     return JSONResponse({"verified": True, "email": user.email})
 
@@ -209,7 +195,7 @@ async def verify_email(request: Request) -> JSONResponse:
 @router.post("/recovery/email", openapi_extra=request_body(schemas.EmailAddress, "The account's verified address."))
 async def request_sign_in_link(request: Request) -> JSONResponse:
     """Always the same answer, whether or not the address belongs to an account."""
-    body = validate(schemas.EmailAddress, await _body(request))
+    body = validate(schemas.EmailAddress, await state_changing_body(request))
     client = client_of(request)
     browser = client.browser_token or secrets.token_urlsafe(32)
     await recovery.request_sign_in_link(ctx_of(request), client, body.email, browser)
@@ -220,7 +206,7 @@ async def request_sign_in_link(request: Request) -> JSONResponse:
 
 @router.post("/recovery/email/complete", openapi_extra=request_body(schemas.EmailToken, "The token from the link."))
 async def sign_in_with_link(request: Request) -> JSONResponse:
-    body = validate(schemas.EmailToken, await _body(request))
+    body = validate(schemas.EmailToken, await state_changing_body(request))
     result = await recovery.sign_in_with_link(ctx_of(request), client_of(request), body.token)
     response = JSONResponse({"verified": True, "user": user_json(result.user), "recovery": True}, headers=NO_STORE)
     set_session_cookie(request, response, result.session_token)
@@ -230,9 +216,9 @@ async def sign_in_with_link(request: Request) -> JSONResponse:
 @router.post("/payments/confirm/begin", openapi_extra=request_body(schemas.ConfirmBegin, "The transaction to confirm."))
 async def confirm_begin(request: Request) -> JSONResponse:
     """Request options whose challenge commits to the transaction (payments policy; UV required)."""
-    body = await _body(request)
+    body = await state_changing_body(request)
     validate(schemas.ConfirmBegin, body)
-    current = await _current(request)
+    current = await require_signed_in(request)
     options, browser = await payments.begin(ctx_of(request), client_of(request), current, (body or {})["transaction"])
     response = JSONResponse(options, headers=NO_STORE)
     set_ceremony_cookie(request, response, browser)
@@ -241,9 +227,9 @@ async def confirm_begin(request: Request) -> JSONResponse:
 
 @router.post("/payments/confirm/complete", openapi_extra=request_body(schemas.CredentialResponse, "The assertion."))
 async def confirm_complete(request: Request) -> JSONResponse:
-    body = await _body(request)
+    body = await state_changing_body(request)
     validate(schemas.CredentialResponse, body)
-    current = await _current(request)
+    current = await require_signed_in(request)
     confirmed = await payments.complete(ctx_of(request), client_of(request), current, body)
     return JSONResponse(
         {"confirmed": True, "transaction": confirmed.transaction, "transactionHash": confirmed.transaction_hash},

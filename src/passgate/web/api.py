@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from passgate.core.encoding import b64url_encode
-from passgate.core.errors import NotSignedIn
 from passgate.service import authentication, registration, sessions
 from passgate.store.base import User
 from passgate.web import schemas
@@ -16,12 +15,12 @@ from passgate.web.context import (
     clear_session_cookie,
     client_of,
     ctx_of,
+    require_signed_in,
     set_ceremony_cookie,
     set_session_cookie,
-    settings_of,
     signed_in,
 )
-from passgate.web.requests import check_origin, read_json, request_body, validate
+from passgate.web.requests import request_body, state_changing_body, validate
 
 router = APIRouter(prefix="/auth", tags=["passkeys"])
 
@@ -32,12 +31,6 @@ def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "displayName": user.display_name}
 
 
-async def _body(request: Request) -> Any | None:
-    settings = settings_of(request)
-    check_origin(request, settings)
-    return await read_json(request, settings)
-
-
 @router.post(
     "/passkey/register/begin",
     openapi_extra=request_body(
@@ -46,7 +39,7 @@ async def _body(request: Request) -> Any | None:
 )
 async def register_begin(request: Request) -> JSONResponse:
     """PublicKeyCredentialCreationOptionsJSON for a new account or a new passkey."""
-    body = validate(schemas.RegisterBegin, await _body(request))
+    body = validate(schemas.RegisterBegin, await state_changing_body(request))
     current = await signed_in(request)
     options, browser = await registration.begin(
         ctx_of(request),
@@ -65,7 +58,7 @@ async def register_begin(request: Request) -> JSONResponse:
 @router.post("/passkey/register/complete", openapi_extra=request_body(CREDENTIAL, "RegistrationResponseJSON"))
 async def register_complete(request: Request) -> JSONResponse:
     """Verify and store the new passkey; a sign-up also signs the new user in."""
-    body = await _body(request)
+    body = await state_changing_body(request)
     validate(CREDENTIAL, body)
     current = await signed_in(request)
     client = client_of(request)
@@ -92,13 +85,10 @@ async def register_complete(request: Request) -> JSONResponse:
 )
 async def login_begin(request: Request) -> JSONResponse:
     """PublicKeyCredentialRequestOptionsJSON."""
-    body = validate(schemas.LoginBegin, await _body(request))
+    body = validate(schemas.LoginBegin, await state_changing_body(request))
     step_up = None
     if body.stepUp:
-        current = await signed_in(request)
-        if current is None:
-            raise NotSignedIn()
-        step_up = current.user
+        step_up = (await require_signed_in(request)).user
     options, browser = await authentication.begin(
         ctx_of(request), client_of(request), username=body.username, step_up=step_up
     )
@@ -110,7 +100,7 @@ async def login_begin(request: Request) -> JSONResponse:
 @router.post("/passkey/login/complete", openapi_extra=request_body(CREDENTIAL, "AuthenticationResponseJSON"))
 async def login_complete(request: Request) -> JSONResponse:
     """Verify the assertion and start a session (rotating any previous one)."""
-    body = await _body(request)
+    body = await state_changing_body(request)
     validate(CREDENTIAL, body)
     client = client_of(request)
     ctx = ctx_of(request)
@@ -130,9 +120,7 @@ async def login_complete(request: Request) -> JSONResponse:
 @router.get("/session")
 async def session(request: Request) -> JSONResponse:
     """The signed-in user, or 401 not_signed_in."""
-    current = await signed_in(request)
-    if current is None:
-        raise NotSignedIn()
+    current = await require_signed_in(request)
     return JSONResponse(
         {
             "user": user_json(current.user),
@@ -148,7 +136,7 @@ async def session(request: Request) -> JSONResponse:
 @router.post("/logout")
 async def logout(request: Request) -> JSONResponse:
     """End the session (if any) and clear its cookie."""
-    await _body(request)
+    await state_changing_body(request)
     await sessions.end(ctx_of(request), client_of(request).session_token)
     response = JSONResponse({"signedOut": True})
     clear_session_cookie(request, response)

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from passgate.config import Settings
+from passgate.core.errors import NotSignedIn
 from passgate.service.context import Client, Context
 from passgate.service.sessions import SignedIn, resolve
 
@@ -37,6 +38,14 @@ async def signed_in(request: Request) -> SignedIn | None:
     if "passgate_signed_in" not in request.scope:
         request.scope["passgate_signed_in"] = await resolve(ctx_of(request), request.cookies.get(SESSION_COOKIE))
     current: SignedIn | None = request.scope["passgate_signed_in"]
+    return current
+
+
+async def require_signed_in(request: Request) -> SignedIn:
+    """The signed-in user. Raises NotSignedIn."""
+    current = await signed_in(request)
+    if current is None:
+        raise NotSignedIn()
     return current
 
 

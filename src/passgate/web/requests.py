@@ -50,6 +50,13 @@ async def read_json(request: Request, settings: Settings) -> Any | None:
         raise InvalidRequest("The request body is not valid JSON.") from exc
 
 
+async def state_changing_body(request: Request) -> Any | None:
+    """The body of a state-changing request, after the Origin check. Raises as check_origin and read_json."""
+    settings: Settings = request.app.state.settings
+    check_origin(request, settings)
+    return await read_json(request, settings)
+
+
 def validate(model: type[Model], data: Any | None) -> Model:
     """Raises InvalidRequest naming the first field that does not fit the schema."""
     try:
