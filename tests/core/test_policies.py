@@ -144,9 +144,6 @@ def test_high_assurance_wants_device_bound_certified_hardware() -> None:
 
 
 def test_payments_verify_the_user_every_time() -> None:
-    authenticator = SoftwareAuthenticator(user_verified=True)
-    registered = register_software(preset("consumer"), user_verified=True)
-    del authenticator
     with pytest.raises(passgate.UserNotVerified):
         register_software(preset("payments"), user_verified=False)
     software = SoftwareAuthenticator()

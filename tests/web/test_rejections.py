@@ -169,7 +169,7 @@ async def test_creating_an_account_while_signed_in(server: Server, browser: http
     await refused(server, response, 409, "already_signed_in", before)
 
 
-async def test_registering_the_same_passkey_twice(server: Server, browser: httpx.AsyncClient) -> None:
+async def test_a_credential_id_that_differs_from_the_attested_one(server: Server, browser: httpx.AsyncClient) -> None:
     authenticator = SoftwareAuthenticator()
     result = await sign_up(browser, authenticator, "ned")
     begin = await browser.post("/auth/passkey/register/begin", json={"userId": result["user"]["id"]})
@@ -179,6 +179,22 @@ async def test_registering_the_same_passkey_twice(server: Server, browser: httpx
     await refused(
         server, await browser.post("/auth/passkey/register/complete", json=response), 400, "malformed_response", before
     )
+
+
+async def test_registering_the_same_passkey_twice(server: Server, browser: httpx.AsyncClient) -> None:
+    # With attestation "none" nothing signs the client data: the same attestation object can be sent again
+    # with the client data of a new challenge. The credential id is then one the server already has.
+    authenticator = SoftwareAuthenticator()
+    first = await browser.post("/auth/passkey/register/begin", json={"username": "ora"})
+    registration = authenticator.create(first.json(), origin=ORIGIN)
+    assert (await browser.post("/auth/passkey/register/complete", json=registration)).status_code == 200
+    begin = await browser.post("/auth/passkey/register/begin", json={})
+    client_data = json.loads(b64url_decode(registration["response"]["clientDataJSON"]))
+    client_data["challenge"] = begin.json()["challenge"]
+    registration["response"]["clientDataJSON"] = b64url_encode(json.dumps(client_data).encode())
+    before = server.snapshot()
+    again = await browser.post("/auth/passkey/register/complete", json=registration)
+    await refused(server, again, 409, "credential_exists", before)
 
 
 # Sign-in

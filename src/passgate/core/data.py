@@ -253,16 +253,3 @@ def _extension_results(fields: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(results, dict):
         raise MalformedResponse("clientExtensionResults must be an object.")
     return results
-
-
-def peek_challenge(response: Mapping[str, Any] | str | bytes) -> bytes:
-    """The challenge a response claims to answer, read before anything is verified.
-
-    The server uses it to find (and atomically take) the challenge it issued.
-
-    Raises:
-        MalformedResponse: the response or its clientDataJSON cannot be read.
-    """
-    fields = _credential_fields(response)
-    raw = b64url_decode(fields["response"].get("clientDataJSON"), field="clientDataJSON")
-    return ClientData.parse(raw).challenge
