@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import schemathesis
@@ -15,8 +18,9 @@ from tests.web.conftest import ORIGIN
 
 
 def build_app() -> object:
-    directory = Path(__file__).resolve().parents[2] / ".pytest-openapi"
-    directory.mkdir(exist_ok=True)
+    # Built at import, as schemathesis needs the schema at collection: a fresh directory, removed at exit.
+    directory = Path(tempfile.mkdtemp(prefix="passgate-openapi-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     url = f"sqlite:///{directory}/fuzz.db"
     upgrade(url)
     return create_app(
