@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from passgate.config import Settings, split_android_app
+from passgate.config import split_android_app
 from passgate.web.context import settings_of
 
 router = APIRouter(prefix="/.well-known", tags=["well-known"])
 CACHE = {"Cache-Control": "public, max-age=3600"}
 
 
-def _json(settings: Settings, body: object) -> Response:
+def _json(body: object) -> Response:
     return JSONResponse(body, headers=CACHE, media_type="application/json")
 
 
@@ -22,14 +22,14 @@ async def related_origins(request: Request) -> Response:
     settings = settings_of(request)
     if not settings.related_origins:
         return JSONResponse({"error": "not_found", "message": "No related origins are configured."}, 404)
-    return _json(settings, {"origins": list(settings.allowed_origins + settings.related_origins)})
+    return _json({"origins": list(settings.allowed_origins + settings.related_origins)})
 
 
 @router.get("/apple-app-site-association")
 async def apple_app_site_association(request: Request) -> Response:
     """Lets the configured iOS apps use this site's passkeys (served as JSON, with no file extension)."""
     settings = settings_of(request)
-    return _json(settings, {"webcredentials": {"apps": list(settings.ios_apps)}})
+    return _json({"webcredentials": {"apps": list(settings.ios_apps)}})
 
 
 @router.get("/assetlinks.json")
@@ -52,11 +52,11 @@ async def asset_links(request: Request) -> Response:
                 },
             }
         )
-    return _json(settings, statements)
+    return _json(statements)
 
 
 @router.get("/passkey-endpoints")
 async def passkey_endpoints(request: Request) -> Response:
     """Where password managers send people to create and manage passkeys for this site."""
     base = settings_of(request).link_base
-    return _json(settings_of(request), {"enroll": f"{base}/account", "manage": f"{base}/account"})
+    return _json({"enroll": f"{base}/account", "manage": f"{base}/account"})
