@@ -10,7 +10,7 @@ import pytest
 from tests.mailbox import SmtpServer
 from tests.services import PostgresServer, RedisServer
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"  # real responses, with their sources: vectors/README.md
 
 
 def load_vector(name: str) -> dict[str, Any]:

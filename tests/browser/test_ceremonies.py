@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path("/tmp")
 
-# The seed document's browser code (shared/seeds/003_cca5cc6826456c86.txt, lines 86-115 and 116-153),
+# The browser code of a widely copied passkey guide (fetch begin, create/get, post complete),
 # character for character: Passgate must work with integrators who copy it. Only the helpers it
 # leaves to the reader, and `currentUser`, are written here.
 SEED_ADD_PASSKEY = r"""

@@ -1,4 +1,4 @@
-"""Every real authenticator response in ../shared/vectors, through the public API."""
+"""Every real authenticator response in tests/vectors, through the public API."""
 
 from __future__ import annotations
 
