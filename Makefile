@@ -2,34 +2,40 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
 .PHONY: install system-deps run test lint typecheck bench
 
-$(STAMP): pyproject.toml
+# `make run` needs the server only; the test tools (pytest, mypy, Playwright, schemathesis...) come with `make test`.
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
 
-install: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+install: $(DEV)
 
 system-deps:
 	@sh scripts/install-system-deps.sh
 
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/passgate serve
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-test: $(STAMP) system-deps lint typecheck
+test: $(DEV) system-deps lint typecheck
 	$(BIN)/python -m pytest
 
 # Load benchmark (needs PostgreSQL 15 and redis-server: `make system-deps`); knobs: BENCH_* (see BENCHMARKS.md).
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench
