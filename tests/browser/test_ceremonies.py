@@ -112,7 +112,7 @@ SIGNUP_CANCELLED = "Passkey creation was cancelled. Nothing was saved."
 SIGNIN_CANCELLED = "Sign-in was cancelled."
 BEFORE_PROMPT = (
     "Your device will ask you to confirm with your fingerprint, face, PIN or security key. "
-    "Passgate never sees your biometrics."
+    "Your biometrics stay on your device: Passgate never sees them."
 )
 
 

@@ -20,8 +20,8 @@ import {
   withStepUp,
 } from "./passgate.js";
 import {
-  BEFORE_PROMPT,
   STEP_UP_EXPLANATION,
+  beforePrompt,
   ceremony,
   clearMessage,
   describe,
@@ -57,7 +57,7 @@ export function wireAccount() {
 function confirmingIfNeeded(action, { creates = false } = {}) {
   return withStepUp(action, {
     beforeStepUp: () => showMessage(STEP_UP_EXPLANATION, "info"),
-    afterStepUp: () => (creates ? showMessage(BEFORE_PROMPT, "info") : clearMessage()),
+    afterStepUp: () => (creates ? showMessage(beforePrompt(), "info") : clearMessage()),
   });
 }
 
