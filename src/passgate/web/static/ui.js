@@ -29,7 +29,11 @@ const FLASH_KEY = "passgate:flash";
 
 const CANCELLED = {
   signup: "Passkey creation was cancelled. Nothing was saved.",
-  signin: "Sign-in was cancelled.",
+  // The browser says the same whether the prompt was closed or this device has no passkey for the account
+  // (or no account has that username): name the likely causes, and the way on (the page adds links).
+  signin:
+    "You are not signed in: the passkey prompt was closed, or this device has no passkey for this account. " +
+    "Try a passkey on another device, such as your phone, use a backup code, or create an account.",
   add: "Adding a passkey was cancelled. Nothing was saved.",
   remove: "Not confirmed, so the passkey was kept.",
   codes: "Not confirmed, so no backup codes were created.",
@@ -143,7 +147,10 @@ export function localizeTimes() {
   }
 }
 
-/** Runs a modal ceremony from a button: explain, call, then `onSuccess`, or say what went wrong. */
+/**
+ * Runs a modal ceremony from a button: explain, call, then `onSuccess`, or say what went wrong.
+ * Resolves to the error it explained, or null once `onSuccess` ran.
+ */
 export async function ceremony(button, action, run, onSuccess) {
   setBusy(button, true);
   showMessage(beforePrompt(), "info");
@@ -152,10 +159,10 @@ export async function ceremony(button, action, run, onSuccess) {
   } catch (error) {
     showMessage(describe(error, action), "error");
     setBusy(button, false);
-    return false;
+    return error;
   }
   onSuccess();
-  return true;
+  return null;
 }
 
 /** Disables `buttons` and says why when the browser has no WebAuthn; returns whether it did. */
