@@ -44,6 +44,10 @@ UNKNOWN_AT_SIGN_IN = (
     "This passkey is not registered here (it may have been removed). Try another passkey, or create an account."
 )
 BACKUP_CODE = re.compile(r"^[a-z2-9]{5}-[a-z2-9]{5}$")
+LOCKED_REASON = (
+    "You signed in with a backup code or an email link, not a passkey: create a passkey first, then you can "
+    "change these settings."
+)
 
 
 @pytest.fixture
@@ -304,6 +308,52 @@ def test_the_last_passkey_is_kept_until_another_way_in_exists(tab: Tab) -> None:
         "You have no passkeys. Add one so you can sign in again."
     )
     assert server_passkey_ids(tab) == set()
+
+
+def test_a_recovery_session_locks_the_changes_that_need_a_passkey_until_one_is_added(tab: Tab) -> None:
+    sign_up(tab, "dorothy", "Dorothy Vaughan")
+    [lost] = tab.authenticator.credential_ids()
+    tab.page.click("#generate-codes")
+    code = tab.page.locator("#backup-codes-list li").first.text_content()
+    sign_out(tab)
+    lose_the_device(tab)
+    tab.goto("/recover")
+    tab.page.fill("#recover-username", "dorothy")
+    tab.page.fill("#recover-code", code or "")
+    tab.page.click("#recover-code-button")
+    tab.wait_for_path("/account")
+    assert api(tab, "/auth/account")["session"]["kind"] == "recovery"
+
+    # Each change that would ask for the lost passkey is disabled, with the reason beside it.
+    locked = [tab.page.locator("#generate-codes"), tab.page.locator("#email-save"), passkey(tab, lost).locator(".remove")]
+    for control in locked:
+        expect(control).to_be_disabled()
+    for reason in ("#passkeys-locked", "#codes-locked", "#email-locked"):
+        expect(tab.page.locator(reason)).to_be_visible()
+        expect(tab.page.locator(reason)).to_have_text(LOCKED_REASON)
+    expect(tab.page.locator("#generate-codes")).to_have_attribute("aria-describedby", "codes-locked")
+    tab.forget_calls()
+    tab.page.locator("#generate-codes").click(force=True)  # a click on a disabled button does nothing
+    expect(tab.page.locator("#backup-codes")).to_be_hidden()
+    assert tab.webauthn_calls == []
+    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-recovery-locked.png"), full_page=True)
+
+    # "create a passkey" leads to the button that does it, and highlights it.
+    tab.page.locator("#email-locked a.create-passkey-link").click()
+    add = tab.page.locator("#add-passkey")
+    expect(add).to_be_focused()
+    expect(add).to_have_class(re.compile(r"\bhighlighted\b"))
+
+    add.click()
+    expect(message(tab)).to_have_text(PASSKEY_ADDED)
+    assert api(tab, "/auth/account")["session"]["kind"] == "passkey"
+    for control in [tab.page.locator("#generate-codes"), tab.page.locator("#email-save"), passkey(tab, lost).locator(".remove")]:
+        expect(control).to_be_enabled()
+    for reason in ("#passkeys-locked", "#codes-locked", "#email-locked"):
+        expect(tab.page.locator(reason)).to_have_count(0)
+    tab.page.click("#generate-codes")
+    expect(tab.page.locator("#codes-remaining")).to_have_text("10 unused backup codes left.")
+    assert tab.calls("called", method="get") == []  # the new passkey was the step-up
 
 
 def test_backup_codes_get_back_in_and_lead_to_a_new_passkey(tab: Tab) -> None:

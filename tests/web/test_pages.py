@@ -1,4 +1,4 @@
-"""The hosted pages as the server renders them: a rebranded site shows its own name only."""
+"""The hosted pages as the server renders them: a rebranded site's name, and a recovery session's locked settings."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ BRAND = "Acme Shop"
 STATIC = Path(__file__).parents[2] / "src" / "passgate" / "web" / "static"
 # Attributes whose values a person sees or hears (tooltips, placeholders, alternative text, button labels).
 SHOWN_ATTRIBUTES = frozenset({"title", "alt", "placeholder", "aria-label", "value"})
+LOCKED_REASON = (
+    "You signed in with a backup code or an email link, not a passkey: create a passkey first, then you can "
+    "change these settings."
+)
 
 
 class Page(HTMLParser):
@@ -93,3 +97,21 @@ def test_the_pages_scripts_name_no_product_in_what_they_say() -> None:
         code = without_comments((STATIC / name).read_text())
         assert "Passgate" not in code, f"{name} shows the product's name instead of the site's"
 
+
+async def test_a_recovery_session_locks_the_changes_that_need_a_passkey(server: Server) -> None:
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "hedy")
+        codes = (await browser.post("/auth/recovery/codes")).json()["codes"]
+        normal = await page(browser, "/account")
+    async with server.client() as recovering:
+        await recovering.post("/auth/recovery/codes/sign-in", json={"username": "hedy", "code": codes[0]})
+        locked = await page(recovering, "/account")
+
+    for control in ("generate-codes", "email-save"):
+        assert "disabled" in locked.elements[control], control
+        assert "disabled" not in normal.elements[control], control
+    assert "readonly" in locked.elements["email-input"]
+    for reason in ("passkeys-locked", "codes-locked", "email-locked"):
+        assert reason in locked.elements and reason not in normal.elements
+    assert LOCKED_REASON in locked.text and LOCKED_REASON not in normal.text
+    assert locked.elements["add-passkey"]["tag"] == "button"  # where the reasons' "create a passkey" leads

@@ -4,6 +4,9 @@
  * The server renders the page; this wires its controls to the JSON API through passgate.js. Changes the
  * server guards with a step-up (removing a passkey, backup codes, email, adding a passkey) first try, and
  * on `step_up_required` explain, ask for a passkey, and try once more (withStepUp).
+ *
+ * In a recovery session (signed in with a backup code or an email link) the server renders those controls
+ * disabled with the reason: a step-up there would ask for a passkey the person no longer has.
  */
 
 import {
@@ -33,22 +36,19 @@ import {
   showMessage,
 } from "./ui.js";
 
-const RECOVERY_HINT =
-  "You signed in without a passkey: create a new passkey first (the button at the top), then try again.";
-
 export function wireAccount() {
-  const recovering = document.getElementById("recovery-banner") !== null;
   showFlash();
   localizeTimes();
   wireSignOut();
   wireNudge();
   wireAddPasskey();
+  wireCreatePasskeyLinks();
   for (const item of document.querySelectorAll("#passkeys li.passkey")) {
-    wirePasskey(item, recovering);
+    wirePasskey(item);
   }
   wireDisplayName();
-  wireBackupCodes(recovering);
-  wireEmail(recovering);
+  wireBackupCodes();
+  wireEmail();
   // Passkeys removed elsewhere (another browser, an admin) disappear from this browser's password manager.
   signalAcceptedCredentials();
 }
@@ -59,14 +59,6 @@ function confirmingIfNeeded(action, { creates = false } = {}) {
     beforeStepUp: () => showMessage(STEP_UP_EXPLANATION, "info"),
     afterStepUp: () => (creates ? showMessage(beforePrompt(), "info") : clearMessage()),
   });
-}
-
-function showFailure(error, action, recovering) {
-  let text = describe(error, action);
-  if (recovering && error?.code === "cancelled") {
-    text += ` ${RECOVERY_HINT}`;
-  }
-  showMessage(text, "error");
 }
 
 function wireSignOut() {
@@ -118,7 +110,20 @@ function wireAddPasskey() {
   });
 }
 
-function wirePasskey(item, recovering) {
+/** The "create a passkey" links beside locked settings lead to the add-passkey button and highlight it. */
+function wireCreatePasskeyLinks() {
+  const button = document.getElementById("add-passkey");
+  for (const link of document.querySelectorAll("a.create-passkey-link")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      button.scrollIntoView({ block: "center" });
+      button.focus();
+      button.classList.add("highlighted");
+    });
+  }
+}
+
+function wirePasskey(item) {
   const credentialId = item.dataset.credentialId;
   const label = item.querySelector(".passkey-label");
   const provider = item.querySelector(".passkey-provider");
@@ -171,7 +176,7 @@ function wirePasskey(item, recovering) {
     try {
       await confirmingIfNeeded(() => removePasskey(credentialId));
     } catch (error) {
-      showFailure(error, "remove", recovering);
+      showMessage(describe(error, "remove"), "error");
       setBusy(confirmButton, false);
       return;
     }
@@ -224,7 +229,7 @@ function codesLeft(count) {
   return count === 1 ? "1 unused backup code left." : `${count} unused backup codes left.`;
 }
 
-function wireBackupCodes(recovering) {
+function wireBackupCodes() {
   const button = document.getElementById("generate-codes");
   const box = document.getElementById("backup-codes");
   const list = document.getElementById("backup-codes-list");
@@ -235,7 +240,7 @@ function wireBackupCodes(recovering) {
     try {
       ({ codes } = await confirmingIfNeeded(() => generateBackupCodes()));
     } catch (error) {
-      showFailure(error, "codes", recovering);
+      showMessage(describe(error, "codes"), "error");
       setBusy(button, false);
       return;
     }
@@ -265,7 +270,7 @@ function wireBackupCodes(recovering) {
   });
 }
 
-function wireEmail(recovering) {
+function wireEmail() {
   const form = document.getElementById("email-form");
   const input = document.getElementById("email-input");
   const button = document.getElementById("email-save");
@@ -277,7 +282,7 @@ function wireEmail(recovering) {
     try {
       await confirmingIfNeeded(() => setEmail(email));
     } catch (error) {
-      showFailure(error, "email", recovering);
+      showMessage(describe(error, "email"), "error");
       setBusy(button, false);
       return;
     }
