@@ -1,4 +1,4 @@
-"""The hosted pages as the server renders them: a rebranded site's name, and a recovery session's locked settings."""
+"""The hosted pages as the server renders them: a rebranded site's name, locked settings, a missing passkey."""
 
 from __future__ import annotations
 
@@ -115,3 +115,18 @@ async def test_a_recovery_session_locks_the_changes_that_need_a_passkey(server: 
         assert reason in locked.elements and reason not in normal.elements
     assert LOCKED_REASON in locked.text and LOCKED_REASON not in normal.text
     assert locked.elements["add-passkey"]["tag"] == "button"  # where the reasons' "create a passkey" leads
+
+
+async def test_an_account_without_a_passkey_gets_an_urgent_banner(server: Server) -> None:
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "mary")
+        with_passkey = await page(browser, "/account")
+        assert (await browser.post("/auth/recovery/codes")).status_code == 200
+        [only] = (await browser.get("/auth/passkeys")).json()["passkeys"]
+        assert (await browser.delete(f"/auth/passkeys/{only['id']}")).status_code == 200
+        without = await page(browser, "/account")
+
+    banner = without.elements["no-passkey-banner"]
+    assert "hidden" not in banner and banner["role"] == "alert" and "urgent" in str(banner["class"]).split()
+    assert without.elements["no-passkey-add"]["tag"] == "button"
+    assert "hidden" in with_passkey.elements["no-passkey-banner"]  # shown by account.js once the last one goes

@@ -95,19 +95,22 @@ function wireNudge() {
   });
 }
 
+/** Every "add / create a passkey" button: the main one, the banners' and the one beside a last removal. */
 function wireAddPasskey() {
-  const button = document.getElementById("add-passkey");
-  if (refuseWithoutWebAuthn(isSupported(), button)) {
+  const buttons = [...document.querySelectorAll("button.add-passkey")];
+  if (refuseWithoutWebAuthn(isSupported(), ...buttons)) {
     return;
   }
-  button.addEventListener("click", () => {
-    ceremony(
-      button,
-      "add",
-      () => confirmingIfNeeded(() => register(), { creates: true }),
-      () => navigateWithMessage("/account", "Passkey added. You can now sign in with it."),
-    );
-  });
+  for (const button of buttons) {
+    button.addEventListener("click", () => {
+      ceremony(
+        button,
+        "add",
+        () => confirmingIfNeeded(() => register(), { creates: true }),
+        () => navigateWithMessage("/account", "Passkey added. You can now sign in with it."),
+      );
+    });
+  }
 }
 
 /** The "create a passkey" links beside locked settings lead to the add-passkey button and highlight it. */
@@ -123,6 +126,28 @@ function wireCreatePasskeyLinks() {
   }
 }
 
+/** What removing the only passkey leaves, from what the page shows of the other ways back in. */
+function withoutPasskeyConsequence() {
+  const codes = Number(document.getElementById("codes-remaining").dataset.count) > 0;
+  const email = document.getElementById("email-status").dataset.state === "verified";
+  let ways = "a backup code or a sign-in link sent to your email address";
+  if (codes && !email) {
+    ways = "one of your backup codes";
+  } else if (email && !codes) {
+    ways = "a sign-in link sent to your email address";
+  }
+  return `Without it, you will need ${ways} to sign in.`;
+}
+
+function showNoPasskeyBanner() {
+  document.getElementById("second-passkey-nudge")?.remove();
+  const banner = document.getElementById("no-passkey-banner");
+  if (banner !== null) {
+    banner.hidden = false;
+    banner.scrollIntoView({ block: "nearest" });
+  }
+}
+
 function wirePasskey(item) {
   const credentialId = item.dataset.credentialId;
   const label = item.querySelector(".passkey-label");
@@ -132,6 +157,7 @@ function wirePasskey(item) {
   const saveButton = renameForm.querySelector(".rename-save");
   const removeConfirm = item.querySelector(".remove-confirm");
   const confirmButton = removeConfirm.querySelector(".confirm-remove");
+  const onlyWarning = removeConfirm.querySelector(".only-passkey-warning");
   let nickname = nicknameInput.value;
 
   item.querySelector(".rename").addEventListener("click", () => {
@@ -164,6 +190,13 @@ function wirePasskey(item) {
   });
 
   item.querySelector(".remove").addEventListener("click", () => {
+    // Counted now, not at load: other passkeys may have been removed since.
+    const only = item.parentElement.querySelectorAll("li.passkey").length === 1;
+    removeConfirm.querySelector(".remove-question").hidden = only;
+    onlyWarning.hidden = !only;
+    onlyWarning.querySelector(".only-passkey-consequence").textContent = only ? withoutPasskeyConsequence() : "";
+    removeConfirm.querySelector(".add-first").hidden = !only;
+    confirmButton.textContent = only ? "Remove my only passkey" : "Remove passkey";
     renameForm.hidden = true;
     removeConfirm.hidden = false;
     confirmButton.focus();
@@ -182,13 +215,14 @@ function wirePasskey(item) {
     }
     const list = item.parentElement;
     item.remove();
+    showMessage(`Passkey “${label.textContent}” removed.`, "success");
     if (list.querySelector("li.passkey") === null) {
       const empty = document.createElement("li");
       empty.className = "empty";
       empty.textContent = "You have no passkeys. Add one so you can sign in again.";
       list.append(empty);
+      showNoPasskeyBanner();
     }
-    showMessage(`Passkey “${label.textContent}” removed.`, "success");
   });
 }
 
