@@ -90,7 +90,5 @@ def test_the_scripts_name_the_site_not_the_product(tab: Tab) -> None:
     tab.context.set_offline(True)
     tab.page.fill("#username", "wile")
     tab.page.click("#signup-button")
-    expect(tab.page.locator("#message")).to_have_text(
-        f"Could not reach {BRAND}. Check your connection and try again."
-    )
+    expect(tab.page.locator("#message")).to_have_text(f"Could not reach {BRAND}. Check your connection and try again.")
     tab.context.set_offline(False)
