@@ -44,6 +44,12 @@ UNKNOWN_AT_SIGN_IN = (
     "This passkey is not registered here (it may have been removed). Try another passkey, or create an account."
 )
 BACKUP_CODE = re.compile(r"^[a-z2-9]{5}-[a-z2-9]{5}$")
+LOCKED_REASON = (
+    "You signed in with a backup code or an email link, not a passkey: create a passkey first, then you can "
+    "change these settings."
+)
+ONLY_PASSKEY = "This is your only passkey. Without it, you will need one of your backup codes to sign in."
+NO_PASSKEY_LEFT = "You have no passkey now"
 
 
 @pytest.fixture
@@ -304,6 +310,106 @@ def test_the_last_passkey_is_kept_until_another_way_in_exists(tab: Tab) -> None:
         "You have no passkeys. Add one so you can sign in again."
     )
     assert server_passkey_ids(tab) == set()
+
+
+def test_removing_the_only_passkey_warns_before_and_urges_a_new_one_after(tab: Tab) -> None:
+    sign_up(tab, "mary", "Mary Jackson")
+    [first] = tab.authenticator.credential_ids()
+    security_key = tab.add_security_key()
+    add_passkey_on_page(tab)
+    [second] = security_key.credential_ids()
+    tab.page.click("#generate-codes")
+    expect(tab.page.locator("#codes-remaining")).to_have_text("10 unused backup codes left.")
+
+    # One of two: the usual question.
+    item = passkey(tab, second)
+    item.locator("button.remove").click()
+    expect(item.locator(".remove-question")).to_be_visible()
+    expect(item.locator(".only-passkey-warning")).to_be_hidden()
+    expect(item.locator("button.confirm-remove")).to_have_text("Remove passkey")
+    item.locator("button.confirm-remove").click()
+    expect(passkeys(tab)).to_have_count(1)
+    expect(tab.page.locator("#no-passkey-banner")).to_be_hidden()
+
+    # The one left (counted when the box opens, not when the page loaded): a warning says what is at stake.
+    item = passkey(tab, first)
+    item.locator("button.remove").click()
+    warning = item.locator(".only-passkey-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text(ONLY_PASSKEY)
+    expect(warning).to_contain_text("Create another passkey first")
+    expect(item.locator(".remove-question")).to_be_hidden()
+    expect(item.locator("button.add-first")).to_be_visible()
+    expect(item.locator("button.confirm-remove")).to_have_text("Remove my only passkey")
+    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-only-passkey.png"), full_page=True)
+    item.locator("button.confirm-remove").click()
+    expect(passkeys(tab)).to_have_count(0)
+    assert server_passkey_ids(tab) == set()
+
+    # Afterwards: an urgent banner, not just a grey line, with a way to create a passkey; and so on reload.
+    banner = tab.page.locator("#no-passkey-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("role", "alert")
+    expect(banner).to_have_class(re.compile(r"\burgent\b"))
+    expect(banner).to_contain_text(NO_PASSKEY_LEFT)
+    tab.page.reload()
+    expect(banner).to_be_visible()
+    tab.forget_calls()
+    banner.locator("#no-passkey-add").click()
+    expect(message(tab)).to_have_text(PASSKEY_ADDED)
+    expect(passkeys(tab)).to_have_count(1)
+    expect(banner).to_be_hidden()
+    assert [c["method"] for c in tab.calls("resolved")] == ["create"]
+
+
+def test_a_recovery_session_locks_the_changes_that_need_a_passkey_until_one_is_added(tab: Tab) -> None:
+    sign_up(tab, "dorothy", "Dorothy Vaughan")
+    [lost] = tab.authenticator.credential_ids()
+    tab.page.click("#generate-codes")
+    code = tab.page.locator("#backup-codes-list li").first.text_content()
+    sign_out(tab)
+    lose_the_device(tab)
+    tab.goto("/recover")
+    tab.page.fill("#recover-username", "dorothy")
+    tab.page.fill("#recover-code", code or "")
+    tab.page.click("#recover-code-button")
+    tab.wait_for_path("/account")
+    assert api(tab, "/auth/account")["session"]["kind"] == "recovery"
+
+    # Each change that would ask for the lost passkey is disabled, with the reason beside it.
+    locked = [
+        tab.page.locator("#generate-codes"),
+        tab.page.locator("#email-save"),
+        passkey(tab, lost).locator(".remove"),
+    ]
+    for control in locked:
+        expect(control).to_be_disabled()
+    for reason in ("#passkeys-locked", "#codes-locked", "#email-locked"):
+        expect(tab.page.locator(reason)).to_be_visible()
+        expect(tab.page.locator(reason)).to_have_text(LOCKED_REASON)
+    expect(tab.page.locator("#generate-codes")).to_have_attribute("aria-describedby", "codes-locked")
+    tab.forget_calls()
+    tab.page.locator("#generate-codes").click(force=True)  # a click on a disabled button does nothing
+    expect(tab.page.locator("#backup-codes")).to_be_hidden()
+    assert tab.webauthn_calls == []
+    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-recovery-locked.png"), full_page=True)
+
+    # "create a passkey" leads to the button that does it, and highlights it.
+    tab.page.locator("#email-locked a.create-passkey-link").click()
+    add = tab.page.locator("#add-passkey")
+    expect(add).to_be_focused()
+    expect(add).to_have_class(re.compile(r"\bhighlighted\b"))
+
+    add.click()
+    expect(message(tab)).to_have_text(PASSKEY_ADDED)
+    assert api(tab, "/auth/account")["session"]["kind"] == "passkey"
+    for control in locked:
+        expect(control).to_be_enabled()
+    for reason in ("#passkeys-locked", "#codes-locked", "#email-locked"):
+        expect(tab.page.locator(reason)).to_have_count(0)
+    tab.page.click("#generate-codes")
+    expect(tab.page.locator("#codes-remaining")).to_have_text("10 unused backup codes left.")
+    assert tab.calls("called", method="get") == []  # the new passkey was the step-up
 
 
 def test_backup_codes_get_back_in_and_lead_to_a_new_passkey(tab: Tab) -> None:

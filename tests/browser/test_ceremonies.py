@@ -109,10 +109,14 @@ function bufferToBase64url(buffer) {
 
 # passgate.js answers with code `cancelled`; pages.js turns it into these sentences.
 SIGNUP_CANCELLED = "Passkey creation was cancelled. Nothing was saved."
-SIGNIN_CANCELLED = "Sign-in was cancelled."
+# The browser says the same for a closed prompt and for "no passkey here for that account".
+SIGNIN_CANCELLED = (
+    "You are not signed in: the passkey prompt was closed, or this device has no passkey for this account. "
+    "Try a passkey on another device, such as your phone, use a backup code, or create an account."
+)
 BEFORE_PROMPT = (
     "Your device will ask you to confirm with your fingerprint, face, PIN or security key. "
-    "Passgate never sees your biometrics."
+    "Your biometrics stay on your device: Passgate never sees them."
 )
 
 
@@ -276,6 +280,36 @@ def test_cancelling_at_sign_up_explains_and_creates_nothing(tab: Tab) -> None:
     sign_up(tab, "mallory", "Mallory")
     expect(tab.page.locator("#account-username")).to_have_text("mallory")
     expect(tab.page.locator("#passkeys li.passkey")).to_have_count(1)
+
+
+def test_signing_in_without_a_passkey_here_says_what_may_have_happened_and_the_ways_on(tab: Tab) -> None:
+    tab.goto("/signin")
+    help = tab.page.locator("#signin-help")
+    expect(help).to_be_hidden()
+
+    # No account "wile": the server answers with options like any account's, and this device has no
+    # passkey they name, so Chromium rejects get() with NotAllowedError, as when the prompt is closed.
+    tab.page.fill("#username", "wile")
+    tab.page.click("#signin-button")
+    expect(tab.page.locator("#message")).to_have_text(SIGNIN_CANCELLED)
+    assert tab.calls("rejected", method="get", mediation="optional")[0]["error"] == "NotAllowedError"
+    expect(help).to_be_visible()
+    expect(help).to_contain_text("choose your phone, tablet or security key")
+    expect(help.locator("#signin-help-recover")).to_have_attribute("href", "/recover")
+    expect(help.locator("#signin-help-signup")).to_have_attribute("href", "/signup")
+    expect(tab.page.locator("#signin-button")).to_be_enabled()
+    assert tab.session_status() == 401
+    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-signin-no-passkey.png"), full_page=True)
+
+    # Without a username, on a device holding no passkey for this site: the same, and the links lead on.
+    tab.page.fill("#username", "")
+    tab.forget_calls()
+    tab.page.click("#signin-button")
+    tab.wait_until(lambda: len(tab.calls("rejected", method="get", mediation="optional")) == 1, what="get()")
+    expect(tab.page.locator("#message")).to_have_text(SIGNIN_CANCELLED)
+    expect(help).to_be_visible()
+    help.locator("#signin-help-recover").click()
+    tab.wait_for_path("/recover")
 
 
 def test_the_seed_code_works_unchanged(tab: Tab) -> None:

@@ -4,6 +4,9 @@
  * The server renders the page; this wires its controls to the JSON API through passgate.js. Changes the
  * server guards with a step-up (removing a passkey, backup codes, email, adding a passkey) first try, and
  * on `step_up_required` explain, ask for a passkey, and try once more (withStepUp).
+ *
+ * In a recovery session (signed in with a backup code or an email link) the server renders those controls
+ * disabled with the reason: a step-up there would ask for a passkey the person no longer has.
  */
 
 import {
@@ -20,8 +23,8 @@ import {
   withStepUp,
 } from "./passgate.js";
 import {
-  BEFORE_PROMPT,
   STEP_UP_EXPLANATION,
+  beforePrompt,
   ceremony,
   clearMessage,
   describe,
@@ -33,22 +36,19 @@ import {
   showMessage,
 } from "./ui.js";
 
-const RECOVERY_HINT =
-  "You signed in without a passkey: create a new passkey first (the button at the top), then try again.";
-
 export function wireAccount() {
-  const recovering = document.getElementById("recovery-banner") !== null;
   showFlash();
   localizeTimes();
   wireSignOut();
   wireNudge();
   wireAddPasskey();
+  wireCreatePasskeyLinks();
   for (const item of document.querySelectorAll("#passkeys li.passkey")) {
-    wirePasskey(item, recovering);
+    wirePasskey(item);
   }
   wireDisplayName();
-  wireBackupCodes(recovering);
-  wireEmail(recovering);
+  wireBackupCodes();
+  wireEmail();
   // Passkeys removed elsewhere (another browser, an admin) disappear from this browser's password manager.
   signalAcceptedCredentials();
 }
@@ -57,16 +57,8 @@ export function wireAccount() {
 function confirmingIfNeeded(action, { creates = false } = {}) {
   return withStepUp(action, {
     beforeStepUp: () => showMessage(STEP_UP_EXPLANATION, "info"),
-    afterStepUp: () => (creates ? showMessage(BEFORE_PROMPT, "info") : clearMessage()),
+    afterStepUp: () => (creates ? showMessage(beforePrompt(), "info") : clearMessage()),
   });
-}
-
-function showFailure(error, action, recovering) {
-  let text = describe(error, action);
-  if (recovering && error?.code === "cancelled") {
-    text += ` ${RECOVERY_HINT}`;
-  }
-  showMessage(text, "error");
 }
 
 function wireSignOut() {
@@ -103,22 +95,60 @@ function wireNudge() {
   });
 }
 
+/** Every "add / create a passkey" button: the main one, the banners' and the one beside a last removal. */
 function wireAddPasskey() {
-  const button = document.getElementById("add-passkey");
-  if (refuseWithoutWebAuthn(isSupported(), button)) {
+  const buttons = [...document.querySelectorAll("button.add-passkey")];
+  if (refuseWithoutWebAuthn(isSupported(), ...buttons)) {
     return;
   }
-  button.addEventListener("click", () => {
-    ceremony(
-      button,
-      "add",
-      () => confirmingIfNeeded(() => register(), { creates: true }),
-      () => navigateWithMessage("/account", "Passkey added. You can now sign in with it."),
-    );
-  });
+  for (const button of buttons) {
+    button.addEventListener("click", () => {
+      ceremony(
+        button,
+        "add",
+        () => confirmingIfNeeded(() => register(), { creates: true }),
+        () => navigateWithMessage("/account", "Passkey added. You can now sign in with it."),
+      );
+    });
+  }
 }
 
-function wirePasskey(item, recovering) {
+/** The "create a passkey" links beside locked settings lead to the add-passkey button and highlight it. */
+function wireCreatePasskeyLinks() {
+  const button = document.getElementById("add-passkey");
+  for (const link of document.querySelectorAll("a.create-passkey-link")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      button.scrollIntoView({ block: "center" });
+      button.focus();
+      button.classList.add("highlighted");
+    });
+  }
+}
+
+/** What removing the only passkey leaves, from what the page shows of the other ways back in. */
+function withoutPasskeyConsequence() {
+  const codes = Number(document.getElementById("codes-remaining").dataset.count) > 0;
+  const email = document.getElementById("email-status").dataset.state === "verified";
+  let ways = "a backup code or a sign-in link sent to your email address";
+  if (codes && !email) {
+    ways = "one of your backup codes";
+  } else if (email && !codes) {
+    ways = "a sign-in link sent to your email address";
+  }
+  return `Without it, you will need ${ways} to sign in.`;
+}
+
+function showNoPasskeyBanner() {
+  document.getElementById("second-passkey-nudge")?.remove();
+  const banner = document.getElementById("no-passkey-banner");
+  if (banner !== null) {
+    banner.hidden = false;
+    banner.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function wirePasskey(item) {
   const credentialId = item.dataset.credentialId;
   const label = item.querySelector(".passkey-label");
   const provider = item.querySelector(".passkey-provider");
@@ -127,6 +157,7 @@ function wirePasskey(item, recovering) {
   const saveButton = renameForm.querySelector(".rename-save");
   const removeConfirm = item.querySelector(".remove-confirm");
   const confirmButton = removeConfirm.querySelector(".confirm-remove");
+  const onlyWarning = removeConfirm.querySelector(".only-passkey-warning");
   let nickname = nicknameInput.value;
 
   item.querySelector(".rename").addEventListener("click", () => {
@@ -159,6 +190,13 @@ function wirePasskey(item, recovering) {
   });
 
   item.querySelector(".remove").addEventListener("click", () => {
+    // Counted now, not at load: other passkeys may have been removed since.
+    const only = item.parentElement.querySelectorAll("li.passkey").length === 1;
+    removeConfirm.querySelector(".remove-question").hidden = only;
+    onlyWarning.hidden = !only;
+    onlyWarning.querySelector(".only-passkey-consequence").textContent = only ? withoutPasskeyConsequence() : "";
+    removeConfirm.querySelector(".add-first").hidden = !only;
+    confirmButton.textContent = only ? "Remove my only passkey" : "Remove passkey";
     renameForm.hidden = true;
     removeConfirm.hidden = false;
     confirmButton.focus();
@@ -171,19 +209,20 @@ function wirePasskey(item, recovering) {
     try {
       await confirmingIfNeeded(() => removePasskey(credentialId));
     } catch (error) {
-      showFailure(error, "remove", recovering);
+      showMessage(describe(error, "remove"), "error");
       setBusy(confirmButton, false);
       return;
     }
     const list = item.parentElement;
     item.remove();
+    showMessage(`Passkey “${label.textContent}” removed.`, "success");
     if (list.querySelector("li.passkey") === null) {
       const empty = document.createElement("li");
       empty.className = "empty";
       empty.textContent = "You have no passkeys. Add one so you can sign in again.";
       list.append(empty);
+      showNoPasskeyBanner();
     }
-    showMessage(`Passkey “${label.textContent}” removed.`, "success");
   });
 }
 
@@ -224,7 +263,7 @@ function codesLeft(count) {
   return count === 1 ? "1 unused backup code left." : `${count} unused backup codes left.`;
 }
 
-function wireBackupCodes(recovering) {
+function wireBackupCodes() {
   const button = document.getElementById("generate-codes");
   const box = document.getElementById("backup-codes");
   const list = document.getElementById("backup-codes-list");
@@ -235,7 +274,7 @@ function wireBackupCodes(recovering) {
     try {
       ({ codes } = await confirmingIfNeeded(() => generateBackupCodes()));
     } catch (error) {
-      showFailure(error, "codes", recovering);
+      showMessage(describe(error, "codes"), "error");
       setBusy(button, false);
       return;
     }
@@ -265,7 +304,7 @@ function wireBackupCodes(recovering) {
   });
 }
 
-function wireEmail(recovering) {
+function wireEmail() {
   const form = document.getElementById("email-form");
   const input = document.getElementById("email-input");
   const button = document.getElementById("email-save");
@@ -277,7 +316,7 @@ function wireEmail(recovering) {
     try {
       await confirmingIfNeeded(() => setEmail(email));
     } catch (error) {
-      showFailure(error, "email", recovering);
+      showMessage(describe(error, "email"), "error");
       setBusy(button, false);
       return;
     }

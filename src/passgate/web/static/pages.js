@@ -54,11 +54,15 @@ function wireSignin() {
   if (refuseWithoutWebAuthn(isSupported(), button)) {
     return;
   }
+  const help = document.getElementById("signin-help");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    help.hidden = true;
     const username = document.getElementById("username").value.trim();
-    const signedIn = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goToAccount);
-    if (!signedIn) {
+    const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goToAccount);
+    if (failure !== null) {
+      // Closed prompt, or no passkey here for the account: the browser does not say which.
+      help.hidden = failure.code !== "cancelled";
       startAutofill(); // signIn() aborted it; offer passkeys in the field again
     }
   });

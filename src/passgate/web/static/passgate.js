@@ -410,7 +410,7 @@ async function requestJSON(method, url, body) {
   try {
     response = await fetch(url, init);
   } catch (error) {
-    throw new PasskeyClientError("network_error", "Passgate could not be reached.", { cause: error });
+    throw new PasskeyClientError("network_error", "The server could not be reached.", { cause: error });
   }
   let payload = null;
   try {
@@ -421,12 +421,12 @@ async function requestJSON(method, url, body) {
   if (!response.ok) {
     throw new PasskeyClientError(
       "server_error",
-      payload?.message || `Passgate answered ${response.status}.`,
+      payload?.message || `The server answered ${response.status}.`,
       { serverCode: payload?.error ?? null, status: response.status },
     );
   }
   if (payload === null) {
-    throw new PasskeyClientError("server_error", "Passgate's answer was not JSON.", { status: response.status });
+    throw new PasskeyClientError("server_error", "The server's answer was not JSON.", { status: response.status });
   }
   return payload;
 }
@@ -502,7 +502,7 @@ function parseRequestOptions(json) {
 }
 
 function unreadableOptions(error) {
-  return new PasskeyClientError("server_error", "The browser could not read Passgate's passkey options.", {
+  return new PasskeyClientError("server_error", "The browser could not read the server's passkey options.", {
     cause: error,
   });
 }

@@ -1,12 +1,23 @@
 /**
  * What every hosted page shares: the message line, busy buttons, and the sentences for failures.
  * Text from the server or the person is only ever set with textContent, never parsed as HTML.
+ *
+ * Sentences that name the site use the name the server was configured with (`rp_name`), which every page
+ * carries in `<body data-rp-name="...">`: a site that runs Passgate under its own name shows only that name.
  */
 
+/** The site's name for sentences (always written mid-sentence, so the fallback reads well too). */
+export function siteName() {
+  return document.body?.dataset.rpName || "this site";
+}
+
 // Said before the browser's prompt: people new to passkeys do not expect their device to ask.
-export const BEFORE_PROMPT =
-  "Your device will ask you to confirm with your fingerprint, face, PIN or security key. " +
-  "Passgate never sees your biometrics.";
+export function beforePrompt() {
+  return (
+    "Your device will ask you to confirm with your fingerprint, face, PIN or security key. " +
+    `Your biometrics stay on your device: ${siteName()} never sees them.`
+  );
+}
 
 // Said before a step-up prompt, which otherwise appears out of nowhere in the middle of a change.
 export const STEP_UP_EXPLANATION =
@@ -18,7 +29,11 @@ const FLASH_KEY = "passgate:flash";
 
 const CANCELLED = {
   signup: "Passkey creation was cancelled. Nothing was saved.",
-  signin: "Sign-in was cancelled.",
+  // The browser says the same whether the prompt was closed or this device has no passkey for the account
+  // (or no account has that username): name the likely causes, and the way on (the page adds links).
+  signin:
+    "You are not signed in: the passkey prompt was closed, or this device has no passkey for this account. " +
+    "Try a passkey on another device, such as your phone, use a backup code, or create an account.",
   add: "Adding a passkey was cancelled. Nothing was saved.",
   remove: "Not confirmed, so the passkey was kept.",
   codes: "Not confirmed, so no backup codes were created.",
@@ -41,7 +56,7 @@ const SERVER_MESSAGES = {
   user_not_verified: "Your device did not confirm it is you (fingerprint, face or PIN). Please try again.",
   not_signed_in: "Your session has ended. Please sign in again.",
   forbidden: "You can only add passkeys to your own account.",
-  origin_not_allowed: "This page's address is not allowed to use Passgate.",
+  origin_not_allowed: () => `This page's address is not allowed to sign in to ${siteName()}.`,
   step_up_required: "For your security, confirm it's you with a passkey first.",
   last_passkey:
     "This is your only passkey, so it can't be removed yet. First add another passkey, create backup codes " +
@@ -57,7 +72,7 @@ const SERVER_MESSAGES = {
 const GENERIC = {
   not_allowed: "Your browser did not allow the passkey request. Check the address bar and try again.",
   unsupported: "This browser cannot use passkeys. Try an up-to-date Chrome, Edge, Safari or Firefox.",
-  network_error: "Passgate could not be reached. Check your connection and try again.",
+  network_error: () => `Could not reach ${siteName()}. Check your connection and try again.`,
   unknown: "Something went wrong with the passkey request. Please try again.",
 };
 
@@ -69,11 +84,21 @@ export function describe(error, action) {
     case "already_registered":
       return ALREADY_REGISTERED[action] ?? ALREADY_REGISTERED.add;
     case "server_error":
+      if (!error.serverCode) {
+        // No answer from the server itself (a proxy's error page, unreadable options): the client's own
+        // message is written for developers, not for the person.
+        return sentence(GENERIC.unknown);
+      }
       // invalid_request messages name the field ("username is required."), so they are worth showing.
-      return SERVER_MESSAGES[error.serverCode] ?? error.message ?? GENERIC.unknown;
+      return sentence(SERVER_MESSAGES[error.serverCode] ?? error.message ?? GENERIC.unknown);
     default:
-      return GENERIC[error?.code] ?? GENERIC.unknown;
+      return sentence(GENERIC[error?.code] ?? GENERIC.unknown);
   }
+}
+
+// A table entry is a sentence, or a function making one when it names the site.
+function sentence(entry) {
+  return typeof entry === "function" ? entry() : entry;
 }
 
 export function showMessage(text, kind) {
@@ -122,19 +147,22 @@ export function localizeTimes() {
   }
 }
 
-/** Runs a modal ceremony from a button: explain, call, then `onSuccess`, or say what went wrong. */
+/**
+ * Runs a modal ceremony from a button: explain, call, then `onSuccess`, or say what went wrong.
+ * Resolves to the error it explained, or null once `onSuccess` ran.
+ */
 export async function ceremony(button, action, run, onSuccess) {
   setBusy(button, true);
-  showMessage(BEFORE_PROMPT, "info");
+  showMessage(beforePrompt(), "info");
   try {
     await run();
   } catch (error) {
     showMessage(describe(error, action), "error");
     setBusy(button, false);
-    return false;
+    return error;
   }
   onSuccess();
-  return true;
+  return null;
 }
 
 /** Disables `buttons` and says why when the browser has no WebAuthn; returns whether it did. */

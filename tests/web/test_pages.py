@@ -1,0 +1,132 @@
+"""The hosted pages as the server renders them: a rebranded site's name, locked settings, a missing passkey."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+
+from passgate.testing import SoftwareAuthenticator
+from tests.web.conftest import Server, sign_up
+
+BRAND = "Acme Shop"
+STATIC = Path(__file__).parents[2] / "src" / "passgate" / "web" / "static"
+# Attributes whose values a person sees or hears (tooltips, placeholders, alternative text, button labels).
+SHOWN_ATTRIBUTES = frozenset({"title", "alt", "placeholder", "aria-label", "value"})
+LOCKED_REASON = (
+    "You signed in with a backup code or an email link, not a passkey: create a passkey first, then you can "
+    "change these settings."
+)
+
+
+class Page(HTMLParser):
+    """What a page shows a person: its text (hidden parts too, since scripts reveal them) and shown attributes."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self.body: dict[str, str | None] = {}
+        self.elements: dict[str, dict[str, str | None]] = {}
+        self._skipping = 0
+        self.feed(html)
+        self.close()
+
+    @property
+    def text(self) -> str:
+        return re.sub(r"\s+", " ", " ".join(self.texts))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag in ("script", "style"):
+            self._skipping += 1
+        if tag == "body":
+            self.body = attributes
+        if attributes.get("id"):
+            self.elements[str(attributes["id"])] = {"tag": tag, **attributes}
+        self.texts += [value for name, value in attrs if name in SHOWN_ATTRIBUTES and value]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.texts.append(data)
+
+
+async def page(client: httpx.AsyncClient, path: str) -> Page:
+    response = await client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return Page(response.text)
+
+
+def without_comments(source: str) -> str:
+    source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
+    return re.sub(r"(^|\s)//.*$", "", source, flags=re.MULTILINE)
+
+
+async def test_a_rebranded_site_shows_only_its_own_name(make_server: Callable[..., Server]) -> None:
+    server = make_server(rp_name=BRAND)
+    pages: dict[str, Page] = {}
+    async with server.client() as browser:
+        for path in ("/signin", "/signup", "/recover", "/email/verify?token=abc", "/recover/email?token=abc"):
+            pages[path] = await page(browser, path)
+        await sign_up(browser, SoftwareAuthenticator(), "wile")
+        pages["/account"] = await page(browser, "/account")
+        codes = (await browser.post("/auth/recovery/codes")).json()["codes"]
+        [only] = (await browser.get("/auth/passkeys")).json()["passkeys"]
+        assert (await browser.delete(f"/auth/passkeys/{only['id']}")).status_code == 200
+        pages["/account, no passkey left"] = await page(browser, "/account")
+    async with server.client() as recovering:
+        signed_in = await recovering.post("/auth/recovery/codes/sign-in", json={"username": "wile", "code": codes[0]})
+        assert signed_in.status_code == 200, signed_in.text
+        pages["/account, recovery session"] = await page(recovering, "/account")
+
+    for path, shown in pages.items():
+        assert "passgate" not in shown.text.lower(), (path, shown.text)
+        assert BRAND in shown.text, path
+        # pages.js names the site in its sentences from here.
+        assert shown.body.get("data-rp-name") == BRAND, path
+
+
+def test_the_pages_scripts_name_no_product_in_what_they_say() -> None:
+    for name in ("ui.js", "pages.js", "account.js", "passgate.js"):
+        code = without_comments((STATIC / name).read_text())
+        assert "Passgate" not in code, f"{name} shows the product's name instead of the site's"
+
+
+async def test_a_recovery_session_locks_the_changes_that_need_a_passkey(server: Server) -> None:
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "hedy")
+        codes = (await browser.post("/auth/recovery/codes")).json()["codes"]
+        normal = await page(browser, "/account")
+    async with server.client() as recovering:
+        await recovering.post("/auth/recovery/codes/sign-in", json={"username": "hedy", "code": codes[0]})
+        locked = await page(recovering, "/account")
+
+    for control in ("generate-codes", "email-save"):
+        assert "disabled" in locked.elements[control], control
+        assert "disabled" not in normal.elements[control], control
+    assert "readonly" in locked.elements["email-input"]
+    for reason in ("passkeys-locked", "codes-locked", "email-locked"):
+        assert reason in locked.elements and reason not in normal.elements
+    assert LOCKED_REASON in locked.text and LOCKED_REASON not in normal.text
+    assert locked.elements["add-passkey"]["tag"] == "button"  # where the reasons' "create a passkey" leads
+
+
+async def test_an_account_without_a_passkey_gets_an_urgent_banner(server: Server) -> None:
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "mary")
+        with_passkey = await page(browser, "/account")
+        assert (await browser.post("/auth/recovery/codes")).status_code == 200
+        [only] = (await browser.get("/auth/passkeys")).json()["passkeys"]
+        assert (await browser.delete(f"/auth/passkeys/{only['id']}")).status_code == 200
+        without = await page(browser, "/account")
+
+    banner = without.elements["no-passkey-banner"]
+    assert "hidden" not in banner and banner["role"] == "alert" and "urgent" in str(banner["class"]).split()
+    assert without.elements["no-passkey-add"]["tag"] == "button"
+    assert "hidden" in with_passkey.elements["no-passkey-banner"]  # shown by account.js once the last one goes
