@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -45,6 +46,7 @@ class Context:
     rp: RelyingParty
     storage: Storage
     mailer: Mailer = field(default_factory=lambda: OutboxMailer(directory=Path("outbox"), sender="passgate@localhost"))
+    mail_ready: asyncio.Event = field(default_factory=asyncio.Event)  # set when mail is queued: wakes this node's worker
     clock: Callable[[], datetime] = utcnow
     random: Callable[[int], bytes] = secrets.token_bytes
     metadata: MetadataCache = field(default_factory=MetadataCache)  # FIDO metadata, when configured
