@@ -19,10 +19,22 @@ from tests.services import free_port
 
 @dataclass
 class Mailbox:
+    """What the server received. `delay` holds each message that long before accepting it (a slow relay);
+    `refuse` answers that many messages with a temporary failure first (a relay that is down)."""
+
     messages: list[EmailMessage] = field(default_factory=list)
+    delay: float = 0.0
+    refuse: int = 0
+    refused: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self._lock:
+            if self.refused < self.refuse:
+                self.refused += 1
+                return "451 4.3.0 Try again later"
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._lock:
