@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,21 +94,76 @@ async def test_mail_queued_by_a_process_that_stopped_is_sent_after_the_restart(
     assert link.split("token=")[1].encode() not in body and b"/email/verify" not in body  # sealed at rest
 
 
-async def test_mail_sealed_under_another_secret_key_is_kept_as_failed(
+async def test_a_node_with_another_secret_key_leaves_the_mail_to_one_that_can_read_it(
     make_server: Callable[..., Server], smtp: SmtpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     node = tmp_path / "node"
-    stopped = make_server(directory=node, lifespan=False, secret_key="before", **smtp.settings)
+    stopped = make_server(directory=node, lifespan=False, secret_key="right", **smtp.settings)
     async with stopped.client() as browser:
         await sign_up(browser, SoftwareAuthenticator(), "di")
         assert (await browser.post("/auth/email", json={"email": "di@example.com"})).status_code == 202
     await stopped.stop()
-    restarted = make_server(directory=node, secret_key="after", **smtp.settings)
-    with caplog.at_level(logging.ERROR, logger="passgate.mail"):
-        async with restarted.client():
-            await eventually(lambda: restarted.rows("SELECT status FROM mail_outbox") == [("failed",)])
-    assert "cannot be read with this secret_key" in caplog.text
-    assert smtp.mailbox.to("di@example.com") == []
+    wrong = make_server(directory=node, secret_key="wrong", **smtp.settings)
+    with caplog.at_level(logging.WARNING, logger="passgate.mail"):
+        async with wrong.client():
+            await eventually(lambda: wrong.rows("SELECT attempts FROM mail_outbox") == [(1,)])
+            await eventually(lambda: wrong.rows("SELECT last_error FROM mail_outbox") != [(None,)])
+    await wrong.stop()
+    assert "sealed under another secret_key" in caplog.text
+    assert wrong.rows("SELECT status, last_error FROM mail_outbox") == [("queued", "sealed under another secret_key")]
+    right = make_server(directory=node, secret_key="right", **smtp.settings)
+    right.clock.advance(seconds=31)
+    async with right.client() as browser:
+        await verify(browser, smtp, "di@example.com")
+
+
+async def test_mail_refused_at_every_attempt_is_kept_as_failed(
+    mail_server: Server, smtp: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    smtp.mailbox.refuse = 1000
+    async with mail_server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "ev")
+        with caplog.at_level(logging.WARNING, logger="passgate.mail"):
+            assert (await browser.post("/auth/email", json={"email": "ev@example.com"})).status_code == 202
+            for attempt in range(1, 10):
+                await eventually(lambda n=attempt: smtp.mailbox.refused == n)
+                await eventually(lambda: mail_server.rows("SELECT claimed_by FROM mail_outbox") == [(None,)])
+                mail_server.clock.advance(hours=9)  # past the longest wait between attempts
+                mail_server.app.state.ctx.mail_ready.set()
+    [(attempts, status)] = mail_server.rows("SELECT attempts, status FROM mail_outbox")
+    assert (attempts, status) == (9, "failed")
+    assert "failed 9 times, kept as failed" in caplog.text and "verify?token" not in caplog.text
+    assert smtp.mailbox.refused == 9 and smtp.mailbox.to("ev@example.com") == []
+
+
+async def test_passgate_mail_flush_sends_what_a_stopped_node_queued(
+    make_server: Callable[..., Server], smtp: SmtpServer, tmp_path: Path
+) -> None:
+    stopped = make_server(lifespan=False, secret_key="the key", **smtp.settings)
+    async with stopped.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "fi")
+        assert (await browser.post("/auth/email", json={"email": "fi@example.com"})).status_code == 202
+    await stopped.stop()
+    command = [sys.executable, "-m", "passgate", "mail"]
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PASSGATE_")},
+        "PASSGATE_DATABASE_URL": f"sqlite:///{stopped.database}",
+        **{f"PASSGATE_{name.upper()}": str(value) for name, value in smtp.settings.items()},
+    }
+
+    def run(action: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, action], capture_output=True, text=True, env={**environment, **extra}, check=False
+        )
+
+    listed = run("list")
+    assert listed.returncode == 0 and "fi@example.com" in listed.stdout and "attempts 0" in listed.stdout
+    refused = run("flush")  # without the server's secret key, nothing could be read
+    assert refused.returncode == 2 and "secret_key" in refused.stderr
+    flushed = run("flush", PASSGATE_SECRET_KEY="the key")
+    assert flushed.returncode == 0 and "1 sent" in flushed.stdout, flushed.stderr
+    assert len(smtp.mailbox.to("fi@example.com")) == 1
+    assert stopped.rows("SELECT count(*) FROM mail_outbox") == [(0,)]
 
 
 async def test_verification_mail_is_limited_per_account(mail_server: Server, smtp: SmtpServer) -> None:

@@ -31,9 +31,7 @@ from passgate.store.base import QueuedMail
 log = logging.getLogger("passgate.mail")
 
 # The wait after each failed attempt; after the last one the message is kept as failed (about 17 hours in all).
-RETRY_DELAYS = tuple(
-    timedelta(seconds=seconds) for seconds in (30, 120, 600, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600)
-)
+RETRY_DELAYS = tuple(timedelta(seconds=seconds) for seconds in (30, 120, 600, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600))
 # Long enough for a whole batch to time out one message at a time (SMTP's timeout is 10 s).
 LEASE = timedelta(minutes=5)
 BATCH = 10
@@ -99,18 +97,15 @@ async def deliver_due(ctx: Context, worker: str, *, limit: int = BATCH) -> Deliv
     sent = retried = failed = 0
     for mail in await ctx.storage.mail.claim(worker=worker, now=ctx.clock(), lease=LEASE, limit=limit):
         try:
-            text = unseal(ctx, mail.id, mail.body)
-        except InvalidTag:
-            log.error("mail %s to %s cannot be read with this secret_key; kept as failed", mail.id, mail.recipient)
-            await ctx.storage.mail.fail(mail.id, worker=worker, error="sealed under another secret_key")
-            failed += 1
-            continue
-        try:
-            await ctx.mailer.send(mail.recipient, mail.subject, text)
-        except Exception as exc:  # any failure of the mail server or the network: try again later
-            reason = _reason(exc)
+            # A node whose secret_key differs (a rolling change, a node set up wrongly) cannot read the body:
+            # it leaves the message to be tried again, by a node that can, instead of failing it for good.
+            await ctx.mailer.send(mail.recipient, mail.subject, unseal(ctx, mail.id, mail.body))
+        except Exception as exc:  # the mail server's or the network's failure, or the body unreadable here
+            reason = "sealed under another secret_key" if isinstance(exc, InvalidTag) else _reason(exc)
             if mail.attempts > len(RETRY_DELAYS):
-                log.error("mail %s to %s failed %d times, kept as failed: %s", mail.id, mail.recipient, mail.attempts, reason)
+                log.error(
+                    "mail %s to %s failed %d times, kept as failed: %s", mail.id, mail.recipient, mail.attempts, reason
+                )
                 await ctx.storage.mail.fail(mail.id, worker=worker, error=reason)
                 failed += 1
             else:
