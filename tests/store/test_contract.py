@@ -390,7 +390,6 @@ async def test_mail_is_claimed_by_one_worker_until_its_lease_ends(storage: Stora
     assert await storage.mail.list() == []
 
 
-
 async def test_mail_that_failed_is_retried_later_or_kept_as_failed(storage: Storage) -> None:
     await storage.mail.enqueue(mail("m1"))
     await storage.mail.enqueue(mail("m2"))

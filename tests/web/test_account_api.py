@@ -247,7 +247,9 @@ async def test_email_sign_in_links(mail_server: Server, smtp: SmtpServer) -> Non
         late = (await smtp.mailbox.newest_link("jan@example.com", "/recover/email", count=5)).split("token=")[1]
         server.clock.advance(minutes=15, seconds=1)
         error(await asker.post("/auth/recovery/email/complete", json={"token": late}), 400, "invalid_link")
-    assert any("email sign-in link was used" in m["Subject"] for m in await smtp.mailbox.received("jan@example.com", count=5))
+    assert any(
+        "email sign-in link was used" in m["Subject"] for m in await smtp.mailbox.received("jan@example.com", count=5)
+    )
 
 
 async def test_sign_in_links_are_rate_limited(mail_server: Server, smtp: SmtpServer) -> None:

@@ -20,9 +20,7 @@ LINK = re.compile(rb"http://\S+/email/verify\?token=([A-Za-z0-9_-]+)")
 def outbox_server(tmp_path: Path) -> Iterator[tuple[PassgateProcess, str]]:
     port = free_port()
     origin = f"http://localhost:{port}"
-    command = passgate_command(
-        port, database_url=f"sqlite:///{tmp_path}/passgate.db", origin=origin, log_level="info"
-    )
+    command = passgate_command(port, database_url=f"sqlite:///{tmp_path}/passgate.db", origin=origin, log_level="info")
     process = PassgateProcess(
         port=port,
         command=command,

@@ -46,7 +46,8 @@ class Context:
     rp: RelyingParty
     storage: Storage
     mailer: Mailer = field(default_factory=lambda: OutboxMailer(directory=Path("outbox"), sender="passgate@localhost"))
-    mail_ready: asyncio.Event = field(default_factory=asyncio.Event)  # set when mail is queued: wakes this node's worker
+    # Set when mail is queued: wakes this node's delivery worker at once.
+    mail_ready: asyncio.Event = field(default_factory=asyncio.Event)
     clock: Callable[[], datetime] = utcnow
     random: Callable[[int], bytes] = secrets.token_bytes
     metadata: MetadataCache = field(default_factory=MetadataCache)  # FIDO metadata, when configured

@@ -269,9 +269,7 @@ class MemoryMail:
         )[:limit]
         claimed = []
         for mail in due:
-            leased = dataclasses.replace(
-                mail, claimed_by=worker, claimed_until=now + lease, attempts=mail.attempts + 1
-            )
+            leased = dataclasses.replace(mail, claimed_by=worker, claimed_until=now + lease, attempts=mail.attempts + 1)
             self._rows[mail.id] = leased
             claimed.append(leased)
         return claimed
