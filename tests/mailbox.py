@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
@@ -18,10 +19,22 @@ from tests.services import free_port
 
 @dataclass
 class Mailbox:
+    """What the server received. `delay` holds each message that long before accepting it (a slow relay);
+    `refuse` answers that many messages with a temporary failure first (a relay that is down)."""
+
     messages: list[EmailMessage] = field(default_factory=list)
+    delay: float = 0.0
+    refuse: int = 0
+    refused: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self._lock:
+            if self.refused < self.refuse:
+                self.refused += 1
+                return "451 4.3.0 Try again later"
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._lock:
@@ -43,10 +56,35 @@ class Mailbox:
 
     def last_link(self, address: str, path: str) -> str:
         """The link to `path` in the newest message to `address`."""
-        body = self.wait_for(address)[-1].get_content()
-        links = re.findall(r"https?://\S+" + re.escape(path) + r"\?token=[A-Za-z0-9_-]+", body)
-        assert links, body
-        return links[-1]
+        return _link(self.wait_for(address)[-1], path)
+
+    async def received(self, address: str, *, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+        """`wait_for` for a test whose server runs in its own event loop: waiting lets its mail worker run."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.to(address)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"expected {count} message(s) to {address}, got {len(self.to(address))}")
+
+    async def newest_link(self, address: str, path: str, *, count: int = 1) -> str:
+        """The link to `path` in the newest message to `address` that has one, once `count` messages arrived.
+
+        Waits without blocking the event loop; messages queued together may arrive in either order.
+        """
+        messages = await self.received(address, count=count)
+        for message in reversed(messages):
+            if re.search(re.escape(path) + r"\?token=", message.get_content()):
+                return _link(message, path)
+        raise AssertionError(f"no link to {path} in {len(messages)} message(s) to {address}")
+
+
+def _link(message: EmailMessage, path: str) -> str:
+    body = message.get_content()
+    links = re.findall(r"https?://\S+" + re.escape(path) + r"\?token=[A-Za-z0-9_-]+", body)
+    assert links, body
+    return str(links[-1])
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The `passgate` command: serve, migrate."""
+"""The `passgate` command: serve, migrate, events, policy, mds, mail."""
 
 from __future__ import annotations
 
@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a CRL file to check the chain with (repeatable); with --url the chain's own CRLs are fetched too",
     )
 
+    mail = commands.add_parser("mail", help="the mail queue: send what is due now, or list what waits or failed")
+    mail.add_argument("action", choices=["flush", "list"])
+    mail.add_argument("--config")
+    mail.add_argument("--database-url", dest="database_url")
+
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
     migrate.add_argument("--database-url", dest="database_url")
@@ -86,11 +91,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _refresh_metadata(settings, arguments.file, arguments.url, arguments.crl)
     if arguments.command == "policy":
         return _show_policy(settings)
+    if arguments.command == "mail":
+        return _mail(settings, arguments.action, load_settings(flags, os.environ, arguments.config))
     if arguments.command == "events":
         from passgate.events_cli import list_events
 
         return list_events(settings, arguments)
     return _serve(settings)
+
+
+def _mail(settings: Settings, action: str, again: Settings) -> int:
+    from passgate import mail_cli
+
+    if action == "list":
+        return mail_cli.show(settings)
+    # Unset, the secret key is drawn at random each time settings load: two loads then disagree. Queued bodies
+    # are sealed under the server's key, so without it nothing could be read (only pushed back).
+    if settings.secret_key != again.secret_key:
+        print(
+            "passgate: set secret_key (PASSGATE_SECRET_KEY) as the server has it to send its queued mail",
+            file=sys.stderr,
+        )
+        return 2
+    return mail_cli.flush(settings)
 
 
 def _refresh_metadata(settings: Settings, file: str | None, url: str | None, crls: list[str]) -> int:

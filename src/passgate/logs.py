@@ -1,4 +1,4 @@
-"""Logging that keeps secrets out: single-use tokens in URLs are redacted from access logs."""
+"""Passgate's own log lines, beside uvicorn's; and single-use tokens in URLs redacted from access logs."""
 
 from __future__ import annotations
 
@@ -23,5 +23,20 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def install() -> None:
+def install(level: str = "info") -> None:
+    """Redact the access log, and print the `passgate` loggers' lines at `level` as uvicorn prints its own.
+
+    uvicorn's logging configuration covers its own loggers only: without a handler here, Passgate's lines
+    (mail written to the outbox, delivery failures, warnings) went nowhere below WARNING. An application
+    that configured logging itself (a handler on `passgate` or on the root logger) keeps its own.
+    """
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    passgate = logging.getLogger("passgate")
+    if passgate.handlers or logging.getLogger().handlers:
+        return
+    from uvicorn.logging import DefaultFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(name)s: %(message)s"))
+    passgate.addHandler(handler)
+    passgate.setLevel(level.upper())

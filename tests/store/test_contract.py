@@ -18,6 +18,7 @@ from passgate.store.base import (
     EmailToken,
     Event,
     PendingChallenge,
+    QueuedMail,
     Session,
     Storage,
     User,
@@ -353,3 +354,73 @@ async def test_a_credential_with_its_owner(storage: Storage) -> None:
     assert found[0] == credential()
     assert found[1] == await storage.users.get("u1")
     assert await storage.credentials.get_with_owner(b"nope") is None
+
+
+def mail(mail_id: str, *, due: datetime = NOW, created: datetime = NOW) -> QueuedMail:
+    return QueuedMail(
+        id=mail_id,
+        recipient=f"{mail_id}@example.com",
+        subject=f"about {mail_id}",
+        body=b"\x00sealed " + mail_id.encode(),
+        created_at=created,
+        next_attempt_at=due,
+    )
+
+
+LEASE = timedelta(minutes=5)
+
+
+async def test_mail_is_claimed_by_one_worker_until_its_lease_ends(storage: Storage) -> None:
+    await storage.mail.enqueue(mail("m1", created=NOW - timedelta(seconds=2)))
+    await storage.mail.enqueue(mail("m2", created=NOW - timedelta(seconds=1)))
+    await storage.mail.enqueue(mail("later", due=NOW + timedelta(minutes=1)))
+    claimed = await storage.mail.claim(worker="w1", now=NOW, lease=LEASE, limit=10)
+    assert [m.id for m in claimed] == ["m1", "m2"]  # due ones only, oldest first
+    first = claimed[0]
+    assert first.body == b"\x00sealed m1" and first.recipient == "m1@example.com" and first.subject == "about m1"
+    assert first.attempts == 1 and first.claimed_by == "w1" and first.claimed_until == NOW + LEASE
+    assert await storage.mail.claim(worker="w2", now=NOW, lease=LEASE, limit=10) == []  # leased, or not due
+    assert await storage.mail.sent("m1", worker="w1")
+    # w1 stopped without finishing m2: once its lease has run out, another worker takes it (a second attempt).
+    after = NOW + LEASE + timedelta(seconds=1)
+    taken = await storage.mail.claim(worker="w2", now=after, lease=LEASE, limit=10)
+    assert [(m.id, m.attempts, m.claimed_by) for m in taken] == [("m2", 2, "w2"), ("later", 1, "w2")]
+    assert not await storage.mail.sent("m2", worker="w1")  # its lease is gone: it changes nothing
+    assert await storage.mail.sent("m2", worker="w2") and await storage.mail.sent("later", worker="w2")
+    assert await storage.mail.list() == []
+
+
+async def test_mail_that_failed_is_retried_later_or_kept_as_failed(storage: Storage) -> None:
+    await storage.mail.enqueue(mail("m1"))
+    await storage.mail.enqueue(mail("m2"))
+    await storage.mail.claim(worker="w1", now=NOW, lease=LEASE, limit=10)
+    retry_at = NOW + timedelta(seconds=30)
+    assert await storage.mail.retry("m1", worker="w1", at=retry_at, error="SMTPRecipientsRefused: 451 try later")
+    assert await storage.mail.fail("m2", worker="w1", error="SMTPDataError: 554 refused")
+    assert not await storage.mail.retry("m2", worker="w1", at=retry_at, error="x")  # failed: no longer held
+    # Released at once, but not due before its time.
+    assert await storage.mail.claim(worker="w2", now=retry_at - timedelta(seconds=1), lease=LEASE, limit=10) == []
+    [again] = await storage.mail.claim(worker="w2", now=retry_at, lease=LEASE, limit=10)
+    assert (again.id, again.attempts, again.last_error) == ("m1", 2, "SMTPRecipientsRefused: 451 try later")
+    assert [m.id for m in await storage.mail.list(status="queued")] == ["m1"]
+    assert await storage.mail.sent("m1", worker="w2")
+    # A failed message stays, for the operator, and is never claimed again.
+    assert await storage.mail.claim(worker="w3", now=NOW + timedelta(days=30), lease=LEASE, limit=10) == []
+    [failed] = await storage.mail.list(status="failed")
+    assert (failed.id, failed.status, failed.claimed_by, failed.last_error) == (
+        "m2",
+        "failed",
+        None,
+        "SMTPDataError: 554 refused",
+    )
+
+
+async def test_concurrent_claims_take_each_message_once(storage: Storage) -> None:
+    for number in range(12):
+        await storage.mail.enqueue(mail(f"m{number:02}", created=NOW - timedelta(seconds=number)))
+    batches = await asyncio.gather(
+        *(storage.mail.claim(worker=f"w{n}", now=NOW, lease=LEASE, limit=5) for n in range(4))
+    )
+    ids = [m.id for batch in batches for m in batch]
+    assert sorted(ids) == sorted(f"m{number:02}" for number in range(12))
+    assert all(len(batch) <= 5 for batch in batches)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -31,17 +32,37 @@ class Clock:
 
 @dataclass
 class Server:
-    """A Passgate app on a real, migrated SQLite file, and a way to look inside its tables."""
+    """A Passgate app on a real, migrated SQLite file, and a way to look inside its tables.
+
+    The app's lifespan (its mail delivery worker and housekeeping) runs from its first client on, as under
+    uvicorn, unless the server is built with `lifespan=False`: a process stopped before it sent anything.
+    """
 
     app: Any
     database: Path
     clock: Clock
+    lifespan: bool = True
+    _running: asyncio.Task[None] | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def client(self) -> httpx.AsyncClient:
         """A new browser: its own cookie jar, sending the page's Origin like a browser does."""
+        if self.lifespan and self._running is None:
+            self._running = asyncio.get_running_loop().create_task(self._run())
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url=ORIGIN, headers={"Origin": ORIGIN}
         )
+
+    async def _run(self) -> None:
+        async with self.app.router.lifespan_context(self.app):
+            await self._stopping.wait()
+
+    async def stop(self) -> None:
+        """End the lifespan (the worker stops) and close the database connections."""
+        if self._running is not None:
+            self._stopping.set()
+            await self._running
+        await self.app.state.close_storage()
 
     def rows(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.database) as connection:
@@ -58,14 +79,14 @@ class Server:
         }
 
 
-def build_server(tmp_path: Path, **flags: Any) -> Server:
+def build_server(tmp_path: Path, *, lifespan: bool = True, **flags: Any) -> Server:
     tmp_path.mkdir(parents=True, exist_ok=True)
     database = tmp_path / "passgate.db"
     url = f"sqlite:///{database}"
     upgrade(url)
     settings = load_settings({"database_url": url, "rp_id": "localhost", "origins": [ORIGIN], **flags})
     clock = Clock()
-    return Server(app=create_app(settings, clock=clock), database=database, clock=clock)
+    return Server(app=create_app(settings, clock=clock), database=database, clock=clock, lifespan=lifespan)
 
 
 @pytest.fixture
@@ -73,13 +94,13 @@ async def make_server(tmp_path: Path) -> AsyncIterator[Callable[..., Server]]:
     """Build servers (with settings flags); their database connections are closed after the test."""
     built: list[Server] = []
 
-    def make(**flags: Any) -> Server:
-        built.append(build_server(tmp_path / str(len(built)), **flags))
+    def make(*, directory: Path | None = None, lifespan: bool = True, **flags: Any) -> Server:
+        built.append(build_server(directory or tmp_path / str(len(built)), lifespan=lifespan, **flags))
         return built[-1]
 
     yield make
     for server in built:
-        await server.app.state.close_storage()
+        await server.stop()
 
 
 @pytest.fixture

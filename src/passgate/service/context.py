@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -45,6 +46,8 @@ class Context:
     rp: RelyingParty
     storage: Storage
     mailer: Mailer = field(default_factory=lambda: OutboxMailer(directory=Path("outbox"), sender="passgate@localhost"))
+    # Set when mail is queued: wakes this node's delivery worker at once.
+    mail_ready: asyncio.Event = field(default_factory=asyncio.Event)
     clock: Callable[[], datetime] = utcnow
     random: Callable[[int], bytes] = secrets.token_bytes
     metadata: MetadataCache = field(default_factory=MetadataCache)  # FIDO metadata, when configured

@@ -1,8 +1,8 @@
-"""Outgoing mail: SMTP in production, a local outbox folder by default.
+"""Outgoing mail's transports: SMTP in production, a local outbox folder by default.
 
-The outbox writes each message as a .eml file and logs where it is, so someone running Passgate on
-their laptop can open the link it contains. Over SMTP, message bodies (which hold single-use links)
-are never logged.
+Both are used by the delivery worker of the mail queue (service.mail_queue), never by a request.
+The outbox writes each message as a .eml file and logs it, links included, so someone running Passgate
+on their laptop can open them. Over SMTP, message bodies (which hold single-use links) are never logged.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ def message(sender: str, to: str, subject: str, text: str) -> EmailMessage:
     mail["To"] = to
     mail["Subject"] = subject
     mail["Message-ID"] = make_msgid(domain="passgate.invalid")
-    mail.set_content(text)
+    # Not quoted-printable (the default for lines over 78 characters): it breaks links across lines with `=`,
+    # and a link copied from the raw message, or read by a client that keeps the breaks, no longer works.
+    # Lines stay far below SMTP's 998-character limit.
+    mail.set_content(text, cte="7bit" if text.isascii() else "8bit")
     return mail
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from passgate.service import mail_queue
 from passgate.service.context import Context
 from passgate.store.base import User
 
@@ -11,8 +12,9 @@ log = logging.getLogger("passgate")
 
 
 async def security_event(ctx: Context, user: User, what: str) -> None:
-    """Tell the user about a change to their account's security; a failure to send is logged, not raised:
-    the change itself has been made and recorded."""
+    """Tell the user about a change to their account's security. The message is queued, and the queue retries
+    it while the mail server refuses it; if even queuing fails, that is logged, not raised: the change itself
+    has been made and recorded."""
     if not user.email or user.email_verified_at is None:
         return
     when = ctx.clock().strftime("%Y-%m-%d %H:%M UTC")
@@ -22,6 +24,6 @@ async def security_event(ctx: Context, user: User, what: str) -> None:
         "and review your passkeys and recent activity.\n"
     )
     try:
-        await ctx.mailer.send(user.email, f"{ctx.rp.rp_name}: {what}", text)
-    except Exception:  # the mail server's failure must not undo or hide the account change
-        log.exception("could not send a security notification")
+        await mail_queue.enqueue(ctx, user.email, f"{ctx.rp.rp_name}: {what}", text)
+    except Exception:  # storage unavailable: must not undo or hide the account change
+        log.exception("could not queue a security notification")

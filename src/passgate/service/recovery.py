@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import InvalidCode, InvalidLink, InvalidRequest, LinkOtherBrowser
-from passgate.service import notify, ratelimit, sessions
+from passgate.service import mail_queue, notify, ratelimit, sessions
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -33,6 +33,9 @@ CODE_ATTEMPTS_PER_IP = ratelimit.Limit(name="code-ip", count=20, window_seconds=
 LINKS_PER_ADDRESS = ratelimit.Limit(name="link-address", count=3, window_seconds=900)
 LINKS_PER_IP = ratelimit.Limit(name="link-ip", count=10, window_seconds=900)
 VERIFICATIONS_PER_ADDRESS = ratelimit.Limit(name="verify-address", count=3, window_seconds=900)
+# An account changes its address rarely; more than this is someone mailing strangers through it.
+VERIFICATIONS_PER_ACCOUNT = ratelimit.Limit(name="verify-account", count=5, window_seconds=3600)
+VERIFICATIONS_PER_IP = ratelimit.Limit(name="verify-ip", count=10, window_seconds=3600)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,12 +141,14 @@ async def _send_link(ctx: Context, user: User, email: str, purpose: EmailPurpose
     )
     minutes = int(ttl.total_seconds() // 60)
     if purpose == "verify_email":
+        # The address is not verified yet: it may be anyone's. Nothing the requester chose goes into the message
+        # (no display name, no username), so the confirmation cannot carry someone's words to a stranger.
         link = f"{ctx.rp.public_url}/email/verify?token={token}"
         subject = f"{ctx.rp.rp_name}: confirm your email address"
         text = (
-            f"Hello {user.display_name},\n\nConfirm this address for your account ({user.username}):\n\n"
-            f"{link}\n\nThe link works once, for {minutes // 60} hours. If you did not ask for this, "
-            "ignore this message.\n"
+            f"Hello,\n\nSomeone asked to use this address for an account at {ctx.rp.public_url}. "
+            f"If that was you, confirm it:\n\n{link}\n\nThe link works once, for {minutes // 60} hours. "
+            "If you did not ask for this, ignore this message: the address is not used until it is confirmed.\n"
         )
     else:
         link = f"{ctx.rp.public_url}/recover/email?token={token}"
@@ -154,7 +159,8 @@ async def _send_link(ctx: Context, user: User, email: str, purpose: EmailPurpose
             "Then add a new passkey. If you did not ask for this, ignore this message: nobody can use "
             "the link without access to your email.\n"
         )
-    await ctx.mailer.send(email, subject, text)
+    # Queued, not sent: the answer does not wait for the mail server, so it takes as long for every address.
+    await mail_queue.enqueue(ctx, email, subject, text)
 
 
 async def set_email(ctx: Context, client: Client, current: SignedIn, email: object) -> None:
@@ -167,6 +173,8 @@ async def set_email(ctx: Context, client: Client, current: SignedIn, email: obje
     async with audited(ctx, client, "email.set") as audit:
         audit.user_id = current.user.id
         require_recent_passkey(ctx, current)
+        await ratelimit.check(ctx, VERIFICATIONS_PER_IP, client.ip or "-")
+        await ratelimit.check(ctx, VERIFICATIONS_PER_ACCOUNT, current.user.id)
         await ratelimit.check(ctx, VERIFICATIONS_PER_ADDRESS, address)
         await ctx.storage.users.set_email(current.user.id, address, verified_at=None)
         await _send_link(ctx, current.user, address, "verify_email", None)

@@ -14,6 +14,7 @@ Ceremony = Literal["registration", "authentication", "confirmation"]
 SessionKind = Literal["passkey", "recovery"]
 EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
+MailStatus = Literal["queued", "failed"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +111,27 @@ class EmailToken:
     browser: bytes | None
     created_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueuedMail:
+    """A message waiting in the outbox. `body` is the text as the service sealed it (it holds single-use links).
+
+    `attempts` counts claims, so a node that died while sending still used one; `claimed_by` and `claimed_until`
+    are the lease of the worker sending it now.
+    """
+
+    id: str
+    recipient: str
+    subject: str
+    body: bytes
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int = 0
+    status: MailStatus = "queued"
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    last_error: str | None = None
 
 
 class UserStore(Protocol):
@@ -233,6 +255,35 @@ class EventStore(Protocol):
         ...
 
 
+class MailOutbox(Protocol):
+    """Mail stored before the request that caused it is answered, and sent afterwards by a delivery worker."""
+
+    async def enqueue(self, mail: QueuedMail) -> None: ...
+    async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[QueuedMail]:
+        """Claim up to `limit` queued messages due by `now` (oldest first) whose lease is free or has run out.
+
+        Each is leased to `worker` until `now + lease` and its `attempts` counted, atomically: two workers,
+        on one node or several, never hold the same message at once.
+        """
+        ...
+
+    async def sent(self, mail_id: str, *, worker: str) -> bool:
+        """Delete a delivered message; False if `worker` no longer holds its lease."""
+        ...
+
+    async def retry(self, mail_id: str, *, worker: str, at: datetime, error: str) -> bool:
+        """Release the lease and queue the message again for `at`; False if `worker` no longer holds it."""
+        ...
+
+    async def fail(self, mail_id: str, *, worker: str, error: str) -> bool:
+        """Keep the message as failed (never claimed again); False if `worker` no longer holds it."""
+        ...
+
+    async def list(self, *, status: MailStatus | None = None, limit: int = 100) -> list[QueuedMail]:
+        """Messages oldest first, of one status if given."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class CredentialUse:
     credential_id: bytes
@@ -262,6 +313,7 @@ class Storage:
     backup_codes: BackupCodeStore
     email_tokens: EmailTokenStore
     counters: CounterStore
+    mail: MailOutbox
 
 
 def normalize_username(username: str) -> str:

@@ -13,7 +13,9 @@ from passgate.store.base import (
     CredentialUse,
     EmailToken,
     Event,
+    MailStatus,
     PendingChallenge,
+    QueuedMail,
     RemoveOutcome,
     Session,
     Storage,
@@ -244,6 +246,67 @@ class MemoryCounters:
         return count + 1, (current + 1) * window_seconds - int(now.timestamp())
 
 
+class MemoryMail:
+    """The outbox of this process: nothing survives it (the SQL adapter keeps mail across restarts)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, QueuedMail] = {}
+
+    async def enqueue(self, mail: QueuedMail) -> None:
+        self._rows[mail.id] = mail
+
+    async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[QueuedMail]:
+        # No await between choosing and leasing: atomic on the event loop.
+        due = sorted(
+            (
+                mail
+                for mail in self._rows.values()
+                if mail.status == "queued"
+                and mail.next_attempt_at <= now
+                and (mail.claimed_until is None or mail.claimed_until < now)
+            ),
+            key=lambda mail: (mail.next_attempt_at, mail.created_at),
+        )[:limit]
+        claimed = []
+        for mail in due:
+            leased = dataclasses.replace(mail, claimed_by=worker, claimed_until=now + lease, attempts=mail.attempts + 1)
+            self._rows[mail.id] = leased
+            claimed.append(leased)
+        return claimed
+
+    def _held(self, mail_id: str, worker: str) -> QueuedMail | None:
+        mail = self._rows.get(mail_id)
+        return mail if mail is not None and mail.claimed_by == worker and mail.status == "queued" else None
+
+    async def sent(self, mail_id: str, *, worker: str) -> bool:
+        if self._held(mail_id, worker) is None:
+            return False
+        del self._rows[mail_id]
+        return True
+
+    async def retry(self, mail_id: str, *, worker: str, at: datetime, error: str) -> bool:
+        mail = self._held(mail_id, worker)
+        if mail is None:
+            return False
+        self._rows[mail_id] = dataclasses.replace(
+            mail, next_attempt_at=at, claimed_by=None, claimed_until=None, last_error=error
+        )
+        return True
+
+    async def fail(self, mail_id: str, *, worker: str, error: str) -> bool:
+        mail = self._held(mail_id, worker)
+        if mail is None:
+            return False
+        self._rows[mail_id] = dataclasses.replace(
+            mail, status="failed", claimed_by=None, claimed_until=None, last_error=error
+        )
+        return True
+
+    async def list(self, *, status: MailStatus | None = None, limit: int = 100) -> list[QueuedMail]:
+        rows = sorted(self._rows.values(), key=lambda mail: mail.created_at)
+        return [mail for mail in rows if status is None or mail.status == status][:limit]
+
+
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
@@ -274,4 +337,5 @@ def memory_storage() -> Storage:
         backup_codes=MemoryBackupCodes(),
         email_tokens=MemoryEmailTokens(),
         counters=MemoryCounters(),
+        mail=MemoryMail(),
     )

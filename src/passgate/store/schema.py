@@ -142,3 +142,22 @@ events = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_events_user_created", "user_id", "created_at"),
 )
+
+# Mail waiting to be sent: stored before the request that caused it is answered, deleted once delivered.
+# `body` is sealed by the service (AES-GCM, a key derived from secret_key): it holds single-use links.
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("recipient", String(254), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("claimed_by", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("last_error", String(512), nullable=True),
+    Index("ix_mail_outbox_due", "status", "next_attempt_at"),
+)

@@ -37,7 +37,9 @@ from passgate.store.base import (
     CredentialUse,
     EmailToken,
     Event,
+    MailStatus,
     PendingChallenge,
+    QueuedMail,
     RemoveOutcome,
     Session,
     Storage,
@@ -235,6 +237,43 @@ USE_CODE = (
 )
 TAKE_EMAIL_TOKEN = (
     delete(_email_tokens).where(_email_tokens.c.token_hash == bindparam("hash")).returning(*_email_tokens.c)
+)
+_mail = schema.mail_outbox
+# One statement chooses and leases: PostgreSQL skips rows another worker's statement has locked (that worker
+# leases them), SQLite runs one writer at a time (FOR UPDATE is not rendered there, nor needed).
+CLAIM_MAIL = (
+    update(_mail)
+    .where(
+        _mail.c.id.in_(
+            select(_mail.c.id)
+            .where(
+                _mail.c.status == "queued",
+                _mail.c.next_attempt_at <= bindparam("now"),
+                or_(_mail.c.claimed_until.is_(None), _mail.c.claimed_until < bindparam("now")),
+            )
+            .order_by(_mail.c.next_attempt_at, _mail.c.created_at)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(claimed_by=bindparam("worker"), claimed_until=bindparam("until"), attempts=_mail.c.attempts + 1)
+    .returning(*_mail.c)
+)
+_HELD_MAIL = (
+    _mail.c.id == bindparam("mail_id"),
+    _mail.c.claimed_by == bindparam("worker"),
+    _mail.c.status == "queued",
+)
+DELETE_SENT_MAIL = delete(_mail).where(*_HELD_MAIL)
+RETRY_MAIL = (
+    update(_mail)
+    .where(*_HELD_MAIL)
+    .values(next_attempt_at=bindparam("at"), claimed_by=None, claimed_until=None, last_error=bindparam("error"))
+)
+FAIL_MAIL = (
+    update(_mail)
+    .where(*_HELD_MAIL)
+    .values(status="failed", claimed_by=None, claimed_until=None, last_error=bindparam("error"))
 )
 PURGE_SESSIONS = delete(_sessions).where(
     or_(_sessions.c.expires_at < bindparam("now"), _sessions.c.last_seen_at < bindparam("idle_since"))
@@ -529,6 +568,44 @@ class SqlEmailTokens(_Tables):
             return int((await connection.execute(statement)).rowcount)
 
 
+class SqlMail(_Tables):
+    async def enqueue(self, mail: QueuedMail) -> None:
+        async with self._write() as connection:
+            await connection.execute(insert(_mail), _fields(mail))
+
+    async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[QueuedMail]:
+        async with self._write() as connection:
+            rows = await connection.execute(
+                CLAIM_MAIL, {"now": now, "limit": limit, "worker": worker, "until": now + lease}
+            )
+            claimed = [_from_row(QueuedMail, row) for row in rows]
+        return sorted(claimed, key=lambda mail: (mail.next_attempt_at, mail.created_at))
+
+    async def sent(self, mail_id: str, *, worker: str) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(DELETE_SENT_MAIL, {"mail_id": mail_id, "worker": worker})
+        return bool(result.rowcount)
+
+    async def retry(self, mail_id: str, *, worker: str, at: datetime, error: str) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(
+                RETRY_MAIL, {"mail_id": mail_id, "worker": worker, "at": at, "error": error[:512]}
+            )
+        return bool(result.rowcount)
+
+    async def fail(self, mail_id: str, *, worker: str, error: str) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(FAIL_MAIL, {"mail_id": mail_id, "worker": worker, "error": error[:512]})
+        return bool(result.rowcount)
+
+    async def list(self, *, status: MailStatus | None = None, limit: int = 100) -> list[QueuedMail]:
+        query = select(_mail).order_by(_mail.c.created_at).limit(limit)
+        if status is not None:
+            query = query.where(_mail.c.status == status)
+        async with self._read() as connection:
+            return [_from_row(QueuedMail, row) for row in await connection.execute(query)]
+
+
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
         statement, parameters = _use_statement(use)
@@ -553,4 +630,5 @@ def sql_storage(database: Database) -> Storage:
         backup_codes=SqlBackupCodes(database),
         email_tokens=SqlEmailTokens(database),
         counters=MemoryCounters(),  # per process; Redis shares them between nodes
+        mail=SqlMail(database),
     )

@@ -23,7 +23,7 @@ import passgate
 from passgate import logs
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
-from passgate.service import housekeeping
+from passgate.service import housekeeping, mail_queue
 from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
@@ -95,14 +95,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        logs.install()  # here, not at import: uvicorn configures its loggers before it starts the app
-        cleaner = asyncio.create_task(
-            housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
-        )
+        logs.install(settings.log_level)  # here, not at import: uvicorn configures its loggers before it starts
+        tasks = [
+            asyncio.create_task(
+                housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
+            ),
+            # Every node runs one: it sends what this node queues at once, and what others left, by polling.
+            asyncio.create_task(mail_queue.run_forever(app.state.ctx)),
+        ]
         yield
-        cleaner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await cleaner
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if close_storage is not None:
             await close_storage()
 
