@@ -135,10 +135,7 @@ def _migrate(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    import uvicorn
-
-    from passgate.config import to_json
-    from passgate.web.app import SETTINGS_VARIABLE, create_app
+    from passgate.web.server import serve
 
     _migrate(settings)
     origins = ", ".join(settings.allowed_origins)
@@ -147,20 +144,7 @@ def _serve(settings: Settings) -> int:
         f" with {settings.workers} worker(s)",
         flush=True,
     )
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "proxy_headers": False,
-        "server_header": False,
-    }
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings), **common)
-    else:
-        # Workers rebuild the app from these settings (the secret key included, so they agree on decoys).
-        os.environ[SETTINGS_VARIABLE] = to_json(settings)
-        uvicorn.run("passgate.web.app:app_from_environment", factory=True, workers=settings.workers, **common)
-    return 0
+    return serve(settings)
 
 
 def _redacted(database_url: str) -> str:
