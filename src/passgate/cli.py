@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", dest="redis_url", help="redis://host:port/db for challenges and a session cache")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument(
+        "--forwarded-allow-ips",
+        dest="forwarded_allow_ips",
+        action="append",
+        help="a proxy (IP address or network) whose X-Forwarded-For names the client (repeatable; default none)",
+    )
+    serve.add_argument(
         "--user-verification", dest="user_verification", choices=["required", "preferred", "discouraged"]
     )
     serve.add_argument("--policy", help="preset: consumer (default), enterprise, high-assurance, payments")

@@ -40,6 +40,7 @@ class Settings:
     database_pool_size: int = 10
     redis_url: str = ""
     workers: int = 1
+    forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For / -Proto are believed
     policy: str = "consumer"  # the preset: consumer, enterprise, high-assurance, payments
     policy_overrides: Mapping[str, Any] = field(default_factory=dict)  # any Policy field, from [policy] in TOML
     user_verification: str = ""  # empty: the preset's
@@ -266,6 +267,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("redis_url must be a redis://, rediss:// or unix:// URL.")
     if not 1 <= settings.workers <= 64:
         raise ConfigError("workers must be between 1 and 64.")
+    for proxy in settings.forwarded_allow_ips:
+        if proxy != "*" and not _is_network(proxy):
+            raise ConfigError(
+                f"forwarded_allow_ips: {proxy!r} is not an IP address, a network such as 10.0.0.0/8, or '*'."
+            )
     for origin in settings.related_origins:
         parts = urlsplit(origin)
         if parts.scheme != "https" or not parts.hostname or parts.path:
@@ -292,6 +298,14 @@ def validate(settings: Settings) -> None:
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
     except ValueError:
         return False
     return True

@@ -20,13 +20,13 @@ class Served:
     bound: str  # the address it listens on, http://127.0.0.1:<port>
 
 
-def start(directory: Path, workers: int = 1) -> Served:
+def start(directory: Path, workers: int = 1, environment: dict[str, str] | None = None) -> Served:
     port = free_port()
     site = f"http://localhost:{port}"
     command = passgate_command(
         port, database_url=f"sqlite:///{directory}/passgate.db", origin=site, workers=workers, log_level="info"
     )
-    process = PassgateProcess(port=port, command=command, log=directory / "server.log")
+    process = PassgateProcess(port=port, command=command, log=directory / "server.log", environment=environment or {})
     try:
         process.start()
     except Exception:
@@ -106,3 +106,26 @@ def test_another_site_is_refused_without_naming_it(served: Served) -> None:
     refused = httpx.post(served.bound + "/auth/passkey/login/begin", headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403
     assert refused.json() == {"error": "origin_not_allowed", "message": "Requests from this origin are not allowed."}
+
+
+@pytest.mark.parametrize(("proxies", "believed"), [("127.0.0.1", True), ("10.0.0.0/8,192.0.2.1", False)])
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_named_proxy(
+    tmp_path: Path, proxies: str, believed: bool
+) -> None:
+    limits = {"PASSGATE_FORWARDED_ALLOW_IPS": proxies, "PASSGATE_RATE_LIMIT_PER_IP": "2"}
+    server = start(tmp_path, environment=limits)
+    try:
+        with httpx.Client(
+            base_url=server.bound, headers={"Origin": server.site, "Host": server.site.removeprefix("http://")}
+        ) as client:
+
+            def begin(client_ip: str) -> int:
+                response = client.post("/auth/passkey/login/begin", headers={"X-Forwarded-For": client_ip})
+                return response.status_code
+
+            statuses = [begin(f"203.0.113.{number}") for number in range(1, 4)]
+            assert statuses == ([200, 200, 200] if believed else [200, 200, 429])
+            if believed:  # one client is still limited on its own
+                assert [begin("198.51.100.7") for _ in range(3)] == [200, 200, 429]
+    finally:
+        server.process.stop()

@@ -55,7 +55,9 @@ def serve(settings: Settings) -> int:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "proxy_headers": False,
+        # The client address (rate limits, events) is the socket's, unless it is a proxy named in the settings.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips) or None,
         "server_header": False,
     }
     try:
