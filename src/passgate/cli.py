@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", dest="redis_url", help="redis://host:port/db for challenges and a session cache")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument(
+        "--forwarded-allow-ips",
+        dest="forwarded_allow_ips",
+        action="append",
+        help="a proxy (IP address or network) whose X-Forwarded-For names the client (repeatable; default none)",
+    )
+    serve.add_argument(
         "--user-verification", dest="user_verification", choices=["required", "preferred", "discouraged"]
     )
     serve.add_argument("--policy", help="preset: consumer (default), enterprise, high-assurance, payments")
@@ -158,10 +164,7 @@ def _migrate(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    import uvicorn
-
-    from passgate.config import to_json
-    from passgate.web.app import SETTINGS_VARIABLE, create_app
+    from passgate.web.server import serve
 
     _migrate(settings)
     origins = ", ".join(settings.allowed_origins)
@@ -170,20 +173,7 @@ def _serve(settings: Settings) -> int:
         f" with {settings.workers} worker(s)",
         flush=True,
     )
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "proxy_headers": False,
-        "server_header": False,
-    }
-    if settings.workers == 1:
-        uvicorn.run(create_app(settings), **common)
-    else:
-        # Workers rebuild the app from these settings (the secret key included, so they agree on decoys).
-        os.environ[SETTINGS_VARIABLE] = to_json(settings)
-        uvicorn.run("passgate.web.app:app_from_environment", factory=True, workers=settings.workers, **common)
-    return 0
+    return serve(settings)
 
 
 def _redacted(database_url: str) -> str:

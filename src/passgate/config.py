@@ -7,8 +7,10 @@ what to change, instead of failing its first ceremony.
 from __future__ import annotations
 
 import base64
+import difflib
 import ipaddress
 import json
+import logging
 import re
 import secrets
 import tomllib
@@ -19,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from passgate.core.policy import Policy, preset
+
+log = logging.getLogger("passgate")
 
 
 class ConfigError(ValueError):
@@ -36,6 +40,7 @@ class Settings:
     database_pool_size: int = 10
     redis_url: str = ""
     workers: int = 1
+    forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For / -Proto are believed
     policy: str = "consumer"  # the preset: consumer, enterprise, high-assurance, payments
     policy_overrides: Mapping[str, Any] = field(default_factory=dict)  # any Policy field, from [policy] in TOML
     user_verification: str = ""  # empty: the preset's
@@ -124,6 +129,22 @@ def android_origin(fingerprint: str) -> str:
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
+# What Kubernetes puts in every container of the namespace for a Service named "passgate" (service links), in
+# the shapes Docker's container links introduced: the name after PASSGATE_, and what its value looks like.
+_ADDRESS = re.compile(r"[0-9A-Fa-f.:]+")
+_NUMBER = re.compile(r"[0-9]+")
+_LINK_URL = re.compile(r"(tcp|udp|sctp)://[^/\s]+:[0-9]+")
+_SERVICE_LINKS = (
+    (re.compile(r"SERVICE_HOST"), _ADDRESS),
+    (re.compile(r"SERVICE_PORT(_[A-Z0-9_]+)?"), _NUMBER),
+    (re.compile(r"PORT"), _LINK_URL),
+    (re.compile(r"PORT_[0-9]+_(TCP|UDP|SCTP)"), _LINK_URL),
+    (re.compile(r"PORT_[0-9]+_(TCP|UDP|SCTP)_PROTO"), re.compile(r"tcp|udp|sctp")),
+    (re.compile(r"PORT_[0-9]+_(TCP|UDP|SCTP)_PORT"), _NUMBER),
+    (re.compile(r"PORT_[0-9]+_(TCP|UDP|SCTP)_ADDR"), _ADDRESS),
+)
+
+
 def load_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -149,16 +170,24 @@ def load_settings(
             values["policy"] = table.pop("preset", "consumer")
             values["policy_overrides"] = table
     known = {f.name for f in fields(Settings)}
+    links = sorted(key for key, raw in environ.items() if is_service_link(key, raw))
+    if links:
+        log.warning(
+            "Ignoring %s: Kubernetes (or Docker) sets these for a service or link named passgate; they are not"
+            " Passgate settings. Set enableServiceLinks: false in the pod spec to keep them out.",
+            ", ".join(links),
+        )
     for key, raw in environ.items():
-        if key.startswith("PASSGATE_") and key != "PASSGATE_CONFIG":
+        if key.startswith("PASSGATE_") and key != "PASSGATE_CONFIG" and key not in links:
             name = key.removeprefix("PASSGATE_").lower()
             if name not in known:
-                raise ConfigError(f"Unknown setting {key}.")
+                raise ConfigError(f"Unknown setting {key}.{_did_you_mean(name, known, 'PASSGATE_')}")
             values[name] = raw.split(",") if name in _TUPLE_FIELDS else raw
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
     unknown = set(values) - known
     if unknown:
-        raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+        hints = "".join(_did_you_mean(name, known) for name in sorted(unknown))
+        raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.{hints}")
     for name in _INT_FIELDS & set(values):
         try:
             values[name] = int(values[name])
@@ -173,6 +202,22 @@ def load_settings(
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
     validate(settings)
     return settings
+
+
+def is_service_link(key: str, value: str) -> bool:
+    """True for a service-link variable such as PASSGATE_PORT=tcp://10.0.0.5:8000 (a plain number is the port)."""
+    if not key.startswith("PASSGATE_"):
+        return False
+    name = key.removeprefix("PASSGATE_")
+    return any(shape.fullmatch(name) and looks.fullmatch(value) for shape, looks in _SERVICE_LINKS)
+
+
+def _did_you_mean(name: str, known: set[str], prefix: str = "") -> str:
+    """A hint naming the setting closest to a misspelt name (" Did you mean PASSGATE_RP_ID?"), or ""."""
+    closest = difflib.get_close_matches(name, sorted(known), n=1)
+    if not closest:
+        return ""
+    return f" Did you mean {prefix}{closest[0].upper()}?" if prefix else f" Did you mean {closest[0]}?"
 
 
 def to_json(settings: Settings) -> str:
@@ -222,6 +267,11 @@ def validate(settings: Settings) -> None:
         raise ConfigError("redis_url must be a redis://, rediss:// or unix:// URL.")
     if not 1 <= settings.workers <= 64:
         raise ConfigError("workers must be between 1 and 64.")
+    for proxy in settings.forwarded_allow_ips:
+        if proxy != "*" and not _is_network(proxy):
+            raise ConfigError(
+                f"forwarded_allow_ips: {proxy!r} is not an IP address, a network such as 10.0.0.0/8, or '*'."
+            )
     for origin in settings.related_origins:
         parts = urlsplit(origin)
         if parts.scheme != "https" or not parts.hostname or parts.path:
@@ -248,6 +298,14 @@ def validate(settings: Settings) -> None:
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
     except ValueError:
         return False
     return True

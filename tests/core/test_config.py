@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,6 +43,7 @@ def test_flags_win_over_environment_over_file(tmp_path: Path) -> None:
         ({"port": "eighty"}, "whole number"),
         ({"database_url": "mysql://x"}, "database_url"),
         ({"challenge_timeout_seconds": 5}, "between 30 and 3600"),
+        ({"forwarded_allow_ips": ["10.0.0.0/8", "proxy.internal"]}, "forwarded_allow_ips: 'proxy.internal'"),
     ],
 )
 def test_invalid_configuration_is_explained(flags: dict[str, object], message: str) -> None:
@@ -59,3 +66,76 @@ def test_environment_origins_are_comma_separated() -> None:
         {}, {"PASSGATE_RP_ID": "example.com", "PASSGATE_ORIGINS": "https://example.com,https://a.example.com"}
     )
     assert settings.allowed_origins == ("https://example.com", "https://a.example.com")
+
+
+# What a Kubernetes Service named "passgate" (cluster IP 10.0.0.5, port 8000 named http) puts in every pod.
+SERVICE_LINKS = {
+    "PASSGATE_SERVICE_HOST": "10.0.0.5",
+    "PASSGATE_SERVICE_PORT": "8000",
+    "PASSGATE_SERVICE_PORT_HTTP": "8000",
+    "PASSGATE_PORT": "tcp://10.0.0.5:8000",
+    "PASSGATE_PORT_8000_TCP": "tcp://10.0.0.5:8000",
+    "PASSGATE_PORT_8000_TCP_PROTO": "tcp",
+    "PASSGATE_PORT_8000_TCP_PORT": "8000",
+    "PASSGATE_PORT_8000_TCP_ADDR": "10.0.0.5",
+}
+
+
+def test_kubernetes_service_links_are_ignored_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="passgate"):
+        settings = load_settings({}, {**SERVICE_LINKS, "PASSGATE_RP_NAME": "Shop"})
+    assert settings.port == 8000 and settings.rp_name == "Shop"
+    assert settings.allowed_origins == ("http://localhost:8000",)
+    [warning] = caplog.records
+    for name in SERVICE_LINKS:
+        assert name in warning.getMessage()
+    assert "enableServiceLinks: false" in warning.getMessage()
+
+
+def test_service_link_port_does_not_replace_the_configured_port() -> None:
+    settings = load_settings({}, {**SERVICE_LINKS, "PASSGATE_PORT": "tcp://[fd00::5]:9000"})
+    assert settings.port == 8000
+    assert load_settings({}, {"PASSGATE_PORT": "9050"}).port == 9050
+
+
+def test_no_warning_without_service_links(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="passgate"):
+        load_settings({}, {"PASSGATE_PORT": "9050"})
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PASSGATE_RPID", "example.com", "Unknown setting PASSGATE_RPID. Did you mean PASSGATE_RP_ID?"),
+        ("PASSGATE_DATABASE_URI", "sqlite://", "Did you mean PASSGATE_DATABASE_URL?"),
+        ("PASSGATE_PORT", "eighty", "port must be a whole number"),
+        ("PASSGATE_PORT", "http://10.0.0.5:8000", "port must be a whole number"),
+        ("PASSGATE_SERVICE_HOST", "passgate.default.svc", "Unknown setting PASSGATE_SERVICE_HOST"),
+        ("PASSGATE_PORT_8000_TCP_PROTO", "http", "Unknown setting PASSGATE_PORT_8000_TCP_PROTO"),
+    ],
+)
+def test_typos_are_refused_naming_the_closest_setting(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings({}, {**SERVICE_LINKS, variable: value})
+
+
+def test_unknown_file_setting_names_the_closest(tmp_path: Path) -> None:
+    config = tmp_path / "passgate.toml"
+    config.write_text('rp_nmae = "Shop"\n')
+    with pytest.raises(ConfigError, match=re.escape("Unknown setting(s): rp_nmae. Did you mean rp_name?")):
+        load_settings({}, {}, config)
+
+
+def test_the_command_starts_with_service_links_and_refuses_a_typo() -> None:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("PASSGATE_")}
+    command = [sys.executable, "-m", "passgate", "policy", "show"]
+    shown = subprocess.run(command, env={**environment, **SERVICE_LINKS}, capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["user_verification"] == "preferred"
+    [warning] = shown.stderr.splitlines()
+    assert "PASSGATE_PORT_8000_TCP_ADDR" in warning and "enableServiceLinks: false" in warning
+    typo = {**environment, **SERVICE_LINKS, "PASSGATE_RPID": "example.com"}
+    refused = subprocess.run(command, env=typo, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2
+    assert "Unknown setting PASSGATE_RPID. Did you mean PASSGATE_RP_ID?" in refused.stderr

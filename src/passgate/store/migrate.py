@@ -11,6 +11,10 @@ from passgate.store.sql import sync_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
+# The PostgreSQL advisory lock a migration holds for its transaction: nodes that start together (each `serve`
+# migrates first) migrate one after the other, and those that come second find the database up to date.
+MIGRATION_LOCK = 0x7061_7373_6761_7465  # "passgate"
+
 
 def alembic_config(database_url: str) -> Config:
     config = Config()

@@ -11,13 +11,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 import passgate
 from passgate import logs
@@ -28,7 +28,7 @@ from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, pages, wellknown
+from passgate.web import account_api, api, hosts, pages, wellknown
 from passgate.web.errors import error_response
 from passgate.web.middleware import SecurityHeaders
 
@@ -127,8 +127,12 @@ def create_app(
     app.include_router(api.router)
     app.include_router(account_api.router)
     app.include_router(wellknown.router)
-    app.include_router(pages.router)
+    app.include_router(pages.router, dependencies=[Depends(hosts.on_site_host)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(hosts.OtherHost)
+    async def other_host(_request: Request, exc: hosts.OtherHost) -> Response:
+        return RedirectResponse(exc.location, status_code=307)
 
     @app.exception_handler(PasskeyError)
     async def passkey_error(_request: Request, exc: PasskeyError) -> Response:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from passgate.config import Settings
 from passgate.core.errors import BodyTooLarge, InvalidRequest, OriginNotAllowed, UnsupportedMediaType
+from passgate.web.hosts import hostname
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -22,7 +23,15 @@ def check_origin(request: Request, settings: Settings) -> None:
     """
     origin = request.headers.get("origin")
     if origin is None or origin.rstrip("/") not in settings.allowed_origins:
-        raise OriginNotAllowed()
+        raise OriginNotAllowed(_other_host_message(request, settings, origin))
+
+
+def _other_host_message(request: Request, settings: Settings, origin: str | None) -> str | None:
+    """Why a page of this very server is refused: it was opened under a name that is not the site's."""
+    if origin is None or hostname(origin) != hostname(request.headers.get("host")):
+        return None  # no Origin, or another site's page: the default message
+    site = " or ".join(settings.allowed_origins)
+    return f"This page was opened at {origin}, but passkeys here work only on {site}."
 
 
 async def read_json(request: Request, settings: Settings) -> Any | None:

@@ -1,0 +1,76 @@
+"""Serving the application with uvicorn, in one process or in N workers.
+
+Once every process listens, the last line printed is "Open <the site's origin>": uvicorn's own line names the
+address it binds (http://127.0.0.1:8000), where passkeys for the configured origin (http://localhost:8000) fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from passgate.config import Settings, to_json
+from passgate.web.app import SETTINGS_VARIABLE, create_app
+
+# How long the supervisor waits for its workers' start-up (migrations are done; this is imports and pools).
+WORKER_STARTUP_SECONDS = 120.0
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:  # after uvicorn's "Uvicorn running on ..." line
+            self._announce()
+
+
+class _Workers(Multiprocess):
+    """uvicorn's worker supervisor, announcing once every worker has finished its start-up."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], announce: Callable[[], None]) -> None:
+        super().__init__(config, sockets)
+        self._announce = announce
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        if all(worker.wait_until_ready(WORKER_STARTUP_SECONDS, self.should_exit) for worker in self.processes):
+            self._announce()
+
+
+def serve(settings: Settings) -> int:
+    """Serve until stopped; returns the exit status (1 if the server could not start)."""
+
+    def announce() -> None:
+        print(f"Open {settings.link_base}", flush=True)
+
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        # The client address (rate limits, events) is the socket's, unless it is a proxy named in the settings.
+        "proxy_headers": bool(settings.forwarded_allow_ips),
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips) or None,
+        "server_header": False,
+    }
+    try:
+        if settings.workers == 1:
+            server = _Server(uvicorn.Config(create_app(settings), **common), announce)
+            server.run()
+            return 0 if server.started else 1
+        # Workers rebuild the app from these settings (the secret key included, so they agree on decoys).
+        os.environ[SETTINGS_VARIABLE] = to_json(settings)
+        config = uvicorn.Config(
+            "passgate.web.app:app_from_environment", factory=True, workers=settings.workers, **common
+        )
+        _Workers(config, [config.bind_socket()], announce).run()
+    except KeyboardInterrupt:  # uvicorn raises the SIGINT it caught again once it has shut down
+        pass
+    return 0
