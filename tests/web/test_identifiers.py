@@ -117,6 +117,16 @@ async def check_long_username_refused(client: httpx.AsyncClient) -> None:
         assert "username" in response.json()["message"], path
 
 
+async def test_an_address_too_long_once_normalized_is_refused(browser: httpx.AsyncClient) -> None:
+    address = "a@" + "\u3392" * 240 + ".com"  # 246 characters as typed; each "MHz" sign is 3 once normalized
+    await sign_up(browser, SoftwareAuthenticator(), "wendy")
+    for path in ("/auth/email", "/auth/recovery/email"):
+        response = await browser.post(path, json={"email": address})
+        error(response, 400, "invalid_request")
+        assert "email" in response.json()["message"], path
+    assert (await account(browser))["email"] is None
+
+
 async def test_a_second_account_cannot_verify_an_address_another_verified(
     mail_server: Server, smtp: SmtpServer
 ) -> None:
