@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from passgate.core.errors import CredentialExists, UsernameTaken
+from passgate.core.errors import CredentialExists, EmailTaken, UsernameTaken
 from passgate.store.base import (
     BackupCode,
     Credential,
@@ -258,6 +258,37 @@ async def test_profile_and_email(storage: Storage) -> None:
     assert stored is not None and stored.nudge_dismissed is True
 
 
+async def test_email_addresses_are_compared_by_their_normalized_form(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    # Python's casefold() and SQL's lower() disagree here: "ß" folds to "ss", "É" is not ASCII.
+    await storage.users.set_email("u1", "Straße.ÉLODIE@example.com", verified_at=NOW)
+    wide = "\uff33\uff34\uff32\uff21\uff33\uff33\uff25"  # STRASSE in fullwidth letters
+    for spelling in ("Straße.ÉLODIE@example.com", "strasse.élodie@example.com", f"{wide}.Élodie@Example.COM"):
+        found = await storage.users.by_email(spelling)
+        assert found is not None and found.id == "u1", spelling
+    stored = await storage.users.get("u1")
+    assert stored is not None and stored.email == "Straße.ÉLODIE@example.com"  # kept as typed, for sending
+
+
+async def test_a_verified_address_belongs_to_one_account(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    await storage.users.set_email("u1", "Alice@Example.com", verified_at=NOW)
+    await storage.users.set_email("u2", "alice@example.com", verified_at=None)  # unverified: anyone may type it
+    with pytest.raises(EmailTaken):
+        await storage.users.set_email("u2", "ALICE@example.com", verified_at=NOW)
+    bob = await storage.users.get("u2")
+    assert bob is not None and bob.email == "alice@example.com" and bob.email_verified_at is None
+    found = await storage.users.by_email("alice@example.com")
+    assert found is not None and found.id == "u1"
+    await storage.users.set_email("u1", "Alice@Example.com", verified_at=NOW)  # the owner again: no conflict
+    # Once the owner changes address, the old one is free to verify elsewhere.
+    await storage.users.set_email("u1", "new@example.com", verified_at=None)
+    await storage.users.set_email("u2", "alice@example.com", verified_at=NOW)
+    found = await storage.users.by_email("Alice@example.com")
+    assert found is not None and found.id == "u2"
+
+
 async def test_rename_and_remove_are_scoped_to_the_owner(storage: Storage) -> None:
     await storage.users.create_with_credential(user(), credential())
     await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
@@ -309,11 +340,51 @@ async def test_email_tokens_are_taken_once(storage: Storage) -> None:
         expires_at=NOW + timedelta(minutes=15),
     )
     await storage.email_tokens.put(token)
-    results = await asyncio.gather(*(storage.email_tokens.take(b"t" * 32) for _ in range(3)))
+    results = await asyncio.gather(
+        *(storage.email_tokens.take(b"t" * 32, purpose="sign_in", browser=b"b" * 32) for _ in range(3))
+    )
     assert [r for r in results if r is not None] == [token]
     await storage.email_tokens.put(token)
     assert await storage.email_tokens.purge_expired(NOW + timedelta(minutes=16)) == 1
-    assert await storage.email_tokens.take(b"t" * 32) is None
+    assert await storage.email_tokens.take(b"t" * 32, purpose="sign_in", browser=b"b" * 32) is None
+
+
+async def test_an_email_token_is_taken_only_by_its_browser_and_for_its_purpose(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    bound = EmailToken(
+        token_hash=b"t" * 32,
+        purpose="sign_in",
+        user_id="u1",
+        email="a@example.com",
+        browser=b"b" * 32,
+        created_at=NOW,
+        expires_at=NOW + timedelta(minutes=15),
+    )
+    unbound = EmailToken(
+        token_hash=b"v" * 32,
+        purpose="verify_email",
+        user_id="u1",
+        email="a@example.com",
+        browser=None,
+        created_at=NOW,
+        expires_at=NOW + timedelta(hours=24),
+    )
+    await storage.email_tokens.put(bound)
+    await storage.email_tokens.put(unbound)
+    # Refused takes leave the token where it was.
+    assert await storage.email_tokens.take(b"t" * 32, purpose="sign_in", browser=b"x" * 32) is None
+    assert await storage.email_tokens.take(b"t" * 32, purpose="sign_in", browser=None) is None
+    assert await storage.email_tokens.take(b"t" * 32, purpose="verify_email", browser=b"b" * 32) is None
+    assert await storage.email_tokens.take(b"v" * 32, purpose="sign_in", browser=None) is None
+    assert await storage.email_tokens.get(b"t" * 32) == bound
+    results = await asyncio.gather(
+        *(storage.email_tokens.take(b"t" * 32, purpose="sign_in", browser=b"b" * 32) for _ in range(3))
+    )
+    assert [r for r in results if r is not None] == [bound]
+    assert await storage.email_tokens.get(b"t" * 32) is None
+    # A token bound to no browser is taken in any browser, once.
+    assert await storage.email_tokens.take(b"v" * 32, purpose="verify_email", browser=b"x" * 32) == unbound
+    assert await storage.email_tokens.take(b"v" * 32, purpose="verify_email", browser=None) is None
 
 
 async def test_session_authentication_and_ending_all(storage: Storage) -> None:

@@ -235,7 +235,7 @@ async def test_email_sign_in_links(mail_server: Server, smtp: SmtpServer) -> Non
         await smtp.mailbox.received("jan@example.com", count=2)
         token = (await smtp.mailbox.newest_link("jan@example.com", "/recover/email")).split("token=")[1]
         assert smtp.mailbox.to("who@example.com") == []
-        # Bound to the browser that asked: elsewhere it fails (and is spent).
+        # Bound to the browser that asked: elsewhere it fails.
         error(await stranger.post("/auth/recovery/email/complete", json={"token": token}), 403, "link_other_browser")
         assert (await asker.post("/auth/recovery/email", json={"email": "jan@example.com"})).status_code == 202
         token = (await smtp.mailbox.newest_link("jan@example.com", "/recover/email", count=3)).split("token=")[1]

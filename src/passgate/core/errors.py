@@ -36,7 +36,8 @@
     │   ├── InvalidCode              invalid_code          (backup code wrong or used)
     │   ├── InvalidLink              invalid_link          (email link unknown, used or expired)
     │   ├── LinkOtherBrowser         link_other_browser
-    │   └── RateLimited              rate_limited
+    │   ├── EmailTaken               email_taken           (verified by another account first)
+    │   ├── RateLimited              rate_limited
     │   └── Forbidden                forbidden
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
@@ -237,6 +238,13 @@ class InvalidLink(AccountError):
 class LinkOtherBrowser(AccountError):
     code = "link_other_browser"
     default_message = "Open this link in the browser where you asked for it."
+
+
+class EmailTaken(AccountError):
+    code = "email_taken"
+    default_message = (
+        "This email address is already confirmed for another account. Use another address, or sign in to that account."
+    )
 
 
 class RateLimited(AccountError):

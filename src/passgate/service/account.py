@@ -76,8 +76,14 @@ async def passkeys(ctx: Context, user_id: str) -> list[Passkey]:
 
 
 async def has_other_way_in(ctx: Context, user: User) -> bool:
-    """A verified email or unused backup codes: the user can get back in without a passkey."""
-    return user.email_verified_at is not None or bool(await ctx.storage.backup_codes.unused(user.id))
+    """Unused backup codes, or a verified email whose sign-in links reach this account: the user can get
+    back in without a passkey. The address is looked up as a sign-in link request looks it up."""
+    if await ctx.storage.backup_codes.unused(user.id):
+        return True
+    if user.email is None or user.email_verified_at is None:
+        return False
+    routed = await ctx.storage.users.by_email(user.email)
+    return routed is not None and routed.id == user.id
 
 
 async def show_nudge(ctx: Context, user: User) -> bool:

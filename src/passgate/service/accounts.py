@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from passgate.core.errors import InvalidRequest
+from passgate.core.identifiers import normalize_identifier
 
 MAX_NAME = 64
 
@@ -29,3 +30,20 @@ def clean_name(value: object, *, field: str, required: bool) -> str:
     if any(unicodedata.category(ch).startswith("C") for ch in text):
         raise InvalidRequest(f"{field} must not contain control or invisible formatting characters.")
     return text
+
+
+def clean_username(value: object, *, field: str = "username") -> str:
+    """A required username, checked as typed and in its normalized form (which is what is stored and unique).
+
+    NFKC can expand a character into many ("ﷺ" becomes 18), so the length is checked after normalizing too.
+
+    Raises:
+        InvalidRequest: as `clean_name`, or the normalized form is empty or too long.
+    """
+    name = clean_name(value, field=field, required=True)
+    normalized = normalize_identifier(name)
+    if not normalized:
+        raise InvalidRequest(f"{field} is required.")
+    if len(normalized) > MAX_NAME:
+        raise InvalidRequest(f"{field} must be at most {MAX_NAME} characters once normalized.")
+    return name

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Any
 
 from passgate.core.authentication import verify_authentication
 from passgate.core.data import AuthenticationResponse
+from passgate.core.decoys import decoy_credentials
 from passgate.core.errors import AuthenticatorCompromised, SignCountRegression, UnknownCredential, UserHandleMismatch
+from passgate.core.identifiers import normalize_identifier
 from passgate.core.options import CredentialDescriptor, request_options
 from passgate.service import challenges, ratelimit, sessions
-from passgate.service.accounts import clean_name
+from passgate.service.accounts import clean_username
 from passgate.service.context import Client, Context, audited, digest, event_of
 from passgate.store.base import Credential, CredentialUse, SessionKind, User
 
 # Bound to a username that has no account: no credential can complete such a ceremony.
 _NOBODY = "-"
-_DECOY_TRANSPORTS = ("hybrid", "internal")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,10 +33,10 @@ async def begin(
 ) -> tuple[dict[str, Any], str]:
     """Request options: empty allowCredentials (discoverable) or the user's passkeys (username-first).
 
-    An unknown username gets a decoy credential id derived from the server secret, stable across
-    requests, so the answer does not tell whether the account exists.
+    An unknown username gets decoy credentials derived from the server secret (passgate.core.decoys),
+    stable across requests, so the answer does not tell whether the account exists.
     """
-    await ratelimit.ceremony(ctx, client, "login-begin", account=username if isinstance(username, str) else None)
+    await ratelimit.ceremony(ctx, client, "login-begin")
     allow: list[CredentialDescriptor] = []
     user_id: str | None = None
     if step_up is not None:  # the signed-in user confirms it's them before a sensitive change
@@ -46,7 +46,9 @@ async def begin(
             for c in await ctx.storage.credentials.list_for_user(step_up.id)
         ]
     elif username is not None:
-        name = clean_name(username, field="username", required=True)
+        name = clean_username(username)
+        identifier = normalize_identifier(name)
+        await ratelimit.ceremony(ctx, client, "login-begin", account=identifier, per_ip=False)
         user = await ctx.storage.users.by_username(name)
         if user is not None:
             user_id = user.id
@@ -56,8 +58,7 @@ async def begin(
             ]
         else:
             user_id = _NOBODY
-            decoy = hmac.new(ctx.rp.secret_key, name.casefold().encode(), hashlib.sha256).digest()
-            allow = [CredentialDescriptor(credential_id=decoy, transports=_DECOY_TRANSPORTS)]
+            allow = decoy_credentials(secret_key=ctx.rp.secret_key, identifier=identifier)
     # The browser binding (cookie) outlives the ceremony on purpose: a pending email link is tied to it too.
     purpose = {"purpose": "step_up"} if step_up is not None else None
     challenge, browser = await challenges.issue(ctx, client, "authentication", user_id=user_id, pending_user=purpose)

@@ -16,14 +16,16 @@ class Limit:
 
 
 async def check(ctx: Context, limit: Limit, key: str) -> None:
-    """Count one attempt for `key` (an IP, a username, an address); refuse past the limit.
+    """Count one attempt for `key`; refuse past the limit.
 
-    Keys are hashed, so counters name no address or username.
+    `key` is used as given: an IP address, an account id, or a username or email address in its
+    `normalize_identifier` form - the form storage looks it up by, so every spelling that reaches an
+    account counts against the same limit. Keys are hashed, so counters name no address or username.
 
     Raises:
         RateLimited: the limit is reached for this window.
     """
-    bucket = f"{limit.name}:{digest(key.casefold()).hex()[:32]}"
+    bucket = f"{limit.name}:{digest(key).hex()[:32]}"
     attempts, retry_after = await ctx.storage.counters.hit(bucket, limit.window_seconds, ctx.clock())
     if attempts > limit.count:
         raise RateLimited(retry_after=retry_after)
@@ -32,6 +34,7 @@ async def check(ctx: Context, limit: Limit, key: str) -> None:
 async def ceremony(ctx: Context, client: Client, step: str, *, account: str | None = None, per_ip: bool = True) -> None:
     """The limits every ceremony step has: per IP address, and per account once it is known.
 
+    `account` is an account id, or a normalized identifier (`normalize_identifier`) before the account is known.
     The numbers are per minute (`RelyingParty.rate_limit_per_ip` / `rate_limit_per_account`); 0 turns one off.
 
     Raises:

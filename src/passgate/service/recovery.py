@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import InvalidCode, InvalidLink, InvalidRequest, LinkOtherBrowser
+from passgate.core.identifiers import normalize_identifier
 from passgate.service import mail_queue, notify, ratelimit, sessions
-from passgate.service.accounts import clean_name
-from passgate.service.context import Client, Context, audited, digest
+from passgate.service.accounts import clean_username
+from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import BackupCode, EmailPurpose, EmailToken, User
 
@@ -27,6 +28,7 @@ CODE_LENGTH = 10  # about 50 bits each
 # scrypt: deliberately slow, so a stolen table of hashes is expensive to guess against.
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s]{2,}$")
+MAX_EMAIL = 254
 
 CODE_ATTEMPTS_PER_USER = ratelimit.Limit(name="code-user", count=5, window_seconds=900)
 CODE_ATTEMPTS_PER_IP = ratelimit.Limit(name="code-ip", count=20, window_seconds=900)
@@ -89,17 +91,21 @@ async def codes_remaining(ctx: Context, user_id: str) -> int:
 async def sign_in_with_code(ctx: Context, client: Client, username: object, code: object) -> Recovered:
     """Sign in with a backup code: a recovery session, meant for registering a new passkey.
 
+    A refused attempt on an existing account is in that account's activity; the answer is the same as for
+    an unknown username.
+
     Raises:
         RateLimited: too many attempts for this account or from this address.
         InvalidCode: unknown user, wrong code, or a code used before (one answer for all three).
     """
-    name = clean_name(username, field="username", required=True)
+    name = clean_username(username)
     if not isinstance(code, str) or not 1 <= len(code) <= 64:
         raise InvalidRequest("code must be a string of at most 64 characters.")
     async with audited(ctx, client, "sign_in.backup_code") as audit:
         await ratelimit.check(ctx, CODE_ATTEMPTS_PER_IP, client.ip or "-")
-        await ratelimit.check(ctx, CODE_ATTEMPTS_PER_USER, name)
         user = await ctx.storage.users.by_username(name)
+        audit.user_id = user.id if user else None
+        await ratelimit.check(ctx, CODE_ATTEMPTS_PER_USER, normalize_identifier(name))
         unused = await ctx.storage.backup_codes.unused(user.id) if user else []
         # Hash even when there is nothing to compare against, so timing does not tell accounts apart.
         typed = _hash_code(code, unused[0].salt if unused else ctx.random(16))
@@ -109,7 +115,6 @@ async def sign_in_with_code(ctx: Context, client: Client, username: object, code
                 match = candidate
         if user is None or match is None:
             raise InvalidCode()
-        audit.user_id = user.id
         if not await ctx.storage.backup_codes.use(user.id, match.number, ctx.clock()):
             raise InvalidCode()  # used by a concurrent attempt
         token = await sessions.start(ctx, client, user.id, kind="recovery")
@@ -119,8 +124,15 @@ async def sign_in_with_code(ctx: Context, client: Client, username: object, code
 
 
 def clean_email(value: object) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not EMAIL.match(value.strip()):
+    """The address as typed, trimmed; its `normalize_identifier` form is what storage compares.
+
+    Raises:
+        InvalidRequest: not an email address, or longer than 254 characters (normalized form included).
+    """
+    if not isinstance(value, str) or len(value) > MAX_EMAIL or not EMAIL.match(value.strip()):
         raise InvalidRequest("Enter an email address such as name@example.com.")
+    if len(normalize_identifier(value)) > MAX_EMAIL:
+        raise InvalidRequest(f"email must be at most {MAX_EMAIL} characters once normalized.")
     return value.strip()
 
 
@@ -175,17 +187,21 @@ async def set_email(ctx: Context, client: Client, current: SignedIn, email: obje
         require_recent_passkey(ctx, current)
         await ratelimit.check(ctx, VERIFICATIONS_PER_IP, client.ip or "-")
         await ratelimit.check(ctx, VERIFICATIONS_PER_ACCOUNT, current.user.id)
-        await ratelimit.check(ctx, VERIFICATIONS_PER_ADDRESS, address)
+        await ratelimit.check(ctx, VERIFICATIONS_PER_ADDRESS, normalize_identifier(address))
         await ctx.storage.users.set_email(current.user.id, address, verified_at=None)
         await _send_link(ctx, current.user, address, "verify_email", None)
 
 
 async def verify_email(ctx: Context, client: Client, token: object) -> User:
-    """Raises InvalidLink: unknown, used, expired, or for an address the account no longer has."""
+    """Mark the account's address verified: from now on it belongs to this account alone.
+
+    Raises:
+        InvalidLink: unknown, used, expired, or for an address the account no longer has.
+        EmailTaken: another account verified this address first (nothing changes).
+    """
     async with audited(ctx, client, "email.verify") as audit:
         await ratelimit.ceremony(ctx, client, "email-verify")
-        stored = await _take(ctx, token, "verify_email")
-        audit.user_id = stored.user_id
+        stored = await _take(ctx, client, audit, token, "verify_email")
         user = await ctx.storage.users.get(stored.user_id)
         if user is None or user.email != stored.email:
             raise InvalidLink()
@@ -206,7 +222,7 @@ async def request_sign_in_link(ctx: Context, client: Client, email: object, brow
     address = clean_email(email)
     async with audited(ctx, client, "sign_in_link.request") as audit:
         await ratelimit.check(ctx, LINKS_PER_IP, client.ip or "-")
-        await ratelimit.check(ctx, LINKS_PER_ADDRESS, address)
+        await ratelimit.check(ctx, LINKS_PER_ADDRESS, normalize_identifier(address))
         user = await ctx.storage.users.by_email(address)
         if user is None:
             audit.detail["known"] = False
@@ -217,13 +233,10 @@ async def request_sign_in_link(ctx: Context, client: Client, email: object, brow
 
 
 async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Recovered:
-    """Raises InvalidLink or LinkOtherBrowser."""
+    """Raises InvalidLink, or LinkOtherBrowser (the link stays usable in the browser that asked for it)."""
     async with audited(ctx, client, "sign_in.email_link") as audit:
         await ratelimit.ceremony(ctx, client, "email-link")
-        stored = await _take(ctx, token, "sign_in")
-        audit.user_id = stored.user_id
-        if stored.browser is not None and not hmac.compare_digest(stored.browser, digest(client.browser_token or "")):
-            raise LinkOtherBrowser()
+        stored = await _take(ctx, client, audit, token, "sign_in")
         user = await ctx.storage.users.get(stored.user_id)
         if user is None or user.email != stored.email or user.email_verified_at is None:
             raise InvalidLink()
@@ -232,10 +245,20 @@ async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Reco
     return Recovered(user=user, session_token=token_)
 
 
-async def _take(ctx: Context, token: object, purpose: EmailPurpose) -> EmailToken:
+async def _take(ctx: Context, client: Client, audit: Audit, token: object, purpose: EmailPurpose) -> EmailToken:
+    """Use up a link, but only from the browser it is bound to: opened elsewhere, it stays for that browser."""
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
         raise InvalidLink()
-    stored = await ctx.storage.email_tokens.take(digest(token))
-    if stored is None or stored.purpose != purpose or ctx.clock() >= stored.expires_at:
+    token_hash = digest(token)
+    browser = digest(client.browser_token) if client.browser_token else None
+    stored = await ctx.storage.email_tokens.take(token_hash, purpose=purpose, browser=browser)
+    if stored is None:
+        held = await ctx.storage.email_tokens.get(token_hash)
+        if held is not None and held.purpose == purpose and ctx.clock() < held.expires_at:
+            audit.user_id = held.user_id
+            raise LinkOtherBrowser()  # bound to another browser: take left it in place
+        raise InvalidLink()
+    audit.user_id = stored.user_id
+    if ctx.clock() >= stored.expires_at:
         raise InvalidLink()
     return stored

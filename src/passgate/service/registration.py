@@ -8,10 +8,11 @@ from typing import Any
 from passgate.core.data import RegistrationResponse
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import AlreadySignedIn, ChallengeMismatch, Forbidden, NotSignedIn, UsernameTaken
+from passgate.core.identifiers import normalize_identifier
 from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
 from passgate.service import challenges, notify, ratelimit
-from passgate.service.accounts import clean_name
+from passgate.service.accounts import clean_name, clean_username
 from passgate.service.context import Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import Credential, User
@@ -45,16 +46,15 @@ async def begin(
         StepUpRequired: adding a passkey needs a passkey used within the step-up window (except to recover).
         AlreadySignedIn: a signed-in user asked to create a new account.
     """
-    await ratelimit.ceremony(
-        ctx,
-        client,
-        "register-begin",
-        account=signed_in.user.id if signed_in else (username if isinstance(username, str) else None),
-    )
+    if signed_in is not None:
+        account: str | None = signed_in.user.id
+    else:
+        account = normalize_identifier(username) if isinstance(username, str) else None
+    await ratelimit.ceremony(ctx, client, "register-begin", account=account)
     if signed_in is None:
         if user_id is not None:
             raise NotSignedIn("Sign in to add a passkey to your account.")
-        name = clean_name(username, field="username", required=True)
+        name = clean_username(username)
         shown = clean_name(display_name, field="displayName", required=False) or name
         if await ctx.storage.users.by_username(name) is not None:
             raise UsernameTaken()

@@ -137,14 +137,21 @@ class QueuedMail:
 class UserStore(Protocol):
     async def get(self, user_id: str) -> User | None: ...
     async def by_email(self, email: str) -> User | None:
-        """The user whose *verified* address this is (compared case-insensitively)."""
+        """The user whose *verified* address this is, compared by `normalize_identifier` forms."""
         ...
 
     async def set_display_name(self, user_id: str, display_name: str) -> None: ...
-    async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None: ...
+    async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None:
+        """Set the address, verified or not. A verified address belongs to one account: its normalized form
+        is unique among verified addresses.
+
+        Raises EmailTaken, changing nothing, if another account has verified the same address.
+        """
+        ...
+
     async def dismiss_nudge(self, user_id: str) -> None: ...
     async def by_username(self, username: str) -> User | None:
-        """Case-insensitive: `username` is compared by its normalized form."""
+        """Case-insensitive: `username` is compared by its `normalize_identifier` form."""
         ...
 
     async def create_with_credential(self, user: User, credential: Credential) -> None:
@@ -226,8 +233,13 @@ class BackupCodeStore(Protocol):
 
 class EmailTokenStore(Protocol):
     async def put(self, token: EmailToken) -> None: ...
-    async def take(self, token_hash: bytes) -> EmailToken | None:
-        """Remove and return the token atomically: a link works once."""
+    async def get(self, token_hash: bytes) -> EmailToken | None:
+        """The token, left in place (to tell why `take` refused it)."""
+        ...
+
+    async def take(self, token_hash: bytes, *, purpose: EmailPurpose, browser: bytes | None) -> EmailToken | None:
+        """Remove and return the token atomically, if it is for `purpose` and bound to `browser` or to no
+        browser: a link works once, and opening it elsewhere (or for another purpose) does not use it up."""
         ...
 
     async def purge_expired(self, now: datetime) -> int: ...
@@ -314,9 +326,3 @@ class Storage:
     email_tokens: EmailTokenStore
     counters: CounterStore
     mail: MailOutbox
-
-
-def normalize_username(username: str) -> str:
-    import unicodedata
-
-    return unicodedata.normalize("NFKC", username).casefold().strip()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
-from passgate.core.errors import CredentialExists, UsernameTaken
+from passgate.core.errors import CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.identifiers import normalize_identifier
 from passgate.store.base import (
     BackupCode,
     Credential,
     CredentialUse,
+    EmailPurpose,
     EmailToken,
     Event,
     MailStatus,
@@ -20,8 +23,12 @@ from passgate.store.base import (
     Session,
     Storage,
     User,
-    normalize_username,
 )
+
+
+def _verified_address(user: User) -> str | None:
+    """The normalized address that routes to `user`: set only once verified."""
+    return normalize_identifier(user.email) if user.email and user.email_verified_at else None
 
 
 class MemoryUsers:
@@ -34,9 +41,9 @@ class MemoryUsers:
         return self._users.get(user_id)
 
     async def by_email(self, email: str) -> User | None:
-        wanted = email.casefold()
+        wanted = normalize_identifier(email)
         for user in self._users.values():
-            if user.email_verified_at and user.email and user.email.casefold() == wanted:
+            if _verified_address(user) == wanted:
                 return user
         return None
 
@@ -44,6 +51,10 @@ class MemoryUsers:
         self._update(user_id, display_name=display_name)
 
     async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None:
+        if email is not None and verified_at is not None:
+            wanted = normalize_identifier(email)
+            if any(_verified_address(u) == wanted for u in self._users.values() if u.id != user_id):
+                raise EmailTaken()
         self._update(user_id, email=email, email_verified_at=verified_at)
 
     async def dismiss_nudge(self, user_id: str) -> None:
@@ -54,11 +65,11 @@ class MemoryUsers:
             self._users[user_id] = dataclasses.replace(self._users[user_id], **changes)
 
     async def by_username(self, username: str) -> User | None:
-        user_id = self._by_name.get(normalize_username(username))
+        user_id = self._by_name.get(normalize_identifier(username))
         return self._users.get(user_id) if user_id else None
 
     async def create_with_credential(self, user: User, credential: Credential) -> None:
-        name = normalize_username(user.username)
+        name = normalize_identifier(user.username)
         if name in self._by_name:
             raise UsernameTaken()
         if credential.credential_id in self._credentials.rows:
@@ -219,8 +230,16 @@ class MemoryEmailTokens:
     async def put(self, token: EmailToken) -> None:
         self._rows[token.token_hash] = token
 
-    async def take(self, token_hash: bytes) -> EmailToken | None:
-        return self._rows.pop(token_hash, None)
+    async def get(self, token_hash: bytes) -> EmailToken | None:
+        return self._rows.get(token_hash)
+
+    async def take(self, token_hash: bytes, *, purpose: EmailPurpose, browser: bytes | None) -> EmailToken | None:
+        token = self._rows.get(token_hash)
+        if token is None or token.purpose != purpose:
+            return None
+        if token.browser is not None and (browser is None or not hmac.compare_digest(token.browser, browser)):
+            return None
+        return self._rows.pop(token_hash)
 
     async def purge_expired(self, now: datetime) -> int:
         expired = [key for key, row in self._rows.items() if row.expires_at < now]

@@ -56,7 +56,11 @@ users = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("email", String(254), nullable=True),
     Column("email_verified_at", UTCDateTime(), nullable=True),
+    # The address's normalize_identifier form, set only while it is verified: a verified address belongs to
+    # one account. Unverified addresses are NULL, and NULLs never collide (SQLite and PostgreSQL alike).
+    Column("email_normalized", String(254), nullable=True),
     Column("nudge_dismissed", Boolean, nullable=False, server_default=false()),
+    Index("ux_users_email_normalized", "email_normalized", unique=True),
 )
 
 credentials = Table(

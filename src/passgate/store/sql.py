@@ -29,12 +29,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from passgate.core.errors import CredentialExists, UsernameTaken
+from passgate.core.errors import CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.identifiers import normalize_identifier
 from passgate.store import schema
 from passgate.store.base import (
     BackupCode,
     Credential,
     CredentialUse,
+    EmailPurpose,
     EmailToken,
     Event,
     MailStatus,
@@ -44,7 +46,6 @@ from passgate.store.base import (
     Session,
     Storage,
     User,
-    normalize_username,
 )
 from passgate.store.memory import MemoryCounters
 
@@ -200,9 +201,7 @@ TOUCH_SESSION = (
     update(_sessions).where(_sessions.c.token_hash == bindparam("hash")).values(last_seen_at=bindparam("at"))
 )
 DELETE_SESSION = delete(_sessions).where(_sessions.c.token_hash == bindparam("hash"))
-USER_BY_EMAIL = select(_users).where(
-    func.lower(_users.c.email) == bindparam("email"), _users.c.email_verified_at.is_not(None)
-)
+USER_BY_EMAIL = select(_users).where(_users.c.email_normalized == bindparam("email"))
 RENAME_CREDENTIAL = (
     update(_credentials)
     .where(_credentials.c.credential_id == bindparam("id"), _credentials.c.user_id == bindparam("owner"))
@@ -235,8 +234,16 @@ USE_CODE = (
     )
     .values(used_at=bindparam("at"))
 )
+EMAIL_TOKEN_BY_HASH = select(_email_tokens).where(_email_tokens.c.token_hash == bindparam("hash"))
+# One statement checks the purpose and the browser binding and deletes: a link opened elsewhere stays.
 TAKE_EMAIL_TOKEN = (
-    delete(_email_tokens).where(_email_tokens.c.token_hash == bindparam("hash")).returning(*_email_tokens.c)
+    delete(_email_tokens)
+    .where(
+        _email_tokens.c.token_hash == bindparam("hash"),
+        _email_tokens.c.purpose == bindparam("purpose"),
+        or_(_email_tokens.c.browser.is_(None), _email_tokens.c.browser == bindparam("browser")),
+    )
+    .returning(*_email_tokens.c)
 )
 _mail = schema.mail_outbox
 # One statement chooses and leases: PostgreSQL skips rows another worker's statement has locked (that worker
@@ -306,8 +313,16 @@ def _user(row: Any) -> User:
     )
 
 
+def _verified_address(email: str | None, verified_at: datetime | None) -> str | None:
+    return normalize_identifier(email) if email and verified_at else None
+
+
 def _user_values(user: User) -> dict[str, Any]:
-    return {**_fields(user), "username_normalized": normalize_username(user.username)}
+    return {
+        **_fields(user),
+        "username_normalized": normalize_identifier(user.username),
+        "email_normalized": _verified_address(user.email, user.email_verified_at),
+    }
 
 
 def _credential(row: Any) -> Credential:
@@ -364,7 +379,7 @@ class SqlUsers(_Tables):
 
     async def by_username(self, username: str) -> User | None:
         async with self._read() as connection:
-            row = (await connection.execute(USER_BY_NAME, {"name": normalize_username(username)})).first()
+            row = (await connection.execute(USER_BY_NAME, {"name": normalize_identifier(username)})).first()
         return _user(row) if row else None
 
     async def create_with_credential(self, user: User, credential: Credential) -> None:
@@ -379,14 +394,22 @@ class SqlUsers(_Tables):
 
     async def by_email(self, email: str) -> User | None:
         async with self._read() as connection:
-            row = (await connection.execute(USER_BY_EMAIL, {"email": email.casefold()})).first()
+            row = (await connection.execute(USER_BY_EMAIL, {"email": normalize_identifier(email)})).first()
         return _user(row) if row else None
 
     async def set_display_name(self, user_id: str, display_name: str) -> None:
         await self._update(user_id, display_name=display_name)
 
     async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None:
-        await self._update(user_id, email=email, email_verified_at=verified_at)
+        try:
+            await self._update(
+                user_id,
+                email=email,
+                email_verified_at=verified_at,
+                email_normalized=_verified_address(email, verified_at),
+            )
+        except IntegrityError as exc:  # the unique index: another account verified this address
+            raise EmailTaken() from exc
 
     async def dismiss_nudge(self, user_id: str) -> None:
         await self._update(user_id, nudge_dismissed=True)
@@ -555,12 +578,16 @@ class SqlEmailTokens(_Tables):
         async with self._write() as connection:
             await connection.execute(insert(_email_tokens), _fields(token))
 
-    async def take(self, token_hash: bytes) -> EmailToken | None:
+    async def get(self, token_hash: bytes) -> EmailToken | None:
+        async with self._read() as connection:
+            row = (await connection.execute(EMAIL_TOKEN_BY_HASH, {"hash": token_hash})).first()
+        return _from_row(EmailToken, row) if row else None
+
+    async def take(self, token_hash: bytes, *, purpose: EmailPurpose, browser: bytes | None) -> EmailToken | None:
+        parameters = {"hash": token_hash, "purpose": purpose, "browser": browser}
         async with self._write() as connection:
-            row = (await connection.execute(TAKE_EMAIL_TOKEN, {"hash": token_hash})).first()
-        if row is None:
-            return None
-        return _from_row(EmailToken, row)
+            row = (await connection.execute(TAKE_EMAIL_TOKEN, parameters)).first()
+        return _from_row(EmailToken, row) if row else None
 
     async def purge_expired(self, now: datetime) -> int:
         async with self._write() as connection:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,11 +26,19 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def _canonical_ip(host: str) -> str:
+    # One spelling per address ("2001:DB8:0::1" is "2001:db8::1"): rate limits count addresses, not spellings.
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
+
+
 def client_of(request: Request) -> Client:
     return Client(
         browser_token=request.cookies.get(CEREMONY_COOKIE),
         session_token=request.cookies.get(SESSION_COOKIE),
-        ip=request.client.host if request.client else None,
+        ip=_canonical_ip(request.client.host) if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
 

@@ -16,6 +16,7 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.StepUpRequired: 403,
     errors.LinkOtherBrowser: 403,
     errors.LastPasskey: 409,
+    errors.EmailTaken: 409,
     errors.RateLimited: 429,
     errors.OriginNotAllowed: 403,
     errors.UsernameTaken: 409,

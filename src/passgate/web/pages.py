@@ -51,6 +51,7 @@ REASON_WORDS = {
     "invalid_code": "wrong or already used code",
     "invalid_link": "the link was used or had expired",
     "link_other_browser": "opened in another browser",
+    "email_taken": "the address belongs to another account",
     "rate_limited": "too many attempts",
     "unknown_credential": "unknown passkey",
     "credential_exists": "already registered",

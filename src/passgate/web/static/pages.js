@@ -25,8 +25,8 @@ import {
   showMessage,
 } from "./ui.js";
 
-// The server takes a link's token before checking it: after these answers the link is gone.
-const LINK_USED_UP = new Set(["invalid_link", "link_other_browser"]);
+// After these answers the link is gone (opened in another browser, it still works in the one that asked).
+const LINK_USED_UP = new Set(["invalid_link"]);
 
 const RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time.";
 

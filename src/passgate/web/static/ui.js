@@ -64,8 +64,9 @@ const SERVER_MESSAGES = {
   invalid_code: "That backup code did not work. Check the username and the code: each code works only once.",
   invalid_link: "This link no longer works: it was used already or has expired. Ask for a new one.",
   link_other_browser:
-    "This link works only in the browser where it was requested, so it has been cancelled. " +
-    "Ask for a new one from the browser you want to use.",
+    "This link works only in the browser where it was requested. Open it there, " +
+    "or ask for a new one from the browser you want to use.",
+  email_taken: "This email address is already confirmed for another account. Use another address.",
   rate_limited: "Too many attempts. Please wait a few minutes, then try again.",
 };
 

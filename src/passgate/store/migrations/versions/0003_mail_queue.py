@@ -1,6 +1,6 @@
 """mail queue: the outbox delivery workers send from
 
-Revision ID: 0003_mail_queue
+Revision ID: 0003
 Revises: 0002
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import passgate.store.schema
 
-revision = "0003_mail_queue"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
