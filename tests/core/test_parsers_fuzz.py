@@ -6,13 +6,14 @@ import contextlib
 import json
 from typing import Any
 
+import cbor2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import passgate
 from passgate.core.cose import parse_public_key
 from passgate.core.data import AttestationObject, AuthenticatorData, ClientData
-from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.core.encoding import MAX_NESTING, b64url_decode, b64url_encode, nesting_depth
 from tests.conftest import load_vector
 
 REGISTRATION = load_vector("w3c_reg_packed_es256.json")
@@ -33,28 +34,36 @@ edits = st.lists(st.tuples(st.integers(min_value=0), st.integers(min_value=0, ma
 cuts = st.none() | st.integers(min_value=0, max_value=2000)
 
 
+def register(response: Any) -> None:
+    passgate.verify_registration(
+        response,
+        expected_challenge=b64url_decode(REGISTRATION["expected_challenge_b64url"]),
+        expected_rp_id="example.org",
+        expected_origins=["https://example.org"],
+    )
+
+
+def authenticate(response: Any) -> None:
+    passgate.verify_authentication(
+        response,
+        expected_challenge=b64url_decode(ASSERTION["expected_challenge_b64url"]),
+        expected_rp_id="example.org",
+        expected_origins=["https://example.org"],
+        credential_public_key=b64url_decode(ASSERTION["public_key_cose_b64url"]),
+        stored_sign_count=0,
+    )
+
+
 def verify_registration(response: Any) -> None:
     try:
-        passgate.verify_registration(
-            response,
-            expected_challenge=b64url_decode(REGISTRATION["expected_challenge_b64url"]),
-            expected_rp_id="example.org",
-            expected_origins=["https://example.org"],
-        )
+        register(response)
     except passgate.PasskeyError as error:
         assert error.code and error.message
 
 
 def verify_authentication(response: Any) -> None:
     try:
-        passgate.verify_authentication(
-            response,
-            expected_challenge=b64url_decode(ASSERTION["expected_challenge_b64url"]),
-            expected_rp_id="example.org",
-            expected_origins=["https://example.org"],
-            credential_public_key=b64url_decode(ASSERTION["public_key_cose_b64url"]),
-            stored_sign_count=0,
-        )
+        authenticate(response)
     except passgate.PasskeyError as error:
         assert error.code and error.message
 
@@ -143,3 +152,102 @@ def test_random_json_credentials(value: Any) -> None:
     if isinstance(value, dict):
         verify_registration({**REGISTRATION["credential_json"], "response": value})
         verify_authentication({**ASSERTION["credential_json"], "response": value})
+
+
+# Deep nesting: hostile depth must be refused as malformed, never reach the recursive decoders' stack limits.
+
+depths = st.integers(min_value=1, max_value=3000)
+shapes = st.text(alphabet="[{", min_size=1, max_size=6)  # the containers, repeated outwards
+
+
+def nested_json(depth: int, shape: str) -> str:
+    kinds = [shape[level % len(shape)] for level in range(depth)]
+    opening = "".join("[" if kind == "[" else '{"k":' for kind in kinds)
+    return opening + "0" + "".join("]" if kind == "[" else "}" for kind in reversed(kinds))
+
+
+def nested_cbor(depth: int, shape: str) -> bytes:
+    # A one-element array, a one-entry map keyed 1, or a tag: each wraps what follows.
+    headers = {"[": b"\x81", "{": b"\xa1\x01"}
+    return b"".join(headers[shape[level % len(shape)]] for level in range(depth)) + b"\x00"
+
+
+def refuses_as_malformed(depth: int, call: Any, *args: Any) -> None:
+    try:
+        call(*args)
+    except passgate.PasskeyError as error:
+        assert error.code == "malformed_response" or depth <= MAX_NESTING, error
+    else:
+        assert depth <= MAX_NESTING
+
+
+def json_depth(value: Any) -> int:
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+    return 0 if children is None else 1 + max(map(json_depth, children), default=0)
+
+
+@FUZZ
+@given(json_values)
+def test_nesting_depth_measures_json_text(value: Any) -> None:
+    # Keys and strings are any text, brackets, quotes and backslashes included: none of them may count.
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent=1)):
+        assert nesting_depth(text) == json_depth(value)
+
+
+@FUZZ
+@given(depths, shapes)
+def test_deeply_nested_client_data(depth: int, shape: str) -> None:
+    for vector, verify in ((REGISTRATION, register), (ASSERTION, authenticate)):
+        original = b64url_decode(vector["credential_json"]["response"]["clientDataJSON"]).rstrip().rstrip(b"}")
+        client_data = original + b',"nested":' + nested_json(depth, shape).encode() + b"}"
+        refuses_as_malformed(depth, verify, with_field(vector, "clientDataJSON", client_data))
+        refuses_as_malformed(depth, ClientData.parse, client_data)
+
+
+@FUZZ
+@given(depths, shapes)
+def test_deeply_nested_credentials(depth: int, shape: str) -> None:
+    whole = nested_json(depth, shape)
+    inside = json.dumps(REGISTRATION["credential_json"])[:-1] + ', "clientExtensionResults": ' + whole + "}"
+    for text in (whole, inside, inside.encode()):
+        refuses_as_malformed(depth, register, text)
+        refuses_as_malformed(depth, authenticate, text)
+
+
+def cbor_map(*items: Any) -> bytes:
+    """A CBOR map of (key, value) pairs whose values may be ready-made CBOR bytes."""
+    encoded = [cbor2.dumps(key) + (value if isinstance(value, bytes) else cbor2.dumps(value)) for key, value in items]
+    return bytes([0xA0 + len(items)]) + b"".join(encoded)
+
+
+@FUZZ
+@given(depths, shapes)
+def test_deeply_nested_cbor(depth: int, shape: str) -> None:
+    nested = nested_cbor(depth, shape)
+    attestation = cbor2.loads(b64url_decode(REGISTRATION["credential_json"]["response"]["attestationObject"]))
+    auth_data = AuthenticatorData(attestation["authData"])
+    assert auth_data.attested is not None
+    prefix = auth_data[: len(auth_data) - len(auth_data.attested.public_key)]
+    objects = [
+        cbor_map(("fmt", "none"), ("attStmt", nested), ("authData", attestation["authData"])),
+        cbor_map(("fmt", "packed"), ("attStmt", attestation["attStmt"]), ("authData", cbor2.dumps(prefix + nested))),
+        cbor_map(
+            ("fmt", "none"),
+            ("attStmt", {}),
+            (
+                "authData",
+                cbor2.dumps(
+                    bytes([*prefix[:32], prefix[32] | 0x80, *prefix[33:]])
+                    + cbor2.dumps({1: 2, 3: -7, -1: 1, -2: b"\0" * 32, -3: b"\0" * 32})
+                    + nested
+                ),
+            ),
+        ),
+    ]
+    for raw in objects:
+        refuses_as_malformed(depth, register, with_field(REGISTRATION, "attestationObject", raw))
+        refuses_as_malformed(depth, AttestationObject.parse, raw)
+    assertion_data = b64url_decode(ASSERTION["credential_json"]["response"]["authenticatorData"])
+    extended = bytes([*assertion_data[:32], assertion_data[32] | 0x80, *assertion_data[33:37]]) + nested
+    refuses_as_malformed(depth, authenticate, with_field(ASSERTION, "authenticatorData", extended))
+    refuses_as_malformed(depth, parse_public_key, nested)

@@ -88,3 +88,46 @@ async def test_confirmations_need_the_payments_policy_and_a_sign_in(server: Serv
             await sign_up(signed_in, SoftwareAuthenticator(), "payer4")
             bad = await begin(signed_in, {"payee": "x", "amount": "1"})
             assert bad.status_code == 400 and bad.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount": "-1e9 or not a number"}, "transaction.amount"),
+        ({"amount": "12.505"}, "transaction.amount"),
+        ({"amount": "1.5", "currency": "JPY"}, "transaction.amount"),
+        ({"amount": "0.00"}, "transaction.amount"),
+        ({"amount": 12.5}, "transaction.amount"),
+        ({"amount": 12}, "transaction.amount"),
+        ({"currency": "ZZ"}, "transaction.currency"),
+        ({"currency": "XTS"}, "transaction.currency"),
+        ({"payee": "Bakery\u202e Ltd"}, "transaction.payee"),
+        ({"reference": "order\n42"}, "transaction.reference"),
+    ],
+)
+async def test_a_transaction_that_does_not_fit_is_refused(shop: Server, change: dict[str, object], field: str) -> None:
+    async with shop.client() as client:
+        await sign_up(client, SoftwareAuthenticator(), "payer5")
+        before = shop.rows("SELECT count(*) FROM challenges")
+        refused = await client.post("/auth/payments/confirm/begin", json={"transaction": {**TRANSACTION, **change}})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_request" and refused.json()["message"].startswith(field)
+        assert shop.rows("SELECT count(*) FROM challenges") == before
+
+
+async def test_equal_transactions_commit_to_the_same_summary(shop: Server) -> None:
+    async with shop.client() as client:
+        authenticator = SoftwareAuthenticator()
+        await sign_up(client, authenticator, "payer6")
+        confirmed = []
+        for amount, payee in (("12.5", "Ba\u0308ckerei"), ("012.50", "Bäckerei "), ("12.50", "Bäckerei")):
+            options = (await begin(client, {**TRANSACTION, "amount": amount, "payee": payee})).json()
+            response = await client.post(
+                "/auth/payments/confirm/complete", json=authenticator.get(options, origin=ORIGIN)
+            )
+            assert response.status_code == 200, response.text
+            confirmed.append(response.json())
+    expected = {**TRANSACTION, "payee": "Bäckerei"}
+    assert [c["transaction"] for c in confirmed] == [expected] * 3
+    canonical = json.dumps(expected, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert {c["transactionHash"] for c in confirmed} == {hashlib.sha256(canonical).hexdigest()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -507,3 +508,44 @@ async def test_ceremonies_are_rate_limited_per_account(make_server: Callable[...
         ]
         assert [a.status_code for a in answers] == [200, 200, 200, 429]
         assert (await one.post("/auth/passkey/login/begin", json={"username": "someone-else"})).status_code == 200
+
+
+def routes_reading_a_body(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) of the API that may carry a body, path parameters filled in: new routes are covered too."""
+    return [
+        (method.upper(), re.sub(r"\{[^}]*\}", "AA", path))
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
+        if method in {"post", "put", "patch", "delete"}
+    ]
+
+
+def nested(depth: int) -> bytes:
+    return b'{"k":[' * depth + b"0" + b"]}" * depth
+
+
+async def test_every_json_endpoint_refuses_deep_nesting(server: Server, browser: httpx.AsyncClient) -> None:
+    await sign_up(browser, SoftwareAuthenticator(), "deep")
+    routes = routes_reading_a_body(server.app)
+    assert ("POST", "/auth/passkey/register/complete") in routes and ("PATCH", "/auth/passkeys/AA") in routes
+    headers = {"content-type": "application/json"}
+    before = server.snapshot()
+    for method, path in routes:
+        for body in (b"[" * 5000 + b"]" * 5000, nested(17), b'{"transaction": ' + b"[" * 40 + b"]" * 40 + b"}"):
+            response = await browser.request(method, path, content=body, headers=headers)
+            assert response.status_code == 400, (method, path, response.text)
+            assert response.json() == {"error": "invalid_request", "message": response.json()["message"]}
+            assert "nests more than" in response.json()["message"]
+    assert server.snapshot() == before
+
+
+async def test_deeply_nested_client_data(server: Server, browser: httpx.AsyncClient) -> None:
+    response = await registration_response(browser, SoftwareAuthenticator())
+    client_data = b64url_decode(response["response"]["clientDataJSON"])
+    response["response"]["clientDataJSON"] = b64url_encode(
+        client_data[:-1] + b',"k":' + b"[" * 3000 + b"]" * 3000 + b"}"
+    )
+    before = server.snapshot()
+    await refused(
+        server, await browser.post("/auth/passkey/register/complete", json=response), 400, "malformed_response", before
+    )

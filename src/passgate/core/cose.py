@@ -17,6 +17,7 @@ from cryptography.exceptions import UnsupportedAlgorithm as _CryptoUnsupported
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
+from passgate.core.encoding import MAX_NESTING
 from passgate.core.errors import BadSignature, MalformedResponse, UnsupportedAlgorithm
 
 # COSE algorithm identifiers (IANA "COSE Algorithms").
@@ -122,7 +123,7 @@ def parse_public_key(cose_key: bytes) -> PublicKey:
 @lru_cache(maxsize=4096)
 def _parse_cached(cose_key: bytes) -> PublicKey:
     try:
-        fields = cbor2.loads(cose_key)
+        fields = cbor2.loads(cose_key, max_depth=MAX_NESTING)
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError) as exc:
         raise MalformedResponse("The credential public key is not valid CBOR.") from exc
     if not isinstance(fields, dict):

@@ -6,7 +6,6 @@ Binary types subclass `bytes` so the exact bytes that were signed are never lost
 from __future__ import annotations
 
 import io
-import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from uuid import UUID
 
 import cbor2
 
-from passgate.core.encoding import b64url_decode
+from passgate.core.encoding import MAX_NESTING, b64url_decode, load_json
 from passgate.core.errors import MalformedResponse
 
 FLAG_UP, FLAG_UV, FLAG_BE, FLAG_BS, FLAG_AT, FLAG_ED = 0x01, 0x04, 0x08, 0x10, 0x40, 0x80
@@ -27,7 +26,7 @@ MAX_CLIENT_DATA = 16 * 1024
 
 def _cbor_loads(data: bytes, what: str) -> Any:
     try:
-        return cbor2.loads(data)
+        return cbor2.loads(data, max_depth=MAX_NESTING)
     except Exception as exc:  # cbor2 raises a variety of types on hostile input
         raise MalformedResponse(f"{what} is not valid CBOR.") from exc
 
@@ -49,10 +48,7 @@ class ClientData:
         """Raises MalformedResponse if `raw` is not a CollectedClientData JSON object."""
         if len(raw) > MAX_CLIENT_DATA:
             raise MalformedResponse("clientDataJSON is too long.")
-        try:
-            fields = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedResponse("clientDataJSON is not JSON.") from exc
+        fields = load_json(raw, what="clientDataJSON")
         if not isinstance(fields, dict):
             raise MalformedResponse("clientDataJSON is not a JSON object.")
         kind, origin = fields.get("type"), fields.get("origin")
@@ -143,7 +139,7 @@ class AuthenticatorData(bytes):
 
 def _read_cbor_item(stream: io.BytesIO, what: str) -> Any:
     try:
-        return cbor2.CBORDecoder(stream).decode()
+        return cbor2.CBORDecoder(stream, max_depth=MAX_NESTING).decode()
     except Exception as exc:  # cbor2 raises a variety of types on hostile input
         raise MalformedResponse(f"{what} is not valid CBOR.") from exc
 
@@ -224,10 +220,7 @@ class AuthenticationResponse:
 
 def _credential_fields(response: Mapping[str, Any] | str | bytes) -> dict[str, Any]:
     if isinstance(response, str | bytes):
-        try:
-            response = json.loads(response)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedResponse("The credential is not JSON.") from exc
+        response = load_json(response, what="The credential")
     if not isinstance(response, Mapping):
         raise MalformedResponse("The credential must be a JSON object.")
     fields = dict(response)

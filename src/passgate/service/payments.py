@@ -10,21 +10,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from passgate.core.authentication import verify_authentication
 from passgate.core.data import AuthenticationResponse
 from passgate.core.encoding import b64url_encode
-from passgate.core.errors import Forbidden, InvalidRequest, UnknownCredential, UserHandleMismatch
+from passgate.core.errors import Forbidden, UnknownCredential, UserHandleMismatch
 from passgate.core.options import CredentialDescriptor, request_options
+from passgate.core.transactions import canonical, clean_transaction
 from passgate.service import challenges, ratelimit
 from passgate.service.context import Client, Context, audited, digest
 from passgate.service.sessions import SignedIn
 from passgate.store.base import PendingChallenge
-
-FIELDS = {"payee": 128, "amount": 32, "currency": 3, "reference": 128}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,31 +31,16 @@ class Confirmed:
     transaction_hash: str
 
 
-def canonical(transaction: dict[str, str]) -> bytes:
-    return json.dumps(transaction, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def clean_transaction(value: object) -> dict[str, str]:
-    """Raises InvalidRequest unless it is {payee, amount, currency[, reference]} of bounded strings."""
-    if isinstance(value, dict):
-        value = {name: text for name, text in value.items() if text is not None}
-    if not isinstance(value, dict) or not {"payee", "amount", "currency"} <= set(value) or set(value) - set(FIELDS):
-        raise InvalidRequest("transaction must have payee, amount and currency (and optionally reference).")
-    for name, text in value.items():
-        if not isinstance(text, str) or not 0 < len(text) <= FIELDS[name]:
-            raise InvalidRequest(f"transaction.{name} must be a string of at most {FIELDS[name]} characters.")
-    return dict(value)
-
-
 async def begin(ctx: Context, client: Client, current: SignedIn, transaction: object) -> tuple[dict[str, Any], str]:
     """Request options whose challenge commits to the transaction.
 
     Raises:
-        Forbidden: the policy does not offer transaction confirmation. InvalidRequest: a bad summary.
+        Forbidden: the policy does not offer transaction confirmation.
+        InvalidRequest: a bad summary (see core.transactions.clean_transaction).
     """
     if not ctx.rp.policy.confirm_transactions:
         raise Forbidden("Transaction confirmation is not enabled by this site's policy.")
-    summary = clean_transaction(transaction)
+    summary = clean_transaction(transaction, today=ctx.clock().date())
     await ratelimit.ceremony(ctx, client, "confirm-begin", account=current.user.id)
     challenge = hashlib.sha256(ctx.random(32) + canonical(summary)).digest()
     browser = client.browser_token or b64url_encode(ctx.random(32))

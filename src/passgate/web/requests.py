@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from passgate.config import Settings
+from passgate.core.encoding import load_json
 from passgate.core.errors import BodyTooLarge, InvalidRequest, OriginNotAllowed, UnsupportedMediaType
 from passgate.web.hosts import hostname
 
@@ -38,7 +38,7 @@ async def read_json(request: Request, settings: Settings) -> Any | None:
     """The request's JSON body, or None when it has none.
 
     Raises:
-        BodyTooLarge, UnsupportedMediaType, InvalidRequest.
+        BodyTooLarge, UnsupportedMediaType, InvalidRequest (not UTF-8 JSON, or nested too deeply).
     """
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > settings.max_body_bytes):
@@ -53,10 +53,7 @@ async def read_json(request: Request, settings: Settings) -> Any | None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType()
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("The request body is not valid JSON.") from exc
+    return load_json(bytes(body), what="The request body", error=InvalidRequest)
 
 
 async def state_changing_body(request: Request) -> Any | None:

@@ -65,8 +65,12 @@ class EmailToken(_Body):
 class Transaction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     payee: str = Field(max_length=128)
-    amount: str = Field(max_length=32, description='A decimal string, e.g. "12.50".')
-    currency: str = Field(max_length=3, description="ISO 4217, e.g. EUR.")
+    amount: str = Field(
+        max_length=32,
+        description='A positive decimal string with at most the currency\'s minor units: "12.50" EUR, "1200" JPY. '
+        "Not a JSON number (a float loses the exact amount).",
+    )
+    currency: str = Field(max_length=3, description="The ISO 4217 code of a currency in use, e.g. EUR.")
     reference: str | None = Field(default=None, max_length=128)
 
 
