@@ -91,6 +91,7 @@ class Database:
         if make_url(database_url).get_backend_name() == "sqlite":
             self._sync = sa_create_engine(sync_url(database_url), connect_args={"check_same_thread": False})
             event.listen(self._sync, "connect", _sqlite_pragmas)
+            event.listen(self._sync, "begin", _sqlite_begin)
         else:
             self._async = create_async_engine(
                 async_url(database_url),
@@ -114,8 +115,10 @@ class Database:
     async def write(self) -> AsyncIterator[_Connection]:
         """A transaction, committed when the block ends and rolled back if it raises."""
         if self._sync is not None:
-            with self._sync.begin() as connection:
-                yield _InLoop(connection)
+            with self._sync.connect() as connection:
+                connection.execution_options(**_WRITE)
+                with connection.begin():
+                    yield _InLoop(connection)
         else:
             assert self._async is not None
             async with self._async.begin() as async_connection:
@@ -138,7 +141,13 @@ class Database:
             await self._async.dispose()
 
 
+_WRITE = {"passgate_write": True}
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling begins only before the first INSERT, UPDATE or DELETE, so a
+    # transaction's reads would run before it, unserialised; Passgate begins transactions itself instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; the busy timeout queues writers instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -146,6 +155,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A write transaction takes the database's write lock when it begins (IMMEDIATE), so what it reads
+    # stays true until it commits: every write transaction runs alone, across processes too (the busy
+    # timeout queues them). Reads run in autocommit, each statement on the latest committed state.
+    if connection.get_execution_options().get("passgate_write"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class _Tables:
