@@ -43,8 +43,21 @@ class Backend:
     redis_url: str = ""
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql", "sqlite+redis"])
+DATABASES = ["sqlite", "postgresql", "sqlite+redis"]
+
+
+@pytest.fixture(params=["memory", *DATABASES])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return await _backend(request, tmp_path)
+
+
+@pytest.fixture(params=DATABASES)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A backend that keeps its data outside the process: several storages can open it at once."""
+    return await _backend(request, tmp_path)
+
+
+async def _backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "memory":
         return Backend(request.param)
     redis_url = ""
@@ -315,21 +328,15 @@ async def test_concurrent_removals_keep_the_last_passkey(storage: Storage) -> No
 ROUNDS = 300
 
 
-async def test_removals_from_two_processes_keep_the_last_passkey(backend: Backend, storage: Storage) -> None:
+async def test_removals_from_two_processes_keep_the_last_passkey(database: Backend) -> None:
     """Two storages on one database, as two server processes have: each removal in its own thread and event
-    loop, started together. (In memory, storage is one process's by definition.)"""
-    if not backend.database_url:
-        return
-    for number in range(ROUNDS):
-        await storage.users.create_with_credential(
-            user(f"u{number}", f"u{number}"), credential(b"a%d" % number, f"u{number}")
-        )
-        await storage.credentials.add(credential(b"b%d" % number, f"u{number}"))
-    start = threading.Barrier(2)
+    loop, started together. (Memory storage belongs to one process by definition.)"""
+    storage, close = open_storage(database.database_url, database.redis_url)
+    start = threading.Barrier(2, timeout=30)  # a thread that failed breaks it instead of hanging the other
 
     def remove_all(prefix: bytes) -> list[str]:
         async def run() -> list[str]:
-            own, close = open_storage(backend.database_url, backend.redis_url)
+            own, close_own = open_storage(database.database_url, database.redis_url)
             outcomes = []
             try:
                 for number in range(ROUNDS):
@@ -337,13 +344,20 @@ async def test_removals_from_two_processes_keep_the_last_passkey(backend: Backen
                     removal = await own.credentials.remove(prefix + b"%d" % number, f"u{number}")
                     outcomes.append(removal.outcome)
             finally:
-                await close()
+                await close_own()
             return outcomes
 
         return asyncio.run(run())
 
-    first, second = await asyncio.gather(asyncio.to_thread(remove_all, b"a"), asyncio.to_thread(remove_all, b"b"))
-    emptied = [number for number in range(ROUNDS) if not await storage.credentials.list_for_user(f"u{number}")]
+    try:
+        for number in range(ROUNDS):
+            owner = f"u{number}"
+            await storage.users.create_with_credential(user(owner, owner), credential(b"a%d" % number, owner))
+            await storage.credentials.add(credential(b"b%d" % number, owner))
+        first, second = await asyncio.gather(asyncio.to_thread(remove_all, b"a"), asyncio.to_thread(remove_all, b"b"))
+        emptied = [number for number in range(ROUNDS) if not await storage.credentials.list_for_user(f"u{number}")]
+    finally:
+        await close()
     assert emptied == []
     assert all(sorted(pair) == ["last_passkey", "removed"] for pair in zip(first, second, strict=True))
 
