@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
+import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from passgate.store.base import (
     Event,
     PendingChallenge,
     QueuedMail,
+    Removal,
     Session,
     Storage,
     User,
@@ -33,11 +37,30 @@ from tests.services import PostgresServer, RedisServer
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql", "sqlite+redis"])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str = ""  # empty: in memory
+    redis_url: str = ""
+
+
+DATABASES = ["sqlite", "postgresql", "sqlite+redis"]
+
+
+@pytest.fixture(params=["memory", *DATABASES])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return await _backend(request, tmp_path)
+
+
+@pytest.fixture(params=DATABASES)
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A backend that keeps its data outside the process: several storages can open it at once."""
+    return await _backend(request, tmp_path)
+
+
+async def _backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "memory":
-        yield memory_storage()
-        return
+        return Backend(request.param)
     redis_url = ""
     if request.param == "postgresql":
         postgres: PostgresServer = request.getfixturevalue("postgres")
@@ -47,10 +70,17 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param.endswith("+redis"):
         redis_server: RedisServer = request.getfixturevalue("redis_server")
         redis_url = redis_server.url
-    upgrade(url)
-    storage, close = open_storage(url, redis_url)
-    if redis_url:
         await flush(redis_url)
+    upgrade(url)
+    return Backend(request.param, url, redis_url)
+
+
+@pytest.fixture
+async def storage(backend: Backend) -> AsyncIterator[Storage]:
+    if not backend.database_url:
+        yield memory_storage()
+        return
+    storage, close = open_storage(backend.database_url, backend.redis_url)
     yield storage
     await close()
 
@@ -296,22 +326,72 @@ async def test_rename_and_remove_are_scoped_to_the_owner(storage: Storage) -> No
     assert not await storage.credentials.rename(b"c1", "u2", "Stolen")
     stored = await storage.credentials.get(b"c1")
     assert stored is not None and stored.nickname == "Laptop"
-    assert await storage.credentials.remove(b"c1", "u2", keep_last=False) == "not_found"
-    assert await storage.credentials.remove(b"c1", "u1", keep_last=True) == "last_passkey"
+    assert (await storage.credentials.remove(b"c1", "u2")).outcome == "not_found"
+    assert (await storage.credentials.remove(b"c1", "u1")).outcome == "last_passkey"
     await storage.credentials.add(credential(b"c3", "u1"))
-    assert await storage.credentials.remove(b"c1", "u1", keep_last=True) == "removed"
-    assert await storage.credentials.remove(b"c3", "u1", keep_last=False) == "removed"
-    assert await storage.credentials.list_for_user("u1") == []
+    assert (await storage.credentials.remove(b"c1", "u1")).outcome == "removed"
+    assert await storage.credentials.list_for_user("u1") == [credential(b"c3", "u1")]
+
+
+async def test_the_last_passkey_goes_only_with_another_way_in(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    code = BackupCode(user_id="u1", number=0, code_hash=b"h" * 32, salt=b"s" * 16, created_at=NOW)
+    await storage.backup_codes.replace("u1", [code])
+    await storage.backup_codes.use("u1", 0, NOW)
+    await storage.users.set_email("u1", "a@example.com", verified_at=None)
+    # A used code and an unverified address are no way in.
+    assert (await storage.credentials.remove(b"c1", "u1")).outcome == "last_passkey"
+    await storage.users.set_email("u1", "a@example.com", verified_at=NOW)
+    assert (await storage.credentials.remove(b"c1", "u1")).outcome == "removed"
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    await storage.backup_codes.replace("u2", [dataclasses.replace(code, user_id="u2")])
+    assert (await storage.credentials.remove(b"c2", "u2")).outcome == "removed"
+    assert await storage.credentials.list_for_user("u1") == await storage.credentials.list_for_user("u2") == []
 
 
 async def test_concurrent_removals_keep_the_last_passkey(storage: Storage) -> None:
     await storage.users.create_with_credential(user(), credential())
     await storage.credentials.add(credential(b"c2"))
-    outcomes = await asyncio.gather(
-        storage.credentials.remove(b"c1", "u1", keep_last=True), storage.credentials.remove(b"c2", "u1", keep_last=True)
-    )
-    assert sorted(outcomes) == ["last_passkey", "removed"]
+    removals = await asyncio.gather(storage.credentials.remove(b"c1", "u1"), storage.credentials.remove(b"c2", "u1"))
+    assert sorted(r.outcome for r in removals) == ["last_passkey", "removed"]
     assert len(await storage.credentials.list_for_user("u1")) == 1
+
+
+ROUNDS = 300
+
+
+async def test_removals_from_two_processes_keep_the_last_passkey(database: Backend) -> None:
+    """Two storages on one database, as two server processes have: each removal in its own thread and event
+    loop, started together. (Memory storage belongs to one process by definition.)"""
+    storage, close = open_storage(database.database_url, database.redis_url)
+    start = threading.Barrier(2, timeout=30)  # a thread that failed breaks it instead of hanging the other
+
+    def remove_all(prefix: bytes) -> list[str]:
+        async def run() -> list[str]:
+            own, close_own = open_storage(database.database_url, database.redis_url)
+            outcomes = []
+            try:
+                for number in range(ROUNDS):
+                    await asyncio.to_thread(start.wait)
+                    removal = await own.credentials.remove(prefix + b"%d" % number, f"u{number}")
+                    outcomes.append(removal.outcome)
+            finally:
+                await close_own()
+            return outcomes
+
+        return asyncio.run(run())
+
+    try:
+        for number in range(ROUNDS):
+            owner = f"u{number}"
+            await storage.users.create_with_credential(user(owner, owner), credential(b"a%d" % number, owner))
+            await storage.credentials.add(credential(b"b%d" % number, owner))
+        first, second = await asyncio.gather(asyncio.to_thread(remove_all, b"a"), asyncio.to_thread(remove_all, b"b"))
+        emptied = [number for number in range(ROUNDS) if not await storage.credentials.list_for_user(f"u{number}")]
+    finally:
+        await close()
+    assert emptied == []
+    assert all(sorted(pair) == ["last_passkey", "removed"] for pair in zip(first, second, strict=True))
 
 
 async def test_backup_codes_are_single_use(storage: Storage) -> None:
@@ -401,9 +481,12 @@ async def test_session_authentication_and_ending_all(storage: Storage) -> None:
             )
         )
         assert await storage.sessions.get(name * 32) is not None  # into the cache, where there is one
-    await storage.sessions.mark_authenticated(b"a" * 32, NOW)
+    recovering = await storage.sessions.get(b"a" * 32)
+    assert recovering is not None and recovering.credential_id is None
+    await storage.sessions.mark_authenticated(b"a" * 32, NOW, credential_id=b"c1")
     upgraded = await storage.sessions.get(b"a" * 32)
     assert upgraded is not None and upgraded.kind == "passkey" and upgraded.authenticated_at == NOW
+    assert upgraded.credential_id == b"c1"
     assert await storage.sessions.delete_for_user("u1", keep=b"a" * 32) == 2
     assert await storage.sessions.get(b"b" * 32) is None and await storage.sessions.get(b"c" * 32) is None
     assert await storage.sessions.get(b"a" * 32) is not None
@@ -495,3 +578,54 @@ async def test_concurrent_claims_take_each_message_once(storage: Storage) -> Non
     ids = [m.id for batch in batches for m in batch]
     assert sorted(ids) == sorted(f"m{number:02}" for number in range(12))
     assert all(len(batch) <= 5 for batch in batches)
+
+
+def session(name: bytes, credential_id: bytes | None, user_id: str = "u1") -> Session:
+    return Session(
+        token_hash=name * 32,
+        user_id=user_id,
+        created_at=NOW,
+        last_seen_at=NOW,
+        expires_at=NOW + timedelta(days=1),
+        authenticated_at=NOW if credential_id else None,
+        kind="passkey" if credential_id else "recovery",
+        credential_id=credential_id,
+    )
+
+
+async def test_removing_a_passkey_ends_the_sessions_it_opened(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.credentials.add(credential(b"c2"))
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c3", "u2"))
+    sessions = [
+        session(b"p", b"c1"),  # the phone, signed in with c1
+        session(b"q", b"c1"),
+        session(b"h", b"c1"),  # here: the removal is made from this one
+        session(b"l", b"c2"),  # the laptop, signed in with c2
+        session(b"r", None),  # a recovery session
+        session(b"b", b"c3", "u2"),  # someone else's
+    ]
+    for each in sessions:
+        await storage.sessions.create(each)
+        assert await storage.sessions.get(each.token_hash) == each  # into the cache, where there is one
+    removal = await storage.credentials.remove(b"c1", "u1", keep_session=b"h" * 32)
+    assert removal.outcome == "removed"
+    assert sorted(removal.ended_sessions) == [b"p" * 32, b"q" * 32]
+    assert await storage.sessions.get(b"p" * 32) is None and await storage.sessions.get(b"q" * 32) is None
+    for each in sessions[2:]:
+        assert await storage.sessions.get(each.token_hash) == each
+    # Without a session to keep, every session the passkey opened ends.
+    assert (await storage.credentials.remove(b"c3", "u2")).outcome == "last_passkey"
+    assert (await storage.credentials.remove(b"c2", "u1")).outcome == "last_passkey"
+    await storage.users.set_email("u1", "a@example.com", verified_at=NOW)
+    assert (await storage.credentials.remove(b"c2", "u1")).ended_sessions == (b"l" * 32,)
+    assert await storage.sessions.get(b"l" * 32) is None
+    assert await storage.sessions.get(b"b" * 32) == sessions[-1]
+
+
+async def test_a_refused_removal_ends_no_session(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.sessions.create(session(b"p", b"c1"))
+    assert await storage.credentials.remove(b"c1", "u1") == Removal(outcome="last_passkey")
+    assert await storage.credentials.remove(b"c1", "u2") == Removal(outcome="not_found")
+    assert await storage.sessions.get(b"p" * 32) == session(b"p", b"c1")

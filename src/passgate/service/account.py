@@ -75,17 +75,6 @@ async def passkeys(ctx: Context, user_id: str) -> list[Passkey]:
     return [passkey_of(c) for c in await ctx.storage.credentials.list_for_user(user_id)]
 
 
-async def has_other_way_in(ctx: Context, user: User) -> bool:
-    """Unused backup codes, or a verified email whose sign-in links reach this account: the user can get
-    back in without a passkey. The address is looked up as a sign-in link request looks it up."""
-    if await ctx.storage.backup_codes.unused(user.id):
-        return True
-    if user.email is None or user.email_verified_at is None:
-        return False
-    routed = await ctx.storage.users.by_email(user.email)
-    return routed is not None and routed.id == user.id
-
-
 async def show_nudge(ctx: Context, user: User) -> bool:
     """Encourage a second passkey while the account has just one, until the user dismisses it."""
     return not user.nudge_dismissed and len(await ctx.storage.credentials.list_for_user(user.id)) == 1
@@ -101,22 +90,25 @@ async def rename(ctx: Context, client: Client, current: SignedIn, credential_id:
 
 
 async def remove(ctx: Context, client: Client, current: SignedIn, credential_id: bytes) -> None:
-    """Remove one of the user's passkeys.
+    """Remove one of the user's passkeys, and sign out every session it opened but this one.
 
     Raises:
         StepUpRequired: no passkey used within the step-up window.
         UnknownCredential: not one of the user's passkeys.
-        LastPasskey: the only passkey, and no other way back in is set up.
+        LastPasskey: the only passkey, and no other way back in (a verified email address or an unused
+            backup code) is set up; the storage decides this in the same step as the removal.
     """
     async with audited(ctx, client, "passkey.remove") as audit:
         audit.user_id, audit.credential_id = current.user.id, credential_id
         require_recent_passkey(ctx, current)
-        keep_last = not await has_other_way_in(ctx, current.user)
-        outcome = await ctx.storage.credentials.remove(credential_id, current.user.id, keep_last=keep_last)
-        if outcome == "not_found":
+        removal = await ctx.storage.credentials.remove(
+            credential_id, current.user.id, keep_session=current.session.token_hash
+        )
+        if removal.outcome == "not_found":
             raise UnknownCredential()
-        if outcome == "last_passkey":
+        if removal.outcome == "last_passkey":
             raise LastPasskey()
+        audit.detail["sessions_ended"] = len(removal.ended_sessions)
     await notify.security_event(ctx, current.user, "A passkey was removed from your account")
 
 

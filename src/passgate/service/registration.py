@@ -148,7 +148,9 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
         await ctx.storage.credentials.add(credential)
         if signed_in.session.kind == "recovery":
             # A new passkey with user verification: the recovery is over.
-            await ctx.storage.sessions.mark_authenticated(signed_in.session.token_hash, ctx.clock())
+            await ctx.storage.sessions.mark_authenticated(
+                signed_in.session.token_hash, ctx.clock(), credential_id=credential.credential_id
+            )
     await notify.security_event(ctx, signed_in.user, "A passkey was added to your account")
     return Registered(user=signed_in.user, credential=credential, new_account=False)
 

@@ -20,10 +20,13 @@ class SignedIn:
     session: Session
 
 
-def new_session(ctx: Context, user_id: str, kind: SessionKind = "passkey") -> tuple[str, Session]:
+def new_session(
+    ctx: Context, user_id: str, kind: SessionKind = "passkey", *, credential_id: bytes | None = None
+) -> tuple[str, Session]:
     """A new session's token (for the cookie) and its stored form (the token's hash only).
 
     A passkey session counts as a fresh authentication (step-up) now; a recovery session does not.
+    `credential_id` is the passkey that opened it: removing that passkey ends the session.
     """
     token = secrets.token_urlsafe(32)
     now = ctx.clock()
@@ -35,14 +38,17 @@ def new_session(ctx: Context, user_id: str, kind: SessionKind = "passkey") -> tu
         expires_at=now + ctx.rp.session_absolute,
         authenticated_at=now if kind == "passkey" else None,
         kind=kind,
+        credential_id=credential_id,
     )
 
 
-async def start(ctx: Context, client: Client, user_id: str, kind: SessionKind = "passkey") -> str:
+async def start(
+    ctx: Context, client: Client, user_id: str, kind: SessionKind = "passkey", *, credential_id: bytes | None = None
+) -> str:
     """Start a session and return its token; any session the browser held is ended (rotation)."""
     if client.session_token:
         await ctx.storage.sessions.delete(digest(client.session_token))
-    token, session = new_session(ctx, user_id, kind)
+    token, session = new_session(ctx, user_id, kind, credential_id=credential_id)
     await ctx.storage.sessions.create(session)
     return token
 

@@ -76,6 +76,17 @@ class Session:
     # session came from a recovery path (backup code, email link) and no passkey has been used since.
     authenticated_at: datetime | None = None
     kind: SessionKind = "passkey"
+    # The passkey whose use opened the session or last proved it (a step-up, or the passkey a recovery
+    # session added); removing that passkey ends the session. None for a session a recovery path opened.
+    credential_id: bytes | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Removal:
+    """What removing a passkey did: its outcome and the sessions that ended with it (token hashes)."""
+
+    outcome: RemoveOutcome
+    ended_sessions: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,8 +188,14 @@ class CredentialStore(Protocol):
         """Rename one of `user_id`'s passkeys; False if it is not theirs."""
         ...
 
-    async def remove(self, credential_id: bytes, user_id: str, *, keep_last: bool) -> RemoveOutcome:
-        """Remove one of `user_id`'s passkeys, atomically refusing to remove the last one if `keep_last`."""
+    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
+        """Remove one of `user_id`'s passkeys and end the sessions it opened, except `keep_session`.
+
+        The account's last passkey is removed only if the account has another way in: a verified email
+        address or an unused backup code. That is decided in the same atomic step as the removal, so
+        concurrent removals (or a concurrent change of the address or the codes) cannot leave an account
+        with no way in.
+        """
         ...
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
@@ -205,8 +222,9 @@ class SessionStore(Protocol):
     async def create(self, session: Session) -> None: ...
     async def get(self, token_hash: bytes) -> Session | None: ...
     async def touch(self, token_hash: bytes, at: datetime) -> None: ...
-    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
-        """The user proved possession of a passkey now: a recovery session becomes a passkey session."""
+    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
+        """The user proved possession of passkey `credential_id` now: a recovery session becomes a passkey
+        session, ended when that passkey is removed."""
         ...
 
     async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:

@@ -28,13 +28,21 @@ def open_storage(
         storage = replace(storage, challenges=MemoryChallenges())
     client = None
     if redis_url:
-        from passgate.store.redis import CachedSessions, CachedSignIns, RedisChallenges, RedisCounters, connect
+        from passgate.store.redis import (
+            CachedCredentials,
+            CachedSessions,
+            CachedSignIns,
+            RedisChallenges,
+            RedisCounters,
+            connect,
+        )
 
         client = connect(redis_url)
         sessions = CachedSessions(storage.sessions, client)
         storage = replace(
             storage,
             challenges=RedisChallenges(client),
+            credentials=CachedCredentials(storage.credentials, sessions),
             sessions=sessions,
             sign_ins=CachedSignIns(storage.sign_ins, sessions),
             counters=RedisCounters(client),

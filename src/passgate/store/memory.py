@@ -19,7 +19,7 @@ from passgate.store.base import (
     MailStatus,
     PendingChallenge,
     QueuedMail,
-    RemoveOutcome,
+    Removal,
     Session,
     Storage,
     User,
@@ -83,6 +83,10 @@ class MemoryCredentials:
     def __init__(self) -> None:
         self.rows: dict[bytes, Credential] = {}
         self.users: MemoryUsers | None = None  # set by memory_storage: sign-in looks both up at once
+        # Also set by memory_storage: removing the last passkey looks for another way in, and a removal
+        # ends the sessions the passkey opened.
+        self.backup_codes: MemoryBackupCodes | None = None
+        self.sessions: MemorySessions | None = None
 
     async def get_with_owner(self, credential_id: bytes) -> tuple[Credential, User] | None:
         credential = self.rows.get(credential_id)
@@ -107,14 +111,21 @@ class MemoryCredentials:
         self.rows[credential_id] = dataclasses.replace(current, nickname=nickname)
         return True
 
-    async def remove(self, credential_id: bytes, user_id: str, *, keep_last: bool) -> RemoveOutcome:
+    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
+        assert self.users is not None and self.backup_codes is not None and self.sessions is not None
+        # Nothing here waits on anything: the check and the removal are one step on the event loop.
         current = self.rows.get(credential_id)
         if current is None or current.user_id != user_id:
-            return "not_found"
-        if keep_last and sum(1 for c in self.rows.values() if c.user_id == user_id) <= 1:
-            return "last_passkey"
+            return Removal(outcome="not_found")
+        if sum(1 for c in self.rows.values() if c.user_id == user_id) <= 1:
+            user = await self.users.get(user_id)
+            # A verified address counts only if sign-in links for it reach this account.
+            routed = await self.users.by_email(user.email) if user is not None and user.email else None
+            verified = routed is not None and routed.id == user_id
+            if not verified and not await self.backup_codes.unused(user_id):
+                return Removal(outcome="last_passkey")
         del self.rows[credential_id]
-        return "removed"
+        return Removal(outcome="removed", ended_sessions=self.sessions.end_opened_with(credential_id, keep_session))
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         current = self.rows.get(credential_id)
@@ -160,9 +171,17 @@ class MemorySessions:
     async def delete(self, token_hash: bytes) -> None:
         self._rows.pop(token_hash, None)
 
-    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
+    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
         if token_hash in self._rows:
-            self._rows[token_hash] = dataclasses.replace(self._rows[token_hash], authenticated_at=at, kind="passkey")
+            self._rows[token_hash] = dataclasses.replace(
+                self._rows[token_hash], authenticated_at=at, kind="passkey", credential_id=credential_id
+            )
+
+    def end_opened_with(self, credential_id: bytes, keep: bytes | None) -> tuple[bytes, ...]:
+        doomed = tuple(key for key, row in self._rows.items() if row.credential_id == credential_id and key != keep)
+        for key in doomed:
+            del self._rows[key]
+        return doomed
 
     async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
         doomed = [key for key, row in self._rows.items() if row.user_id == user_id and key != keep]
@@ -345,7 +364,8 @@ class MemorySignIns:
 
 def memory_storage() -> Storage:
     credentials, sessions, events = MemoryCredentials(), MemorySessions(), MemoryEvents()
-    credentials.users = MemoryUsers(credentials)
+    backup_codes = MemoryBackupCodes()
+    credentials.users, credentials.backup_codes, credentials.sessions = MemoryUsers(credentials), backup_codes, sessions
     return Storage(
         users=credentials.users,
         credentials=credentials,
@@ -353,7 +373,7 @@ def memory_storage() -> Storage:
         sessions=sessions,
         events=events,
         sign_ins=MemorySignIns(credentials, sessions, events),
-        backup_codes=MemoryBackupCodes(),
+        backup_codes=backup_codes,
         email_tokens=MemoryEmailTokens(),
         counters=MemoryCounters(),
         mail=MemoryMail(),

@@ -15,13 +15,27 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from passgate.core.errors import StorageUnavailable
-from passgate.store.base import CredentialUse, Event, PendingChallenge, Session, SessionStore, SignInStore
+from passgate.store.base import (
+    Credential,
+    CredentialStore,
+    CredentialUse,
+    Event,
+    PendingChallenge,
+    Removal,
+    Session,
+    SessionStore,
+    SignInStore,
+    User,
+)
 
 log = logging.getLogger("passgate")
 
 # Challenges stay readable a little past their expiry, so a late answer is told "expired", not "unknown".
 CHALLENGE_GRACE = timedelta(minutes=5)
 SESSION_CACHE_SECONDS = 30
+# Left in an ended session's cache entry: a look-up that read the session from the database just before
+# it ended cannot put it back (entries are written only where no key exists).
+ENDED = b"ended"
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -90,7 +104,8 @@ class CachedSessions:
     """Sessions in the database, looked up through a short-lived Redis cache.
 
     If Redis is away, look-ups fall back to the database; entries live at most SESSION_CACHE_SECONDS, so
-    a session ended while Redis was away cannot outlive that.
+    a session ended while Redis was away cannot outlive that. An ended session's entry becomes a
+    tombstone (ENDED) for as long as any entry lives.
     """
 
     def __init__(self, inner: SessionStore, client: aioredis.Redis, prefix: str = "passgate:session:") -> None:
@@ -110,6 +125,8 @@ class CachedSessions:
         except RedisError:
             log.warning("session cache unavailable; reading the database")
             return await self._inner.get(token_hash)
+        if cached == ENDED:
+            return None
         if cached is not None:
             return _session(token_hash, json.loads(cached))
         session = await self._inner.get(token_hash)
@@ -122,16 +139,16 @@ class CachedSessions:
         members = self._prefix + "user:" + session.user_id
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(self._key(session.token_hash), json.dumps(_fields(session)), ex=SESSION_CACHE_SECONDS)
+                pipe.set(self._key(session.token_hash), json.dumps(_fields(session)), ex=SESSION_CACHE_SECONDS, nx=True)
                 pipe.sadd(members, session.token_hash.hex())
                 pipe.expire(members, SESSION_CACHE_SECONDS)
                 await pipe.execute()
         except RedisError:
             log.warning("session cache unavailable for set")
 
-    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
-        await self._inner.mark_authenticated(token_hash, at)
-        await self.forget(token_hash)
+    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
+        await self._inner.mark_authenticated(token_hash, at, credential_id=credential_id)
+        await self._quietly("delete", self._key(token_hash))
 
     async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
         ended = await self._inner.delete_for_user(user_id, keep=keep)
@@ -142,7 +159,10 @@ class CachedSessions:
             keep_key = self._key(keep) if keep is not None else None
             doomed = [key for key in keys if key != keep_key]
             if doomed:
-                await self._redis.delete(*doomed)
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key in doomed:
+                        pipe.set(key, ENDED, ex=SESSION_CACHE_SECONDS)
+                    await pipe.execute()
         except RedisError:
             log.warning("session cache unavailable for delete_for_user")
         return ended
@@ -153,13 +173,20 @@ class CachedSessions:
 
     async def delete(self, token_hash: bytes) -> None:
         await self._inner.delete(token_hash)
-        await self._quietly("delete", self._key(token_hash))
+        await self.forget(token_hash)
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         return await self._inner.purge_expired(now, idle)
 
-    async def forget(self, token_hash: bytes) -> None:
-        await self._quietly("delete", self._key(token_hash))
+    async def forget(self, *token_hashes: bytes) -> None:
+        """Sessions ended in the database: their cache entries become tombstones."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for token_hash in token_hashes:
+                    pipe.set(self._key(token_hash), ENDED, ex=SESSION_CACHE_SECONDS)
+                await pipe.execute()
+        except RedisError:
+            log.warning("session cache unavailable for forget")
 
     async def _quietly(self, command: str, *args: Any, **kwargs: Any) -> None:
         try:
@@ -176,6 +203,7 @@ def _fields(session: Session) -> dict[str, Any]:
         "expires_at": _iso(session.expires_at),
         "authenticated_at": _iso(session.authenticated_at) if session.authenticated_at else None,
         "kind": session.kind,
+        "credential_id": session.credential_id.hex() if session.credential_id is not None else None,
     }
 
 
@@ -188,6 +216,7 @@ def _session(token_hash: bytes, fields: dict[str, Any]) -> Session:
         expires_at=_moment(fields["expires_at"]),
         authenticated_at=_moment(fields["authenticated_at"]) if fields["authenticated_at"] else None,
         kind=fields["kind"],
+        credential_id=bytes.fromhex(fields["credential_id"]) if fields.get("credential_id") else None,
     )
 
 
@@ -203,6 +232,38 @@ class CachedSignIns:
         if recorded and ended_session is not None:
             await self._sessions.forget(ended_session)
         return recorded
+
+
+class CachedCredentials:
+    """Passkeys in the database; the sessions a removal ends are dropped from the session cache."""
+
+    def __init__(self, inner: CredentialStore, sessions: CachedSessions) -> None:
+        self._inner = inner
+        self._sessions = sessions
+
+    async def get(self, credential_id: bytes) -> Credential | None:
+        return await self._inner.get(credential_id)
+
+    async def list_for_user(self, user_id: str) -> list[Credential]:
+        return await self._inner.list_for_user(user_id)
+
+    async def get_with_owner(self, credential_id: bytes) -> tuple[Credential, User] | None:
+        return await self._inner.get_with_owner(credential_id)
+
+    async def add(self, credential: Credential) -> None:
+        await self._inner.add(credential)
+
+    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
+        return await self._inner.rename(credential_id, user_id, nickname)
+
+    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
+        removal = await self._inner.remove(credential_id, user_id, keep_session=keep_session)
+        if removal.ended_sessions:
+            await self._sessions.forget(*removal.ended_sessions)
+        return removal
+
+    async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
+        return await self._inner.record_use(credential_id, sign_count=sign_count, backed_up=backed_up, used_at=used_at)
 
 
 class RedisCounters:

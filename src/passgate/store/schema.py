@@ -105,6 +105,9 @@ sessions = Table(
     # When the user last proved possession of a passkey (sign-in or step-up); None for recovery sessions.
     Column("authenticated_at", UTCDateTime(), nullable=True),
     Column("kind", String(16), nullable=False, server_default="passkey"),
+    # The passkey that opened the session or last proved it; None for recovery sessions. No foreign key:
+    # removing a passkey ends these sessions itself, all but the one the removal was made from.
+    Column("credential_id", LargeBinary(1023), nullable=True),
 )
 
 backup_codes = Table(

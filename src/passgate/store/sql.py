@@ -18,6 +18,7 @@ from sqlalchemy import (
     case,
     delete,
     event,
+    exists,
     func,
     insert,
     or_,
@@ -42,7 +43,7 @@ from passgate.store.base import (
     MailStatus,
     PendingChallenge,
     QueuedMail,
-    RemoveOutcome,
+    Removal,
     Session,
     Storage,
     User,
@@ -94,6 +95,7 @@ class Database:
         if make_url(database_url).get_backend_name() == "sqlite":
             self._sync = sa_create_engine(sync_url(database_url), connect_args={"check_same_thread": False})
             event.listen(self._sync, "connect", _sqlite_pragmas)
+            event.listen(self._sync, "begin", _sqlite_begin)
         else:
             self._async = create_async_engine(
                 async_url(database_url),
@@ -117,8 +119,10 @@ class Database:
     async def write(self) -> AsyncIterator[_Connection]:
         """A transaction, committed when the block ends and rolled back if it raises."""
         if self._sync is not None:
-            with self._sync.begin() as connection:
-                yield _InLoop(connection)
+            with self._sync.connect() as connection:
+                connection.execution_options(**_WRITE)
+                with connection.begin():
+                    yield _InLoop(connection)
         else:
             assert self._async is not None
             async with self._async.begin() as async_connection:
@@ -141,7 +145,13 @@ class Database:
             await self._async.dispose()
 
 
+_WRITE = {"passgate_write": True}
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling begins only before the first INSERT, UPDATE or DELETE, so a
+    # transaction's reads would run before it, unserialised; Passgate begins transactions itself instead.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers run beside the writer; the busy timeout queues writers instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -149,6 +159,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A write transaction takes the database's write lock when it begins (IMMEDIATE), so what it reads
+    # stays true until it commits: every write transaction runs alone, across processes too (the busy
+    # timeout queues them). Reads run in autocommit, each statement on the latest committed state.
+    if connection.get_execution_options().get("passgate_write"):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class _Tables:
@@ -212,13 +230,30 @@ COUNT_CREDENTIALS = select(
     func.count().label("total"),
     func.count(case((_credentials.c.credential_id == bindparam("id"), 1))).label("this"),
 ).where(_credentials.c.user_id == bindparam("user_id"))
+# Another way back in than a passkey: a verified address that sign-in links are sent for (its normalized
+# form is set once verified, and belongs to one account), or an unused backup code.
+OTHER_WAY_IN = select(
+    or_(
+        exists().where(_users.c.id == bindparam("user_id"), _users.c.email_normalized.is_not(None)),
+        exists().where(_backup_codes.c.user_id == bindparam("user_id"), _backup_codes.c.used_at.is_(None)),
+    )
+)
 DELETE_CREDENTIAL = delete(_credentials).where(
     _credentials.c.credential_id == bindparam("id"), _credentials.c.user_id == bindparam("user_id")
+)
+END_SESSIONS_OF_CREDENTIAL = (
+    delete(_sessions)
+    .where(
+        _sessions.c.user_id == bindparam("user_id"),
+        _sessions.c.credential_id == bindparam("id"),
+        _sessions.c.token_hash != bindparam("keep"),
+    )
+    .returning(_sessions.c.token_hash)
 )
 MARK_AUTHENTICATED = (
     update(_sessions)
     .where(_sessions.c.token_hash == bindparam("hash"))
-    .values(authenticated_at=bindparam("at"), kind="passkey")
+    .values(authenticated_at=bindparam("at"), kind="passkey", credential_id=bindparam("credential_id"))
 )
 UNUSED_CODES = (
     select(_backup_codes)
@@ -453,17 +488,23 @@ class SqlCredentials(_Tables):
             )
         return bool(result.rowcount)
 
-    async def remove(self, credential_id: bytes, user_id: str, *, keep_last: bool) -> RemoveOutcome:
+    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
         async with self._write() as connection:
-            # Lock the account's row so two removals cannot each see the other's passkey and leave none.
+            # PostgreSQL: the account's row lock serialises this with the account's other removals and
+            # address changes; what it counts and reads below is read after the lock is held. SQLite: the
+            # write transaction runs alone (BEGIN IMMEDIATE).
             await connection.execute(LOCK_USER, {"id": user_id})
             owned = (await connection.execute(COUNT_CREDENTIALS, {"user_id": user_id, "id": credential_id})).one()
             if not owned.this:
-                return "not_found"
-            if keep_last and owned.total <= 1:
-                return "last_passkey"
+                return Removal(outcome="not_found")
+            if owned.total <= 1 and not (await connection.execute(OTHER_WAY_IN, {"user_id": user_id})).scalar():
+                return Removal(outcome="last_passkey")
             await connection.execute(DELETE_CREDENTIAL, {"id": credential_id, "user_id": user_id})
-        return "removed"
+            # No session has an empty token hash: b"" keeps none.
+            ended = await connection.execute(
+                END_SESSIONS_OF_CREDENTIAL, {"user_id": user_id, "id": credential_id, "keep": keep_session or b""}
+            )
+            return Removal(outcome="removed", ended_sessions=tuple(ended.scalars()))
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         statement, parameters = _use_statement(
@@ -510,9 +551,9 @@ class SqlSessions(_Tables):
         async with self._write() as connection:
             await connection.execute(DELETE_SESSION, {"hash": token_hash})
 
-    async def mark_authenticated(self, token_hash: bytes, at: datetime) -> None:
+    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
         async with self._write() as connection:
-            await connection.execute(MARK_AUTHENTICATED, {"hash": token_hash, "at": at})
+            await connection.execute(MARK_AUTHENTICATED, {"hash": token_hash, "at": at, "credential_id": credential_id})
 
     async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
         statement = delete(_sessions).where(_sessions.c.user_id == user_id)

@@ -73,7 +73,10 @@ async def register_complete(request: Request) -> JSONResponse:
         headers={"Cache-Control": "no-store"},
     )
     if result.new_account:
-        set_session_cookie(request, response, await sessions.start(ctx_of(request), client, result.user.id))
+        token = await sessions.start(
+            ctx_of(request), client, result.user.id, credential_id=result.credential.credential_id
+        )
+        set_session_cookie(request, response, token)
     return response
 
 
