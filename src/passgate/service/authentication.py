@@ -97,6 +97,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
                 expected_origins=ctx.rp.origins,
                 credential_public_key=credential.public_key,
                 stored_sign_count=credential.sign_count,
+                stored_backup_eligible=credential.backup_eligible,
                 policy=ctx.rp.policy,
             )
         except SignCountRegression:
