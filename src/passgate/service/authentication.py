@@ -106,6 +106,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         if verified.clone_warning:  # the policy flags instead of refusing; the counter is not moved back
             audit.detail["clone_warning"] = True
         kind: SessionKind = "passkey"
+        # The stored AAGUID may be only the authenticator's claim: enough to refuse, as refusing is safe.
         model = ctx.models().get(credential.aaguid)
         if model is not None and model.compromised:
             audit.detail["compromised_model"] = True
