@@ -9,6 +9,7 @@ import pytest
 
 import passgate
 from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.core.policy import PRESETS
 from passgate.testing import SoftwareAuthenticator
 
 RP_ID = "example.com"
@@ -58,6 +59,7 @@ def sign_in(
         expected_origins=[ORIGIN],
         credential_public_key=registered.public_key,
         stored_sign_count=registered.sign_count if stored_sign_count is None else stored_sign_count,
+        stored_backup_eligible=registered.backup_eligible,
         policy=policy or passgate.Policy(),
     )
 
@@ -84,6 +86,20 @@ def test_backup_flags_are_reported() -> None:
     assert registered.backup_eligible and registered.backed_up
     authenticator.backed_up = False
     assert sign_in(authenticator, registered).backed_up is False
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("registered_eligible", [False, True])
+def test_backup_eligibility_may_not_change_between_sign_ins(name: str, registered_eligible: bool) -> None:
+    policy = PRESETS[name]
+    authenticator = SoftwareAuthenticator(backup_eligible=registered_eligible)
+    registered = register(authenticator)
+    authenticator.backup_eligible = authenticator.backed_up = not registered_eligible
+    with pytest.raises(passgate.BackupEligibilityChanged) as refused:
+        sign_in(authenticator, registered, policy=policy)
+    assert refused.value.code == "backup_eligibility_changed"
+    authenticator.backup_eligible, authenticator.backed_up = registered_eligible, False
+    assert sign_in(authenticator, registered, policy=policy).backup_eligible is registered_eligible
 
 
 def test_backed_up_without_eligibility_is_malformed() -> None:

@@ -60,6 +60,19 @@ async def test_confirmations_need_user_verification(shop: Server) -> None:
         ]
 
 
+async def test_confirmations_refuse_a_changed_backup_eligibility(shop: Server) -> None:
+    async with shop.client() as client:
+        authenticator = SoftwareAuthenticator(backup_eligible=True, backed_up=True)
+        await sign_up(client, authenticator, "payer4")
+        authenticator.backup_eligible = authenticator.backed_up = False
+        options = (await begin(client)).json()
+        refused = await client.post("/auth/payments/confirm/complete", json=authenticator.get(options, origin=ORIGIN))
+        assert refused.status_code == 400 and refused.json()["error"] == "backup_eligibility_changed"
+        assert shop.rows("SELECT outcome, reason FROM events WHERE type = 'payment.confirm'") == [
+            ("failure", "backup_eligibility_changed")
+        ]
+
+
 async def test_confirmation_and_sign_in_challenges_do_not_mix(shop: Server) -> None:
     async with shop.client() as client:
         authenticator = SoftwareAuthenticator()

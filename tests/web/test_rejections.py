@@ -346,6 +346,23 @@ async def test_sign_count_regression_is_refused_and_recorded(server: Server, bro
     assert json.loads(last[2])["clone_warning"] is True
 
 
+async def test_a_device_bound_passkey_cannot_turn_synced(server: Server, browser: httpx.AsyncClient) -> None:
+    authenticator, _ = await signed_up(server, browser)
+    authenticator.backup_eligible = authenticator.backed_up = True  # claims to be synced now
+    response = await assertion(browser, authenticator)
+    before = server.snapshot()
+    await refused(
+        server,
+        await browser.post("/auth/passkey/login/complete", json=response),
+        400,
+        "backup_eligibility_changed",
+        before,
+    )
+    last = server.rows("SELECT type, outcome, reason FROM events ORDER BY id DESC LIMIT 1")[0]
+    assert last == ("sign_in", "failure", "backup_eligibility_changed")
+    assert server.rows("SELECT backup_eligible, backed_up FROM credentials") == [(0, 0)]
+
+
 async def test_unknown_credential(server: Server, browser: httpx.AsyncClient) -> None:
     await signed_up(server, browser)
     stranger = SoftwareAuthenticator()

@@ -1,14 +1,19 @@
 """Attestation statement verification: a registry of verifiers, one per format.
 
 `none` and packed self-attestation are verified here; the certificate-based formats are delegated
-to py_webauthn's verifiers, with certificate chains validated at the caller's `now`.
+to py_webauthn's verifiers, with certificate chains validated at the caller's `now`, and completed
+where py_webauthn stops short of the spec: the packed certificate requirements (WebAuthn §8.2.1), the
+AAGUID extension of packed and TPM certificates, SafetyNet's ctsProfileMatch, and chains that must not
+end at a platform vendor's root when the policy does not trust those.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import re
+import struct
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -16,10 +21,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 import cbor2
+from cryptography import exceptions as crypto_errors
 from cryptography import x509
+from cryptography.x509.oid import NameOID
+from OpenSSL import crypto as openssl
 from OpenSSL.crypto import X509Store
+from pyasn1.error import PyAsn1Error
+from webauthn.helpers import base64url_to_bytes, parse_attestation_object, validate_certificate_chain
 from webauthn.helpers import exceptions as pyw_errors
-from webauthn.helpers import parse_attestation_object
 from webauthn.helpers.tpm.structs import TPMManufacturerInfo
 from webauthn.registration.formats.android_key import verify_android_key
 from webauthn.registration.formats.android_safetynet import verify_android_safetynet
@@ -41,8 +50,36 @@ from passgate.core.errors import (
 
 Trust = Literal["none", "self", "attested"]
 
-# Formats whose vendor roots py_webauthn always adds: their chains are validated even without configured roots.
+# Formats whose vendor roots py_webauthn always adds to the caller's: their chains are validated even
+# without configured roots, and reach those roots even when others are configured.
 BUILT_IN_ROOTS = frozenset({"apple", "android-key", "android-safetynet"})
+
+# What py_webauthn and the parsers under it raise about the data they are given: a verdict on the
+# authenticator's statement. Anything else (AttributeError, TypeError, ...) is a bug and propagates.
+_VERDICTS: tuple[type[Exception], ...] = (
+    pyw_errors.WebAuthnException,
+    ValueError,  # including UnicodeDecodeError, json and cbor2 decoding errors
+    KeyError,
+    IndexError,
+    struct.error,
+    PyAsn1Error,
+    openssl.Error,
+    crypto_errors.InvalidSignature,
+    crypto_errors.UnsupportedAlgorithm,
+)
+
+# The attestation statement fields py_webauthn reads, and the CBOR type each must have. Checked first,
+# so that a wrong type in the data is a verdict, never a TypeError taken for a bug.
+_FIELD_TYPES: Mapping[str, type | tuple[type, ...]] = {
+    "alg": int,
+    "sig": bytes,
+    "x5c": list,
+    "ecdaaKeyId": bytes,
+    "ver": str,
+    "certInfo": bytes,
+    "pubArea": bytes,
+    "response": bytes,
+}
 
 _validation_time: ContextVar[datetime | None] = ContextVar("passgate_validation_time", default=None)
 
@@ -79,13 +116,26 @@ _chain_module._generate_new_cert_store = _store_at_validation_time  # type: igno
 
 @dataclass(frozen=True, kw_only=True)
 class Statement:
-    """Everything an attestation verifier may look at."""
+    """Everything an attestation verifier may look at.
+
+    `roots_for` gives the PEM trust anchors for an attestation format: a compound statement's parts are
+    each checked against the roots of their own format. `trust_platform_roots` False means the vendor
+    roots py_webauthn adds (`BUILT_IN_ROOTS`) are not trust anchors; `require_cts_profile_match` refuses
+    a SafetyNet verdict without ctsProfileMatch.
+    """
 
     attestation: AttestationObject
     client_data: ClientData
     client_data_hash: bytes
     credential_key: PublicKey
-    trusted_roots: tuple[str, ...]
+    roots_for: Callable[[str], tuple[str, ...]]
+    trust_platform_roots: bool = True
+    require_cts_profile_match: bool = True
+
+    @property
+    def trusted_roots(self) -> tuple[str, ...]:
+        """The trust anchors for this statement's own format."""
+        return self.roots_for(self.attestation.fmt)
 
 
 Verifier = Callable[[Statement], Trust]
@@ -123,18 +173,20 @@ def _certified(verify: Callable[[Statement, Any, list[bytes]], bool]) -> Verifie
     """
 
     def verifier(statement: Statement) -> Trust:
+        fmt = statement.attestation.fmt
+        _check_field_types(statement)
+        roots = [pem.encode() for pem in statement.trusted_roots]
         try:
             parsed = parse_attestation_object(statement.attestation.raw).att_stmt
-            roots = [pem.encode() for pem in statement.trusted_roots]
-            verified = verify(statement, parsed, roots)
+            # A copy: py_webauthn appends its built-in roots to the list it is given.
+            verified = verify(statement, parsed, list(roots))
+            if verified and fmt in BUILT_IN_ROOTS and not statement.trust_platform_roots and roots:
+                validate_certificate_chain(x5c=_chain(statement), pem_root_certs_bytes=roots)
         except (pyw_errors.UnsupportedAlgorithm, pyw_errors.UnsupportedPublicKey) as exc:
             raise UnsupportedAlgorithm(f"The attestation uses an unsupported algorithm: {exc}") from exc
-        except PasskeyError:
-            raise
-        except Exception as exc:  # py_webauthn reports other problems with many exception types
+        except _VERDICTS as exc:
             if any(isinstance(e, pyw_errors.InvalidCertificateChain) for e in (exc, exc.__cause__, exc.__context__)):
                 raise AttestationUntrusted() from exc
-            fmt = statement.attestation.fmt
             raise AttestationInvalid(f"The {fmt} attestation does not verify: {exc}") from exc
         if not verified:
             raise AttestationInvalid()
@@ -143,13 +195,34 @@ def _certified(verify: Callable[[Statement, Any, list[bytes]], bool]) -> Verifie
     return verifier
 
 
+def _check_field_types(statement: Statement) -> None:
+    fields = statement.attestation.statement
+    if not isinstance(fields, Mapping):
+        raise AttestationInvalid(f"A {statement.attestation.fmt} attestation statement must be a map.")
+    for name, kind in _FIELD_TYPES.items():
+        if name in fields and not isinstance(fields[name], kind):
+            raise AttestationInvalid(f"The attestation statement's {name} has the wrong type.")
+    x5c = fields.get("x5c", [])
+    if not all(isinstance(certificate, bytes) for certificate in x5c):
+        raise AttestationInvalid("The attestation statement's x5c must hold DER certificates.")
+
+
+def _chain(statement: Statement) -> list[bytes]:
+    """The certificates the statement presents, leaf first."""
+    fields = statement.attestation.statement
+    assert isinstance(fields, Mapping)  # _check_field_types checked it
+    if statement.attestation.fmt == "android-safetynet":
+        return [base64url_to_bytes(certificate) for certificate in _safetynet_jws(fields)[0]["x5c"]]
+    return [bytes(certificate) for certificate in fields["x5c"]]
+
+
 def _credential_key(statement: Statement) -> bytes:
     attested = statement.attestation.auth_data.attested
     assert attested is not None  # registration checks this before attestation
     return attested.public_key
 
 
-_verify_packed_x5c = _certified(
+_verify_packed_x5c_by_py_webauthn = _certified(
     lambda s, parsed, roots: verify_packed(
         attestation_statement=parsed,
         attestation_object=s.attestation.raw,
@@ -158,6 +231,46 @@ _verify_packed_x5c = _certified(
         pem_root_certs_bytes=roots,
     )
 )
+
+
+def _verify_packed_x5c(statement: Statement) -> Trust:
+    """Packed attestation with a certificate: py_webauthn checks the signature and the chain; the
+    certificate requirements of WebAuthn §8.2.1 and its AAGUID extension are checked here."""
+    trust = _verify_packed_x5c_by_py_webauthn(statement)
+    fields = statement.attestation.statement
+    attested = statement.attestation.auth_data.attested
+    assert isinstance(fields, Mapping) and attested is not None
+    certificate = bytes(fields["x5c"][0])
+    with _malformed_is_invalid():
+        _check_packed_certificate(x509.load_der_x509_certificate(certificate))
+        _check_aaguid_extension(der.read_certificate(certificate), attested.aaguid.bytes)
+    return trust
+
+
+_PACKED_SUBJECT = {
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.COMMON_NAME: "CN",
+}
+
+
+def _check_packed_certificate(certificate: x509.Certificate) -> None:
+    """WebAuthn §8.2.1 packed attestation statement certificate requirements."""
+    if certificate.version != x509.Version.v3:
+        raise AttestationInvalid("The attestation certificate is not version 3.")
+    for oid, name in _PACKED_SUBJECT.items():
+        if not certificate.subject.get_attributes_for_oid(oid):
+            raise AttestationInvalid(f"The attestation certificate's subject has no {name}.")
+    units = [unit.value for unit in certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
+    if "Authenticator Attestation" not in units:
+        raise AttestationInvalid('The attestation certificate\'s subject OU is not "Authenticator Attestation".')
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return  # absent, the certificate is not a CA's (RFC 5280 §4.2.1.9)
+    if constraints.ca:
+        raise AttestationInvalid("The attestation certificate is a CA certificate.")
 
 
 def _fido_u2f(statement: Statement, parsed: Any, roots: list[bytes]) -> bool:
@@ -227,8 +340,8 @@ def _verify_tpm(statement: Statement) -> Trust:
 def _malformed_is_invalid() -> Iterator[None]:
     try:
         yield
-    except (IndexError, ValueError, TypeError) as exc:  # DER that is not what a certificate should hold
-        raise AttestationInvalid("The AIK certificate is malformed.") from exc
+    except (IndexError, ValueError) as exc:  # DER that is not what a certificate should hold
+        raise AttestationInvalid("The attestation certificate is malformed.") from exc
 
 
 def _extensions_unparseable(error: AttestationInvalid, statement: Statement) -> bool:
@@ -282,7 +395,7 @@ def _check_aaguid_extension(tbs: der.TbsCertificate, aaguid: bytes) -> None:
     if declared is not None:
         [inner] = list(der.elements(declared.value))
         if declared.critical or inner.value != aaguid:
-            raise AttestationInvalid("The AIK certificate's AAGUID extension does not match the authenticator.")
+            raise AttestationInvalid("The attestation certificate's AAGUID extension names another authenticator.")
 
 
 def _verify_compound(statement: Statement) -> Trust:
@@ -315,6 +428,54 @@ def _verify_compound(statement: Statement) -> Trust:
 _STRENGTH: tuple[Trust, ...] = ("none", "self", "attested")
 
 
+# The JWS nonce binds it to this authenticator data and client data, and so to a challenge issued
+# minutes ago: its own timestamp adds nothing, and would tie verification to the wall clock, not `now`.
+_verify_android_safetynet_by_py_webauthn = _certified(
+    lambda s, parsed, roots: verify_android_safetynet(
+        attestation_statement=parsed,
+        attestation_object=s.attestation.raw,
+        client_data_json=s.client_data.raw,
+        pem_root_certs_bytes=roots,
+        verify_timestamp_ms=False,
+    )
+)
+
+
+def _verify_android_safetynet(statement: Statement) -> Trust:
+    """SafetyNet: py_webauthn checks the nonce, basicIntegrity, the chain and the JWS signature; the
+    ctsProfileMatch verdict it ignores is checked here, once the signature proved the payload genuine."""
+    fields = statement.attestation.statement
+    if not isinstance(fields, Mapping):
+        raise AttestationInvalid("An android-safetynet attestation statement must be a map.")
+    _, payload = _safetynet_jws(fields)
+    trust = _verify_android_safetynet_by_py_webauthn(statement)
+    if statement.require_cts_profile_match and payload.get("ctsProfileMatch") is not True:
+        raise AttestationInvalid("The Android device failed SafetyNet's compatibility check (ctsProfileMatch).")
+    return trust
+
+
+def _safetynet_jws(fields: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JWS header and payload, each a JSON object, the header's x5c a list of strings.
+
+    Raises:
+        AttestationInvalid: the response is not such a JWS.
+    """
+    response = fields.get("response")
+    parts = response.split(b".") if isinstance(response, bytes) else []
+    if len(parts) != 3:
+        raise AttestationInvalid("The SafetyNet response is not a JWS.")
+    try:
+        header, payload = (json.loads(base64url_to_bytes(part.decode("ascii"))) for part in parts[:2])
+    except ValueError as exc:  # not base64url, ASCII or JSON
+        raise AttestationInvalid("The SafetyNet response is not a JWS.") from exc
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise AttestationInvalid("The SafetyNet JWS header and payload must be JSON objects.")
+    x5c = header.get("x5c")
+    if not isinstance(x5c, list) or not x5c or not all(isinstance(certificate, str) for certificate in x5c):
+        raise AttestationInvalid("The SafetyNet JWS header must carry its certificates in x5c.")
+    return header, payload
+
+
 VERIFIERS: Mapping[str, Verifier] = {
     "none": _verify_none,
     "packed": _verify_packed,
@@ -323,18 +484,26 @@ VERIFIERS: Mapping[str, Verifier] = {
     "apple": _same_arguments(verify_apple),
     "android-key": _same_arguments(verify_android_key),
     "compound": _verify_compound,
-    # The JWS nonce binds it to this authenticator data and client data, and so to a challenge issued
-    # minutes ago: its own timestamp adds nothing, and would tie verification to the wall clock, not `now`.
-    "android-safetynet": _certified(
-        lambda s, parsed, roots: verify_android_safetynet(
-            attestation_statement=parsed,
-            attestation_object=s.attestation.raw,
-            client_data_json=s.client_data.raw,
-            pem_root_certs_bytes=roots,
-            verify_timestamp_ms=False,
-        )
-    ),
+    "android-safetynet": _verify_android_safetynet,
 }
+
+
+def formats(attestation_object: AttestationObject) -> tuple[str, ...]:
+    """The formats of the statements an attestation object carries: its own, or a compound's parts'."""
+    parts = attestation_object.statement
+    if attestation_object.fmt == "compound" and isinstance(parts, list):
+        return tuple(str(part.get("fmt")) for part in parts if isinstance(part, dict))
+    return (attestation_object.fmt,)
+
+
+def anchored(statement: Statement) -> bool:
+    """Whether the chains of a statement that verified as "attested" were checked against trust anchors:
+    roots for each of its formats, or the platform vendors' when those are trusted. Without anchors a
+    certificate proves only that its key signed, not who made the authenticator."""
+    return all(
+        bool(statement.roots_for(fmt)) or (statement.trust_platform_roots and fmt in BUILT_IN_ROOTS)
+        for fmt in formats(statement.attestation)
+    )
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 from passgate.core import cose
 from passgate.core.checks import check_authenticator_data, check_client_data
 from passgate.core.data import AuthenticationResponse
-from passgate.core.errors import SignCountRegression, UnsupportedAlgorithm
+from passgate.core.errors import BackupEligibilityChanged, SignCountRegression, UnsupportedAlgorithm
 from passgate.core.policy import Policy
 
 
@@ -36,6 +36,7 @@ def verify_authentication(
     expected_origins: Sequence[str],
     credential_public_key: bytes,
     stored_sign_count: int,
+    stored_backup_eligible: bool | None = None,
     policy: Policy = Policy(),
     now: datetime | None = None,
 ) -> VerifiedSignIn:
@@ -43,13 +44,15 @@ def verify_authentication(
     credential.
 
     The caller looks up the credential by the response's id and checks that its user handle names
-    the credential's owner. `now` is accepted for symmetry with registration; assertions carry no
-    certificates.
+    the credential's owner. `stored_backup_eligible` is the BE flag the credential registered with:
+    WebAuthn L3 §7.2 forbids it to change, so a device-bound passkey cannot pass itself off as synced
+    (None skips the check, for callers that did not store it). `now` is accepted for symmetry with
+    registration; assertions carry no certificates.
 
     Raises:
         MalformedResponse, TypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed,
-        TokenBindingInvalid, RpIdMismatch, UserNotPresent, UserNotVerified, UnsupportedAlgorithm,
-        BadSignature, SignCountRegression: all `PasskeyError`s.
+        TokenBindingInvalid, RpIdMismatch, UserNotPresent, UserNotVerified, BackupEligibilityChanged,
+        UnsupportedAlgorithm, BadSignature, SignCountRegression: all `PasskeyError`s.
     """
     del now
     parsed = response if isinstance(response, AuthenticationResponse) else AuthenticationResponse.parse(response)
@@ -66,6 +69,9 @@ def verify_authentication(
     if key.algorithm not in policy.allowed_algorithms:
         raise UnsupportedAlgorithm(f"COSE algorithm {key.algorithm} is no longer accepted here.")
     key.verify(parsed.signature, bytes(auth_data) + hashlib.sha256(parsed.client_data.raw).digest())
+    # Only a signed flag is worth a verdict: checked once the signature has verified.
+    if stored_backup_eligible is not None and auth_data.backup_eligible != stored_backup_eligible:
+        raise BackupEligibilityChanged()
     # Authenticators that do not count report 0 (synced passkeys do); only two real counts compare.
     clone_warning = bool(auth_data.sign_count and stored_sign_count and auth_data.sign_count <= stored_sign_count)
     if clone_warning and policy.sign_count_rule == "reject":

@@ -16,6 +16,7 @@
     │   ├── UserNotVerified          user_not_verified
     │   ├── BadSignature             bad_signature
     │   ├── SignCountRegression      sign_count_regression
+    │   ├── BackupEligibilityChanged backup_eligibility_changed  (the BE flag differs from registration's)
     │   ├── UnsupportedAlgorithm     unsupported_algorithm
     │   ├── UnsupportedAttestation   unsupported_attestation_format
     │   ├── AttestationInvalid       attestation_invalid
@@ -136,6 +137,11 @@ class BadSignature(AuthenticatorError):
 class SignCountRegression(AuthenticatorError):
     code = "sign_count_regression"
     default_message = "The authenticator's counter went backwards: the passkey may have been cloned."
+
+
+class BackupEligibilityChanged(AuthenticatorError):
+    code = "backup_eligibility_changed"
+    default_message = "This passkey no longer reports what it did when it was registered, so it cannot be used."
 
 
 class UnsupportedAlgorithm(AuthenticatorError):

@@ -25,13 +25,20 @@ from passgate.core.policy import CERTIFICATION_LEVELS, AuthenticatorMetadata, Po
 
 @dataclass(frozen=True, kw_only=True)
 class RegisteredCredential:
-    """A credential whose registration was verified: what the relying party stores."""
+    """A credential whose registration was verified: what the relying party stores.
+
+    `aaguid` is the model the authenticator data names. `aaguid_attested` says whether a verified
+    attestation proved it (a certificate chain checked against a trust anchor, whose AAGUID extension,
+    if any, names that model); otherwise the AAGUID is only the authenticator's claim. A claim may name
+    the passkey's maker for people and may refuse (block lists, compromised models), but never grants.
+    """
 
     credential_id: bytes
     public_key: bytes  # COSE_Key bytes
     algorithm: int
     sign_count: int
     aaguid: str
+    aaguid_attested: bool
     attestation_format: str
     attestation_trust: attestation.Trust
     transports: tuple[str, ...]
@@ -84,31 +91,37 @@ def verify_registration(
         name = cose.ALGORITHM_NAMES.get(key.algorithm, str(key.algorithm))
         raise UnsupportedAlgorithm(f"{name} keys are not accepted here.")
     aaguid = str(attested.aaguid)
-    if aaguid in policy.aaguid_block or (policy.aaguid_allow and aaguid not in policy.aaguid_allow):
+    # Refusing on a claim is safe: blocked and compromised models are refused before any attestation.
+    if aaguid in policy.aaguid_block:
         raise AuthenticatorNotAllowed()
     if auth_data.backup_eligible and not policy.allow_backup_eligible:
         raise DeviceBoundRequired()
     model = (metadata or {}).get(aaguid)
     if model is not None and model.compromised:
         raise AuthenticatorCompromised()
-    roots = tuple(policy.trusted_roots.get(parsed.attestation.fmt, ()))
-    if model is not None:
-        roots += model.attestation_root_certificates
-    trust = attestation.verify_statement(
-        attestation.Statement(
-            attestation=parsed.attestation,
-            client_data=parsed.client_data,
-            client_data_hash=hashlib.sha256(parsed.client_data.raw).digest(),
-            credential_key=key,
-            trusted_roots=roots,
-        ),
-        now=now,
+    model_roots = model.attestation_root_certificates if model is not None else ()
+
+    def roots_for(fmt: str) -> tuple[str, ...]:
+        return tuple(policy.trusted_roots.get(fmt, ())) + tuple(model_roots)
+
+    statement = attestation.Statement(
+        attestation=parsed.attestation,
+        client_data=parsed.client_data,
+        client_data_hash=hashlib.sha256(parsed.client_data.raw).digest(),
+        credential_key=key,
+        roots_for=roots_for,
+        trust_platform_roots=policy.trust_platform_roots,
+        require_cts_profile_match=policy.require_cts_profile_match,
     )
-    if policy.require_attestation:
-        anchored = bool(roots) or parsed.attestation.fmt in attestation.BUILT_IN_ROOTS
-        if trust != "attested" or not anchored:
-            raise AttestationUntrusted("This site accepts only authenticators whose attestation it can verify.")
-        level = CERTIFICATION_LEVELS.get(model.certification_level or "", 0) if model is not None else 0
+    trust = attestation.verify_statement(statement, now=now)
+    aaguid_attested = trust == "attested" and attestation.anchored(statement)
+    if policy.require_attestation and not aaguid_attested:
+        raise AttestationUntrusted("This site accepts only authenticators whose attestation it can verify.")
+    # What grants (an allow list, a certification level) rests on the attested AAGUID only.
+    if policy.aaguid_allow and not (aaguid_attested and aaguid in policy.aaguid_allow):
+        raise AuthenticatorNotAllowed()
+    if policy.min_certification_level:
+        level = CERTIFICATION_LEVELS.get(model.certification_level or "", 0) if model and aaguid_attested else 0
         if level < policy.min_certification_level:
             raise AuthenticatorNotCertified()
     cred_props = parsed.client_extension_results.get("credProps")
@@ -119,6 +132,7 @@ def verify_registration(
         algorithm=key.algorithm,
         sign_count=auth_data.sign_count,
         aaguid=aaguid,
+        aaguid_attested=aaguid_attested,
         attestation_format=parsed.attestation.fmt,
         attestation_trust=trust,
         transports=parsed.transports,

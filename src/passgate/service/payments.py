@@ -91,6 +91,7 @@ async def complete(ctx: Context, client: Client, current: SignedIn, response: An
             expected_origins=ctx.rp.origins,
             credential_public_key=credential.public_key,
             stored_sign_count=credential.sign_count,
+            stored_backup_eligible=credential.backup_eligible,
             policy=dataclasses.replace(ctx.rp.policy, user_verification="required", sign_count_rule="reject"),
         )
         await ctx.storage.credentials.record_use(

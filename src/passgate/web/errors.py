@@ -9,6 +9,7 @@ from passgate.core import errors
 # Looked up along the exception's class hierarchy: the most specific entry wins.
 STATUS: dict[type[errors.PasskeyError], int] = {
     errors.PasskeyError: 400,
+    errors.BackupEligibilityChanged: 400,  # like every refused assertion: the request is what is wrong
     errors.NotSignedIn: 401,
     errors.UnknownCredential: 401,
     errors.UserHandleMismatch: 401,

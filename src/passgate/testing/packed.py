@@ -1,0 +1,128 @@
+"""Packed attestation with a certificate: turns a software authenticator's registration into a "packed" x5c
+attestation, as security keys send it.
+
+The attestation key signs the authenticator data and client data hash; its certificate is issued by a test
+root returned alongside. By default the certificate meets WebAuthn §8.2.1 and carries the AAGUID extension
+naming the authenticator data's model; the options produce certificates that a relying party must refuse.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cbor2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from passgate.core import der
+from passgate.core.encoding import b64url_decode, b64url_encode
+
+FIDO_GEN_CE_AAGUID = ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
+
+ATTESTATION_SUBJECT = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "AA"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Passgate Test Authenticators"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "Passgate Test Security Key"),
+    ]
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackedAttestation:
+    response: dict[str, Any]  # the registration response, now with a "packed" x5c attestation object
+    root_pem: str  # the trust anchor the attestation certificate chains to
+
+
+def packed_attestation(
+    response: dict[str, Any],
+    *,
+    aaguid_extension: bool | bytes = True,
+    subject: x509.Name = ATTESTATION_SUBJECT,
+    certificate_is_ca: bool = False,
+    version: Literal[1, 3] = 3,
+    now: datetime.datetime | None = None,
+) -> PackedAttestation:
+    """Rewrite a registration response (from `SoftwareAuthenticator.create`) as packed-attested with x5c.
+
+    `aaguid_extension` True names the authenticator data's AAGUID in the id-fido-gen-ce-aaguid extension,
+    False leaves the extension out, and bytes name that value instead. `subject`, `certificate_is_ca` and
+    `version=1` (a certificate without extensions) produce certificates WebAuthn §8.2.1 forbids.
+    """
+    body = response["response"]
+    attestation = cbor2.loads(b64url_decode(body["attestationObject"]))
+    auth_data: bytes = attestation["authData"]
+    client_data_hash = hashlib.sha256(b64url_decode(body["clientDataJSON"])).digest()
+
+    moment = now or datetime.datetime.now(datetime.UTC)
+    validity = (moment - datetime.timedelta(days=1), moment + datetime.timedelta(days=365))
+    root_key, attestation_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Passgate Test Attestation Root")])
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(root_key, hashes.SHA256())
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(root_name)
+        .public_key(attestation_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=certificate_is_ca, path_length=None), critical=True)
+    )
+    if aaguid_extension is not False:
+        aaguid = auth_data[37:53] if aaguid_extension is True else aaguid_extension
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(FIDO_GEN_CE_AAGUID, _der(der.OCTET_STRING, aaguid)), critical=False
+        )
+    certificate = builder.sign(root_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    if version == 1:
+        certificate = _as_version_1(certificate, root_key)
+    statement = {
+        "alg": -7,
+        "sig": attestation_key.sign(auth_data + client_data_hash, ec.ECDSA(hashes.SHA256())),
+        "x5c": [certificate],
+    }
+    rewritten = {
+        **response,
+        "response": {
+            **body,
+            "attestationObject": b64url_encode(
+                cbor2.dumps({"fmt": "packed", "attStmt": statement, "authData": auth_data})
+            ),
+        },
+    }
+    return PackedAttestation(response=rewritten, root_pem=root.public_bytes(serialization.Encoding.PEM).decode())
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    if len(body) < 0x80:
+        return bytes([tag, len(body)]) + body
+    size = (len(body).bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + len(body).to_bytes(size, "big") + body
+
+
+def _as_version_1(certificate: bytes, issuer_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """The same certificate as X.509 version 1: no version field, no extensions, signed again."""
+    [outer] = der.elements(certificate)
+    tbs, algorithm, _ = outer.children()
+    fields = [field for field in tbs.children() if field.tag not in (0xA0, 0xA3)]
+    tbs_v1 = _der(der.SEQUENCE, b"".join(_der(field.tag, field.value) for field in fields))
+    signature = issuer_key.sign(tbs_v1, ec.ECDSA(hashes.SHA256()))
+    bit_string = _der(0x03, b"\x00" + signature)
+    return _der(der.SEQUENCE, tbs_v1 + _der(algorithm.tag, algorithm.value) + bit_string)
