@@ -29,11 +29,13 @@ async def _flush(settings: Settings) -> mail_queue.Delivered:
 
 
 def show(settings: Settings) -> int:
-    """The messages waiting or failed: who to, what about, attempts, and the last error (never a body)."""
+    """The messages waiting or failed: who to, what about (or the kind of job), attempts, and the last error
+    (never a body)."""
     for mail in asyncio.run(_list(settings)):
         state = mail.status if mail.status == "failed" else f"next attempt {mail.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+        about = repr(mail.subject) if mail.kind == "message" else f"({mail.kind} job)"
         print(
-            f"{mail.created_at:%Y-%m-%d %H:%M:%S}  {mail.recipient}  {mail.subject!r}  attempts {mail.attempts}"
+            f"{mail.created_at:%Y-%m-%d %H:%M:%S}  {mail.recipient}  {about}  attempts {mail.attempts}"
             f"  {state}  {mail.last_error or ''}".rstrip()
         )
     return 0

@@ -20,6 +20,7 @@ from passgate.store.base import (
     CredentialUse,
     EmailToken,
     Event,
+    MailKind,
     PendingChallenge,
     QueuedMail,
     Removal,
@@ -510,7 +511,7 @@ async def test_a_credential_with_its_owner(storage: Storage) -> None:
     assert await storage.credentials.get_with_owner(b"nope") is None
 
 
-def mail(mail_id: str, *, due: datetime = NOW, created: datetime = NOW) -> QueuedMail:
+def mail(mail_id: str, *, due: datetime = NOW, created: datetime = NOW, kind: MailKind = "message") -> QueuedMail:
     return QueuedMail(
         id=mail_id,
         recipient=f"{mail_id}@example.com",
@@ -518,6 +519,7 @@ def mail(mail_id: str, *, due: datetime = NOW, created: datetime = NOW) -> Queue
         body=b"\x00sealed " + mail_id.encode(),
         created_at=created,
         next_attempt_at=due,
+        kind=kind,
     )
 
 
@@ -567,6 +569,41 @@ async def test_mail_that_failed_is_retried_later_or_kept_as_failed(storage: Stor
         None,
         "SMTPDataError: 554 refused",
     )
+
+
+async def test_a_job_is_replaced_by_its_message_only_while_its_worker_holds_it(storage: Storage) -> None:
+    await storage.mail.enqueue(mail("job", kind="sign_in_link"))
+    await storage.mail.enqueue(mail("plain", created=NOW + timedelta(seconds=1)))
+    claimed = await storage.mail.claim(worker="w1", now=NOW, lease=LEASE, limit=10)
+    assert [(m.id, m.kind) for m in claimed] == [("job", "sign_in_link"), ("plain", "message")]
+    message = QueuedMail(
+        id="from-job",
+        recipient="owner@example.com",
+        subject="your link",
+        body=b"\x00sealed link",
+        created_at=NOW,
+        next_attempt_at=NOW,
+        attempts=1,
+        claimed_by="w1",
+        claimed_until=NOW + LEASE,
+    )
+    assert not await storage.mail.replace("job", worker="w2", by=message)  # not its lease: nothing changes
+    assert [(m.id, m.kind) for m in await storage.mail.list()] == [("job", "sign_in_link"), ("plain", "message")]
+    assert await storage.mail.replace("job", worker="w1", by=message)
+    assert not await storage.mail.replace("job", worker="w1", by=message)  # gone: replaced once
+    assert {m.id: m for m in await storage.mail.list()}["from-job"] == message  # stored as given, leased to w1
+    # Leased to w1 as the job was: nobody else claims it, and w1 deletes it once sent.
+    assert await storage.mail.claim(worker="w2", now=NOW, lease=LEASE, limit=10) == []
+    assert await storage.mail.sent("from-job", worker="w1")
+    assert [m.id for m in await storage.mail.list()] == ["plain"]
+
+
+async def test_an_unknown_address_job_is_deleted_like_a_sent_message(storage: Storage) -> None:
+    await storage.mail.enqueue(mail("job", kind="sign_in_link"))
+    [job] = await storage.mail.claim(worker="w1", now=NOW, lease=LEASE, limit=10)
+    assert job.kind == "sign_in_link" and job.recipient == "job@example.com" and job.body == b"\x00sealed job"
+    assert await storage.mail.sent("job", worker="w1")
+    assert await storage.mail.list() == []
 
 
 async def test_concurrent_claims_take_each_message_once(storage: Storage) -> None:

@@ -242,6 +242,9 @@ async def test_email_sign_in_links(mail_server: Server, smtp: SmtpServer) -> Non
         used = await asker.post("/auth/recovery/email/complete", json={"token": token})
         assert used.status_code == 200 and used.json()["recovery"] is True
         assert (await account(asker))["session"]["kind"] == "recovery"
+        # Each link sent is in the account's activity; the requests themselves name nobody.
+        types = [e["type"] for e in (await asker.get("/auth/events")).json()["events"]]
+        assert types.count("sign_in_link.sent") == 2 and "sign_in_link.request" not in types
         error(await asker.post("/auth/recovery/email/complete", json={"token": token}), 400, "invalid_link")
         assert (await asker.post("/auth/recovery/email", json={"email": "jan@example.com"})).status_code == 202
         late = (await smtp.mailbox.newest_link("jan@example.com", "/recover/email", count=5)).split("token=")[1]

@@ -1,18 +1,27 @@
-"""Mail through the queue: answers before delivery, retries, durability; limits and content of verification mail."""
+"""Mail through the queue: answers before delivery, retries, durability; sign-in link requests as queue jobs;
+limits and content of verification mail."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
+from passgate.service import mail_queue
+from passgate.store.base import Storage
 from passgate.testing import SoftwareAuthenticator
 from tests.mailbox import SmtpServer
 from tests.web.conftest import ORIGIN, Server, sign_up
@@ -210,6 +219,162 @@ async def test_mail_to_an_unverified_address_carries_nothing_the_requester_chose
     assert "/email/verify?token=" in text
     for chosen in (chosen_name, chosen_display, "evil.example", "prize"):
         assert chosen.casefold() not in text.casefold()
+
+
+class _Recording:
+    """One storage concern whose calls are written down as "concern.method"."""
+
+    def __init__(self, concern: str, inner: object, calls: list[str]) -> None:
+        self._concern, self._inner, self._calls = concern, inner, calls
+
+    def __getattr__(self, method: str) -> Any:
+        attribute = getattr(self._inner, method)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(f"{self._concern}.{method}")
+            return await attribute(*args, **kwargs)
+
+        return call
+
+
+@contextmanager
+def storage_work(server: Server) -> Iterator[tuple[list[str], list[str]]]:
+    """The storage calls and the SQL statements (their text) the server makes inside the block."""
+    calls: list[str] = []
+    statements: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    ctx = server.app.state.ctx
+    storage = ctx.storage
+    recording = {f.name: _Recording(f.name, getattr(storage, f.name), calls) for f in dataclasses.fields(Storage)}
+    server.app.state.ctx = dataclasses.replace(ctx, storage=Storage(**recording))
+    event.listen(Engine, "before_cursor_execute", executed)
+    try:
+        yield calls, statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", executed)
+        server.app.state.ctx = ctx
+
+
+async def verified_account(server: Server, smtp: SmtpServer, username: str, address: str) -> None:
+    """An account with a verified address, signed out; mail sent by a worker pass (the server has none)."""
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), username)
+        assert (await browser.post("/auth/email", json={"email": address})).status_code == 202
+        await mail_queue.flush(server.app.state.ctx)
+        await verify(browser, smtp, address)
+        await browser.post("/auth/logout")
+    await mail_queue.flush(server.app.state.ctx)  # nothing of this is left in the outbox
+
+
+def without_cookie_values(response: httpx.Response) -> list[tuple[str, str]]:
+    return [(name, re.sub(r"=[^;]*;", "=…;", value, count=1)) for name, value in response.headers.items()]
+
+
+async def test_a_sign_in_link_request_does_the_same_storage_work_for_known_and_unknown_addresses(
+    make_server: Callable[..., Server], smtp: SmtpServer
+) -> None:
+    server = make_server(lifespan=False, **smtp.settings)  # no worker: only the requests' own work is seen
+    await verified_account(server, smtp, "amy", "amy@example.com")
+    assert server.rows("SELECT count(*) FROM mail_outbox") == [(0,)]
+    work = {}
+    answers = {}
+    for address in ("who@example.com", "AMY@example.com", "nobody@example.org", "amy@example.com"):
+        async with server.client() as asker:
+            with storage_work(server) as (calls, statements):
+                answers[address] = await asker.post("/auth/recovery/email", json={"email": address})
+        work[address] = (calls, statements)
+    unknown_calls, unknown_statements = work["who@example.com"]
+    for calls, statements in work.values():  # the same calls and the same SQL, in the same order
+        assert (calls, statements) == (unknown_calls, unknown_statements)
+    assert "mail.enqueue" in unknown_calls and any("mail_outbox" in s for s in unknown_statements)
+    assert "users.by_email" not in unknown_calls  # the worker looks the address up, later
+    assert len({(a.status_code, a.content) for a in answers.values()}) == 1
+    assert len({tuple(without_cookie_values(a)) for a in answers.values()}) == 1
+    assert answers["amy@example.com"].status_code == 202
+    # One job each, alike but for the address; no link made yet, and one event each, naming nobody.
+    jobs = server.rows("SELECT kind, recipient, subject, attempts FROM mail_outbox ORDER BY rowid")
+    assert jobs == [("sign_in_link", address, "", 0) for address in answers]
+    assert server.rows("SELECT count(*) FROM email_tokens WHERE purpose = 'sign_in'") == [(0,)]
+    requests = server.rows("SELECT user_id, outcome, detail FROM events WHERE type = 'sign_in_link.request'")
+    assert requests == [(None, "success", "{}")] * 4
+
+
+async def test_the_worker_sends_a_known_address_its_link_bound_to_the_browser_that_asked(
+    mail_server: Server, smtp: SmtpServer
+) -> None:
+    await verified_account(mail_server, smtp, "bea", "Bea@example.com")
+    async with mail_server.client() as asker, mail_server.client() as stranger:
+        assert (await asker.post("/auth/recovery/email", json={"email": "bea@EXAMPLE.com"})).status_code == 202
+        link = await smtp.mailbox.newest_link(
+            "Bea@example.com", "/recover/email", count=2
+        )  # sent to the address as verified
+        token = link.split("token=")[1]
+        await eventually(lambda: mail_server.rows("SELECT count(*) FROM mail_outbox") == [(0,)])
+        error(await stranger.post("/auth/recovery/email/complete", json={"token": token}), 403, "link_other_browser")
+        used = await asker.post("/auth/recovery/email/complete", json={"token": token})
+        assert used.status_code == 200 and used.json()["user"]["username"] == "bea"
+        error(await asker.post("/auth/recovery/email/complete", json={"token": token}), 400, "invalid_link")
+        # The account's activity tells the owner a link was sent, and where it was asked for.
+        events = (await asker.get("/auth/events")).json()["events"]
+        [sent] = [e for e in events if e["type"] == "sign_in_link.sent"]
+        assert sent["outcome"] == "success" and sent["ip"] == "127.0.0.1"
+        assert "Sent an email sign-in link to your address" in (await asker.get("/account")).text
+    user_id = used.json()["user"]["id"]
+    recorded = mail_server.rows("SELECT type, user_id FROM events WHERE type LIKE 'sign_in_link.%' ORDER BY id")
+    assert recorded == [("sign_in_link.request", None), ("sign_in_link.sent", user_id)]
+
+
+async def test_a_job_for_an_unknown_address_is_dropped_by_the_worker_and_nothing_is_sent(
+    make_server: Callable[..., Server], smtp: SmtpServer, tmp_path: Path
+) -> None:
+    node = tmp_path / "node"
+    stopped = make_server(directory=node, lifespan=False, secret_key="the key", **smtp.settings)
+    async with stopped.client() as asker:
+        assert (await asker.post("/auth/recovery/email", json={"email": "who@example.com"})).status_code == 202
+    await stopped.stop()
+    assert stopped.rows("SELECT kind, recipient FROM mail_outbox") == [("sign_in_link", "who@example.com")]
+    restarted = make_server(directory=node, secret_key="the key", **smtp.settings)
+    async with restarted.client():  # its worker's first pass claims the job
+        await eventually(lambda: restarted.rows("SELECT count(*) FROM mail_outbox") == [(0,)])
+    assert smtp.mailbox.messages == []
+    assert restarted.rows("SELECT count(*) FROM email_tokens") == [(0,)]
+    assert restarted.rows("SELECT type, user_id FROM events WHERE type LIKE 'sign_in_link.%'") == [
+        ("sign_in_link.request", None)
+    ]
+
+
+async def test_a_worker_pass_counts_the_dropped_job(make_server: Callable[..., Server], smtp: SmtpServer) -> None:
+    server = make_server(lifespan=False, **smtp.settings)
+    await verified_account(server, smtp, "cal", "cal@example.com")
+    for address in ("cal@example.com", "who@example.com"):
+        async with server.client() as asker:
+            assert (await asker.post("/auth/recovery/email", json={"email": address})).status_code == 202
+    done = await mail_queue.flush(server.app.state.ctx)
+    assert (done.sent, done.dropped, done.retried, done.failed) == (1, 1, 0, 0)
+    assert [m["To"] for m in smtp.mailbox.messages[-1:]] == ["cal@example.com"]
+    assert smtp.mailbox.to("who@example.com") == []
+    assert server.rows("SELECT count(*) FROM mail_outbox") == [(0,)]
+
+
+async def test_a_link_job_the_mail_server_refused_is_retried_as_a_message(
+    mail_server: Server, smtp: SmtpServer
+) -> None:
+    await verified_account(mail_server, smtp, "dan", "dan@example.com")
+    smtp.mailbox.refuse = smtp.mailbox.refused + 1
+    async with mail_server.client() as asker:
+        assert (await asker.post("/auth/recovery/email", json={"email": "dan@example.com"})).status_code == 202
+        await eventually(lambda: mail_server.rows("SELECT 1 FROM mail_outbox WHERE last_error IS NOT NULL"))
+        [(kind, attempts, status)] = mail_server.rows("SELECT kind, attempts, status FROM mail_outbox")
+        assert (kind, attempts, status) == ("message", 1, "queued")  # the job became the message it failed to send
+        mail_server.clock.advance(seconds=31)
+        mail_server.app.state.ctx.mail_ready.set()
+        token = (await smtp.mailbox.newest_link("dan@example.com", "/recover/email", count=2)).split("token=")[1]
+        assert (await asker.post("/auth/recovery/email/complete", json={"token": token})).status_code == 200
+    # The retry sent the same message: one link was made, and it is used up.
+    assert mail_server.rows("SELECT count(*) FROM email_tokens WHERE purpose = 'sign_in'") == [(0,)]
 
 
 @pytest.fixture

@@ -9,6 +9,12 @@ delivered at least once, and twice only then.
 
 Bodies hold single-use links, so they are sealed at rest with AES-GCM under a key derived from `secret_key`;
 they are never logged by the SMTP path, nor is a failure's body.
+
+Besides messages the queue carries jobs that become messages. A sign-in link request stores one, whatever the
+address; the worker that claims it looks the address up, and for an account's verified address stores the link's
+token and puts the message in the job's place (one atomic `MailOutbox.replace`, leased to itself), then sends it
+like any message, retries included; for another address it deletes the job and sends nothing. A job whose worker
+stopped half-way is carried out again once its lease runs out: a second token at worst, the first never sent.
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from passgate.service import email_links
 from passgate.service.context import Context
-from passgate.store.base import QueuedMail
+from passgate.store.base import MailKind, QueuedMail
 
 log = logging.getLogger("passgate.mail")
 
@@ -45,10 +53,11 @@ class Delivered:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    dropped: int = 0  # jobs that called for no message (a sign-in link asked for an address without an account)
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retried + self.failed
+        return self.sent + self.retried + self.failed + self.dropped
 
 
 def _key(ctx: Context) -> AESGCM:
@@ -67,8 +76,8 @@ def unseal(ctx: Context, mail_id: str, body: bytes) -> str:
     return _key(ctx).decrypt(body[:12], body[12:], mail_id.encode()).decode()
 
 
-async def enqueue(ctx: Context, to: str, subject: str, text: str) -> None:
-    """Store a message for delivery and wake this node's worker. Returns once the message is stored."""
+async def enqueue(ctx: Context, to: str, subject: str, text: str, *, kind: MailKind = "message") -> None:
+    """Store a message (or a job, by its `kind`) for delivery and wake this node's worker. Returns once stored."""
     mail_id = secrets.token_hex(16)
     now = ctx.clock()
     await ctx.storage.mail.enqueue(
@@ -79,6 +88,7 @@ async def enqueue(ctx: Context, to: str, subject: str, text: str) -> None:
             body=seal(ctx, mail_id, text),
             created_at=now,
             next_attempt_at=now,
+            kind=kind,
         )
     )
     ctx.mail_ready.set()
@@ -90,40 +100,100 @@ def _reason(exc: BaseException) -> str:
 
 
 async def deliver_due(ctx: Context, worker: str, *, limit: int = BATCH) -> Delivered:
-    """Claim the messages due now and send them; each is deleted when sent, or queued again or kept as failed.
+    """Claim the mail due now and send it; each message is deleted when sent, or queued again or kept as failed.
+    A job is carried out first: it becomes a message sent in the same pass, or is deleted.
 
     Storage errors propagate (the worker tries again later); a mail server's failure is the message's retry.
     """
-    sent = retried = failed = 0
-    for mail in await ctx.storage.mail.claim(worker=worker, now=ctx.clock(), lease=LEASE, limit=limit):
+    done = {"sent": 0, "retried": 0, "failed": 0, "dropped": 0}
+    for claimed in await ctx.storage.mail.claim(worker=worker, now=ctx.clock(), lease=LEASE, limit=limit):
         try:
-            # A node whose secret_key differs (a rolling change, a node set up wrongly) cannot read the body:
-            # it leaves the message to be tried again, by a node that can, instead of failing it for good.
-            await ctx.mailer.send(mail.recipient, mail.subject, unseal(ctx, mail.id, mail.body))
-        except Exception as exc:  # the mail server's or the network's failure, or the body unreadable here
-            reason = "sealed under another secret_key" if isinstance(exc, InvalidTag) else _reason(exc)
-            if mail.attempts > len(RETRY_DELAYS):
-                log.error(
-                    "mail %s to %s failed %d times, kept as failed: %s", mail.id, mail.recipient, mail.attempts, reason
-                )
-                await ctx.storage.mail.fail(mail.id, worker=worker, error=reason)
-                failed += 1
-            else:
-                delay = RETRY_DELAYS[mail.attempts - 1]
-                log.warning(
-                    "mail %s to %s not sent (attempt %d), retrying in %d s: %s",
-                    mail.id,
-                    mail.recipient,
-                    mail.attempts,
-                    delay.total_seconds(),
-                    reason,
-                )
-                await ctx.storage.mail.retry(mail.id, worker=worker, at=ctx.clock() + delay, error=reason)
-                retried += 1
+            ready = await _ready(ctx, worker, claimed)
+        except _Unreadable as exc:
+            done[await _attempt_failed(ctx, worker, claimed, str(exc))] += 1
+            continue
+        if ready is None:
+            done["dropped"] += 1
+            continue
+        mail, text = ready
+        try:
+            await ctx.mailer.send(mail.recipient, mail.subject, text)
+        except Exception as exc:  # the mail server's or the network's failure
+            done[await _attempt_failed(ctx, worker, mail, _reason(exc))] += 1
             continue
         await ctx.storage.mail.sent(mail.id, worker=worker)
-        sent += 1
-    return Delivered(sent=sent, retried=retried, failed=failed)
+        done["sent"] += 1
+    return Delivered(**done)
+
+
+class _Unreadable(Exception):
+    """This node cannot read the mail: another node may (a secret_key or a version being rolled out)."""
+
+
+async def _ready(ctx: Context, worker: str, mail: QueuedMail) -> tuple[QueuedMail, str] | None:
+    """The message to send for `mail`, and its text: the message itself, or the one its job became (None: none).
+
+    Raises:
+        _Unreadable: sealed under another secret_key, or a job this version does not know.
+    """
+    try:
+        # A node whose secret_key differs (a rolling change, a node set up wrongly) cannot read the body:
+        # it leaves the message to be tried again, by a node that can, instead of failing it for good.
+        text = unseal(ctx, mail.id, mail.body)
+    except InvalidTag:
+        raise _Unreadable("sealed under another secret_key") from None
+    if mail.kind == "message":
+        return mail, text
+    if mail.kind == "sign_in_link":
+        return await _sign_in_link(ctx, worker, mail, text)
+    raise _Unreadable(f"a job of unknown kind {mail.kind!r}")
+
+
+async def _sign_in_link(ctx: Context, worker: str, job: QueuedMail, text: str) -> tuple[QueuedMail, str] | None:
+    """The job's message, stored in its place and leased to `worker`; None once a job that calls for none is gone."""
+    try:
+        request = email_links.LinkRequest.loads(text)
+    except (ValueError, KeyError, TypeError):
+        raise _Unreadable("a sign-in link job this version cannot read") from None
+    composed = await email_links.fulfil_sign_in_link(ctx, job.recipient, request)
+    if composed is None:
+        await ctx.storage.mail.sent(job.id, worker=worker)  # nothing to send: the job is done
+        return None
+    now = ctx.clock()
+    message_id = secrets.token_hex(16)
+    message = QueuedMail(
+        id=message_id,
+        recipient=composed.to,
+        subject=composed.subject,
+        body=seal(ctx, message_id, composed.text),
+        created_at=now,
+        next_attempt_at=now,
+        attempts=1,  # this one
+        claimed_by=worker,
+        claimed_until=now + LEASE,
+    )
+    if not await ctx.storage.mail.replace(job.id, worker=worker, by=message):
+        return None  # held too long: the lease ran out and another worker carries the job out
+    return message, composed.text
+
+
+async def _attempt_failed(ctx: Context, worker: str, mail: QueuedMail, reason: str) -> Literal["retried", "failed"]:
+    """Queue the message again after its wait, or keep it as failed after the last attempt."""
+    if mail.attempts > len(RETRY_DELAYS):
+        log.error("mail %s to %s failed %d times, kept as failed: %s", mail.id, mail.recipient, mail.attempts, reason)
+        await ctx.storage.mail.fail(mail.id, worker=worker, error=reason)
+        return "failed"
+    delay = RETRY_DELAYS[mail.attempts - 1]
+    log.warning(
+        "mail %s to %s not sent (attempt %d), retrying in %d s: %s",
+        mail.id,
+        mail.recipient,
+        mail.attempts,
+        delay.total_seconds(),
+        reason,
+    )
+    await ctx.storage.mail.retry(mail.id, worker=worker, at=ctx.clock() + delay, error=reason)
+    return "retried"
 
 
 async def flush(ctx: Context) -> Delivered:
@@ -133,7 +203,10 @@ async def flush(ctx: Context) -> Delivered:
     while True:
         done = await deliver_due(ctx, worker)
         total = Delivered(
-            sent=total.sent + done.sent, retried=total.retried + done.retried, failed=total.failed + done.failed
+            sent=total.sent + done.sent,
+            retried=total.retried + done.retried,
+            failed=total.failed + done.failed,
+            dropped=total.dropped + done.dropped,
         )
         if done.claimed < BATCH:
             return total

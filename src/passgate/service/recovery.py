@@ -12,10 +12,9 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from passgate.core.encoding import b64url_encode
 from passgate.core.errors import InvalidCode, InvalidLink, InvalidRequest, LinkOtherBrowser
 from passgate.core.identifiers import normalize_identifier
-from passgate.service import mail_queue, notify, ratelimit, sessions
+from passgate.service import email_links, mail_queue, notify, ratelimit, sessions
 from passgate.service.accounts import clean_username
 from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -136,45 +135,6 @@ def clean_email(value: object) -> str:
     return value.strip()
 
 
-async def _send_link(ctx: Context, user: User, email: str, purpose: EmailPurpose, browser: bytes | None) -> None:
-    token = b64url_encode(ctx.random(32))
-    ttl = ctx.rp.email_verification_ttl if purpose == "verify_email" else ctx.rp.magic_link_ttl
-    now = ctx.clock()
-    await ctx.storage.email_tokens.put(
-        EmailToken(
-            token_hash=digest(token),
-            purpose=purpose,
-            user_id=user.id,
-            email=email,
-            browser=browser,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
-    minutes = int(ttl.total_seconds() // 60)
-    if purpose == "verify_email":
-        # The address is not verified yet: it may be anyone's. Nothing the requester chose goes into the message
-        # (no display name, no username), so the confirmation cannot carry someone's words to a stranger.
-        link = f"{ctx.rp.public_url}/email/verify?token={token}"
-        subject = f"{ctx.rp.rp_name}: confirm your email address"
-        text = (
-            f"Hello,\n\nSomeone asked to use this address for an account at {ctx.rp.public_url}. "
-            f"If that was you, confirm it:\n\n{link}\n\nThe link works once, for {minutes // 60} hours. "
-            "If you did not ask for this, ignore this message: the address is not used until it is confirmed.\n"
-        )
-    else:
-        link = f"{ctx.rp.public_url}/recover/email?token={token}"
-        subject = f"{ctx.rp.rp_name}: your sign-in link"
-        text = (
-            f"Hello {user.display_name},\n\nSign in to your account ({user.username}) with this link, in the "
-            f"browser where you asked for it:\n\n{link}\n\nThe link works once, for {minutes} minutes. "
-            "Then add a new passkey. If you did not ask for this, ignore this message: nobody can use "
-            "the link without access to your email.\n"
-        )
-    # Queued, not sent: the answer does not wait for the mail server, so it takes as long for every address.
-    await mail_queue.enqueue(ctx, email, subject, text)
-
-
 async def set_email(ctx: Context, client: Client, current: SignedIn, email: object) -> None:
     """Set the account's email address (unverified) and send a verification link.
 
@@ -189,7 +149,8 @@ async def set_email(ctx: Context, client: Client, current: SignedIn, email: obje
         await ratelimit.check(ctx, VERIFICATIONS_PER_ACCOUNT, current.user.id)
         await ratelimit.check(ctx, VERIFICATIONS_PER_ADDRESS, normalize_identifier(address))
         await ctx.storage.users.set_email(current.user.id, address, verified_at=None)
-        await _send_link(ctx, current.user, address, "verify_email", None)
+        composed = await email_links.compose(ctx, current.user, address, "verify_email", None)
+        await mail_queue.enqueue(ctx, composed.to, composed.subject, composed.text)
 
 
 async def verify_email(ctx: Context, client: Client, token: object) -> User:
@@ -212,24 +173,23 @@ async def verify_email(ctx: Context, client: Client, token: object) -> User:
 
 
 async def request_sign_in_link(ctx: Context, client: Client, email: object, browser: str) -> None:
-    """Email a sign-in link if the address is verified on an account. The caller answers the same either way.
+    """Ask for a sign-in link by email, sent if the address is verified on an account. The caller answers the same
+    either way.
 
+    The request does the same work for every address: it queues one job, which the delivery worker turns into
+    a link if the address is an account's (`email_links.fulfil_sign_in_link`) and drops otherwise. Nothing here
+    looks the address up, so neither the answer's timing nor its event tells a known address from an unknown one.
     `browser` is the ceremony cookie's token: the link works in this browser only.
 
     Raises:
         InvalidRequest: not an email address. RateLimited: too many requests.
     """
     address = clean_email(email)
-    async with audited(ctx, client, "sign_in_link.request") as audit:
+    async with audited(ctx, client, "sign_in_link.request"):
         await ratelimit.check(ctx, LINKS_PER_IP, client.ip or "-")
         await ratelimit.check(ctx, LINKS_PER_ADDRESS, normalize_identifier(address))
-        user = await ctx.storage.users.by_email(address)
-        if user is None:
-            audit.detail["known"] = False
-            return
-        audit.user_id = user.id
-        assert user.email is not None  # by_email finds verified addresses only
-        await _send_link(ctx, user, user.email, "sign_in", digest(browser))
+        job = email_links.LinkRequest.of(client, browser)
+        await mail_queue.enqueue(ctx, address, "", job.dumps(), kind="sign_in_link")
 
 
 async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Recovered:

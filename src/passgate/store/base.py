@@ -15,6 +15,9 @@ SessionKind = Literal["passkey", "recovery"]
 EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
 MailStatus = Literal["queued", "failed"]
+# "message": mail to send as it is. "sign_in_link": a request for a sign-in link, which the delivery worker turns
+# into a message if the recipient is an account's verified address, and drops otherwise.
+MailKind = Literal["message", "sign_in_link"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +132,8 @@ class QueuedMail:
     """A message waiting in the outbox. `body` is the text as the service sealed it (it holds single-use links).
 
     `attempts` counts claims, so a node that died while sending still used one; `claimed_by` and `claimed_until`
-    are the lease of the worker sending it now.
+    are the lease of the worker sending it now. A job (`kind` other than "message") is carried out by the worker:
+    its body holds what the worker needs, its recipient is the address it concerns.
     """
 
     id: str
@@ -138,6 +142,7 @@ class QueuedMail:
     body: bytes
     created_at: datetime
     next_attempt_at: datetime
+    kind: MailKind = "message"
     attempts: int = 0
     status: MailStatus = "queued"
     claimed_by: str | None = None
@@ -298,7 +303,14 @@ class MailOutbox(Protocol):
         ...
 
     async def sent(self, mail_id: str, *, worker: str) -> bool:
-        """Delete a delivered message; False if `worker` no longer holds its lease."""
+        """Delete a delivered message, or a job carried out; False if `worker` no longer holds its lease."""
+        ...
+
+    async def replace(self, mail_id: str, *, worker: str, by: QueuedMail) -> bool:
+        """Put `by` in the place of a held job, atomically; False, changing nothing, if `worker` no longer holds it.
+
+        `by` is stored as given, its lease included: the worker that turned the job into a message sends it.
+        """
         ...
 
     async def retry(self, mail_id: str, *, worker: str, at: datetime, error: str) -> bool:

@@ -322,6 +322,13 @@ class MemoryMail:
         del self._rows[mail_id]
         return True
 
+    async def replace(self, mail_id: str, *, worker: str, by: QueuedMail) -> bool:
+        if self._held(mail_id, worker) is None:
+            return False
+        del self._rows[mail_id]
+        self._rows[by.id] = by
+        return True
+
     async def retry(self, mail_id: str, *, worker: str, at: datetime, error: str) -> bool:
         mail = self._held(mail_id, worker)
         if mail is None:

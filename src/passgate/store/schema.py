@@ -151,6 +151,7 @@ events = Table(
 )
 
 # Mail waiting to be sent: stored before the request that caused it is answered, deleted once delivered.
+# `kind` tells a message from a job the worker turns into one (a sign-in link request: see store.base.MailKind).
 # `body` is sealed by the service (AES-GCM, a key derived from secret_key): it holds single-use links.
 mail_outbox = Table(
     "mail_outbox",
@@ -161,6 +162,7 @@ mail_outbox = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("kind", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("claimed_by", String(32), nullable=True),

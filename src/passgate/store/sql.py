@@ -654,6 +654,13 @@ class SqlMail(_Tables):
             result = await connection.execute(DELETE_SENT_MAIL, {"mail_id": mail_id, "worker": worker})
         return bool(result.rowcount)
 
+    async def replace(self, mail_id: str, *, worker: str, by: QueuedMail) -> bool:
+        async with self._write() as connection:
+            if not (await connection.execute(DELETE_SENT_MAIL, {"mail_id": mail_id, "worker": worker})).rowcount:
+                return False
+            await connection.execute(insert(_mail), _fields(by))
+        return True
+
     async def retry(self, mail_id: str, *, worker: str, at: datetime, error: str) -> bool:
         async with self._write() as connection:
             result = await connection.execute(

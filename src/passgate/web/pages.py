@@ -41,6 +41,7 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "sign_in.backup_code": ("Signed in with a backup code", "A backup code was refused"),
     "sign_in.email_link": ("Signed in with an email link", "An email sign-in link was refused"),
     "sign_in_link.request": ("Asked for an email sign-in link", "Asking for an email sign-in link was refused"),
+    "sign_in_link.sent": ("Sent an email sign-in link to your address", "Sending an email sign-in link failed"),
 }
 
 PASSKEY_EVENTS = frozenset({"sign_in", "step_up", "passkey.register", "passkey.remove", "passkey.rename"})
