@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from passgate.core import der
 from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.testing.certificates import TestRoot
 
 FIDO_GEN_CE_AAGUID = ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
 
@@ -61,38 +62,19 @@ def packed_attestation(
     client_data_hash = hashlib.sha256(b64url_decode(body["clientDataJSON"])).digest()
 
     moment = now or datetime.datetime.now(datetime.UTC)
-    validity = (moment - datetime.timedelta(days=1), moment + datetime.timedelta(days=365))
-    root_key, attestation_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Passgate Test Attestation Root")])
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(root_key, hashes.SHA256())
-    )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(root_name)
-        .public_key(attestation_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
-        .add_extension(x509.BasicConstraints(ca=certificate_is_ca, path_length=None), critical=True)
+    root = TestRoot.create("Passgate Test Attestation Root", moment)
+    attestation_key = ec.generate_private_key(ec.SECP256R1())
+    builder = root.issue(subject, attestation_key.public_key()).add_extension(
+        x509.BasicConstraints(ca=certificate_is_ca, path_length=None), critical=True
     )
     if aaguid_extension is not False:
         aaguid = auth_data[37:53] if aaguid_extension is True else aaguid_extension
         builder = builder.add_extension(
             x509.UnrecognizedExtension(FIDO_GEN_CE_AAGUID, _der(der.OCTET_STRING, aaguid)), critical=False
         )
-    certificate = builder.sign(root_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    certificate = builder.sign(root.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
     if version == 1:
-        certificate = _as_version_1(certificate, root_key)
+        certificate = _as_version_1(certificate, root.key)
     statement = {
         "alg": -7,
         "sig": attestation_key.sign(auth_data + client_data_hash, ec.ECDSA(hashes.SHA256())),
@@ -107,7 +89,7 @@ def packed_attestation(
             ),
         },
     }
-    return PackedAttestation(response=rewritten, root_pem=root.public_bytes(serialization.Encoding.PEM).decode())
+    return PackedAttestation(response=rewritten, root_pem=root.pem)
 
 
 def _der(tag: int, body: bytes) -> bytes:

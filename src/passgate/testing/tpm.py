@@ -18,9 +18,10 @@ import cbor2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtensionOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
 
 from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.testing.certificates import TestRoot
 
 TPM_GENERATED_VALUE = 0xFF544347
 TPM_ST_ATTEST_CERTIFY = 0x8017
@@ -118,20 +119,7 @@ def tpm_attestation(
     cert_info = _cert_info(hashlib.sha256(auth_data + client_data_hash).digest(), pub_area)
 
     moment = now or datetime.datetime.now(datetime.UTC)
-    root_key, aik_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Passgate Test TPM Root")])
-    validity = (moment - datetime.timedelta(days=1), moment + datetime.timedelta(days=365))
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(root_key, hashes.SHA256())
-    )
+    root, aik_key = TestRoot.create("Passgate Test TPM Root", moment), ec.generate_private_key(ec.SECP256R1())
     tpm_name = x509.Name(
         [
             x509.RelativeDistinguishedName(
@@ -144,13 +132,7 @@ def tpm_attestation(
         ]
     )
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(root_name)
-        .public_key(aik_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
+        root.issue(x509.Name([]), aik_key.public_key())
         .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(tpm_name)]), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ObjectIdentifier("2.23.133.8.3")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=aik_is_ca, path_length=None), critical=True)
@@ -165,7 +147,7 @@ def tpm_attestation(
             x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4"), _der(0x04, aaguid_extension)),
             critical=False,
         )
-    aik = builder.sign(root_key, hashes.SHA256())
+    aik = builder.sign(root.key, hashes.SHA256())
     statement = {
         "ver": "2.0",
         "alg": -7,
@@ -183,4 +165,4 @@ def tpm_attestation(
             ),
         },
     }
-    return TpmAttestation(response=rewritten, root_pem=root.public_bytes(serialization.Encoding.PEM).decode())
+    return TpmAttestation(response=rewritten, root_pem=root.pem)
