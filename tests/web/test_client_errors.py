@@ -30,4 +30,5 @@ def test_the_tree_in_the_docstring_names_them() -> None:
     assert "├── ClientError" in tree
     for error in (InvalidClient, InvalidClientMetadata, ClientExists):
         assert issubclass(error, errors.ClientError)
-        assert f"── {error.__name__} " in tree and f" {error.code} " in tree
+        [line] = [line for line in tree.splitlines() if f"── {error.__name__} " in line]
+        assert line.split("── ")[1].split()[:2] == [error.__name__, error.code]
