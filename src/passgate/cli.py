@@ -1,4 +1,4 @@
-"""The `passgate` command: serve, migrate, events, policy, mds, mail."""
+"""The `passgate` command: serve, migrate, events, policy, mds, mail, clients."""
 
 from __future__ import annotations
 
@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     mail.add_argument("--config")
     mail.add_argument("--database-url", dest="database_url")
 
+    from passgate.clients_cli import add_parser
+
+    add_parser(commands)
+
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
     migrate.add_argument("--database-url", dest="database_url")
@@ -84,7 +88,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    local = ("command", "config", "user", "type", "outcome", "since", "limit", "json", "action", "file", "url", "crl")
+    local: tuple[str, ...] = (
+        *("command", "config", "user", "type", "outcome", "since", "limit", "json", "action", "file", "url", "crl"),
+    )
+    if arguments.command == "clients":
+        from passgate.clients_cli import ARGUMENTS
+
+        local += ARGUMENTS
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config)
@@ -99,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _show_policy(settings)
     if arguments.command == "mail":
         return _mail(settings, arguments.action, load_settings(flags, os.environ, arguments.config))
+    if arguments.command == "clients":
+        from passgate import clients_cli
+
+        return clients_cli.run(settings, arguments)
     if arguments.command == "events":
         from passgate.events_cli import list_events
 

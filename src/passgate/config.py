@@ -20,6 +20,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from passgate.core.errors import InvalidClientMetadata
+from passgate.core.oidc_clients import (
+    DEFAULT_SCOPES,
+    MIN_SECRET_LENGTH,
+    OidcClient,
+    canonical_scopes,
+    check_client,
+    hash_secret,
+)
 from passgate.core.policy import Policy, preset
 
 log = logging.getLogger("passgate")
@@ -66,6 +75,7 @@ class Settings:
     ios_apps: tuple[str, ...] = ()  # "TEAMID.com.example.app": apple-app-site-association webcredentials
     android_apps: tuple[str, ...] = ()  # "com.example.app=AA:BB:...:FF" (SHA-256 signing-certificate fingerprint)
     secret_key: str = ""  # keys the decoy credential ids of unknown usernames; random per process if unset
+    oidc_clients: tuple[Mapping[str, Any], ...] = ()  # [[oidc.clients]] tables of the file, as written there
     log_level: str = "info"
 
     @property
@@ -107,9 +117,25 @@ class Settings:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"policy: {exc}") from exc
 
+    def file_clients(self) -> dict[str, OidcClient]:
+        """The OpenID Connect clients of the file's [[oidc.clients]] tables, by client_id.
+
+        Raises:
+            ConfigError: naming the client and the field: an unknown key, a value of the wrong type, a refused
+                setting (see core.oidc_clients), a short secret or a client_id used twice.
+        """
+        clients: dict[str, OidcClient] = {}
+        for number, table in enumerate(self.oidc_clients, start=1):
+            client = _file_client(number, table)
+            if client.client_id in clients:
+                raise ConfigError(f"oidc.clients[{number}]: client_id {client.client_id!r} is used by another client.")
+            clients[client.client_id] = client
+        return clients
+
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
-_TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")}
+_FILE_ONLY = {"policy_overrides", "oidc_clients"}  # tables of the file: no environment variable sets them
+_TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")} - _FILE_ONLY
 _FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
 _IOS_APP = re.compile(r"^[A-Z0-9]{10}\.[A-Za-z0-9.-]+$")
 _PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
@@ -169,6 +195,8 @@ def load_settings(
             table = dict(values["policy"])
             values["policy"] = table.pop("preset", "consumer")
             values["policy_overrides"] = table
+        if "oidc" in values:
+            values["oidc_clients"] = _oidc_tables(values.pop("oidc"))
     known = {f.name for f in fields(Settings)}
     links = sorted(key for key, raw in environ.items() if is_service_link(key, raw))
     if links:
@@ -180,8 +208,8 @@ def load_settings(
     for key, raw in environ.items():
         if key.startswith("PASSGATE_") and key != "PASSGATE_CONFIG" and key not in links:
             name = key.removeprefix("PASSGATE_").lower()
-            if name not in known:
-                raise ConfigError(f"Unknown setting {key}.{_did_you_mean(name, known, 'PASSGATE_')}")
+            if name not in known or name in _FILE_ONLY:
+                raise ConfigError(f"Unknown setting {key}.{_did_you_mean(name, known - _FILE_ONLY, 'PASSGATE_')}")
             values[name] = raw.split(",") if name in _TUPLE_FIELDS else raw
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
     unknown = set(values) - known
@@ -227,7 +255,7 @@ def to_json(settings: Settings) -> str:
 
 def from_json(text: str) -> Settings:
     fields_ = json.loads(text)
-    for name in _TUPLE_FIELDS:
+    for name in _TUPLE_FIELDS | {"oidc_clients"}:
         fields_[name] = tuple(fields_[name])
     settings = Settings(**fields_)
     validate(settings)
@@ -253,6 +281,7 @@ def validate(settings: Settings) -> None:
     if settings.user_verification not in ("", "required", "preferred", "discouraged"):
         raise ConfigError("user_verification must be 'required', 'preferred' or 'discouraged'.")
     settings.effective_policy()  # raises ConfigError naming the policy setting
+    settings.file_clients()  # raises ConfigError naming the client and its field
     if not 30 <= settings.challenge_timeout_seconds <= 3600:
         raise ConfigError("challenge_timeout_seconds must be between 30 and 3600.")
     if settings.session_idle_minutes < 1 or settings.session_absolute_hours < 1:
@@ -293,6 +322,68 @@ def validate(settings: Settings) -> None:
         raise ConfigError("public_url must be one of the allowed origins: links in emails open pages of this site.")
     if settings.max_body_bytes < 4096:
         raise ConfigError("max_body_bytes must be at least 4096.")
+
+
+_CLIENT_KEYS: dict[str, type[Any]] = {
+    "client_id": str,
+    "name": str,
+    "client_secret": str,
+    "redirect_uris": list,
+    "post_logout_redirect_uris": list,
+    "backchannel_logout_uri": str,
+    "scopes": list,
+    "first_party": bool,
+}
+
+
+def _oidc_tables(oidc: Any) -> tuple[Mapping[str, Any], ...]:
+    """The [[oidc.clients]] tables of the [oidc] table."""
+    if not isinstance(oidc, dict):
+        raise ConfigError("oidc must be a table, with its clients as [[oidc.clients]] tables.")
+    unknown = sorted(set(oidc) - {"clients"})
+    if unknown:
+        raise ConfigError(f"oidc: unknown key {unknown[0]!r} (the [oidc] table holds [[oidc.clients]] tables).")
+    clients = oidc.get("clients", [])
+    if not isinstance(clients, list) or not all(isinstance(table, dict) for table in clients):
+        raise ConfigError("oidc.clients must be a list of tables: write each client as an [[oidc.clients]] table.")
+    return tuple(clients)
+
+
+def _file_client(number: int, table: Mapping[str, Any]) -> OidcClient:
+    client_id = table.get("client_id")
+    where = f"oidc.clients[{number}]" + (f" ({client_id!r})" if isinstance(client_id, str) else "")
+    for key, value in table.items():
+        if key not in _CLIENT_KEYS:
+            hint = _did_you_mean(key, set(_CLIENT_KEYS))
+            raise ConfigError(f"{where}: unknown key {key!r}.{hint}")
+        kind = _CLIENT_KEYS[key]
+        if not isinstance(value, kind) or (isinstance(value, list) and not all(isinstance(i, str) for i in value)):
+            shape = {str: "a string", list: "a list of strings", bool: "true or false"}[kind]
+            raise ConfigError(f"{where}: {key} must be {shape}.")
+    if not isinstance(client_id, str):
+        raise ConfigError(f"{where}: client_id is required.")
+    secret = table.get("client_secret")
+    if secret is not None and len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"{where}: client_secret must be at least {MIN_SECRET_LENGTH} characters"
+            " (for example the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+        )
+    client = OidcClient(
+        client_id=client_id,
+        name=table.get("name", client_id),
+        secret_hash=None if secret is None else hash_secret(secret),
+        redirect_uris=tuple(table.get("redirect_uris", ())),
+        post_logout_redirect_uris=tuple(table.get("post_logout_redirect_uris", ())),
+        backchannel_logout_uri=table.get("backchannel_logout_uri"),
+        scopes=canonical_scopes(table.get("scopes", DEFAULT_SCOPES)),
+        first_party=table.get("first_party", False),
+        source="file",
+    )
+    try:
+        check_client(client)
+    except InvalidClientMetadata as exc:
+        raise ConfigError(f"{where}: {exc.message}.") from exc
+    return client
 
 
 def _is_ip(host: str) -> bool:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from passgate.core.errors import CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.oidc_clients import OidcClient, hash_secret
 from passgate.store.base import (
     BackupCode,
     Credential,
@@ -666,3 +667,39 @@ async def test_a_refused_removal_ends_no_session(storage: Storage) -> None:
     assert await storage.credentials.remove(b"c1", "u1") == Removal(outcome="last_passkey")
     assert await storage.credentials.remove(b"c1", "u2") == Removal(outcome="not_found")
     assert await storage.sessions.get(b"p" * 32) == session(b"p", b"c1")
+
+
+def oidc_client(client_id: str = "shop", created_at: datetime = NOW, *, public: bool = False) -> OidcClient:
+    return OidcClient(
+        client_id=client_id,
+        name=f"The {client_id}",
+        secret_hash=None if public else hash_secret("s" * 43),
+        redirect_uris=(f"https://{client_id}.example/callback", "http://127.0.0.1/cb"),
+        post_logout_redirect_uris=(f"https://{client_id}.example/",),
+        backchannel_logout_uri=None if public else f"https://{client_id}.example/logout",
+        scopes=("openid", "email", "offline_access"),
+        first_party=not public,
+        created_at=created_at,
+    )
+
+
+async def test_oidc_clients_are_added_listed_and_removed(storage: Storage) -> None:
+    clients = storage.oidc_clients
+    assert await clients.get("shop") is None and await clients.list() == []
+    await clients.add(oidc_client("shop", NOW + timedelta(minutes=1)))
+    await clients.add(oidc_client("app", NOW, public=True))
+    assert await clients.get("shop") == oidc_client("shop", NOW + timedelta(minutes=1))
+    assert await clients.get("app") == oidc_client("app", NOW, public=True)
+    assert await clients.get("SHOP") is None
+    assert [client.client_id for client in await clients.list()] == ["app", "shop"]  # oldest first
+    assert await clients.remove("shop") is True
+    assert await clients.remove("shop") is False
+    assert await clients.get("shop") is None
+    assert await clients.list() == [oidc_client("app", NOW, public=True)]
+
+
+async def test_a_client_id_is_taken_once(storage: Storage) -> None:
+    await storage.oidc_clients.add(oidc_client("shop"))
+    with pytest.raises(ClientExists):
+        await storage.oidc_clients.add(dataclasses.replace(oidc_client("shop"), name="Another"))
+    assert await storage.oidc_clients.get("shop") == oidc_client("shop")

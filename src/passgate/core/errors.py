@@ -45,6 +45,10 @@
     │   ├── UnsupportedMediaType     unsupported_media_type
     │   ├── BodyTooLarge             body_too_large
     │   └── OriginNotAllowed         origin_not_allowed
+    ├── ClientError  (an OpenID Connect client is unknown, or its settings are unacceptable)
+    │   ├── InvalidClient            invalid_client        (unknown client, wrong secret: one answer for each)
+    │   ├── InvalidClientMetadata    invalid_client_metadata  (a redirect URI, scope or name is refused)
+    │   └── ClientExists             client_exists
     └── StorageUnavailable           storage_unavailable   (a database or Redis cannot be reached; retry)
 
 Catch ``PasskeyError`` to handle them all; ``code`` is what clients should branch on,
@@ -289,6 +293,31 @@ class BodyTooLarge(RequestError):
 class OriginNotAllowed(RequestError):
     code = "origin_not_allowed"
     default_message = "Requests from this origin are not allowed."
+
+
+class ClientError(PasskeyError):
+    code = "client_error"
+
+
+class InvalidClient(ClientError):
+    code = "invalid_client"
+    default_message = "Client authentication failed."
+
+
+class InvalidClientMetadata(ClientError):
+    """A client setting is refused; `field` names it (`redirect_uris`, `scopes`, ...), as RFC 7591 reports it."""
+
+    code = "invalid_client_metadata"
+    default_message = "The client's settings are invalid."
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class ClientExists(ClientError):
+    code = "client_exists"
+    default_message = "A client with this client_id exists already."
 
 
 class StorageUnavailable(PasskeyError):

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from passgate.core.errors import PasskeyError
 from passgate.core.mds import MetadataCache, MetadataEntry
+from passgate.core.oidc_clients import OidcClient
 from passgate.core.policy import Policy
 from passgate.service.mail import Mailer, OutboxMailer
 from passgate.store.base import Event, Storage
@@ -51,6 +52,9 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     random: Callable[[int], bytes] = secrets.token_bytes
     metadata: MetadataCache = field(default_factory=MetadataCache)  # FIDO metadata, when configured
+    # OpenID Connect clients of the configuration file ([[oidc.clients]]), by client_id: never stored, and they
+    # win over stored clients.
+    file_clients: Mapping[str, OidcClient] = field(default_factory=dict)
 
     def models(self) -> Mapping[str, MetadataEntry]:
         """FIDO metadata entries by AAGUID (empty without metadata)."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from passgate.core.oidc_clients import OidcClient
+
 Ceremony = Literal["registration", "authentication", "confirmation"]
 SessionKind = Literal["passkey", "recovery"]
 EmailPurpose = Literal["verify_email", "sign_in"]
@@ -326,6 +328,23 @@ class MailOutbox(Protocol):
         ...
 
 
+class OidcClientStore(Protocol):
+    """OpenID Connect clients added with the CLI (clients from the configuration file are never stored)."""
+
+    async def add(self, client: OidcClient) -> None:
+        """Raises ClientExists, storing nothing, if a client has this `client_id`."""
+        ...
+
+    async def get(self, client_id: str) -> OidcClient | None: ...
+    async def list(self) -> list[OidcClient]:
+        """Oldest first."""
+        ...
+
+    async def remove(self, client_id: str) -> bool:
+        """False if there was no such client."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class CredentialUse:
     credential_id: bytes
@@ -356,3 +375,4 @@ class Storage:
     email_tokens: EmailTokenStore
     counters: CounterStore
     mail: MailOutbox
+    oidc_clients: OidcClientStore

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from passgate.core.errors import CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.identifiers import normalize_identifier
+from passgate.core.oidc_clients import OidcClient
 from passgate.store.base import (
     BackupCode,
     Credential,
@@ -24,6 +25,8 @@ from passgate.store.base import (
     Storage,
     User,
 )
+
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _verified_address(user: User) -> str | None:
@@ -352,6 +355,25 @@ class MemoryMail:
         return [mail for mail in rows if status is None or mail.status == status][:limit]
 
 
+class MemoryOidcClients:
+    def __init__(self) -> None:
+        self._clients: dict[str, OidcClient] = {}
+
+    async def add(self, client: OidcClient) -> None:
+        if client.client_id in self._clients:
+            raise ClientExists()
+        self._clients[client.client_id] = client
+
+    async def get(self, client_id: str) -> OidcClient | None:
+        return self._clients.get(client_id)
+
+    async def list(self) -> list[OidcClient]:
+        return sorted(self._clients.values(), key=lambda client: (client.created_at or NEVER, client.client_id))
+
+    async def remove(self, client_id: str) -> bool:
+        return self._clients.pop(client_id, None) is not None
+
+
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
@@ -384,4 +406,5 @@ def memory_storage() -> Storage:
         email_tokens=MemoryEmailTokens(),
         counters=MemoryCounters(),
         mail=MemoryMail(),
+        oidc_clients=MemoryOidcClients(),
     )

@@ -170,3 +170,19 @@ mail_outbox = Table(
     Column("last_error", String(512), nullable=True),
     Index("ix_mail_outbox_due", "status", "next_attempt_at"),
 )
+
+# OpenID Connect clients added with the CLI; the configuration file's clients are never stored. A secret is kept
+# as its SHA-256 only (NULL for a public client); the URI lists and scopes are JSON arrays of strings.
+oidc_clients = Table(
+    "oidc_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("secret_hash", LargeBinary(32), nullable=True),
+    Column("redirect_uris", JSON, nullable=False),
+    Column("post_logout_redirect_uris", JSON, nullable=False),
+    Column("backchannel_logout_uri", String(2048), nullable=True),
+    Column("scopes", JSON, nullable=False),
+    Column("first_party", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -30,8 +30,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from passgate.core.errors import CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.identifiers import normalize_identifier
+from passgate.core.oidc_clients import OidcClient
 from passgate.store import schema
 from passgate.store.base import (
     BackupCode,
@@ -317,6 +318,10 @@ FAIL_MAIL = (
     .where(*_HELD_MAIL)
     .values(status="failed", claimed_by=None, claimed_until=None, last_error=bindparam("error"))
 )
+_oidc_clients = schema.oidc_clients
+OIDC_CLIENT_BY_ID = select(_oidc_clients).where(_oidc_clients.c.client_id == bindparam("client_id"))
+OIDC_CLIENTS = select(_oidc_clients).order_by(_oidc_clients.c.created_at, _oidc_clients.c.client_id)
+DELETE_OIDC_CLIENT = delete(_oidc_clients).where(_oidc_clients.c.client_id == bindparam("client_id"))
 PURGE_SESSIONS = delete(_sessions).where(
     or_(_sessions.c.expires_at < bindparam("now"), _sessions.c.last_seen_at < bindparam("idle_since"))
 )
@@ -681,6 +686,47 @@ class SqlMail(_Tables):
             return [_from_row(QueuedMail, row) for row in await connection.execute(query)]
 
 
+def _oidc_client(row: Any) -> OidcClient:
+    return OidcClient(
+        client_id=row.client_id,
+        name=row.name,
+        secret_hash=row.secret_hash,
+        redirect_uris=tuple(row.redirect_uris),
+        post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
+        backchannel_logout_uri=row.backchannel_logout_uri,
+        scopes=tuple(row.scopes),
+        first_party=row.first_party,
+        created_at=row.created_at,
+    )
+
+
+class SqlOidcClients(_Tables):
+    async def add(self, client: OidcClient) -> None:
+        values = _fields(client)
+        del values["source"]  # every stored client came from the CLI
+        for name in ("redirect_uris", "post_logout_redirect_uris", "scopes"):
+            values[name] = list(values[name])
+        try:
+            async with self._write() as connection:
+                await connection.execute(insert(_oidc_clients), values)
+        except IntegrityError as exc:
+            raise ClientExists() from exc
+
+    async def get(self, client_id: str) -> OidcClient | None:
+        async with self._read() as connection:
+            row = (await connection.execute(OIDC_CLIENT_BY_ID, {"client_id": client_id})).first()
+        return _oidc_client(row) if row else None
+
+    async def list(self) -> list[OidcClient]:
+        async with self._read() as connection:
+            return [_oidc_client(row) for row in await connection.execute(OIDC_CLIENTS)]
+
+    async def remove(self, client_id: str) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(DELETE_OIDC_CLIENT, {"client_id": client_id})
+        return bool(result.rowcount)
+
+
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
         statement, parameters = _use_statement(use)
@@ -706,4 +752,5 @@ def sql_storage(database: Database) -> Storage:
         email_tokens=SqlEmailTokens(database),
         counters=MemoryCounters(),  # per process; Redis shares them between nodes
         mail=SqlMail(database),
+        oidc_clients=SqlOidcClients(database),
     )

@@ -121,7 +121,13 @@ def create_app(
     )
     app.state.settings = settings
     app.state.close_storage = close_storage
-    app.state.ctx = Context(rp=relying_party(settings), storage=storage, mailer=mailer(settings), clock=clock)
+    app.state.ctx = Context(
+        rp=relying_party(settings),
+        storage=storage,
+        mailer=mailer(settings),
+        clock=clock,
+        file_clients=settings.file_clients(),
+    )
     if settings.mds_file:
         housekeeping.load_metadata(app.state.ctx, Path(settings.mds_file))
     app.include_router(api.router)

@@ -25,6 +25,8 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.CredentialExists: 409,
     errors.BodyTooLarge: 413,
     errors.UnsupportedMediaType: 415,
+    errors.InvalidClient: 401,  # RFC 6749 section 5.2
+    errors.ClientExists: 409,
     errors.StorageUnavailable: 503,
 }
 
