@@ -1,6 +1,6 @@
 """OpenID Connect clients added with the CLI
 
-Revision ID: 0006_oidc_clients
+Revision ID: 0006
 Revises: 0005
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 import passgate.store.schema
 
-revision = "0006_oidc_clients"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
