@@ -72,9 +72,17 @@ class InsufficientAuthentication(PassgateTokenError):
 class InsufficientAcr(InsufficientAuthentication):
     code = "insufficient_acr"
 
+    def __init__(self, message: str, *, required_acr: str) -> None:
+        super().__init__(message)
+        self.required_acr = required_acr
+
 
 class AuthenticationTooOld(InsufficientAuthentication):
     code = "too_old"
+
+    def __init__(self, message: str, *, max_age: float) -> None:
+        super().__init__(message)
+        self.max_age = max_age
 
 
 class IssuerUnreachable(PassgateError):

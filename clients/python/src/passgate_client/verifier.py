@@ -69,7 +69,7 @@ class PassgateVerifier:
             raise ValueError("audience is required")
         if not typ:
             raise ValueError("at least one token type must be accepted")
-        _check_acr_name(require_acr)
+        check_acr_name(require_acr)
         self.expected_issuer = issuer
         self.expected_audience = expected_audience
         self.accepted_types = frozenset(t.lower() for t in typ)
@@ -181,10 +181,10 @@ class PassgateVerifier:
         return PassgateUser.from_claims(claims, token_type=header["typ"])
 
     def _check_acr(self, acr: object, require_acr: str | None) -> None:
-        _check_acr_name(require_acr)
+        check_acr_name(require_acr)
         for required in (self.require_acr, require_acr):
             if required is not None and _acr_rank(acr) < _acr_rank(required):
-                raise InsufficientAcr(f"acr {acr!r} is weaker than {required!r}")
+                raise InsufficientAcr(f"acr {acr!r} is weaker than {required!r}", required_acr=required)
 
     def _check_age(self, claims: Mapping[str, Any], now: float, max_age: float | None) -> None:
         for limit in (self.max_age, max_age):
@@ -192,9 +192,13 @@ class PassgateVerifier:
                 continue
             auth_time = _number(claims, "auth_time")
             if auth_time is None:
-                raise AuthenticationTooOld("the token has no auth_time, so its sign-in may be of any age")
+                raise AuthenticationTooOld(
+                    "the token has no auth_time, so its sign-in may be of any age", max_age=limit
+                )
             if now - auth_time > limit + self.leeway:
-                raise AuthenticationTooOld(f"the sign-in is {now - auth_time:.0f} s old, more than {limit:.0f} s")
+                raise AuthenticationTooOld(
+                    f"the sign-in is {now - auth_time:.0f} s old, more than {limit:.0f} s", max_age=limit
+                )
 
     # -- the key set --------------------------------------------------------------------------------------------
 
@@ -289,6 +293,6 @@ def _acr_rank(acr: object) -> int:
     return ACR_ORDER.index(acr) + 1 if acr in ACR_ORDER else 0
 
 
-def _check_acr_name(acr: str | None) -> None:
+def check_acr_name(acr: str | None) -> None:
     if acr is not None and acr not in ACR_ORDER:
         raise ValueError(f"require_acr must be one of {ACR_ORDER}, not {acr!r}")
