@@ -15,7 +15,7 @@ $(RUNTIME): pyproject.toml
 	touch $(RUNTIME)
 
 $(DEV): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'clients/python[fastapi,flask,django]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'clients/python[fastapi,flask,flask-login,django]'
 	touch $(DEV)
 
 install: $(DEV)
