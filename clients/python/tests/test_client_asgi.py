@@ -52,6 +52,17 @@ async def test_fastapi_dependency_gives_the_user(issuer: Issuer, clock: Clock) -
     assert answer.json() == {"sub": "user-1", "acr": "phr"}
 
 
+def test_fastapi_dependency_declares_the_bearer_scheme(issuer: Issuer, clock: Clock) -> None:
+    schema = fastapi_app(PassgateVerifier(issuer.url, AUDIENCE, clock=clock)).openapi()
+
+    assert schema["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A Passgate token",
+    }
+    assert schema["paths"]["/me"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
 async def test_fastapi_without_a_token_is_a_401_bearer_challenge(issuer: Issuer, clock: Clock) -> None:
     async with client(fastapi_app(PassgateVerifier(issuer.url, AUDIENCE, clock=clock))) as app:
         missing = await app.get("/me")

@@ -127,6 +127,15 @@ def test_unknown_kid_refetches_once_then_verifies_after_rotation_and_not_again_w
     assert issuer.requests[JWKS] == 3
 
 
+def test_an_unknown_kid_after_the_set_went_stale_costs_one_fetch_not_two(issuer: Issuer, clock: Clock) -> None:
+    check = verifier(issuer, clock)
+    check.verify(issuer.token())
+    clock.advance(301)
+
+    assert code_of(check, issuer.token(ECKey.generate_key("P-256"))) == "unknown_key"
+    assert issuer.requests[JWKS] == 2
+
+
 def test_the_jwks_max_age_is_honoured(issuer: Issuer, clock: Clock) -> None:
     issuer.cache_control = "public, max-age=120"
     check = verifier(issuer, clock)
@@ -203,6 +212,8 @@ def test_the_token_type_is_one_the_caller_accepts(issuer: Issuer, clock: Clock) 
     assert code_of(verifier(issuer, clock), id_token) == "wrong_type"
     assert code_of(verifier(issuer, clock), logout_token) == "wrong_type"
     assert verifier(issuer, clock).verify(issuer.token(typ="AT+JWT")).token_type == "AT+JWT"
+    assert verifier(issuer, clock).verify(issuer.token(typ="application/session+jwt")).sub == "user-1"
+    assert code_of(verifier(issuer, clock), issuer.token(typ="text/session+jwt")) == "wrong_type"
     assert verifier(issuer, clock, typ=("JWT",)).verify(id_token).token_type == "JWT"
     assert code_of(verifier(issuer, clock, typ=("JWT",)), issuer.token()) == "wrong_type"
 

@@ -72,7 +72,7 @@ class PassgateVerifier:
         check_acr_name(require_acr)
         self.expected_issuer = issuer
         self.expected_audience = expected_audience
-        self.accepted_types = frozenset(t.lower() for t in typ)
+        self.accepted_types = frozenset(_media_type(t) for t in typ)
         self.leeway = leeway
         self.require_acr = require_acr
         self.max_age = max_age
@@ -98,10 +98,11 @@ class PassgateVerifier:
         header = self._header(token)
         now = self._clock()
         kid = header["kid"]
-        if not self._cache.is_fresh(now):
+        refreshed = not self._cache.is_fresh(now)
+        if refreshed:
             self._refresh(now)
         key = self._key(kid)
-        if key is None and self._take_forced_fetch(now):
+        if key is None and not refreshed and self._take_forced_fetch(now):
             self._refresh(now)
             key = self._key(kid)
         return self._check(token, header, key, now, require_acr, max_age)
@@ -113,10 +114,11 @@ class PassgateVerifier:
         header = self._header(token)
         now = self._clock()
         kid = header["kid"]
-        if not self._cache.is_fresh(now):
+        refreshed = not self._cache.is_fresh(now)
+        if refreshed:
             await self._arefresh(now)
         key = self._key(kid)
-        if key is None and self._take_forced_fetch(now):
+        if key is None and not refreshed and self._take_forced_fetch(now):
             await self._arefresh(now)
             key = self._key(kid)
         return self._check(token, header, key, now, require_acr, max_age)
@@ -130,7 +132,7 @@ class PassgateVerifier:
             raise PassgateTokenError("the token is not a compact JWS") from error
         if header.get("alg") not in ALGORITHMS:
             raise UnsupportedAlgorithm(f"alg {header.get('alg')!r} is not ES256 or RS256")
-        if not isinstance(header.get("typ"), str) or header["typ"].lower() not in self.accepted_types:
+        if not isinstance(header.get("typ"), str) or _media_type(header["typ"]) not in self.accepted_types:
             raise WrongType(f"typ {header.get('typ')!r} is not one of {sorted(self.accepted_types)}")
         if not isinstance(header.get("kid"), str):
             raise PassgateTokenError("the token names no kid")
@@ -287,6 +289,12 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PassgateTokenError(f"{name} is not a number")
     return float(value)
+
+
+def _media_type(typ: str) -> str:
+    # RFC 7515 4.1.9: compared without case, and "application/" may be left out.
+    typ = typ.lower()
+    return typ.removeprefix("application/") if "/" not in typ.removeprefix("application/") else typ
 
 
 def _acr_rank(acr: object) -> int:
