@@ -14,7 +14,7 @@ $(RUNTIME): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(RUNTIME)
 
-$(DEV): $(RUNTIME)
+$(DEV): $(RUNTIME) clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'clients/python[fastapi,flask,flask-login,django]'
 	touch $(DEV)
 

@@ -239,7 +239,24 @@ def test_max_age_refuses_an_old_sign_in(issuer: Issuer, clock: Clock) -> None:
     assert check.verify(issuer.token(auth_time=now - 300), max_age=600).auth_time == now - 300
 
 
-@pytest.mark.parametrize("token", ["", "not-a-token", "a.b.c", "a.b", "é.b.c"])
+@pytest.mark.parametrize("token", ["", "not-a-token", "a.b.c", "a.b", "é.b.c", f"{b64(b'[]')}.e30.c2ln"])
 def test_garbage_is_an_invalid_token(issuer: Issuer, clock: Clock, token: str) -> None:
     assert code_of(verifier(issuer, clock), token) == "invalid_token"
+    assert issuer.requests == {}
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        ({"alg": ["ES256"], "typ": "session+jwt", "kid": "k"}, "unsupported_algorithm"),
+        ({"alg": {"ES256": 1}, "typ": "session+jwt", "kid": "k"}, "unsupported_algorithm"),
+        ({"alg": "ES256", "typ": ["session+jwt"], "kid": "k"}, "wrong_type"),
+        ({"alg": "ES256", "typ": "session+jwt", "kid": {"k": 1}}, "invalid_token"),
+        ({"alg": "ES256", "typ": "session+jwt"}, "invalid_token"),
+    ],
+)
+def test_a_malformed_header_is_refused_before_any_fetch(
+    issuer: Issuer, clock: Clock, header: dict[str, Any], code: str
+) -> None:
+    assert code_of(verifier(issuer, clock), unsigned(header, issuer.claims(), b"sig")) == code
     assert issuer.requests == {}

@@ -130,8 +130,9 @@ class PassgateVerifier:
             header = dict(jws.extract_compact(token.encode("ascii")).protected)
         except (JoseError, ValueError, UnicodeError) as error:
             raise PassgateTokenError("the token is not a compact JWS") from error
-        if header.get("alg") not in ALGORITHMS:
-            raise UnsupportedAlgorithm(f"alg {header.get('alg')!r} is not ES256 or RS256")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
+            raise UnsupportedAlgorithm(f"alg {alg!r} is not ES256 or RS256")
         if not isinstance(header.get("typ"), str) or _media_type(header["typ"]) not in self.accepted_types:
             raise WrongType(f"typ {header.get('typ')!r} is not one of {sorted(self.accepted_types)}")
         if not isinstance(header.get("kid"), str):
