@@ -14,8 +14,8 @@ $(RUNTIME): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(RUNTIME)
 
-$(DEV): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(DEV): $(RUNTIME) clients/python/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'clients/python[fastapi,flask,flask-login,django]'
 	touch $(DEV)
 
 install: $(DEV)
@@ -27,8 +27,8 @@ run: $(RUNTIME)
 	$(BIN)/passgate serve
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench clients/python
+	$(BIN)/ruff format --check src tests bench clients/python
 
 typecheck: $(DEV)
 	$(BIN)/mypy

@@ -48,3 +48,10 @@ def test_make_test_adds_the_development_tools(tmp_path: Path) -> None:
     planned = _planned("test", tmp_path)
     assert "pip install --quiet -e '.[dev]'" in planned
     assert "pytest" in planned
+
+
+def test_make_test_installs_checks_and_runs_the_python_client(tmp_path: Path) -> None:
+    planned = _planned("test", tmp_path)
+    assert "-e 'clients/python[" in planned
+    assert "ruff check src tests bench clients/python" in planned
+    assert "clients/python" not in _planned("run", tmp_path)
