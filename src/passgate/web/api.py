@@ -74,7 +74,11 @@ async def register_complete(request: Request) -> JSONResponse:
     )
     if result.new_account:
         token = await sessions.start(
-            ctx_of(request), client, result.user.id, credential_id=result.credential.credential_id
+            ctx_of(request),
+            client,
+            result.user.id,
+            credential_id=result.credential.credential_id,
+            user_verified=result.credential.user_verified,
         )
         set_session_cookie(request, response, token)
     return response
