@@ -14,7 +14,8 @@ on one set. `kid` is the key's RFC 7638 thumbprint.
 
 Signing does not read storage each time: each process keeps the keys it read (`Keyring`), decrypted as they are
 first used, and reads them again every `REFRESH` and whenever a moment it knows of passes (a key starting to sign,
-retiring or leaving the JWKS).
+retiring or leaving the JWKS). As `REFRESH` is shorter than `JWKS_MAX_AGE`, every node has learnt of a rotation
+before its keys sign. The JWKS itself is read from storage each time it is asked for.
 """
 
 from __future__ import annotations
@@ -125,11 +126,12 @@ async def _add(ctx: Context, signs_from: datetime) -> bool:
     return added
 
 
-async def _keys(ctx: Context) -> list[SigningKey]:
-    """The stored keys, from this process's copy while it is fresh; the first use anywhere makes the first keys."""
+async def _keys(ctx: Context, *, read: bool = False) -> list[SigningKey]:
+    """The stored keys, from this process's copy while it is fresh (unless `read`); the first use anywhere makes
+    the first keys."""
     ring = ctx.keyring
     now = ctx.clock()
-    if ring.fresh(now):
+    if not read and ring.fresh(now):
         return ring.keys
     keys = await ctx.storage.signing_keys.all()
     if not keys:
@@ -190,8 +192,10 @@ async def sign(ctx: Context, claims: Mapping[str, Any], *, typ: str, alg: Signin
 async def jwks(ctx: Context) -> dict[str, Any]:
     """The JWK Set of the public keys published now: the next keys, the signing ones, and retired keys whose
     tokens may still be alive."""
+    # Read from storage each time, not from this process's copy: a verifier that fetches it just after another node
+    # rotated must learn the new keys now, as they sign one max-age later. Verifiers cache it for that long.
     now = ctx.clock()
-    return {"keys": [dict(key.public_jwk) for key in await _keys(ctx) if _published(key, now)]}
+    return {"keys": [dict(key.public_jwk) for key in await _keys(ctx, read=True) if _published(key, now)]}
 
 
 async def rotate(ctx: Context) -> list[SigningKey]:
@@ -220,5 +224,4 @@ async def rotate(ctx: Context) -> list[SigningKey]:
 
 async def list_keys(ctx: Context) -> list[SigningKey]:
     """Every stored key, including those past `remove_after` that a rotation has not deleted yet."""
-    ctx.keyring.read_at = None
-    return await _keys(ctx)
+    return await _keys(ctx, read=True)
