@@ -68,6 +68,7 @@ class Settings:
     # Seals private signing keys and queued mail, keys decoy credential ids. Unset: random per process, which only
     # a single process may run with (it is then lost at each restart).
     secret_key: str = ""
+    session_token_audience: str = ""  # the `aud` of POST /auth/session/token's JWTs; default: public_url
     log_level: str = "info"
 
     @property
