@@ -143,6 +143,10 @@ class RedisServer:
         self.halt()
 
 
+# The secret every test server process shares (several processes or nodes must have one).
+TEST_SECRET_KEY = "passgate test servers' shared secret"
+
+
 class ServerFailed(RuntimeError):
     """A server process exited, or did not listen in time; the message ends with its log's tail."""
 
@@ -209,7 +213,7 @@ class PassgateProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=self.new_session,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.environment},
+                env={"PASSGATE_SECRET_KEY": TEST_SECRET_KEY, **os.environ, "PYTHONUNBUFFERED": "1", **self.environment},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

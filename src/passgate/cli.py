@@ -1,4 +1,4 @@
-"""The `passgate` command: serve, migrate, events, policy, mds, mail, clients."""
+"""The `passgate` command: serve, migrate, events, policy, mds, mail, keys, clients."""
 
 from __future__ import annotations
 
@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     mail.add_argument("--config")
     mail.add_argument("--database-url", dest="database_url")
 
+    keys = commands.add_parser("keys", help="token signing keys: rotate them, or list them with their lives")
+    keys.add_argument("action", choices=["rotate", "list"])
+    keys.add_argument("--config")
+    keys.add_argument("--database-url", dest="database_url")
+
     from passgate.clients_cli import add_parser
 
     add_parser(commands)
@@ -97,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         local += ARGUMENTS
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
-        settings = load_settings(flags, os.environ, arguments.config)
+        settings = load_settings(flags, os.environ, arguments.config, serving=arguments.command == "serve")
     except ConfigError as exc:
         print(f"passgate: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -108,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "policy":
         return _show_policy(settings)
     if arguments.command == "mail":
-        return _mail(settings, arguments.action, load_settings(flags, os.environ, arguments.config))
+        return _mail(settings, arguments.action, load_settings(flags, os.environ, arguments.config, serving=False))
+    if arguments.command == "keys":
+        return _keys(settings, arguments.action, load_settings(flags, os.environ, arguments.config, serving=False))
     if arguments.command == "clients":
         from passgate import clients_cli
 
@@ -134,6 +141,18 @@ def _mail(settings: Settings, action: str, again: Settings) -> int:
         )
         return 2
     return mail_cli.flush(settings)
+
+
+def _keys(settings: Settings, action: str, again: Settings) -> int:
+    from passgate import keys_cli
+
+    if action == "list":
+        return keys_cli.show(settings)
+    # New private keys are sealed under secret_key: under a random one (unset), no server could use them.
+    if settings.secret_key != again.secret_key:
+        print("passgate: set secret_key (PASSGATE_SECRET_KEY) as the server has it to rotate its keys", file=sys.stderr)
+        return 2
+    return keys_cli.rotate(settings)
 
 
 def _refresh_metadata(settings: Settings, file: str | None, url: str | None, crls: list[str]) -> int:

@@ -74,7 +74,10 @@ class Settings:
     related_origins: tuple[str, ...] = ()  # other sites' origins allowed to use this rp id (/.well-known/webauthn)
     ios_apps: tuple[str, ...] = ()  # "TEAMID.com.example.app": apple-app-site-association webcredentials
     android_apps: tuple[str, ...] = ()  # "com.example.app=AA:BB:...:FF" (SHA-256 signing-certificate fingerprint)
-    secret_key: str = ""  # keys the decoy credential ids of unknown usernames; random per process if unset
+    # Seals private signing keys and queued mail, keys decoy credential ids. Unset: random per process, which only
+    # a single process may run with (it is then lost at each restart).
+    secret_key: str = ""
+    session_token_audience: str = ""  # the `aud` of POST /auth/session/token's JWTs; default: public_url
     oidc_clients: tuple[Mapping[str, Any], ...] = ()  # [[oidc.clients]] tables of the file, as written there
     log_level: str = "info"
 
@@ -175,8 +178,13 @@ def load_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     config_file: str | Path | None = None,
+    *,
+    serving: bool = True,
 ) -> Settings:
     """Merge the three sources (flags win over environment, environment over file) and validate.
+
+    `serving`: the settings are a server's, so with more than one process or node they need a secret_key (a
+    command such as `passgate migrate` uses none).
 
     Raises:
         ConfigError: an unknown key, a value of the wrong type or an inconsistent combination.
@@ -226,9 +234,9 @@ def load_settings(
         items = [items] if isinstance(items, str) else items
         values[name] = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
     settings = Settings(**values)
+    validate(settings, serving=serving)
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
-    validate(settings)
     return settings
 
 
@@ -262,8 +270,30 @@ def from_json(text: str) -> Settings:
     return settings
 
 
-def validate(settings: Settings) -> None:
-    """Raises ConfigError with a message naming the setting to change."""
+def shared(settings: Settings) -> str | None:
+    """Why more than one process serves this configuration (so all must agree on secret_key), or None."""
+    if settings.workers > 1:
+        return f"workers is {settings.workers}"
+    if settings.redis_url:
+        return "redis_url is set"
+    if settings.database_url.startswith("postgresql"):
+        return "database_url is a PostgreSQL database"
+    return None
+
+
+def validate(settings: Settings, *, serving: bool = True) -> None:
+    """Raises ConfigError with a message naming the setting to change.
+
+    A server (`serving`) that is one of several processes or nodes must have a secret_key: an unset one is drawn at
+    random per process, and the processes must agree on it.
+    """
+    reason = shared(settings)
+    if serving and reason and not settings.secret_key:
+        raise ConfigError(
+            f"secret_key (PASSGATE_SECRET_KEY) must be set: {reason}, so more than one process or node may serve this"
+            " site, and all of them need the same secret to read the signing keys and the queued mail. Generate one"
+            " with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     rp_id = settings.rp_id
     if rp_id != rp_id.lower() or not _DOMAIN.match(rp_id) or _is_ip(rp_id):
         raise ConfigError(f"rp_id {rp_id!r} must be a lower-case domain name such as 'example.com' or 'localhost'.")

@@ -139,3 +139,41 @@ def test_the_command_starts_with_service_links_and_refuses_a_typo() -> None:
     refused = subprocess.run(command, env=typo, capture_output=True, text=True, check=False)
     assert refused.returncode == 2
     assert "Unknown setting PASSGATE_RPID. Did you mean PASSGATE_RP_ID?" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        ({"workers": 2}, "workers is 2"),
+        ({"redis_url": "redis://127.0.0.1:6379/0"}, "redis_url is set"),
+        ({"database_url": "postgresql://db.internal/passgate"}, "database_url is a PostgreSQL database"),
+    ],
+)
+def test_several_processes_need_a_secret_key(flags: dict[str, object], reason: str) -> None:
+    with pytest.raises(ConfigError, match=rf"secret_key \(PASSGATE_SECRET_KEY\) must be set: {reason}"):
+        load_settings(flags, {})
+    assert load_settings(flags, {"PASSGATE_SECRET_KEY": "shared"}).secret_key == "shared"
+    # Commands that serve nothing (migrate, events, policy) use no secret.
+    assert load_settings(flags, {}, serving=False).secret_key
+
+
+def test_one_process_draws_a_secret_key_when_unset() -> None:
+    first, second = load_settings({}, {}), load_settings({}, {})
+    assert first.secret_key and second.secret_key and first.secret_key != second.secret_key
+
+
+def test_serving_workers_without_a_secret_key_refuses_to_start(tmp_path: Path) -> None:
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("PASSGATE_")}
+    command = [
+        sys.executable,
+        "-m",
+        "passgate",
+        "serve",
+        "--workers",
+        "2",
+        "--database-url",
+        f"sqlite:///{tmp_path}/p.db",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60, check=False)
+    assert result.returncode == 2 and "secret_key (PASSGATE_SECRET_KEY) must be set: workers is 2" in result.stderr
+    assert not (tmp_path / "p.db").exists()

@@ -26,6 +26,7 @@ from passgate.store.base import (
     QueuedMail,
     Removal,
     Session,
+    SigningKey,
     Storage,
     User,
 )
@@ -485,10 +486,10 @@ async def test_session_authentication_and_ending_all(storage: Storage) -> None:
         assert await storage.sessions.get(name * 32) is not None  # into the cache, where there is one
     recovering = await storage.sessions.get(b"a" * 32)
     assert recovering is not None and recovering.credential_id is None
-    await storage.sessions.mark_authenticated(b"a" * 32, NOW, credential_id=b"c1")
+    await storage.sessions.mark_authenticated(b"a" * 32, NOW, credential_id=b"c1", user_verified=True)
     upgraded = await storage.sessions.get(b"a" * 32)
     assert upgraded is not None and upgraded.kind == "passkey" and upgraded.authenticated_at == NOW
-    assert upgraded.credential_id == b"c1"
+    assert upgraded.credential_id == b"c1" and upgraded.user_verified
     assert await storage.sessions.delete_for_user("u1", keep=b"a" * 32) == 2
     assert await storage.sessions.get(b"b" * 32) is None and await storage.sessions.get(b"c" * 32) is None
     assert await storage.sessions.get(b"a" * 32) is not None
@@ -703,3 +704,96 @@ async def test_a_client_id_is_taken_once(storage: Storage) -> None:
     with pytest.raises(ClientExists):
         await storage.oidc_clients.add(dataclasses.replace(oidc_client("shop"), name="Another"))
     assert await storage.oidc_clients.get("shop") == oidc_client("shop")
+
+
+async def test_a_credential_keeps_whether_its_attestation_was_verified(storage: Storage) -> None:
+    attested = dataclasses.replace(credential(), attested=True)
+    await storage.users.create_with_credential(user(), attested)
+    await storage.credentials.add(credential(b"c2"))
+    assert await storage.credentials.get(b"c1") == attested
+    stored = await storage.credentials.get(b"c2")
+    assert stored is not None and stored.attested is False
+    found = await storage.credentials.get_with_owner(b"c1")
+    assert found is not None and found[0].attested
+
+
+async def test_a_session_is_found_by_its_public_id(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    session = Session(
+        token_hash=b"t" * 32,
+        user_id="u1",
+        created_at=NOW,
+        last_seen_at=NOW,
+        expires_at=NOW + timedelta(days=1),
+        credential_id=b"c1",
+        user_verified=True,
+        sid="public-id-1",
+    )
+    await storage.sessions.create(session)
+    await storage.sessions.create(dataclasses.replace(session, token_hash=b"u" * 32, sid="public-id-2"))
+    await storage.sessions.create(dataclasses.replace(session, token_hash=b"v" * 32, sid=None))
+    await storage.sessions.create(dataclasses.replace(session, token_hash=b"w" * 32, sid=None))
+    assert await storage.sessions.get(b"t" * 32) == session  # into the cache, where there is one
+    assert await storage.sessions.get(b"t" * 32) == session
+    assert await storage.sessions.by_sid("public-id-1") == session
+    assert await storage.sessions.by_sid("public-id-3") is None
+    await storage.sessions.delete(b"t" * 32)
+    assert await storage.sessions.by_sid("public-id-1") is None
+
+
+def signing_key(kid: str, generation: int, alg: str = "ES256", *, signs_from: datetime = NOW) -> SigningKey:
+    return SigningKey(
+        kid=kid,
+        alg="ES256" if alg == "ES256" else "RS256",
+        generation=generation,
+        public_jwk={"kty": "EC", "kid": kid},
+        private_key=b"sealed " + kid.encode(),
+        created_at=NOW,
+        publish_at=NOW,
+        signs_from=signs_from,
+    )
+
+
+async def test_signing_key_generations_retire_their_predecessors(storage: Storage) -> None:
+    first = [signing_key("e1", 1), signing_key("r1", 1, "RS256")]
+    retire_at, remove_after = NOW + timedelta(minutes=5), NOW + timedelta(hours=1, minutes=5)
+    assert await storage.signing_keys.add_generation(first, retire_at=NOW, remove_after=NOW)
+    assert await storage.signing_keys.all() == first
+    second = [signing_key("e2", 2, signs_from=retire_at), signing_key("r2", 2, "RS256", signs_from=retire_at)]
+    assert await storage.signing_keys.add_generation(second, retire_at=retire_at, remove_after=remove_after)
+    retired = [dataclasses.replace(key, retired_at=retire_at, remove_after=remove_after) for key in first]
+    assert await storage.signing_keys.all() == [*retired, *second]
+    # A second set of one generation is refused, and its retirement with it.
+    again = [signing_key("e3", 2, signs_from=retire_at), signing_key("r3", 2, "RS256", signs_from=retire_at)]
+    assert not await storage.signing_keys.add_generation(again, retire_at=NOW, remove_after=NOW)
+    assert await storage.signing_keys.all() == [*retired, *second]
+    assert await storage.signing_keys.purge(remove_after - timedelta(seconds=1)) == 0
+    assert await storage.signing_keys.purge(remove_after) == 2
+    assert await storage.signing_keys.all() == second
+
+
+async def test_nodes_making_the_first_keys_together_store_one_set(database: Backend) -> None:
+    """Several storages on one database, as nodes starting together have, each adding a generation 1."""
+    start = threading.Barrier(4, timeout=30)
+
+    def add(number: int) -> bool:
+        async def run() -> bool:
+            own, close_own = open_storage(database.database_url, database.redis_url)
+            try:
+                keys = [signing_key(f"e{number}", 1), signing_key(f"r{number}", 1, "RS256")]
+                await asyncio.to_thread(start.wait)
+                return await own.signing_keys.add_generation(keys, retire_at=NOW, remove_after=NOW)
+            finally:
+                await close_own()
+
+        return asyncio.run(run())
+
+    results = await asyncio.gather(*(asyncio.to_thread(add, number) for number in range(4)))
+    storage, close = open_storage(database.database_url, database.redis_url)
+    try:
+        stored = await storage.signing_keys.all()
+    finally:
+        await close()
+    assert sorted(results) == [False, False, False, True]
+    [winner] = [number for number, added in enumerate(results) if added]
+    assert [key.kid for key in stored] == [f"e{winner}", f"r{winner}"]

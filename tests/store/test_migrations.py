@@ -110,3 +110,31 @@ def test_nodes_starting_together_migrate_one_after_another(postgres: PostgresSer
     with psycopg.connect(url) as connection:
         head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+
+
+def test_open_sessions_get_a_public_id_and_count_as_without_user_verification(database_url: str) -> None:
+    upgrade(database_url, "0005")
+    engine = sa.create_engine(sync_url(database_url))
+    moment = NOW.replace(tzinfo=None)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO users (id, username, username_normalized, display_name, user_handle, created_at,"
+                " nudge_dismissed) VALUES ('u1', 'ann', 'ann', 'Ann', :handle, :at, false)"
+            ),
+            {"handle": b"h" * 32, "at": moment},
+        )
+        for token_hash in (b"a" * 32, b"b" * 32):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, kind)"
+                    " VALUES (:hash, 'u1', :at, :at, :at, 'passkey')"
+                ),
+                {"hash": token_hash, "at": moment},
+            )
+    upgrade(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT sid, user_verified FROM sessions")).all()
+    engine.dispose()
+    assert len({sid for sid, _ in rows}) == 2 and all(sid and len(sid) == 43 for sid, _ in rows)
+    assert [bool(verified) for _, verified in rows] == [False, False]

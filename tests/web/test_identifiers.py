@@ -41,7 +41,7 @@ async def postgres_client(postgres: PostgresServer) -> AsyncIterator[httpx.Async
     """A browser on a Passgate app whose storage is a migrated PostgreSQL database."""
     url = postgres.create_database(f"identifiers_{next(_databases)}")
     upgrade(url)
-    settings = load_settings({"database_url": url, "rp_id": "localhost", "origins": [ORIGIN]})
+    settings = load_settings({"database_url": url, "rp_id": "localhost", "origins": [ORIGIN], "secret_key": "test"})
     app = create_app(settings, clock=Clock())
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"Origin": ORIGIN}

@@ -21,7 +21,7 @@ def server(request: pytest.FixtureRequest, make_server: Callable[..., Server]) -
     if request.param == "database":
         return make_server()
     redis_server: RedisServer = request.getfixturevalue("redis_server")
-    server = make_server(redis_url=redis_server.url)
+    server = make_server(redis_url=redis_server.url, secret_key="test")
     server.clock.now = datetime.now(UTC)  # Redis expires challenges by the wall clock
     return server
 

@@ -122,7 +122,9 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         )
         # A step-up is a sign-in too: the rotated session now belongs to the passkey it just proved, the
         # one the holder of this browser is known to have.
-        token, session = sessions.new_session(ctx, user.id, kind, credential_id=credential.credential_id)
+        token, session = sessions.new_session(
+            ctx, user.id, kind, credential_id=credential.credential_id, user_verified=verified.user_verified
+        )
         ended = digest(client.session_token) if client.session_token else None
         event = event_of(ctx, client, audit, outcome="success", reason=None)
         if not await ctx.storage.sign_ins.record(use, session=session, ended_session=ended, event=event):

@@ -16,6 +16,7 @@ from passgate.core.errors import PasskeyError
 from passgate.core.mds import MetadataCache, MetadataEntry
 from passgate.core.oidc_clients import OidcClient
 from passgate.core.policy import Policy
+from passgate.service.keys import Keyring
 from passgate.service.mail import Mailer, OutboxMailer
 from passgate.store.base import Event, Storage
 
@@ -39,6 +40,7 @@ class RelyingParty:
     public_url: str = "http://localhost:8000"  # where links in emails point
     rate_limit_per_ip: int = 300  # ceremony steps per minute from one address (0: no limit)
     rate_limit_per_account: int = 30  # ceremony steps per minute for one account (0: no limit)
+    session_token_audience: str = ""  # the `aud` of session tokens; empty: the issuer (public_url)
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
@@ -55,6 +57,7 @@ class Context:
     # OpenID Connect clients of the configuration file ([[oidc.clients]]), by client_id: never stored, and they
     # win over stored clients.
     file_clients: Mapping[str, OidcClient] = field(default_factory=dict)
+    keyring: Keyring = field(default_factory=Keyring)  # this process's copy of the signing keys
 
     def models(self) -> Mapping[str, MetadataEntry]:
         """FIDO metadata entries by AAGUID (empty without metadata)."""

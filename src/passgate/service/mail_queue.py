@@ -27,12 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from passgate.service import email_links
+from passgate.service import email_links, sealing
 from passgate.service.context import Context
 from passgate.store.base import MailKind, QueuedMail
 
@@ -60,20 +55,17 @@ class Delivered:
         return self.sent + self.retried + self.failed + self.dropped
 
 
-def _key(ctx: Context) -> AESGCM:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"passgate mail outbox v1")
-    return AESGCM(hkdf.derive(ctx.rp.secret_key))
-
-
 def seal(ctx: Context, mail_id: str, text: str) -> bytes:
     """The body at rest: a random nonce and the AES-GCM ciphertext, bound to the message's id."""
-    nonce = secrets.token_bytes(12)
-    return nonce + _key(ctx).encrypt(nonce, text.encode(), mail_id.encode())
+    return sealing.seal(
+        ctx.rp.secret_key, purpose=sealing.MAIL_OUTBOX, bound_to=mail_id.encode(), plaintext=text.encode()
+    )
 
 
 def unseal(ctx: Context, mail_id: str, body: bytes) -> str:
     """Raises InvalidTag: sealed under another secret_key, or altered."""
-    return _key(ctx).decrypt(body[:12], body[12:], mail_id.encode()).decode()
+    opened = sealing.unseal(ctx.rp.secret_key, purpose=sealing.MAIL_OUTBOX, bound_to=mail_id.encode(), sealed=body)
+    return opened.decode()
 
 
 async def enqueue(ctx: Context, to: str, subject: str, text: str, *, kind: MailKind = "message") -> None:
@@ -140,7 +132,7 @@ async def _ready(ctx: Context, worker: str, mail: QueuedMail) -> tuple[QueuedMai
         # A node whose secret_key differs (a rolling change, a node set up wrongly) cannot read the body:
         # it leaves the message to be tried again, by a node that can, instead of failing it for good.
         text = unseal(ctx, mail.id, mail.body)
-    except InvalidTag:
+    except sealing.InvalidTag:
         raise _Unreadable("sealed under another secret_key") from None
     if mail.kind == "message":
         return mail, text

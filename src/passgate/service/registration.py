@@ -149,7 +149,10 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
         if signed_in.session.kind == "recovery":
             # A new passkey with user verification: the recovery is over.
             await ctx.storage.sessions.mark_authenticated(
-                signed_in.session.token_hash, ctx.clock(), credential_id=credential.credential_id
+                signed_in.session.token_hash,
+                ctx.clock(),
+                credential_id=credential.credential_id,
+                user_verified=credential.user_verified,
             )
     await notify.security_event(ctx, signed_in.user, "A passkey was added to your account")
     return Registered(user=signed_in.user, credential=credential, new_account=False)
@@ -168,5 +171,6 @@ def _credential(ctx: Context, user_id: str, registered: RegisteredCredential) ->
         backup_eligible=registered.backup_eligible,
         backed_up=registered.backed_up,
         user_verified=registered.user_verified,
+        attested=registered.aaguid_attested,
         created_at=ctx.clock(),
     )

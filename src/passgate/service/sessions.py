@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from passgate.core.assurance import Assurance, SignInProof, assurance
 from passgate.core.errors import StepUpRequired
 from passgate.service.context import Client, Context, digest
 from passgate.store.base import Session, SessionKind, User
@@ -21,12 +22,18 @@ class SignedIn:
 
 
 def new_session(
-    ctx: Context, user_id: str, kind: SessionKind = "passkey", *, credential_id: bytes | None = None
+    ctx: Context,
+    user_id: str,
+    kind: SessionKind = "passkey",
+    *,
+    credential_id: bytes | None = None,
+    user_verified: bool = False,
 ) -> tuple[str, Session]:
     """A new session's token (for the cookie) and its stored form (the token's hash only).
 
     A passkey session counts as a fresh authentication (step-up) now; a recovery session does not.
-    `credential_id` is the passkey that opened it: removing that passkey ends the session.
+    `credential_id` is the passkey that opened it: removing that passkey ends the session. `user_verified`:
+    that passkey's assertion (or attestation, at sign-up) had the UV flag; never for a recovery path.
     """
     token = secrets.token_urlsafe(32)
     now = ctx.clock()
@@ -39,16 +46,24 @@ def new_session(
         authenticated_at=now if kind == "passkey" else None,
         kind=kind,
         credential_id=credential_id,
+        user_verified=user_verified and credential_id is not None,
+        sid=secrets.token_urlsafe(32),
     )
 
 
 async def start(
-    ctx: Context, client: Client, user_id: str, kind: SessionKind = "passkey", *, credential_id: bytes | None = None
+    ctx: Context,
+    client: Client,
+    user_id: str,
+    kind: SessionKind = "passkey",
+    *,
+    credential_id: bytes | None = None,
+    user_verified: bool = False,
 ) -> str:
     """Start a session and return its token; any session the browser held is ended (rotation)."""
     if client.session_token:
         await ctx.storage.sessions.delete(digest(client.session_token))
-    token, session = new_session(ctx, user_id, kind, credential_id=credential_id)
+    token, session = new_session(ctx, user_id, kind, credential_id=credential_id, user_verified=user_verified)
     await ctx.storage.sessions.create(session)
     return token
 
@@ -87,3 +102,20 @@ def require_recent_passkey(ctx: Context, current: SignedIn) -> None:
     at = current.session.authenticated_at
     if at is None or ctx.clock() - at > ctx.rp.step_up_window:
         raise StepUpRequired()
+
+
+async def assurance_of(ctx: Context, session: Session) -> Assurance:
+    """The `amr` and `acr` of what the session's sign-in proved (passgate.core.assurance), from the session and
+    the passkey that opened it or last proved it."""
+    credential = await ctx.storage.credentials.get(session.credential_id) if session.credential_id else None
+    if credential is None:
+        return assurance(SignInProof(kind=session.kind, passkey=False))
+    return assurance(
+        SignInProof(
+            kind=session.kind,
+            passkey=True,
+            user_verified=session.user_verified,
+            backup_eligible=credential.backup_eligible,
+            attested=credential.attested,
+        )
+    )

@@ -20,6 +20,7 @@ MailStatus = Literal["queued", "failed"]
 # "message": mail to send as it is. "sign_in_link": a request for a sign-in link, which the delivery worker turns
 # into a message if the recipient is an account's verified address, and drops otherwise.
 MailKind = Literal["message", "sign_in_link"]
+SigningAlgorithm = Literal["ES256", "RS256"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +51,8 @@ class Credential:
     created_at: datetime
     last_used_at: datetime | None = None
     nickname: str | None = None
+    # A verified attestation chained to a trust anchor proved the model (RegisteredCredential.aaguid_attested).
+    attested: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +87,13 @@ class Session:
     # The passkey whose use opened the session or last proved it (a step-up, or the passkey a recovery
     # session added); removing that passkey ends the session. None for a session a recovery path opened.
     credential_id: bytes | None = None
+    # Whether the passkey that opened the session or last proved it verified its user (the UV flag).
+    # False for a session a recovery path opened.
+    user_verified: bool = False
+    # The session's public identifier, named in signed tokens (`sid`): random, neither its token nor derived
+    # from it, so a token's reader learns nothing that opens the session. None only for sessions stored
+    # before sessions had one.
+    sid: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +160,28 @@ class QueuedMail:
     claimed_by: str | None = None
     claimed_until: datetime | None = None
     last_error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigningKey:
+    """A key that signs tokens, with its life: published from `publish_at`, signing from `signs_from` until
+    `retired_at`, published until `remove_after` (when the last token it may have signed has expired).
+
+    `generation` counts key sets: the first start makes generation 1, each rotation the next. There is one key of
+    each algorithm per generation, which is what keeps two nodes from making two sets at once. `private_key` is
+    sealed (passgate.service.sealing); `public_jwk` is the public key as a JWK, `kid` included.
+    """
+
+    kid: str
+    alg: SigningAlgorithm
+    generation: int
+    public_jwk: dict[str, Any]
+    private_key: bytes
+    created_at: datetime
+    publish_at: datetime
+    signs_from: datetime
+    retired_at: datetime | None = None
+    remove_after: datetime | None = None
 
 
 class UserStore(Protocol):
@@ -229,9 +261,15 @@ class SessionStore(Protocol):
     async def create(self, session: Session) -> None: ...
     async def get(self, token_hash: bytes) -> Session | None: ...
     async def touch(self, token_hash: bytes, at: datetime) -> None: ...
-    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
-        """The user proved possession of passkey `credential_id` now: a recovery session becomes a passkey
-        session, ended when that passkey is removed."""
+    async def by_sid(self, sid: str) -> Session | None:
+        """The session with this public identifier (`Session.sid`), as signed tokens name it."""
+        ...
+
+    async def mark_authenticated(
+        self, token_hash: bytes, at: datetime, *, credential_id: bytes, user_verified: bool
+    ) -> None:
+        """The user proved possession of passkey `credential_id` now (verifying the user or not): a recovery
+        session becomes a passkey session, ended when that passkey is removed."""
         ...
 
     async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
@@ -345,6 +383,26 @@ class OidcClientStore(Protocol):
         ...
 
 
+class SigningKeyStore(Protocol):
+    """The keys every node signs with (passgate.service.keys decides their lives)."""
+
+    async def all(self) -> list[SigningKey]:
+        """Every stored key, oldest generation first."""
+        ...
+
+    async def add_generation(self, keys: list[SigningKey], *, retire_at: datetime, remove_after: datetime) -> bool:
+        """Store a new generation's keys (all of one `generation`) and retire, at `retire_at` and to be removed
+        after `remove_after`, every key of an earlier generation not retired yet, in one atomic step.
+
+        Returns False, changing nothing, if keys of that generation exist already: another node made them first.
+        """
+        ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete keys whose `remove_after` is `now` or earlier (no longer published); returns how many."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class CredentialUse:
     credential_id: bytes
@@ -376,3 +434,4 @@ class Storage:
     counters: CounterStore
     mail: MailOutbox
     oidc_clients: OidcClientStore
+    signing_keys: SigningKeyStore

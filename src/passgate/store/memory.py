@@ -22,6 +22,7 @@ from passgate.store.base import (
     QueuedMail,
     Removal,
     Session,
+    SigningKey,
     Storage,
     User,
 )
@@ -174,10 +175,19 @@ class MemorySessions:
     async def delete(self, token_hash: bytes) -> None:
         self._rows.pop(token_hash, None)
 
-    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
+    async def by_sid(self, sid: str) -> Session | None:
+        return next((row for row in self._rows.values() if row.sid is not None and row.sid == sid), None)
+
+    async def mark_authenticated(
+        self, token_hash: bytes, at: datetime, *, credential_id: bytes, user_verified: bool
+    ) -> None:
         if token_hash in self._rows:
             self._rows[token_hash] = dataclasses.replace(
-                self._rows[token_hash], authenticated_at=at, kind="passkey", credential_id=credential_id
+                self._rows[token_hash],
+                authenticated_at=at,
+                kind="passkey",
+                credential_id=credential_id,
+                user_verified=user_verified,
             )
 
     def end_opened_with(self, credential_id: bytes, keep: bytes | None) -> tuple[bytes, ...]:
@@ -374,6 +384,30 @@ class MemoryOidcClients:
         return self._clients.pop(client_id, None) is not None
 
 
+class MemorySigningKeys:
+    def __init__(self) -> None:
+        self._rows: dict[str, SigningKey] = {}
+
+    async def all(self) -> list[SigningKey]:
+        return sorted(self._rows.values(), key=lambda key: (key.generation, key.alg))
+
+    async def add_generation(self, keys: list[SigningKey], *, retire_at: datetime, remove_after: datetime) -> bool:
+        taken = {(key.alg, key.generation) for key in self._rows.values()}
+        if any((key.alg, key.generation) in taken or key.kid in self._rows for key in keys):
+            return False
+        for kid, key in list(self._rows.items()):
+            if key.retired_at is None:
+                self._rows[kid] = dataclasses.replace(key, retired_at=retire_at, remove_after=remove_after)
+        self._rows.update({key.kid: key for key in keys})
+        return True
+
+    async def purge(self, now: datetime) -> int:
+        gone = [kid for kid, key in self._rows.items() if key.remove_after is not None and key.remove_after <= now]
+        for kid in gone:
+            del self._rows[kid]
+        return len(gone)
+
+
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
@@ -407,4 +441,5 @@ def memory_storage() -> Storage:
         counters=MemoryCounters(),
         mail=MemoryMail(),
         oidc_clients=MemoryOidcClients(),
+        signing_keys=MemorySigningKeys(),
     )

@@ -146,8 +146,13 @@ class CachedSessions:
         except RedisError:
             log.warning("session cache unavailable for set")
 
-    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
-        await self._inner.mark_authenticated(token_hash, at, credential_id=credential_id)
+    async def by_sid(self, sid: str) -> Session | None:
+        return await self._inner.by_sid(sid)
+
+    async def mark_authenticated(
+        self, token_hash: bytes, at: datetime, *, credential_id: bytes, user_verified: bool
+    ) -> None:
+        await self._inner.mark_authenticated(token_hash, at, credential_id=credential_id, user_verified=user_verified)
         await self._quietly("delete", self._key(token_hash))
 
     async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
@@ -204,6 +209,8 @@ def _fields(session: Session) -> dict[str, Any]:
         "authenticated_at": _iso(session.authenticated_at) if session.authenticated_at else None,
         "kind": session.kind,
         "credential_id": session.credential_id.hex() if session.credential_id is not None else None,
+        "user_verified": session.user_verified,
+        "sid": session.sid,
     }
 
 
@@ -217,6 +224,8 @@ def _session(token_hash: bytes, fields: dict[str, Any]) -> Session:
         authenticated_at=_moment(fields["authenticated_at"]) if fields["authenticated_at"] else None,
         kind=fields["kind"],
         credential_id=bytes.fromhex(fields["credential_id"]) if fields.get("credential_id") else None,
+        user_verified=bool(fields.get("user_verified", False)),
+        sid=fields.get("sid"),
     )
 
 

@@ -80,6 +80,8 @@ credentials = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("nickname", String(64), nullable=True),
+    # A verified attestation chained to a trust anchor proved the model: with BE clear, a hardware-bound key.
+    Column("attested", Boolean, nullable=False, server_default=false()),
 )
 
 challenges = Table(
@@ -108,6 +110,11 @@ sessions = Table(
     # The passkey that opened the session or last proved it; None for recovery sessions. No foreign key:
     # removing a passkey ends these sessions itself, all but the one the removal was made from.
     Column("credential_id", LargeBinary(1023), nullable=True),
+    # Whether that passkey verified its user (UV); false for recovery sessions.
+    Column("user_verified", Boolean, nullable=False, server_default=false()),
+    # The public identifier signed tokens name (random, not derived from the token).
+    Column("sid", String(43), nullable=True),
+    Index("ux_sessions_sid", "sid", unique=True),
 )
 
 backup_codes = Table(
@@ -185,4 +192,23 @@ oidc_clients = Table(
     Column("scopes", JSON, nullable=False),
     Column("first_party", Boolean, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Token signing keys, shared by every node. One key of each algorithm per generation (the unique index): of two
+# nodes making the first keys, or rotating, at once, one wins and the other uses its keys. `private_key` is
+# sealed (AES-GCM under a key derived from secret_key, bound to the kid).
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(8), nullable=False),
+    Column("generation", Integer, nullable=False),
+    Column("public_jwk", JSON, nullable=False),
+    Column("private_key", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("publish_at", UTCDateTime(), nullable=False),
+    Column("signs_from", UTCDateTime(), nullable=False),
+    Column("retired_at", UTCDateTime(), nullable=True),
+    Column("remove_after", UTCDateTime(), nullable=True),
+    Index("ux_signing_keys_generation", "alg", "generation", unique=True),
 )

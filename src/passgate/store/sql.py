@@ -46,6 +46,7 @@ from passgate.store.base import (
     QueuedMail,
     Removal,
     Session,
+    SigningKey,
     Storage,
     User,
 )
@@ -215,6 +216,7 @@ RECORD_USE = (
 # DELETE ... RETURNING: of two concurrent takes, exactly one gets the row.
 TAKE_CHALLENGE = delete(_challenges).where(_challenges.c.id == bindparam("id")).returning(*_challenges.c)
 PURGE_CHALLENGES = delete(_challenges).where(_challenges.c.expires_at < bindparam("now"))
+SESSION_BY_SID = select(_sessions).where(_sessions.c.sid == bindparam("sid"))
 SESSION_BY_HASH = select(_sessions).where(_sessions.c.token_hash == bindparam("hash"))
 TOUCH_SESSION = (
     update(_sessions).where(_sessions.c.token_hash == bindparam("hash")).values(last_seen_at=bindparam("at"))
@@ -254,7 +256,12 @@ END_SESSIONS_OF_CREDENTIAL = (
 MARK_AUTHENTICATED = (
     update(_sessions)
     .where(_sessions.c.token_hash == bindparam("hash"))
-    .values(authenticated_at=bindparam("at"), kind="passkey", credential_id=bindparam("credential_id"))
+    .values(
+        authenticated_at=bindparam("at"),
+        kind="passkey",
+        credential_id=bindparam("credential_id"),
+        user_verified=bindparam("user_verified"),
+    )
 )
 UNUSED_CODES = (
     select(_backup_codes)
@@ -381,6 +388,7 @@ def _credential(row: Any) -> Credential:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         nickname=row.nickname,
+        attested=row.attested,
     )
 
 
@@ -556,9 +564,17 @@ class SqlSessions(_Tables):
         async with self._write() as connection:
             await connection.execute(DELETE_SESSION, {"hash": token_hash})
 
-    async def mark_authenticated(self, token_hash: bytes, at: datetime, *, credential_id: bytes) -> None:
+    async def by_sid(self, sid: str) -> Session | None:
+        async with self._read() as connection:
+            row = (await connection.execute(SESSION_BY_SID, {"sid": sid})).first()
+        return _session(row) if row else None
+
+    async def mark_authenticated(
+        self, token_hash: bytes, at: datetime, *, credential_id: bytes, user_verified: bool
+    ) -> None:
+        parameters = {"hash": token_hash, "at": at, "credential_id": credential_id, "user_verified": user_verified}
         async with self._write() as connection:
-            await connection.execute(MARK_AUTHENTICATED, {"hash": token_hash, "at": at, "credential_id": credential_id})
+            await connection.execute(MARK_AUTHENTICATED, parameters)
 
     async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
         statement = delete(_sessions).where(_sessions.c.user_id == user_id)
@@ -727,6 +743,37 @@ class SqlOidcClients(_Tables):
         return bool(result.rowcount)
 
 
+_keys = schema.signing_keys
+SIGNING_KEYS = select(_keys).order_by(_keys.c.generation, _keys.c.alg)
+RETIRE_KEYS = (
+    update(_keys)
+    .where(_keys.c.retired_at.is_(None))
+    .values(retired_at=bindparam("retire_at"), remove_after=bindparam("remove_after"))
+)
+
+
+class SqlSigningKeys(_Tables):
+    async def all(self) -> list[SigningKey]:
+        async with self._read() as connection:
+            return [_from_row(SigningKey, row) for row in await connection.execute(SIGNING_KEYS)]
+
+    async def add_generation(self, keys: list[SigningKey], *, retire_at: datetime, remove_after: datetime) -> bool:
+        try:
+            async with self._write() as connection:
+                await connection.execute(RETIRE_KEYS, {"retire_at": retire_at, "remove_after": remove_after})
+                # The unique (alg, generation) index: of two nodes adding one generation, the second fails here
+                # (PostgreSQL makes it wait for the first to commit), and its retirement is rolled back with it.
+                await connection.execute(insert(_keys), [_fields(key) for key in keys])
+        except IntegrityError:
+            return False
+        return True
+
+    async def purge(self, now: datetime) -> int:
+        async with self._write() as connection:
+            result = await connection.execute(delete(_keys).where(_keys.c.remove_after <= now))
+        return int(result.rowcount)
+
+
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
         statement, parameters = _use_statement(use)
@@ -753,4 +800,5 @@ def sql_storage(database: Database) -> Storage:
         counters=MemoryCounters(),  # per process; Redis shares them between nodes
         mail=SqlMail(database),
         oidc_clients=SqlOidcClients(database),
+        signing_keys=SqlSigningKeys(database),
     )

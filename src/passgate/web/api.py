@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from passgate.core.encoding import b64url_encode
-from passgate.service import authentication, registration, sessions
+from passgate.service import authentication, registration, session_tokens, sessions
 from passgate.store.base import User
 from passgate.web import schemas
 from passgate.web.context import (
@@ -74,7 +74,11 @@ async def register_complete(request: Request) -> JSONResponse:
     )
     if result.new_account:
         token = await sessions.start(
-            ctx_of(request), client, result.user.id, credential_id=result.credential.credential_id
+            ctx_of(request),
+            client,
+            result.user.id,
+            credential_id=result.credential.credential_id,
+            user_verified=result.credential.user_verified,
         )
         set_session_cookie(request, response, token)
     return response
@@ -133,6 +137,18 @@ async def session(request: Request) -> JSONResponse:
             },
         },
         headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/session/token")
+async def session_token(request: Request) -> JSONResponse:
+    """A five-minute signed JWT (typ session+jwt) naming the signed-in user, for a backend of this site to
+    verify against /.well-known/jwks.json; or 401 not_signed_in."""
+    await state_changing_body(request)
+    current = await require_signed_in(request)
+    issued = await session_tokens.issue(ctx_of(request), client_of(request), current)
+    return JSONResponse(
+        {"token": issued.token, "expiresAt": issued.expires_at.isoformat()}, headers={"Cache-Control": "no-store"}
     )
 
 

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from passgate.config import split_android_app
-from passgate.web.context import settings_of
+from passgate.service import keys
+from passgate.web.context import ctx_of, settings_of
 
 router = APIRouter(prefix="/.well-known", tags=["well-known"])
 CACHE = {"Cache-Control": "public, max-age=3600"}
@@ -60,3 +61,14 @@ async def passkey_endpoints(request: Request) -> Response:
     """Where password managers send people to create and manage passkeys for this site."""
     base = settings_of(request).link_base
     return _json({"enroll": f"{base}/account", "manage": f"{base}/account"})
+
+
+@router.get("/jwks.json")
+async def jwks(request: Request) -> Response:
+    """The public keys tokens are signed with (JWK Set): the next, the current and recently retired ones."""
+    max_age = int(keys.JWKS_MAX_AGE.total_seconds())
+    return JSONResponse(
+        await keys.jwks(ctx_of(request)),
+        headers={"Cache-Control": f"public, max-age={max_age}"},
+        media_type="application/jwk-set+json",
+    )
