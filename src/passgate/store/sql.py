@@ -784,9 +784,7 @@ TAKE_CODE = (
     .values(used_at=bindparam("now"))
 )
 REVOKE_CODE = update(_codes).where(_codes.c.code_hash == bindparam("hash")).values(revoked=True)
-CODE_ISSUED = (
-    update(_codes).where(_codes.c.code_hash == bindparam("hash")).values(access_token_jti=bindparam("jti"))
-)
+CODE_ISSUED = update(_codes).where(_codes.c.code_hash == bindparam("hash")).values(access_token_jti=bindparam("jti"))
 REVOKED_JTI = select(_codes.c.code_hash).where(_codes.c.access_token_jti == bindparam("jti"), _codes.c.revoked)
 
 
