@@ -243,3 +243,41 @@ async def test_oidcc_client_secret_post_and_public_client(provider: Server, pers
             metadata["token_endpoint"], authorization_response=location, state=state, code_verifier=verifier
         )
         assert (await verified_id_token(spa, token["id_token"], provider))["aud"] == "spa"
+
+
+async def test_discovery_advertises_exactly_what_is_implemented(provider: Server) -> None:
+    async with provider.client() as client:
+        metadata = await discover(client)
+        same = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert same == metadata
+    assert metadata == {
+        "issuer": ORIGIN,
+        "authorization_endpoint": f"{ORIGIN}/oauth2/authorize",
+        "token_endpoint": f"{ORIGIN}/oauth2/token",
+        "userinfo_endpoint": f"{ORIGIN}/oauth2/userinfo",
+        "jwks_uri": f"{ORIGIN}/.well-known/jwks.json",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": [
+            *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr", "azp"),
+            *("preferred_username", "name", "email", "email_verified"),
+        ],
+        "prompt_values_supported": ["none"],
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+async def test_the_issuer_is_the_public_url(make_server: Callable[..., Server]) -> None:
+    server = make_server(
+        oidc_clients=CLIENTS, public_url="https://id.localhost", origins=["https://id.localhost", ORIGIN]
+    )
+    async with server.client() as client:
+        metadata = await discover(client)
+    assert metadata["issuer"] == "https://id.localhost"
+    assert metadata["token_endpoint"] == "https://id.localhost/oauth2/token"

@@ -22,7 +22,9 @@ from passgate.web import pages
 from passgate.web.context import client_of, ctx_of, signed_in
 from passgate.web.errors import status_for
 
-router = APIRouter(tags=["openid-connect"])
+# Not in /openapi.json: these answer in the shapes OAuth 2 and OpenID Connect define (redirects, RFC 6749
+# errors, an HTML page), described by the discovery document instead.
+router = APIRouter(include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM = 16 * 1024
@@ -153,7 +155,6 @@ def _metadata(request: Request) -> dict[str, Any]:
         "claims_supported": list(oidc.CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none"],
         "authorization_response_iss_parameter_supported": True,
-        "userinfo_signing_alg_values_supported": [],
     }
 
 
