@@ -1,4 +1,4 @@
-"""Periodic clean-up: challenges of abandoned ceremonies and sessions that have ended."""
+"""Periodic clean-up: challenges of abandoned ceremonies, sessions that have ended, signing keys no longer published."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ METADATA_REFRESH_SECONDS = 24 * 3600
 
 
 async def purge(ctx: Context) -> tuple[int, int]:
-    """Delete expired challenges and ended sessions; returns how many of each."""
+    """Delete expired challenges, ended sessions and links, and keys past `remove_after`; returns how many
+    challenges and sessions."""
     now = ctx.clock()
     challenges = await ctx.storage.challenges.purge_expired(now)
     sessions = await ctx.storage.sessions.purge_expired(now, ctx.rp.session_idle)
     await ctx.storage.email_tokens.purge_expired(now)
+    await ctx.storage.signing_keys.purge(now)
     return challenges, sessions
 
 
