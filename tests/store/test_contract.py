@@ -842,3 +842,15 @@ async def test_concurrent_exchanges_of_one_code_take_it_once(storage: Storage) -
     await storage.authorization_codes.add(authorization_code())
     taken = await asyncio.gather(*(storage.authorization_codes.take(b"a" * 32, NOW) for _ in range(5)))
     assert sorted(result.first for result in taken if result is not None) == [False, False, False, False, True]
+
+
+async def test_authorization_codes_are_purged_once_expired(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.authorization_codes.add(authorization_code(b"a" * 32))
+    later = dataclasses.replace(authorization_code(b"b" * 32), expires_at=NOW + timedelta(minutes=10))
+    await storage.authorization_codes.add(later)
+    assert await storage.authorization_codes.purge(NOW) == 0
+    assert await storage.authorization_codes.purge(NOW + timedelta(minutes=1)) == 1
+    assert await storage.authorization_codes.take(b"a" * 32, NOW) is None
+    taken = await storage.authorization_codes.take(b"b" * 32, NOW)
+    assert taken is not None and taken.first

@@ -272,3 +272,18 @@ async def test_the_token_endpoint_is_rate_limited(make_server: Any, tmp_path: An
     server = make_server(oidc_clients=CLIENTS, rate_limit_per_ip=3)
     statuses = [(await exchange(server, token_form("nope", None), authorization=basic())).status_code for _ in range(5)]
     assert statuses == [400, 400, 400, 429, 429]
+
+
+async def test_housekeeping_keeps_a_code_until_its_access_token_has_expired(
+    provider: Server, person: httpx.AsyncClient
+) -> None:
+    from passgate.service import housekeeping
+
+    code, verifier = await a_code(provider, person)
+    assert (await exchange(provider, token_form(code, verifier), authorization=basic())).status_code == 200
+    provider.clock.advance(minutes=5)  # the code expired 4 minutes ago; its access token is alive
+    await housekeeping.purge(provider.app.state.ctx)
+    assert len(codes(provider)) == 1
+    provider.clock.advance(minutes=1, seconds=1)
+    await housekeeping.purge(provider.app.state.ctx)
+    assert codes(provider) == []

@@ -1,4 +1,5 @@
-"""Periodic clean-up: challenges of abandoned ceremonies, sessions that have ended, signing keys no longer published."""
+"""Periodic clean-up: challenges of abandoned ceremonies, sessions that have ended, signing keys no longer published,
+authorization codes whose tokens have expired."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 
+from passgate.service import oidc
 from passgate.service.context import Context
 
 log = logging.getLogger("passgate")
@@ -21,6 +23,9 @@ async def purge(ctx: Context) -> tuple[int, int]:
     sessions = await ctx.storage.sessions.purge_expired(now, ctx.rp.session_idle)
     await ctx.storage.email_tokens.purge_expired(now)
     await ctx.storage.signing_keys.purge(now)
+    # Kept after their exchange until the access token they issued has expired: till then a code presented again
+    # must still revoke it.
+    await ctx.storage.authorization_codes.purge(now - oidc.ACCESS_TOKEN_LIFETIME)
     return challenges, sessions
 
 

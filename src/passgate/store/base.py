@@ -430,6 +430,10 @@ class AuthorizationCodeStore(Protocol):
         """True if the access token came from a code that was presented again."""
         ...
 
+    async def purge(self, expired_before: datetime) -> int:
+        """Delete codes whose `expires_at` is `expired_before` or earlier; returns how many."""
+        ...
+
 
 class SigningKeyStore(Protocol):
     """The keys every node signs with (passgate.service.keys decides their lives)."""

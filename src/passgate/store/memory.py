@@ -433,6 +433,12 @@ class MemoryAuthorizationCodes:
     async def revoked(self, access_token_jti: str) -> bool:
         return any(code.revoked and code.access_token_jti == access_token_jti for code in self._codes.values())
 
+    async def purge(self, expired_before: datetime) -> int:
+        gone = [key for key, code in self._codes.items() if code.expires_at <= expired_before]
+        for key in gone:
+            del self._codes[key]
+        return len(gone)
+
 
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:

@@ -819,6 +819,11 @@ class SqlAuthorizationCodes(_Tables):
         async with self._read() as connection:
             return (await connection.execute(REVOKED_JTI, {"jti": access_token_jti})).first() is not None
 
+    async def purge(self, expired_before: datetime) -> int:
+        async with self._write() as connection:
+            result = await connection.execute(delete(_codes).where(_codes.c.expires_at <= expired_before))
+        return int(result.rowcount)
+
 
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
