@@ -281,3 +281,22 @@ async def test_the_issuer_is_the_public_url(make_server: Callable[..., Server]) 
         metadata = await discover(client)
     assert metadata["issuer"] == "https://id.localhost"
     assert metadata["token_endpoint"] == "https://id.localhost/oauth2/token"
+
+
+async def test_the_authorization_request_may_be_posted(provider: Server) -> None:
+    """By POST (OpenID Connect Core 3.1.2.1); a signed-out person comes back to it as a GET."""
+    authenticator = SoftwareAuthenticator()
+    async with provider.client() as browser, relying_party(provider) as rp:
+        await sign_up(browser, authenticator, "alice")
+        await browser.post("/auth/logout")
+        verifier = generate_token(48)
+        url, state = rp.create_authorization_url(f"{ORIGIN}/oauth2/authorize", code_verifier=verifier)
+        form = query(url)
+        to_sign_in = await browser.post("/oauth2/authorize", data=form)
+        assert to_sign_in.status_code == 303
+        back = query(to_sign_in.headers["location"])["next"]
+        assert query(back) == form
+        options = await login_options(browser)
+        await browser.post("/auth/passkey/login/complete", json=authenticator.get(options, origin=ORIGIN))
+        posted = await browser.post("/oauth2/authorize", data=form)
+    assert posted.status_code == 302 and query(posted.headers["location"])["state"] == state

@@ -30,12 +30,13 @@ FORM = "application/x-www-form-urlencoded"
 MAX_FORM = 16 * 1024
 
 
-@router.get("/oauth2/authorize")
+@router.api_route("/oauth2/authorize", methods=["GET", "POST"])
 async def authorize(request: Request) -> Response:
-    """The authorization endpoint (code flow, PKCE S256, response_mode query)."""
+    """The authorization endpoint (code flow, PKCE S256, response_mode query), by GET or by a POSTed form."""
     ctx = ctx_of(request)
     try:
-        read = await oidc.request_of(ctx, request.query_params.multi_items())
+        parameters = await _authorization_parameters(request)
+        read = await oidc.request_of(ctx, parameters)
     except authorization.PageError as exc:
         response = pages.render(request, "authorize_error.html", error=exc.error)
         response.status_code = status_for(exc.error)
@@ -44,11 +45,21 @@ async def authorize(request: Request) -> Response:
         return RedirectResponse(read.location, status_code=302, headers=NO_STORE)
     outcome = await oidc.authorize(ctx, client_of(request), read, await signed_in(request))
     if isinstance(outcome, oidc.SignInNeeded):
-        back = {"next": f"{request.url.path}?{request.url.query}"}
+        # Back to the same request once signed in, as a GET whatever it came as.
+        back = {"next": f"{request.url.path}?{urlencode(parameters)}"}
         if outcome.login_hint:
             back["login_hint"] = outcome.login_hint
         return RedirectResponse(f"/signin?{urlencode(back)}", status_code=303, headers=NO_STORE)
     return RedirectResponse(outcome.location, status_code=302, headers=NO_STORE)
+
+
+async def _authorization_parameters(request: Request) -> list[tuple[str, str]]:
+    if request.method == "GET":
+        return request.query_params.multi_items()
+    try:
+        return await _form_pairs(request)
+    except InvalidRequest as exc:
+        raise authorization.PageError(exc) from exc
 
 
 def _oauth_error(error: PasskeyError, *, basic: bool = False) -> JSONResponse:
@@ -60,17 +71,20 @@ def _oauth_error(error: PasskeyError, *, basic: bool = False) -> JSONResponse:
     )
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form_pairs(request: Request) -> list[tuple[str, str]]:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
         raise InvalidRequest(f"The body must be {FORM}.")
     body = await request.body()
     if len(body) > MAX_FORM:
         raise InvalidRequest("The body is too large.")
     try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+        return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest("The body is not a well-formed form.") from exc
-    return authorization.single_values(pairs)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return authorization.single_values(await _form_pairs(request))
 
 
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str | None, bool]:
