@@ -87,6 +87,7 @@ async def test_a_parameter_given_twice_is_shown_not_redirected(provider: Server,
         ({"response_mode": "fragment"}, "invalid_request"),
         ({"prompt": "login"}, "invalid_request"),
         ({"max_age": "1"}, "invalid_request"),
+        ({"nonce": "n" * 513}, "invalid_request"),
         ({"client_id": "partner", "redirect_uri": PARTNER_CALLBACK}, "consent_required"),
     ],
 )

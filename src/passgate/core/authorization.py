@@ -36,6 +36,7 @@ SUPPORTED_SCOPES = ("openid", "profile", "email")
 # relies on what they ask for.
 NOT_SUPPORTED = ("max_age", "acr_values", "id_token_hint", "request", "request_uri", "claims", "registration")
 
+MAX_NONCE = 512  # what storage keeps with the code
 Parameters = Iterable[tuple[str, str]]
 
 
@@ -97,8 +98,8 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
 
     Raises:
         UnsupportedResponseType: response_type is not `code`.
-        InvalidRequest: PKCE missing or not S256, a response_mode other than query, a prompt other than none, or
-            a parameter Passgate does not honour yet (NOT_SUPPORTED).
+        InvalidRequest: PKCE missing or not S256, a response_mode other than query, a prompt other than none, a
+            nonce too long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
         InvalidScope: no `openid` among the scopes.
         ConsentRequired: the client is not first-party (no consent page yet).
     """
@@ -119,6 +120,8 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     for name in NOT_SUPPORTED:
         if name in values:
             raise InvalidRequest(f"{name} is not supported.")
+    if len(values.get("nonce", "")) > MAX_NONCE:
+        raise InvalidRequest(f"nonce is longer than {MAX_NONCE} characters.")
     prompt = values.get("prompt", "").split()
     if prompt and prompt != ["none"]:
         raise InvalidRequest("Only prompt=none is supported.")
