@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import pytest
+
 from tests.browser.conftest import Tab, sign_out, sign_up
+
+pytestmark = pytest.mark.browser
 
 
 def sign_in_with_the_button(tab: Tab, path: str) -> None:

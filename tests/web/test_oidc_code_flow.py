@@ -3,6 +3,7 @@ with a software passkey over the JSON API. Tests are named after the OpenID conf
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -257,7 +258,7 @@ async def test_discovery_advertises_exactly_what_is_implemented(provider: Server
         "userinfo_endpoint": f"{ORIGIN}/oauth2/userinfo",
         "jwks_uri": f"{ORIGIN}/.well-known/jwks.json",
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -300,3 +301,39 @@ async def test_the_authorization_request_may_be_posted(provider: Server) -> None
         await browser.post("/auth/passkey/login/complete", json=authenticator.get(options, origin=ORIGIN))
         posted = await browser.post("/oauth2/authorize", data=form)
     assert posted.status_code == 302 and query(posted.headers["location"])["state"] == state
+
+
+def form_post_fields(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
+
+
+async def test_oidcc_response_mode_form_post(provider: Server, person: httpx.AsyncClient) -> None:
+    """The response in a form the page posts to the redirect URI; the page's CSP lets it go nowhere else."""
+    async with relying_party(provider) as rp:
+        metadata = await discover(rp)
+        verifier = generate_token(48)
+        url, state = rp.create_authorization_url(
+            metadata["authorization_endpoint"], code_verifier=verifier, response_mode="form_post"
+        )
+        page = await authorize(person, url)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert f'<form id="form-post" method="post" action="{CALLBACK}">' in page.text
+        assert '<script type="module" src="/static/form_post.js">' in page.text
+        csp = page.headers["content-security-policy"]
+        assert "form-action https://shop.example;" in csp and "script-src 'self'" in csp
+        fields = form_post_fields(page.text)
+        assert set(fields) == {"code", "state", "iss"} and fields["state"] == state and fields["iss"] == ORIGIN
+        token = await rp.fetch_token(
+            metadata["token_endpoint"], code=fields["code"], state=state, code_verifier=verifier
+        )
+    assert "id_token" in token
+
+
+async def test_form_post_carries_errors_too(provider: Server) -> None:
+    async with provider.client() as browser, relying_party(provider) as rp:
+        url, state = rp.create_authorization_url(
+            f"{ORIGIN}/oauth2/authorize", code_verifier=generate_token(48), response_mode="form_post", prompt="none"
+        )
+        page = await authorize(browser, url)
+    fields = form_post_fields(page.text)
+    assert page.status_code == 200 and fields["error"] == "login_required" and fields["state"] == state

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636.challenge import (
@@ -36,6 +37,7 @@ SUPPORTED_SCOPES = ("openid", "profile", "email")
 # relies on what they ask for.
 NOT_SUPPORTED = ("max_age", "acr_values", "id_token_hint", "request", "request_uri", "claims", "registration")
 
+ResponseMode = Literal["query", "form_post"]
 MAX_NONCE = 512  # what storage keeps with the code
 Parameters = Iterable[tuple[str, str]]
 
@@ -58,6 +60,7 @@ class AuthorizationRequest:
     code_challenge: str  # S256
     prompt_none: bool
     login_hint: str | None
+    response_mode: ResponseMode = "query"
 
 
 def single_values(parameters: Parameters) -> dict[str, str]:
@@ -98,15 +101,15 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
 
     Raises:
         UnsupportedResponseType: response_type is not `code`.
-        InvalidRequest: PKCE missing or not S256, a response_mode other than query, a prompt other than none, a
-            nonce too long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
+        InvalidRequest: PKCE missing or not S256, a response_mode other than query and form_post, a prompt other
+            than none, a nonce too long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
         InvalidScope: no `openid` among the scopes.
         ConsentRequired: the client is not first-party (no consent page yet).
     """
     if values.get("response_type") != "code":
         raise UnsupportedResponseType()
-    if values.get("response_mode", "query") != "query":
-        raise InvalidRequest("Only response_mode=query is supported.")
+    if response_mode_of(values) != values.get("response_mode", "query"):
+        raise InvalidRequest("response_mode must be query or form_post.")
     challenge = values.get("code_challenge")
     if challenge is None:
         raise InvalidRequest("PKCE is required: code_challenge is missing.")
@@ -135,8 +138,14 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
         nonce=values.get("nonce"),
         code_challenge=challenge,
         prompt_none=bool(prompt),
+        response_mode=response_mode_of(values),
         login_hint=values.get("login_hint"),
     )
+
+
+def response_mode_of(values: Mapping[str, str]) -> ResponseMode:
+    """How the response goes back: form_post when asked for (errors too), else the query."""
+    return "form_post" if values.get("response_mode") == "form_post" else "query"
 
 
 def verifier_matches(verifier: str, challenge: str) -> bool:

@@ -67,9 +67,21 @@ class SignInNeeded:
 
 @dataclass(frozen=True, kw_only=True)
 class Redirect:
-    """Send the person's browser to the client: `location` carries the code, or the error."""
+    """Send the person's browser back to the client with the response's parameters (the code, or the error):
+    in the redirect URI's query (`location`), or, for form_post, in a form the page posts to `redirect_uri`."""
 
-    location: str
+    redirect_uri: str
+    parameters: Mapping[str, str]
+    response_mode: authorization.ResponseMode
+
+    @property
+    def location(self) -> str:
+        return authorization.response_uri(self.redirect_uri, self.parameters)
+
+
+def _response(ctx: Context, redirect_uri: str, mode: authorization.ResponseMode, **parameters: str | None) -> Redirect:
+    answer = {name: value for name, value in {**parameters, "iss": issuer(ctx)}.items() if value is not None}
+    return Redirect(redirect_uri=redirect_uri, parameters=answer, response_mode=mode)
 
 
 async def request_of(ctx: Context, parameters: Parameters) -> AuthorizationRequest | Redirect:
@@ -88,12 +100,14 @@ async def request_of(ctx: Context, parameters: Parameters) -> AuthorizationReque
     try:
         return authorization.read_request(client, redirect_uri, values)
     except (InvalidRequest, AuthorizationError) as exc:
-        return error_redirect(ctx, redirect_uri, values.get("state"), exc)
+        mode = authorization.response_mode_of(values)
+        return error_redirect(ctx, redirect_uri, values.get("state"), exc, mode)
 
 
-def error_redirect(ctx: Context, redirect_uri: str, state: str | None, error: PasskeyError) -> Redirect:
-    parameters = {"error": error.code, "error_description": error.message, "state": state, "iss": issuer(ctx)}
-    return Redirect(location=authorization.response_uri(redirect_uri, parameters))
+def error_redirect(
+    ctx: Context, redirect_uri: str, state: str | None, error: PasskeyError, mode: authorization.ResponseMode
+) -> Redirect:
+    return _response(ctx, redirect_uri, mode, error=error.code, error_description=error.message, state=state)
 
 
 async def authorize(
@@ -103,7 +117,7 @@ async def authorize(
     login_required for prompt=none)."""
     if current is None or current.session.sid is None:
         if request.prompt_none:
-            return error_redirect(ctx, request.redirect_uri, request.state, LoginRequired())
+            return error_redirect(ctx, request.redirect_uri, request.state, LoginRequired(), request.response_mode)
         return SignInNeeded(login_hint=request.login_hint)
     async with audited(ctx, client, "oidc.authorize") as audit:
         audit.user_id = current.user.id
@@ -129,8 +143,7 @@ async def authorize(
                 expires_at=now + CODE_LIFETIME,
             )
         )
-    parameters = {"code": code, "state": request.state, "iss": issuer(ctx)}
-    return Redirect(location=authorization.response_uri(request.redirect_uri, parameters))
+    return _response(ctx, request.redirect_uri, request.response_mode, code=code, state=request.state)
 
 
 async def exchange(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -32,7 +32,8 @@ MAX_FORM = 16 * 1024
 
 @router.api_route("/oauth2/authorize", methods=["GET", "POST"])
 async def authorize(request: Request) -> Response:
-    """The authorization endpoint (code flow, PKCE S256, response_mode query), by GET or by a POSTed form."""
+    """The authorization endpoint (code flow, PKCE S256, response_mode query or form_post), by GET or by a POSTed
+    form."""
     ctx = ctx_of(request)
     try:
         parameters = await _authorization_parameters(request)
@@ -42,7 +43,7 @@ async def authorize(request: Request) -> Response:
         response.status_code = status_for(exc.error)
         return response
     if isinstance(read, oidc.Redirect):
-        return RedirectResponse(read.location, status_code=302, headers=NO_STORE)
+        return _back_to_client(request, read)
     outcome = await oidc.authorize(ctx, client_of(request), read, await signed_in(request))
     if isinstance(outcome, oidc.SignInNeeded):
         # Back to the same request once signed in, as a GET whatever it came as.
@@ -50,7 +51,20 @@ async def authorize(request: Request) -> Response:
         if outcome.login_hint:
             back["login_hint"] = outcome.login_hint
         return RedirectResponse(f"/signin?{urlencode(back)}", status_code=303, headers=NO_STORE)
-    return RedirectResponse(outcome.location, status_code=302, headers=NO_STORE)
+    return _back_to_client(request, outcome)
+
+
+def _back_to_client(request: Request, answer: oidc.Redirect) -> Response:
+    if answer.response_mode == "query":
+        return RedirectResponse(answer.location, status_code=302, headers=NO_STORE)
+    # form_post: a page whose script posts the form to the redirect URI; its CSP lets the form go there only.
+    response = pages.render(request, "form_post.html", answer=answer)
+    target = urlsplit(answer.redirect_uri)
+    destination = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'self'; form-action {destination}; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return response
 
 
 async def _authorization_parameters(request: Request) -> list[tuple[str, str]]:
@@ -159,7 +173,7 @@ def _metadata(request: Request) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [oidc.SIGNING_ALGORITHM],
