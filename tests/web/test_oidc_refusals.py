@@ -185,7 +185,8 @@ async def test_a_bad_client_secret_is_invalid_client(
     assert_oauth_error(response, 401, "invalid_client")
     # The code was not taken: the real client still exchanges it.
     assert codes(provider) == [("shop", None, 0)]
-    assert (await exchange(provider, token_form(code, verifier), authorization=basic())).status_code == 200
+    exchanged = await exchange(provider, token_form(code, verifier), authorization=basic())
+    assert exchanged.status_code == 200 and exchanged.headers["cache-control"] == "no-store"
 
 
 async def test_another_clients_code_is_invalid_grant(provider: Server, person: httpx.AsyncClient) -> None:
