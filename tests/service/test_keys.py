@@ -15,7 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from passgate.core.policy import Policy
-from passgate.service import keys, sealing
+from passgate.service import housekeeping, keys, sealing
 from passgate.service.context import Context, RelyingParty
 from passgate.store.base import SigningKey, Storage
 from passgate.store.factory import open_storage
@@ -211,3 +211,12 @@ async def test_a_node_whose_clock_is_behind_signs_with_the_first_keys(clock: Clo
     token = await keys.sign(behind, {}, typ="JWT")
     assert [key.generation for key in await storage.signing_keys.all()] == [1, 1]
     assert (await verify(token, ahead)).header["typ"] == "JWT"
+
+
+async def test_housekeeping_deletes_keys_no_longer_published(ctx: Context, clock: Clock) -> None:
+    first = {key.kid for key in await keys.list_keys(ctx)}
+    made = await keys.rotate(ctx)
+    clock.advance(seconds=300, hours=1)
+    await housekeeping.purge(ctx)
+    assert {key.kid for key in await ctx.storage.signing_keys.all()} == {key.kid for key in made}
+    assert first.isdisjoint(key.kid for key in await ctx.storage.signing_keys.all())

@@ -16,6 +16,7 @@ import pytest
 from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.oidc_clients import OidcClient, hash_secret
 from passgate.store.base import (
+    AuthorizationCode,
     BackupCode,
     Credential,
     CredentialUse,
@@ -797,3 +798,59 @@ async def test_nodes_making_the_first_keys_together_store_one_set(database: Back
     assert sorted(results) == [False, False, False, True]
     [winner] = [number for number, added in enumerate(results) if added]
     assert [key.kid for key in stored] == [f"e{winner}", f"r{winner}"]
+
+
+def authorization_code(code_hash: bytes = b"a" * 32) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=code_hash,
+        client_id="shop",
+        user_id="u1",
+        redirect_uri="https://shop.example/callback",
+        scope="openid email",
+        nonce="n-0S6_WzA2Mj",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        sid="public-id-1",
+        auth_time=NOW,
+        amr=("pop", "swk"),
+        acr="phr",
+        created_at=NOW,
+        expires_at=NOW + timedelta(minutes=1),
+    )
+
+
+async def test_an_authorization_code_is_taken_once_and_its_reuse_revokes_what_it_issued(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    code = authorization_code()
+    await storage.authorization_codes.add(code)
+    await storage.authorization_codes.add(authorization_code(b"b" * 32))
+    assert await storage.authorization_codes.take(b"x" * 32, NOW) is None
+    taken = await storage.authorization_codes.take(code.code_hash, NOW)
+    assert taken is not None and taken.first and taken.code == dataclasses.replace(code, used_at=NOW)
+    await storage.authorization_codes.record_issued(code.code_hash, "jti-1")
+    await storage.authorization_codes.record_issued(b"b" * 32, "jti-2")
+    assert not await storage.authorization_codes.revoked("jti-1")
+    again = await storage.authorization_codes.take(code.code_hash, NOW + timedelta(seconds=5))
+    assert again is not None and not again.first
+    assert again.code == dataclasses.replace(code, used_at=NOW, access_token_jti="jti-1", revoked=True)
+    assert await storage.authorization_codes.revoked("jti-1")
+    assert not await storage.authorization_codes.revoked("jti-2")  # another code's token
+    assert not await storage.authorization_codes.revoked("jti-3")
+
+
+async def test_concurrent_exchanges_of_one_code_take_it_once(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.authorization_codes.add(authorization_code())
+    taken = await asyncio.gather(*(storage.authorization_codes.take(b"a" * 32, NOW) for _ in range(5)))
+    assert sorted(result.first for result in taken if result is not None) == [False, False, False, False, True]
+
+
+async def test_authorization_codes_are_purged_once_expired(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.authorization_codes.add(authorization_code(b"a" * 32))
+    later = dataclasses.replace(authorization_code(b"b" * 32), expires_at=NOW + timedelta(minutes=10))
+    await storage.authorization_codes.add(later)
+    assert await storage.authorization_codes.purge(NOW) == 0
+    assert await storage.authorization_codes.purge(NOW + timedelta(minutes=1)) == 1
+    assert await storage.authorization_codes.take(b"a" * 32, NOW) is None
+    taken = await storage.authorization_codes.take(b"b" * 32, NOW)
+    assert taken is not None and taken.first

@@ -49,6 +49,14 @@
     │   ├── InvalidClient            invalid_client        (unknown client, wrong secret: one answer for each)
     │   ├── InvalidClientMetadata    invalid_client_metadata  (a redirect URI, scope or name is refused)
     │   └── ClientExists             client_exists
+    ├── AuthorizationError  (an OAuth 2 / OpenID Connect request is refused; the codes are RFC 6749's and OIDC's)
+    │   ├── UnsupportedResponseType  unsupported_response_type
+    │   ├── InvalidScope             invalid_scope
+    │   ├── LoginRequired            login_required        (prompt=none, and nobody is signed in)
+    │   ├── ConsentRequired          consent_required      (the client is not first-party)
+    │   ├── InvalidGrant             invalid_grant         (code unknown, used, expired, or not this request's)
+    │   ├── UnsupportedGrantType     unsupported_grant_type
+    │   └── InvalidToken             invalid_token         (an access token refused: bad, expired or revoked)
     └── StorageUnavailable           storage_unavailable   (a database or Redis cannot be reached; retry)
 
 Catch ``PasskeyError`` to handle them all; ``code`` is what clients should branch on,
@@ -318,6 +326,45 @@ class InvalidClientMetadata(ClientError):
 class ClientExists(ClientError):
     code = "client_exists"
     default_message = "A client with this client_id exists already."
+
+
+class AuthorizationError(PasskeyError):
+    code = "authorization_error"
+
+
+class UnsupportedResponseType(AuthorizationError):
+    code = "unsupported_response_type"
+    default_message = "Only response_type=code is supported."
+
+
+class InvalidScope(AuthorizationError):
+    code = "invalid_scope"
+    default_message = "The scope must include openid, and only scopes this client may ask for."
+
+
+class LoginRequired(AuthorizationError):
+    code = "login_required"
+    default_message = "Nobody is signed in."
+
+
+class ConsentRequired(AuthorizationError):
+    code = "consent_required"
+    default_message = "This client needs the person's consent, which Passgate cannot ask for yet."
+
+
+class InvalidGrant(AuthorizationError):
+    code = "invalid_grant"
+    default_message = "The authorization code is invalid, expired, used, or was issued for another request."
+
+
+class UnsupportedGrantType(AuthorizationError):
+    code = "unsupported_grant_type"
+    default_message = "Only grant_type=authorization_code is supported."
+
+
+class InvalidToken(AuthorizationError):
+    code = "invalid_token"
+    default_message = "The access token is invalid, expired or revoked."
 
 
 class StorageUnavailable(PasskeyError):

@@ -1,4 +1,5 @@
-"""Periodic clean-up: challenges of abandoned ceremonies and sessions that have ended."""
+"""Periodic clean-up: challenges of abandoned ceremonies, sessions that have ended, signing keys no longer published,
+authorization codes whose tokens have expired."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import time
 from pathlib import Path
 
+from passgate.service import oidc
 from passgate.service.context import Context
 
 log = logging.getLogger("passgate")
@@ -14,11 +16,16 @@ METADATA_REFRESH_SECONDS = 24 * 3600
 
 
 async def purge(ctx: Context) -> tuple[int, int]:
-    """Delete expired challenges and ended sessions; returns how many of each."""
+    """Delete expired challenges, ended sessions and links, and keys past `remove_after`; returns how many
+    challenges and sessions."""
     now = ctx.clock()
     challenges = await ctx.storage.challenges.purge_expired(now)
     sessions = await ctx.storage.sessions.purge_expired(now, ctx.rp.session_idle)
     await ctx.storage.email_tokens.purge_expired(now)
+    await ctx.storage.signing_keys.purge(now)
+    # Kept after their exchange until the access token they issued has expired: till then a code presented again
+    # must still revoke it.
+    await ctx.storage.authorization_codes.purge(now - oidc.ACCESS_TOKEN_LIFETIME)
     return challenges, sessions
 
 

@@ -383,6 +383,58 @@ class OidcClientStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuthorizationCode:
+    """An OAuth 2 authorization code, stored as its SHA-256 with what its authorization request asked for and
+    what the session behind it proved."""
+
+    code_hash: bytes
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str  # space-separated, as granted
+    nonce: str | None
+    code_challenge: str  # the S256 PKCE challenge
+    sid: str  # the session's public id
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str | None
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    access_token_jti: str | None = None  # the access token the exchange issued
+    revoked: bool = False  # presented again after its exchange: what it issued is revoked
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakenCode:
+    code: AuthorizationCode
+    first: bool  # False: it had been taken before, and is now revoked with what it issued
+
+
+class AuthorizationCodeStore(Protocol):
+    """Authorization codes: each exchanged once; one presented again revokes what it issued."""
+
+    async def add(self, code: AuthorizationCode) -> None: ...
+
+    async def take(self, code_hash: bytes, now: datetime) -> TakenCode | None:
+        """Take the code, atomically: the first call gets it with `first` True and marks it used at `now`; every
+        later call gets it with `first` False and marks it revoked. None for an unknown code."""
+        ...
+
+    async def record_issued(self, code_hash: bytes, access_token_jti: str) -> None:
+        """Record the access token the code's exchange issued."""
+        ...
+
+    async def revoked(self, access_token_jti: str) -> bool:
+        """True if the access token came from a code that was presented again."""
+        ...
+
+    async def purge(self, expired_before: datetime) -> int:
+        """Delete codes whose `expires_at` is `expired_before` or earlier; returns how many."""
+        ...
+
+
 class SigningKeyStore(Protocol):
     """The keys every node signs with (passgate.service.keys decides their lives)."""
 
@@ -435,3 +487,4 @@ class Storage:
     mail: MailOutbox
     oidc_clients: OidcClientStore
     signing_keys: SigningKeyStore
+    authorization_codes: AuthorizationCodeStore

@@ -11,6 +11,7 @@ from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, Use
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store.base import (
+    AuthorizationCode,
     BackupCode,
     Credential,
     CredentialUse,
@@ -24,6 +25,7 @@ from passgate.store.base import (
     Session,
     SigningKey,
     Storage,
+    TakenCode,
     User,
 )
 
@@ -408,6 +410,36 @@ class MemorySigningKeys:
         return len(gone)
 
 
+class MemoryAuthorizationCodes:
+    def __init__(self) -> None:
+        self._codes: dict[bytes, AuthorizationCode] = {}
+
+    async def add(self, code: AuthorizationCode) -> None:
+        self._codes[code.code_hash] = code
+
+    async def take(self, code_hash: bytes, now: datetime) -> TakenCode | None:
+        code = self._codes.get(code_hash)
+        if code is None:
+            return None
+        first = code.used_at is None
+        code = dataclasses.replace(code, used_at=now) if first else dataclasses.replace(code, revoked=True)
+        self._codes[code_hash] = code
+        return TakenCode(code=code, first=first)
+
+    async def record_issued(self, code_hash: bytes, access_token_jti: str) -> None:
+        if code_hash in self._codes:
+            self._codes[code_hash] = dataclasses.replace(self._codes[code_hash], access_token_jti=access_token_jti)
+
+    async def revoked(self, access_token_jti: str) -> bool:
+        return any(code.revoked and code.access_token_jti == access_token_jti for code in self._codes.values())
+
+    async def purge(self, expired_before: datetime) -> int:
+        gone = [key for key, code in self._codes.items() if code.expires_at <= expired_before]
+        for key in gone:
+            del self._codes[key]
+        return len(gone)
+
+
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
@@ -442,4 +474,5 @@ def memory_storage() -> Storage:
         mail=MemoryMail(),
         oidc_clients=MemoryOidcClients(),
         signing_keys=MemorySigningKeys(),
+        authorization_codes=MemoryAuthorizationCodes(),
     )

@@ -212,3 +212,27 @@ signing_keys = Table(
     Column("remove_after", UTCDateTime(), nullable=True),
     Index("ux_signing_keys_generation", "alg", "generation", unique=True),
 )
+
+# Authorization codes, kept as their SHA-256 after their exchange too: one presented again revokes the access
+# token its exchange issued (`access_token_jti`), which userinfo then refuses.
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", LargeBinary(32), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", String(2048), nullable=False),
+    Column("scope", String(1024), nullable=False),
+    Column("nonce", String(512), nullable=True),
+    Column("code_challenge", String(128), nullable=False),
+    Column("sid", String(64), nullable=False),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("amr", JSON, nullable=False),
+    Column("acr", String(16), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("access_token_jti", String(64), nullable=True),
+    Column("revoked", Boolean, nullable=False),
+    Index("ix_authorization_codes_jti", "access_token_jti"),
+)

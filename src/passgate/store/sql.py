@@ -35,6 +35,7 @@ from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store import schema
 from passgate.store.base import (
+    AuthorizationCode,
     BackupCode,
     Credential,
     CredentialUse,
@@ -48,6 +49,7 @@ from passgate.store.base import (
     Session,
     SigningKey,
     Storage,
+    TakenCode,
     User,
 )
 from passgate.store.memory import MemoryCounters
@@ -774,6 +776,55 @@ class SqlSigningKeys(_Tables):
         return int(result.rowcount)
 
 
+_codes = schema.authorization_codes
+CODE_BY_HASH = select(_codes).where(_codes.c.code_hash == bindparam("hash"))
+TAKE_CODE = (
+    update(_codes)
+    .where(_codes.c.code_hash == bindparam("hash"), _codes.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+)
+REVOKE_CODE = update(_codes).where(_codes.c.code_hash == bindparam("hash")).values(revoked=True)
+CODE_ISSUED = update(_codes).where(_codes.c.code_hash == bindparam("hash")).values(access_token_jti=bindparam("jti"))
+REVOKED_JTI = select(_codes.c.code_hash).where(_codes.c.access_token_jti == bindparam("jti"), _codes.c.revoked)
+
+
+def _authorization_code(row: Any) -> AuthorizationCode:
+    values = dict(row._mapping)
+    values["amr"] = tuple(values["amr"])
+    return AuthorizationCode(**values)
+
+
+class SqlAuthorizationCodes(_Tables):
+    async def add(self, code: AuthorizationCode) -> None:
+        values = _fields(code)
+        values["amr"] = list(code.amr)
+        async with self._write() as connection:
+            await connection.execute(insert(_codes), values)
+
+    async def take(self, code_hash: bytes, now: datetime) -> TakenCode | None:
+        async with self._write() as connection:
+            # The conditional update is the lock: of two exchanges at once, one updates the row and the other,
+            # finding it used, revokes it.
+            first = bool((await connection.execute(TAKE_CODE, {"hash": code_hash, "now": now})).rowcount)
+            if not first:
+                await connection.execute(REVOKE_CODE, {"hash": code_hash})
+            row = (await connection.execute(CODE_BY_HASH, {"hash": code_hash})).first()
+        return TakenCode(code=_authorization_code(row), first=first) if row else None
+
+    async def record_issued(self, code_hash: bytes, access_token_jti: str) -> None:
+        async with self._write() as connection:
+            await connection.execute(CODE_ISSUED, {"hash": code_hash, "jti": access_token_jti})
+
+    async def revoked(self, access_token_jti: str) -> bool:
+        async with self._read() as connection:
+            return (await connection.execute(REVOKED_JTI, {"jti": access_token_jti})).first() is not None
+
+    async def purge(self, expired_before: datetime) -> int:
+        async with self._write() as connection:
+            result = await connection.execute(delete(_codes).where(_codes.c.expires_at <= expired_before))
+        return int(result.rowcount)
+
+
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
         statement, parameters = _use_statement(use)
@@ -801,4 +852,5 @@ def sql_storage(database: Database) -> Storage:
         mail=SqlMail(database),
         oidc_clients=SqlOidcClients(database),
         signing_keys=SqlSigningKeys(database),
+        authorization_codes=SqlAuthorizationCodes(database),
     )

@@ -28,7 +28,7 @@ from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, hosts, pages, wellknown
+from passgate.web import account_api, api, hosts, oidc, pages, wellknown
 from passgate.web.errors import error_response
 from passgate.web.middleware import SecurityHeaders
 
@@ -134,6 +134,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(account_api.router)
     app.include_router(wellknown.router)
+    app.include_router(oidc.router)
     app.include_router(pages.router, dependencies=[Depends(hosts.on_site_host)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

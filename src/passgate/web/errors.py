@@ -27,6 +27,7 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.UnsupportedMediaType: 415,
     errors.InvalidClient: 401,  # RFC 6749 section 5.2
     errors.ClientExists: 409,
+    errors.InvalidToken: 401,  # RFC 6750 section 3.1
     errors.StorageUnavailable: 503,
 }
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
@@ -142,7 +143,7 @@ def activity_view(event: Event, labels: dict[str, str]) -> ActivityView:
     return ActivityView(text=text, failed=failed, at=event.created_at, where=where)
 
 
-def _render(request: Request, name: str, **context: Any) -> Response:
+def render(request: Request, name: str, **context: Any) -> Response:
     context.setdefault("user", None)
     response = templates.TemplateResponse(request, name, {"rp_name": settings_of(request).rp_name, **context})
     # The app's Referrer-Policy (same-origin) keeps the token of an emailed link from leaving the site. Not
@@ -156,18 +157,33 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/account" if await signed_in(request) else "/signin", status_code=303)
 
 
+def local_path(value: str | None) -> str | None:
+    """`value` if it is a path on this site ("/oauth2/authorize?..."), else None: a `next` parameter must never
+    send the person to another site ("//evil.example", "/\\evil.example", "https://evil.example")."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    if any(ord(character) < 0x21 or ord(character) == 0x7F for character in value):
+        return None
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else None
+
+
 @router.get("/signin")
 async def signin_page(request: Request) -> Response:
-    if await signed_in(request):
+    # `next`: where to go once signed in (an authorization request waiting for the person). With one, the page
+    # is shown even to a signed-in person, who comes here only when that request wants a new sign-in.
+    next_path = local_path(request.query_params.get("next"))
+    if next_path is None and await signed_in(request):
         return RedirectResponse("/account", status_code=303)
-    return _render(request, "signin.html")
+    login_hint = request.query_params.get("login_hint", "")[:64]
+    return render(request, "signin.html", next_path=next_path, login_hint=login_hint)
 
 
 @router.get("/signup")
 async def signup_page(request: Request) -> Response:
     if await signed_in(request):
         return RedirectResponse("/account", status_code=303)
-    return _render(request, "signup.html")
+    return render(request, "signup.html")
 
 
 @router.get("/recover")
@@ -175,19 +191,19 @@ async def recover_page(request: Request) -> Response:
     """Lost passkeys: a backup code, or a sign-in link to the account's verified email address."""
     if await signed_in(request):
         return RedirectResponse("/account", status_code=303)
-    return _render(request, "recover.html", magic_link_minutes=settings_of(request).magic_link_minutes)
+    return render(request, "recover.html", magic_link_minutes=settings_of(request).magic_link_minutes)
 
 
 @router.get("/email/verify")
 async def verify_email_page(request: Request) -> Response:
     """The emailed confirmation link lands here; only the page's button (a POST) confirms the address."""
-    return _render(request, "verify_email.html", user=await _user(request))
+    return render(request, "verify_email.html", user=await _user(request))
 
 
 @router.get("/recover/email")
 async def email_link_page(request: Request) -> Response:
     """The emailed sign-in link lands here; only the page's button (a POST) signs in."""
-    return _render(request, "email_link.html", user=await _user(request))
+    return render(request, "email_link.html", user=await _user(request))
 
 
 @router.get("/account")
@@ -201,7 +217,7 @@ async def account_page(request: Request) -> Response:
     labels = {p.id: p.label for p in passkeys}
     events = await ctx.storage.events.list(user_id=user.id, limit=ACTIVITY_SHOWN)
     recovering = current.session.kind == "recovery"
-    return _render(
+    return render(
         request,
         "account.html",
         user=user,

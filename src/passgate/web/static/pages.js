@@ -34,6 +34,13 @@ function goToAccount() {
   window.location.assign("/account");
 }
 
+/** Where the sign-in page goes once signed in: its `next` path (checked by the server too), else /account. */
+function goOn() {
+  const next = document.getElementById("signin-form")?.dataset.next ?? "";
+  const local = next.startsWith("/") && !next.startsWith("//") && !next.includes("\\");
+  window.location.assign(local ? next : "/account");
+}
+
 function wireSignup() {
   const form = document.getElementById("signup-form");
   const button = document.getElementById("signup-button");
@@ -59,7 +66,7 @@ function wireSignin() {
     event.preventDefault();
     help.hidden = true;
     const username = document.getElementById("username").value.trim();
-    const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goToAccount);
+    const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goOn);
     if (failure !== null) {
       // Closed prompt, or no passkey here for the account: the browser does not say which.
       help.hidden = failure.code !== "cancelled";
@@ -83,7 +90,7 @@ async function startAutofill() {
     return;
   }
   clearMessage();
-  goToAccount();
+  goOn();
 }
 
 /** /recover: a backup code, or an emailed sign-in link. Both end on /account, asking for a new passkey. */

@@ -1,0 +1,162 @@
+"""The OpenID Connect authorization code flow's pure parts: reading an authorization request, and PKCE.
+
+authlib supplies the RFC 7636 pieces (the verifier and challenge patterns, the S256 transform) and the URL
+building; the ladder of checks is here, in the order a request is judged:
+
+1. the client and its redirect URI. Until both are known good nothing may be sent to the redirect URI, so these
+   failures are shown to the person (`PageError`), never redirected;
+2. everything else, whose failures go back to the client at its redirect URI (`read_request`).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc7636.challenge import (
+    CODE_CHALLENGE_PATTERN,
+    CODE_VERIFIER_PATTERN,
+    create_s256_code_challenge,
+)
+
+from passgate.core.errors import (
+    ConsentRequired,
+    InvalidClient,
+    InvalidRequest,
+    InvalidScope,
+    PasskeyError,
+    UnsupportedResponseType,
+)
+from passgate.core.oidc_clients import OidcClient, redirect_uri_matches
+
+SUPPORTED_SCOPES = ("openid", "profile", "email")
+# Parameters this provider does not honour yet: refused rather than silently ignored, as a client sending them
+# relies on what they ask for.
+NOT_SUPPORTED = ("max_age", "acr_values", "id_token_hint", "request", "request_uri", "claims", "registration")
+
+ResponseMode = Literal["query", "form_post"]
+MAX_NONCE = 512  # what storage keeps with the code
+Parameters = Iterable[tuple[str, str]]
+
+
+class PageError(Exception):
+    """An authorization request whose client or redirect URI is not known good: shown, never redirected."""
+
+    def __init__(self, error: PasskeyError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthorizationRequest:
+    client: OidcClient
+    redirect_uri: str
+    state: str | None
+    scope: tuple[str, ...]  # what is granted: the asked-for scopes the client may have and Passgate knows
+    nonce: str | None
+    code_challenge: str  # S256
+    prompt_none: bool
+    login_hint: str | None
+    response_mode: ResponseMode = "query"
+
+
+def single_values(parameters: Parameters) -> dict[str, str]:
+    """The parameters by name; empty values count as absent (RFC 6749 section 3.1).
+
+    Raises:
+        InvalidRequest: a parameter is given twice.
+    """
+    values: dict[str, str] = {}
+    for name, value in parameters:
+        if not value:
+            continue
+        if name in values:
+            raise InvalidRequest(f"{name} is given more than once.")
+        values[name] = value
+    return values
+
+
+def redirect_target(client: OidcClient | None, values: Mapping[str, str]) -> tuple[OidcClient, str]:
+    """The client and the redirect URI errors may go to.
+
+    Raises:
+        PageError: unknown client, or a redirect URI missing or not registered for it (exactly, or RFC 8252
+            loopback for a public client).
+    """
+    if client is None:
+        raise PageError(InvalidClient("This application is not known to Passgate."))
+    redirect_uri = values.get("redirect_uri")
+    if redirect_uri is None:
+        raise PageError(InvalidRequest("The application did not say where to send you back (redirect_uri)."))
+    if not redirect_uri_matches(client, redirect_uri):
+        raise PageError(InvalidRequest("The application asked to send you back to an address it has not registered."))
+    return client, redirect_uri
+
+
+def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str]) -> AuthorizationRequest:
+    """The authorization request, checked in order.
+
+    Raises:
+        UnsupportedResponseType: response_type is not `code`.
+        InvalidRequest: PKCE missing or not S256, a response_mode other than query and form_post, a prompt other
+            than none, a nonce too long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
+        InvalidScope: no `openid` among the scopes.
+        ConsentRequired: the client is not first-party (no consent page yet).
+    """
+    if values.get("response_type") != "code":
+        raise UnsupportedResponseType()
+    if response_mode_of(values) != values.get("response_mode", "query"):
+        raise InvalidRequest("response_mode must be query or form_post.")
+    challenge = values.get("code_challenge")
+    if challenge is None:
+        raise InvalidRequest("PKCE is required: code_challenge is missing.")
+    if values.get("code_challenge_method") != "S256":
+        raise InvalidRequest("PKCE must use code_challenge_method=S256.")
+    if not CODE_CHALLENGE_PATTERN.match(challenge):
+        raise InvalidRequest("code_challenge is malformed.")
+    asked = values.get("scope", "").split()
+    if "openid" not in asked:
+        raise InvalidScope()
+    for name in NOT_SUPPORTED:
+        if name in values:
+            raise InvalidRequest(f"{name} is not supported.")
+    if len(values.get("nonce", "")) > MAX_NONCE:
+        raise InvalidRequest(f"nonce is longer than {MAX_NONCE} characters.")
+    prompt = values.get("prompt", "").split()
+    if prompt and prompt != ["none"]:
+        raise InvalidRequest("Only prompt=none is supported.")
+    if not client.first_party:
+        raise ConsentRequired()
+    return AuthorizationRequest(
+        client=client,
+        redirect_uri=redirect_uri,
+        state=values.get("state"),
+        scope=tuple(s for s in SUPPORTED_SCOPES if s in asked and (s == "openid" or s in client.scopes)),
+        nonce=values.get("nonce"),
+        code_challenge=challenge,
+        prompt_none=bool(prompt),
+        response_mode=response_mode_of(values),
+        login_hint=values.get("login_hint"),
+    )
+
+
+def response_mode_of(values: Mapping[str, str]) -> ResponseMode:
+    """How the response goes back: form_post when asked for (errors too), else the query."""
+    return "form_post" if values.get("response_mode") == "form_post" else "query"
+
+
+def verifier_matches(verifier: str, challenge: str) -> bool:
+    """True if `verifier` is well formed and its S256 transform is `challenge` (compared in constant time)."""
+    if not CODE_VERIFIER_PATTERN.match(verifier):
+        return False
+    expected: str = create_s256_code_challenge(verifier)
+    return hmac.compare_digest(expected.encode(), challenge.encode())
+
+
+def response_uri(redirect_uri: str, parameters: Mapping[str, str | None]) -> str:
+    """`redirect_uri` with the response's parameters added to its query (those that are None left out)."""
+    result: str = add_params_to_uri(redirect_uri, [(k, v) for k, v in parameters.items() if v is not None])
+    return result

@@ -1,0 +1,291 @@
+"""The OpenID Connect provider: the authorization code flow (authorize, token exchange, userinfo).
+
+authlib's `AuthorizationServer` and grants are not used: they call storage synchronously from inside their
+checks (look up the client, the code, save the token) and delete a code only once every check passed, where
+Passgate's storage is async and a code must be taken first, atomically, whatever the outcome. The pure pieces
+come from authlib through `passgate.core.authorization` (PKCE, URL building); every JOSE operation is joserfc's.
+
+Tokens:
+- access token: an RFC 9068 JWT (`typ` at+jwt, RS256), five minutes, audience the client; userinfo accepts it
+  while its code was not presented again and its session lasts;
+- ID token: `iss sub aud exp iat auth_time nonce sid amr acr azp`, RS256, five minutes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from passgate.core import authorization
+from passgate.core.authorization import AuthorizationRequest, PageError, Parameters
+from passgate.core.errors import (
+    AuthorizationError,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidToken,
+    LoginRequired,
+    PasskeyError,
+    UnsupportedGrantType,
+)
+from passgate.service import keys, oidc_clients, ratelimit
+from passgate.service.context import Client, Context, audited, digest
+from passgate.service.sessions import SignedIn, assurance_of
+from passgate.store.base import AuthorizationCode, SigningAlgorithm
+
+CODE_LIFETIME = timedelta(minutes=1)
+ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)
+ID_TOKEN_LIFETIME = timedelta(minutes=5)
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (a header value, not a secret)
+# RS256: every relying party library accepts it, and OpenID Connect makes it the default.
+SIGNING_ALGORITHM: SigningAlgorithm = "RS256"  # of ID and access tokens
+CLAIMS_SUPPORTED = (
+    *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr", "azp"),
+    *("preferred_username", "name", "email", "email_verified"),
+)
+VERIFIED_ALGORITHMS = ("RS256", "ES256")
+
+__all__ = ["PageError", "authorize", "exchange", "issuer", "request_of", "userinfo"]
+
+
+def issuer(ctx: Context) -> str:
+    return ctx.rp.public_url.rstrip("/")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignInNeeded:
+    """Nobody is signed in: the person signs in on the hosted page, then comes back to the same request."""
+
+    login_hint: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redirect:
+    """Send the person's browser back to the client with the response's parameters (the code, or the error):
+    in the redirect URI's query (`location`), or, for form_post, in a form the page posts to `redirect_uri`."""
+
+    redirect_uri: str
+    parameters: Mapping[str, str]
+    response_mode: authorization.ResponseMode
+
+    @property
+    def location(self) -> str:
+        return authorization.response_uri(self.redirect_uri, self.parameters)
+
+
+def _response(ctx: Context, redirect_uri: str, mode: authorization.ResponseMode, **parameters: str | None) -> Redirect:
+    answer = {name: value for name, value in {**parameters, "iss": issuer(ctx)}.items() if value is not None}
+    return Redirect(redirect_uri=redirect_uri, parameters=answer, response_mode=mode)
+
+
+async def request_of(ctx: Context, parameters: Parameters) -> AuthorizationRequest | Redirect:
+    """Read an authorization request: the request, or the error redirect to its client.
+
+    Raises:
+        PageError: unknown client or redirect URI (also a parameter given twice: until the request is read, its
+            redirect URI is not known good).
+    """
+    try:
+        values = authorization.single_values(parameters)
+    except InvalidRequest as exc:
+        raise PageError(exc) from exc
+    client = await oidc_clients.get(ctx, values["client_id"]) if "client_id" in values else None
+    client, redirect_uri = authorization.redirect_target(client, values)
+    try:
+        return authorization.read_request(client, redirect_uri, values)
+    except (InvalidRequest, AuthorizationError) as exc:
+        mode = authorization.response_mode_of(values)
+        return error_redirect(ctx, redirect_uri, values.get("state"), exc, mode)
+
+
+def error_redirect(
+    ctx: Context, redirect_uri: str, state: str | None, error: PasskeyError, mode: authorization.ResponseMode
+) -> Redirect:
+    return _response(ctx, redirect_uri, mode, error=error.code, error_description=error.message, state=state)
+
+
+async def authorize(
+    ctx: Context, client: Client, request: AuthorizationRequest, current: SignedIn | None
+) -> Redirect | SignInNeeded:
+    """Answer an authorization request: a code for the signed-in person, at once; or a sign-in first (or
+    login_required for prompt=none)."""
+    if current is None or current.session.sid is None:
+        if request.prompt_none:
+            return error_redirect(ctx, request.redirect_uri, request.state, LoginRequired(), request.response_mode)
+        return SignInNeeded(login_hint=request.login_hint)
+    async with audited(ctx, client, "oidc.authorize") as audit:
+        audit.user_id = current.user.id
+        audit.detail.update({"client_id": request.client.client_id, "scope": " ".join(request.scope)})
+        session = current.session
+        proven = await assurance_of(ctx, session)
+        now = ctx.clock()
+        code = secrets.token_urlsafe(32)
+        await ctx.storage.authorization_codes.add(
+            AuthorizationCode(
+                code_hash=digest(code),
+                client_id=request.client.client_id,
+                user_id=current.user.id,
+                redirect_uri=request.redirect_uri,
+                scope=" ".join(request.scope),
+                nonce=request.nonce,
+                code_challenge=request.code_challenge,
+                sid=session.sid or "",
+                auth_time=session.authenticated_at or session.created_at,
+                amr=proven.amr,
+                acr=proven.acr,
+                created_at=now,
+                expires_at=now + CODE_LIFETIME,
+            )
+        )
+    return _response(ctx, request.redirect_uri, request.response_mode, code=code, state=request.state)
+
+
+async def exchange(
+    ctx: Context, client: Client, *, client_id: str, client_secret: str | None, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """The token endpoint's answer for an authorization code (RFC 6749 section 4.1.3, RFC 7636 section 4.6).
+
+    The code is taken first, whatever follows: a failed exchange uses it up too.
+
+    Raises:
+        RateLimited: too many exchanges from this address or for this client.
+        InvalidClient: client authentication failed.
+        UnsupportedGrantType: not authorization_code.
+        InvalidRequest: code or code_verifier missing.
+        InvalidGrant: the code is unknown, expired, another client's, used before (which revokes the access
+            token its first exchange issued), its redirect_uri differs, the verifier does not match, or its
+            session has ended.
+    """
+    async with audited(ctx, client, "oidc.token") as audit:
+        audit.detail["client_id"] = client_id[:64]
+        await ratelimit.ceremony(ctx, client, "oidc-token", account=f"client:{client_id}")
+        registered = await oidc_clients.authenticate(ctx, client_id, client_secret)
+        if form.get("grant_type") != "authorization_code":
+            raise UnsupportedGrantType()
+        if "code" not in form:
+            raise InvalidRequest("code is missing.")
+        now = ctx.clock()
+        taken = await ctx.storage.authorization_codes.take(digest(form["code"]), now)
+        if taken is None:
+            raise InvalidGrant()
+        code = taken.code
+        audit.user_id = code.user_id
+        if not taken.first:
+            audit.detail.update({"reuse": True, "revoked_jti": code.access_token_jti})
+            raise InvalidGrant("The authorization code was used before: what it issued is revoked.")
+        if code.client_id != registered.client_id or now >= code.expires_at:
+            raise InvalidGrant()
+        if form.get("redirect_uri") != code.redirect_uri:
+            raise InvalidGrant("redirect_uri differs from the authorization request's.")
+        if "code_verifier" not in form:
+            raise InvalidRequest("code_verifier is missing.")
+        if not authorization.verifier_matches(form["code_verifier"], code.code_challenge):
+            raise InvalidGrant("code_verifier does not match the code_challenge.")
+        if not await _session_lasts(ctx, code.sid):
+            raise InvalidGrant("The session that authorized this code has ended.")
+        jti = secrets.token_urlsafe(16)
+        tokens = await _tokens(ctx, code, jti)
+        await ctx.storage.authorization_codes.record_issued(code.code_hash, jti)
+        audit.detail.update({"jti": jti, "sid": code.sid, "scope": code.scope})
+        return tokens
+
+
+async def _session_lasts(ctx: Context, sid: str) -> bool:
+    session = await ctx.storage.sessions.by_sid(sid)
+    now = ctx.clock()
+    return session is not None and now < session.expires_at and now < session.last_seen_at + ctx.rp.session_idle
+
+
+async def _tokens(ctx: Context, code: AuthorizationCode, jti: str) -> dict[str, Any]:
+    now = ctx.clock().replace(microsecond=0)
+    common: dict[str, Any] = {
+        "iss": issuer(ctx),
+        "sub": code.user_id,
+        "iat": int(now.timestamp()),
+        "auth_time": int(code.auth_time.timestamp()),
+        "sid": code.sid,
+        "amr": list(code.amr),
+    }
+    if code.acr is not None:
+        common["acr"] = code.acr
+    access_claims = {
+        **common,
+        "aud": code.client_id,
+        "client_id": code.client_id,
+        "scope": code.scope,
+        "jti": jti,
+        "exp": int((now + ACCESS_TOKEN_LIFETIME).timestamp()),
+    }
+    id_claims = {
+        **common,
+        "aud": code.client_id,
+        "azp": code.client_id,
+        "exp": int((now + ID_TOKEN_LIFETIME).timestamp()),
+    }
+    if code.nonce is not None:
+        id_claims["nonce"] = code.nonce
+    return {
+        "access_token": await keys.sign(ctx, access_claims, typ=ACCESS_TOKEN_TYP, alg=SIGNING_ALGORITHM),
+        "token_type": "Bearer",
+        "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()),
+        "scope": code.scope,
+        "id_token": await keys.sign(ctx, id_claims, typ="JWT", alg=SIGNING_ALGORITHM),
+    }
+
+
+async def verify_access_token(ctx: Context, token: str) -> dict[str, Any]:
+    """The claims of an access token Passgate signed, checked against the published keys.
+
+    Raises:
+        InvalidToken: malformed, not signed by a published key, not an access token, another issuer's, expired.
+    """
+    published = KeySet.import_key_set(await keys.jwks(ctx))  # type: ignore[arg-type]
+    try:
+        decoded = jwt.decode(token, published, algorithms=VERIFIED_ALGORITHMS)
+    except (JoseError, ValueError) as exc:
+        raise InvalidToken() from exc
+    if decoded.header.get("typ") != ACCESS_TOKEN_TYP:
+        raise InvalidToken()
+    registry = jwt.JWTClaimsRegistry(
+        now=int(ctx.clock().timestamp()),
+        iss={"essential": True, "value": issuer(ctx)},
+        sub={"essential": True},
+        jti={"essential": True},
+        sid={"essential": True},
+        exp={"essential": True},
+    )
+    try:
+        registry.validate(decoded.claims)
+    except JoseError as exc:
+        raise InvalidToken() from exc
+    return dict(decoded.claims)
+
+
+async def userinfo(ctx: Context, token: str) -> dict[str, Any]:
+    """The signed-in person's claims for the access token's scopes.
+
+    Raises:
+        InvalidToken: the token is refused (verify_access_token), its code was presented again, its session has
+            ended or its user is gone.
+    """
+    claims = await verify_access_token(ctx, token)
+    if await ctx.storage.authorization_codes.revoked(str(claims["jti"])):
+        raise InvalidToken()
+    if not await _session_lasts(ctx, str(claims["sid"])):
+        raise InvalidToken()
+    user = await ctx.storage.users.get(str(claims["sub"]))
+    if user is None:
+        raise InvalidToken()
+    scope = str(claims.get("scope", "")).split()
+    answer: dict[str, Any] = {"sub": user.id}
+    if "profile" in scope:
+        answer.update({"preferred_username": user.username, "name": user.display_name})
+    if "email" in scope and user.email:
+        answer.update({"email": user.email, "email_verified": user.email_verified_at is not None})
+    return answer

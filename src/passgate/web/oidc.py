@@ -1,0 +1,198 @@
+"""The OpenID Connect provider's endpoints: authorization, token, userinfo, and discovery.
+
+A thin edge over passgate.service.oidc: it reads the request (query, form, Basic credentials, bearer token)
+and shapes the answers OAuth 2 asks for: redirects with the code or the error, RFC 6749 section 5.2 JSON errors,
+RFC 6750 `WWW-Authenticate` challenges.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from passgate.core import authorization
+from passgate.core.errors import InvalidClient, InvalidRequest, InvalidToken, PasskeyError
+from passgate.service import oidc
+from passgate.web import pages
+from passgate.web.context import client_of, ctx_of, signed_in
+from passgate.web.errors import status_for
+
+# Not in /openapi.json: these answer in the shapes OAuth 2 and OpenID Connect define (redirects, RFC 6749
+# errors, an HTML page), described by the discovery document instead.
+router = APIRouter(include_in_schema=False)
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM = 16 * 1024
+
+
+@router.api_route("/oauth2/authorize", methods=["GET", "POST"])
+async def authorize(request: Request) -> Response:
+    """The authorization endpoint (code flow, PKCE S256, response_mode query or form_post), by GET or by a POSTed
+    form."""
+    ctx = ctx_of(request)
+    try:
+        parameters = await _authorization_parameters(request)
+        read = await oidc.request_of(ctx, parameters)
+    except authorization.PageError as exc:
+        response = pages.render(request, "authorize_error.html", error=exc.error)
+        response.status_code = status_for(exc.error)
+        return response
+    if isinstance(read, oidc.Redirect):
+        return _back_to_client(request, read)
+    outcome = await oidc.authorize(ctx, client_of(request), read, await signed_in(request))
+    if isinstance(outcome, oidc.SignInNeeded):
+        # Back to the same request once signed in, as a GET whatever it came as.
+        back = {"next": f"{request.url.path}?{urlencode(parameters)}"}
+        if outcome.login_hint:
+            back["login_hint"] = outcome.login_hint
+        return RedirectResponse(f"/signin?{urlencode(back)}", status_code=303, headers=NO_STORE)
+    return _back_to_client(request, outcome)
+
+
+def _back_to_client(request: Request, answer: oidc.Redirect) -> Response:
+    if answer.response_mode == "query":
+        return RedirectResponse(answer.location, status_code=302, headers=NO_STORE)
+    # form_post: a page whose script posts the form to the redirect URI; its CSP lets the form go there only.
+    response = pages.render(request, "form_post.html", answer=answer)
+    target = urlsplit(answer.redirect_uri)
+    destination = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'self'; form-action {destination}; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return response
+
+
+async def _authorization_parameters(request: Request) -> list[tuple[str, str]]:
+    if request.method == "GET":
+        return request.query_params.multi_items()
+    try:
+        return await _form_pairs(request)
+    except InvalidRequest as exc:
+        raise authorization.PageError(exc) from exc
+
+
+def _oauth_error(error: PasskeyError, *, basic: bool = False) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if isinstance(error, InvalidClient) and basic:
+        headers["WWW-Authenticate"] = 'Basic realm="passgate"'
+    return JSONResponse(
+        {"error": error.code, "error_description": error.message}, status_code=status_for(error), headers=headers
+    )
+
+
+async def _form_pairs(request: Request) -> list[tuple[str, str]]:
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
+        raise InvalidRequest(f"The body must be {FORM}.")
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        raise InvalidRequest("The body is too large.")
+    try:
+        return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("The body is not a well-formed form.") from exc
+
+
+async def _form(request: Request) -> dict[str, str]:
+    return authorization.single_values(await _form_pairs(request))
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str | None, bool]:
+    """client_id, client_secret and whether they came in Basic (RFC 6749 section 2.3.1)."""
+    header = request.headers.get("authorization")
+    if header is None:
+        if "client_id" not in form:
+            raise InvalidClient("Client authentication is missing.")
+        return form["client_id"], form.get("client_secret"), False
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or "client_secret" in form:
+        raise InvalidClient("Use one client authentication method: Basic, or client_secret in the form.")
+    try:
+        client_id, separator, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidClient() from exc
+    if not separator or form.get("client_id", unquote_plus(client_id)) != unquote_plus(client_id):
+        raise InvalidClient()
+    return unquote_plus(client_id), unquote_plus(secret), True
+
+
+@router.post("/oauth2/token")
+async def token(request: Request) -> Response:
+    """The token endpoint: authorization_code with client_secret_basic, client_secret_post or none."""
+    basic = False
+    try:
+        form = await _form(request)
+        client_id, secret, basic = _client_credentials(request, form)
+        answer = await oidc.exchange(
+            ctx_of(request), client_of(request), client_id=client_id, client_secret=secret, form=form
+        )
+    except PasskeyError as exc:
+        response = _oauth_error(exc, basic=basic)
+        if hasattr(exc, "retry_after"):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    return JSONResponse(answer, headers=NO_STORE)
+
+
+def _bearer_challenge(error: PasskeyError) -> Response:
+    response = _oauth_error(error)
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error.code}"'
+    return response
+
+
+@router.api_route("/oauth2/userinfo", methods=["GET", "POST"])
+async def userinfo(request: Request) -> Response:
+    """The UserInfo endpoint: the access token in `Authorization: Bearer` (RFC 6750 section 2.1)."""
+    scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not access_token.strip():
+        response = JSONResponse(
+            {"error": "invalid_request", "error_description": "The access token is missing."},
+            status_code=401,
+            headers=NO_STORE,
+        )
+        response.headers["WWW-Authenticate"] = 'Bearer realm="passgate"'
+        return response
+    try:
+        claims = await oidc.userinfo(ctx_of(request), access_token.strip())
+    except InvalidToken as exc:
+        return _bearer_challenge(exc)
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+def _metadata(request: Request) -> dict[str, Any]:
+    ctx = ctx_of(request)
+    issuer = oidc.issuer(ctx)
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [oidc.SIGNING_ALGORITHM],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": list(authorization.SUPPORTED_SCOPES),
+        "claims_supported": list(oidc.CLAIMS_SUPPORTED),
+        "prompt_values_supported": ["none"],
+        "authorization_response_iss_parameter_supported": True,
+    }
+
+
+@router.get("/.well-known/openid-configuration")
+async def openid_configuration(request: Request) -> Response:
+    """OpenID Connect Discovery: what this provider implements, and where."""
+    return JSONResponse(_metadata(request), headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/.well-known/oauth-authorization-server")
+async def authorization_server_metadata(request: Request) -> Response:
+    """RFC 8414 authorization server metadata (the same document)."""
+    return JSONResponse(_metadata(request), headers={"Cache-Control": "public, max-age=300"})
