@@ -349,7 +349,7 @@ class LoginRequired(AuthorizationError):
 
 class ConsentRequired(AuthorizationError):
     code = "consent_required"
-    default_message = "This client needs the person's consent, which Passgate cannot ask for yet."
+    default_message = "This client needs the person's consent, which cannot be asked for yet."
 
 
 class InvalidGrant(AuthorizationError):
