@@ -27,6 +27,7 @@ from passgate.store.base import (
     QueuedMail,
     Removal,
     Session,
+    SessionClient,
     SigningKey,
     Storage,
     User,
@@ -854,3 +855,22 @@ async def test_authorization_codes_are_purged_once_expired(storage: Storage) -> 
     assert await storage.authorization_codes.take(b"a" * 32, NOW) is None
     taken = await storage.authorization_codes.take(b"b" * 32, NOW)
     assert taken is not None and taken.first
+
+
+async def test_the_clients_of_a_session_are_taken_once(storage: Storage) -> None:
+    def entry(token_hash: bytes, client_id: str, at: datetime = NOW) -> SessionClient:
+        return SessionClient(
+            token_hash=token_hash, sid=f"sid-{token_hash[:1].decode()}", client_id=client_id, recorded_at=at
+        )
+
+    await storage.session_clients.record(entry(b"a" * 32, "shop"))
+    await storage.session_clients.record(entry(b"a" * 32, "shop", NOW + timedelta(minutes=1)))  # kept once
+    await storage.session_clients.record(entry(b"a" * 32, "blog"))
+    await storage.session_clients.record(entry(b"b" * 32, "shop"))
+    await storage.session_clients.record(entry(b"c" * 32, "shop", NOW - timedelta(days=40)))
+    assert await storage.session_clients.take([]) == []
+    taken = await asyncio.gather(*(storage.session_clients.take([b"a" * 32, b"z" * 32]) for _ in range(3)))
+    assert sorted(e.client_id for result in taken for e in result) == ["blog", "shop"]
+    assert [e for result in taken for e in result if e.client_id == "shop"] == [entry(b"a" * 32, "shop")]
+    assert await storage.session_clients.purge(NOW - timedelta(days=30)) == 1
+    assert await storage.session_clients.take([b"b" * 32, b"c" * 32]) == [entry(b"b" * 32, "shop")]

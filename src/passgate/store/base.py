@@ -6,6 +6,7 @@ adapter passes the same contract suite in tests/store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -18,8 +19,9 @@ EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
 MailStatus = Literal["queued", "failed"]
 # "message": mail to send as it is. "sign_in_link": a request for a sign-in link, which the delivery worker turns
-# into a message if the recipient is an account's verified address, and drops otherwise.
-MailKind = Literal["message", "sign_in_link"]
+# into a message if the recipient is an account's verified address, and drops otherwise. "logout_token": not mail
+# but an OpenID Connect back-channel logout token (the body) to POST to the client named by the recipient.
+MailKind = Literal["message", "sign_in_link", "logout_token"]
 SigningAlgorithm = Literal["ES256", "RS256"]
 
 
@@ -474,6 +476,30 @@ class SignInStore(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SessionClient:
+    """A client that received tokens for a session: told by back-channel logout when the session ends."""
+
+    token_hash: bytes  # the session's (a session that ended is known by it: `Removal.ended_sessions`)
+    sid: str
+    client_id: str
+    recorded_at: datetime
+
+
+class SessionClientStore(Protocol):
+    async def record(self, entry: SessionClient) -> None:
+        """Remember that the client received tokens for the session (once per session and client)."""
+        ...
+
+    async def take(self, token_hashes: Sequence[bytes]) -> list[SessionClient]:
+        """Delete and return what was recorded for these sessions: of two callers, only one gets each entry."""
+        ...
+
+    async def purge(self, recorded_before: datetime) -> int:
+        """Delete entries recorded before `recorded_before` (their session has ended by itself)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Storage:
     users: UserStore
     credentials: CredentialStore
@@ -488,3 +514,4 @@ class Storage:
     oidc_clients: OidcClientStore
     signing_keys: SigningKeyStore
     authorization_codes: AuthorizationCodeStore
+    session_clients: SessionClientStore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from passgate.store.base import (
     QueuedMail,
     Removal,
     Session,
+    SessionClient,
     SigningKey,
     Storage,
     TakenCode,
@@ -440,6 +442,25 @@ class MemoryAuthorizationCodes:
         return len(gone)
 
 
+class MemorySessionClients:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[bytes, str], SessionClient] = {}
+
+    async def record(self, entry: SessionClient) -> None:
+        self._rows.setdefault((entry.token_hash, entry.client_id), entry)
+
+    async def take(self, token_hashes: Sequence[bytes]) -> list[SessionClient]:
+        wanted = set(token_hashes)
+        taken = [key for key in self._rows if key[0] in wanted]
+        return [self._rows.pop(key) for key in taken]
+
+    async def purge(self, recorded_before: datetime) -> int:
+        gone = [key for key, entry in self._rows.items() if entry.recorded_at < recorded_before]
+        for key in gone:
+            del self._rows[key]
+        return len(gone)
+
+
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
@@ -475,4 +496,5 @@ def memory_storage() -> Storage:
         oidc_clients=MemoryOidcClients(),
         signing_keys=MemorySigningKeys(),
         authorization_codes=MemoryAuthorizationCodes(),
+        session_clients=MemorySessionClients(),
     )

@@ -236,3 +236,14 @@ authorization_codes = Table(
     Column("revoked", Boolean, nullable=False),
     Index("ix_authorization_codes_jti", "access_token_jti"),
 )
+
+# The clients that received tokens for a session, told by back-channel logout when it ends. Keyed by the
+# session's token hash, not a foreign key: the entries are taken just after their session is deleted.
+session_clients = Table(
+    "session_clients",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("sid", String(64), nullable=False),
+    Column("recorded_at", UTCDateTime(), nullable=False),
+)

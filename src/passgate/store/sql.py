@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -47,6 +47,7 @@ from passgate.store.base import (
     QueuedMail,
     Removal,
     Session,
+    SessionClient,
     SigningKey,
     Storage,
     TakenCode,
@@ -825,6 +826,42 @@ class SqlAuthorizationCodes(_Tables):
         return int(result.rowcount)
 
 
+class SqlSessionClients(_Tables):
+    async def record(self, entry: SessionClient) -> None:
+        table = schema.session_clients
+        async with self._write() as connection:
+            known = (
+                await connection.execute(
+                    select(table.c.sid).where(
+                        table.c.token_hash == entry.token_hash, table.c.client_id == entry.client_id
+                    )
+                )
+            ).first()
+            if known is None:
+                await connection.execute(insert(table), _fields(entry))
+
+    async def take(self, token_hashes: Sequence[bytes]) -> list[SessionClient]:
+        if not token_hashes:
+            return []
+        table = schema.session_clients
+        async with self._write() as connection:
+            # Each entry is returned by the caller whose DELETE removed it, so two nodes never both tell a client.
+            taken = []
+            for row in (await connection.execute(select(table).where(table.c.token_hash.in_(token_hashes)))).all():
+                gone = await connection.execute(
+                    delete(table).where(table.c.token_hash == row.token_hash, table.c.client_id == row.client_id)
+                )
+                if gone.rowcount:
+                    taken.append(SessionClient(**dict(row._mapping)))
+        return taken
+
+    async def purge(self, recorded_before: datetime) -> int:
+        table = schema.session_clients
+        async with self._write() as connection:
+            result = await connection.execute(delete(table).where(table.c.recorded_at < recorded_before))
+        return int(result.rowcount)
+
+
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
         statement, parameters = _use_statement(use)
@@ -853,4 +890,5 @@ def sql_storage(database: Database) -> Storage:
         oidc_clients=SqlOidcClients(database),
         signing_keys=SqlSigningKeys(database),
         authorization_codes=SqlAuthorizationCodes(database),
+        session_clients=SqlSessionClients(database),
     )
