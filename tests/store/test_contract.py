@@ -860,7 +860,11 @@ async def test_authorization_codes_are_purged_once_expired(storage: Storage) -> 
 async def test_the_clients_of_a_session_are_taken_once(storage: Storage) -> None:
     def entry(token_hash: bytes, client_id: str, at: datetime = NOW) -> SessionClient:
         return SessionClient(
-            token_hash=token_hash, sid=f"sid-{token_hash[:1].decode()}", client_id=client_id, recorded_at=at
+            token_hash=token_hash,
+            sid=f"sid-{token_hash[:1].decode()}",
+            user_id="u1",
+            client_id=client_id,
+            recorded_at=at,
         )
 
     await storage.session_clients.record(entry(b"a" * 32, "shop"))

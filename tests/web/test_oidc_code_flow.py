@@ -271,6 +271,9 @@ async def test_discovery_advertises_exactly_what_is_implemented(provider: Server
         ],
         "prompt_values_supported": ["none"],
         "authorization_response_iss_parameter_supported": True,
+        "end_session_endpoint": f"{ORIGIN}/oauth2/logout",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

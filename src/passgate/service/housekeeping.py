@@ -26,6 +26,8 @@ async def purge(ctx: Context) -> tuple[int, int]:
     # Kept after their exchange until the access token they issued has expired: till then a code presented again
     # must still revoke it.
     await ctx.storage.authorization_codes.purge(now - oidc.ACCESS_TOKEN_LIFETIME)
+    # A session lasts session_absolute at most: its clients are kept no longer, ended or not.
+    await ctx.storage.session_clients.purge(now - ctx.rp.session_absolute)
     return challenges, sessions
 
 

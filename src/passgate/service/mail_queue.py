@@ -15,6 +15,9 @@ address; the worker that claims it looks the address up, and for an account's ve
 token and puts the message in the job's place (one atomic `MailOutbox.replace`, leased to itself), then sends it
 like any message, retries included; for another address it deletes the job and sends nothing. A job whose worker
 stopped half-way is carried out again once its lease runs out: a second token at worst, the first never sent.
+
+The queue also carries OpenID Connect back-channel logout deliveries (kind "logout_token",
+`passgate.service.backchannel`): the recipient is the client, and "sending" is POSTing a logout token to it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from passgate.service import email_links, sealing
+from passgate.service import backchannel, email_links, sealing
 from passgate.service.context import Context
 from passgate.store.base import MailKind, QueuedMail
 
@@ -109,8 +112,11 @@ async def deliver_due(ctx: Context, worker: str, *, limit: int = BATCH) -> Deliv
             continue
         mail, text = ready
         try:
-            await ctx.mailer.send(mail.recipient, mail.subject, text)
-        except Exception as exc:  # the mail server's or the network's failure
+            if mail.kind == "logout_token":
+                await backchannel.deliver(ctx, mail.recipient, text)
+            else:
+                await ctx.mailer.send(mail.recipient, mail.subject, text)
+        except Exception as exc:  # the mail server's, the client's or the network's failure
             done[await _attempt_failed(ctx, worker, mail, _reason(exc))] += 1
             continue
         await ctx.storage.mail.sent(mail.id, worker=worker)
@@ -134,7 +140,7 @@ async def _ready(ctx: Context, worker: str, mail: QueuedMail) -> tuple[QueuedMai
         text = unseal(ctx, mail.id, mail.body)
     except sealing.InvalidTag:
         raise _Unreadable("sealed under another secret_key") from None
-    if mail.kind == "message":
+    if mail.kind in ("message", "logout_token"):
         return mail, text
     if mail.kind == "sign_in_link":
         return await _sign_in_link(ctx, worker, mail, text)

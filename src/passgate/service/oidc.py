@@ -34,7 +34,7 @@ from passgate.core.errors import (
     PasskeyError,
     UnsupportedGrantType,
 )
-from passgate.service import keys, oidc_clients, ratelimit
+from passgate.service import backchannel, keys, oidc_clients, ratelimit
 from passgate.service.context import Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, assurance_of
 from passgate.store.base import AuthorizationCode, SigningAlgorithm
@@ -192,6 +192,9 @@ async def exchange(
         jti = secrets.token_urlsafe(16)
         tokens = await _tokens(ctx, code, jti)
         await ctx.storage.authorization_codes.record_issued(code.code_hash, jti)
+        session = await ctx.storage.sessions.by_sid(code.sid)
+        if session is not None:
+            await backchannel.recorded(ctx, session, code.client_id)
         audit.detail.update({"jti": jti, "sid": code.sid, "scope": code.scope})
         return tokens
 

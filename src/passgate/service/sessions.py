@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from passgate.core.assurance import Assurance, SignInProof, assurance
 from passgate.core.errors import StepUpRequired
+from passgate.service import backchannel
 from passgate.service.context import Client, Context, digest
 from passgate.store.base import Session, SessionKind, User
 
@@ -89,8 +90,10 @@ async def resolve(ctx: Context, token: str | None) -> SignedIn | None:
 
 
 async def end(ctx: Context, token: str | None) -> None:
+    """Sign out: end the session, and queue back-channel logout for the clients that received tokens for it."""
     if token:
         await ctx.storage.sessions.delete(digest(token))
+        await backchannel.sessions_ended(ctx, [digest(token)])
 
 
 def require_recent_passkey(ctx: Context, current: SignedIn) -> None:

@@ -481,6 +481,7 @@ class SessionClient:
 
     token_hash: bytes  # the session's (a session that ended is known by it: `Removal.ended_sessions`)
     sid: str
+    user_id: str
     client_id: str
     recorded_at: datetime
 

@@ -245,5 +245,6 @@ session_clients = Table(
     Column("token_hash", LargeBinary(32), primary_key=True),
     Column("client_id", String(64), primary_key=True),
     Column("sid", String(64), nullable=False),
+    Column("user_id", String(32), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
 )

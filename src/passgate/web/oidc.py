@@ -1,4 +1,4 @@
-"""The OpenID Connect provider's endpoints: authorization, token, userinfo, and discovery.
+"""The OpenID Connect provider's endpoints: authorization, token, userinfo, end-session, and discovery.
 
 A thin edge over passgate.service.oidc: it reads the request (query, form, Basic credentials, bearer token)
 and shapes the answers OAuth 2 asks for: redirects with the code or the error, RFC 6749 section 5.2 JSON errors,
@@ -17,9 +17,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from passgate.core import authorization
 from passgate.core.errors import InvalidClient, InvalidRequest, InvalidToken, PasskeyError
-from passgate.service import oidc
+from passgate.service import logout, oidc
+from passgate.service.sessions import SignedIn
 from passgate.web import pages
-from passgate.web.context import client_of, ctx_of, signed_in
+from passgate.web.context import clear_session_cookie, client_of, ctx_of, signed_in
 from passgate.web.errors import status_for
 
 # Not in /openapi.json: these answer in the shapes OAuth 2 and OpenID Connect define (redirects, RFC 6749
@@ -183,7 +184,58 @@ def _metadata(request: Request) -> dict[str, Any]:
         "claims_supported": list(oidc.CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none"],
         "authorization_response_iss_parameter_supported": True,
+        "end_session_endpoint": f"{issuer}/oauth2/logout",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
+
+
+@router.api_route("/oauth2/logout", methods=["GET", "POST"])
+async def end_session(request: Request) -> Response:
+    """The end-session endpoint (RP-Initiated Logout 1.0), by GET or by a POSTed form."""
+    ctx = ctx_of(request)
+    try:
+        pairs = request.query_params.multi_items() if request.method == "GET" else await _form_pairs(request)
+        parameters = authorization.single_values(pairs)
+        read = await logout.read(ctx, parameters)
+    except InvalidRequest as exc:
+        refused = pages.render(request, "logout_error.html", error=exc)
+        refused.status_code = status_for(exc)
+        return refused
+    current = await signed_in(request)
+    confirmed = parameters.get("confirmation") if request.method == "POST" else None
+    if logout.decide(ctx, read, current, confirmed, posted=request.method == "POST") == "ask":
+        return _ask_to_sign_out(request, read, parameters, current)
+    ended = await logout.sign_out(ctx, read, client_of(request).session_token)
+    response: Response
+    if ended.location is None:
+        response = pages.render(request, "logout_done.html")
+    else:
+        response = RedirectResponse(ended.location, status_code=303, headers=NO_STORE)
+    clear_session_cookie(request, response)
+    return response
+
+
+def _ask_to_sign_out(
+    request: Request, read: logout.LogoutRequest, parameters: dict[str, str], current: SignedIn | None
+) -> Response:
+    kept = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
+    response = pages.render(
+        request,
+        "logout_confirm.html",
+        client=read.client,
+        parameters={name: parameters[name] for name in kept if name in parameters},
+        confirmation=logout.confirmation(ctx_of(request), current) if current else "",
+    )
+    if read.post_logout_redirect_uri:
+        # Browsers hold the form's redirect to form-action too: let it go on to the client's URI.
+        target = urlsplit(read.post_logout_redirect_uri)
+        destination = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+            f"base-uri 'none'; form-action 'self' {destination}; frame-ancestors 'none'"
+        )
+    return response
 
 
 @router.get("/.well-known/openid-configuration")

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.LargeBinary(length=32), primary_key=True),
         sa.Column("client_id", sa.String(length=64), primary_key=True),
         sa.Column("sid", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("recorded_at", UTCDateTime(), nullable=False),
     )
 
