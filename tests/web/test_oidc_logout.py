@@ -4,6 +4,7 @@ suite's modules."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -17,7 +18,9 @@ from joserfc.jwk import KeySet
 
 from passgate.testing import SoftwareAuthenticator
 from tests.web.conftest import ORIGIN, Server, sign_up
+from tests.web.test_account_api import account, add_passkey
 from tests.web.test_oidc_code_flow import CALLBACK, SECRET, code_for, discover, query, relying_party
+from tests.web.test_passkey_removal import passkey_id, sign_in
 
 AFTER_LOGOUT = "https://shop.example/signed-out"
 
@@ -154,3 +157,39 @@ async def test_oidcc_rp_initiated_logout_bad_post_logout_redirect_uri(
         answer = await browser.get("/oauth2/logout", params=parameters)
         assert answer.status_code == 400 and "location" not in answer.headers
         assert (await browser.get("/auth/session")).json()["user"]["username"] == "alice"
+
+
+async def test_oidcc_backchannel_logout_on_passkey_removal_from_another_device(
+    provider: Server, receiver: Receiver
+) -> None:
+    phone, laptop = SoftwareAuthenticator(), SoftwareAuthenticator()
+    async with provider.client() as on_phone, provider.client() as on_laptop:
+        await sign_up(on_phone, phone, "nia")
+        assert (await add_passkey(on_phone, laptop)).status_code == 200
+        token, sid, _ = await signed_in_at_shop(provider, on_phone)
+        sub = jwt.decode(token["id_token"], await jwks(on_phone)).claims["sub"]
+        await sign_in(on_laptop, laptop)
+        lost = passkey_id(phone, (await account(on_laptop))["passkeys"])
+        assert (await on_laptop.delete(f"/auth/passkeys/{lost}")).status_code == 200
+        [logout_token] = await received(receiver)
+        await assert_logout_token(on_laptop, logout_token, sid=sid, sub=sub)
+
+
+async def test_oidcc_rp_initiated_logout_asks_without_a_hint_for_this_session(provider: Server) -> None:
+    async with provider.client() as browser, provider.client() as elsewhere:
+        await sign_up(browser, SoftwareAuthenticator(), "alice")
+        asked = await browser.get(
+            "/oauth2/logout", params={"client_id": "shop", "post_logout_redirect_uri": AFTER_LOGOUT, "state": "s2"}
+        )
+        assert asked.status_code == 200 and 'id="logout-confirm"' in asked.text
+        [confirmation] = re.findall(r'name="confirmation" value="([^"]+)"', asked.text)
+        assert (await browser.get("/auth/session")).json()["user"]["username"] == "alice"
+        form = {"client_id": "shop", "post_logout_redirect_uri": AFTER_LOGOUT, "state": "s2"}
+        forged = await browser.post("/oauth2/logout", data={**form, "confirmation": "forged"})
+        assert forged.status_code == 200 and (await browser.get("/auth/session")).json()["user"]
+        await sign_up(elsewhere, SoftwareAuthenticator(), "bob")
+        another = await elsewhere.post("/oauth2/logout", data={**form, "confirmation": confirmation})
+        assert another.status_code == 200 and (await elsewhere.get("/auth/session")).json()["user"]
+        done = await browser.post("/oauth2/logout", data={**form, "confirmation": confirmation})
+        assert done.status_code == 303 and query(done.headers["location"]) == {"state": "s2"}
+        assert (await browser.get("/auth/session")).json().get("user") is None
