@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, RSAKey
 
 from passgate.testing import SoftwareAuthenticator
 from tests.web.conftest import ORIGIN, Server, sign_up
@@ -193,3 +193,16 @@ async def test_oidcc_rp_initiated_logout_asks_without_a_hint_for_this_session(pr
         done = await browser.post("/oauth2/logout", data={**form, "confirmation": confirmation})
         assert done.status_code == 303 and query(done.headers["location"]) == {"state": "s2"}
         assert (await browser.get("/auth/session")).json().get("user") is None
+
+
+async def test_oidcc_rp_initiated_logout_refuses_a_hint_signed_by_another_key(provider: Server) -> None:
+    foreign = jwt.encode(
+        {"alg": "RS256"}, {"iss": ORIGIN, "aud": "shop", "sub": "x", "sid": "y"}, RSAKey.generate_key(2048)
+    )
+    async with provider.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "alice")
+        answer = await browser.get(
+            "/oauth2/logout", params={"id_token_hint": foreign, "post_logout_redirect_uri": AFTER_LOGOUT}
+        )
+        assert answer.status_code == 400 and "location" not in answer.headers
+        assert (await browser.get("/auth/session")).json()["user"]["username"] == "alice"
