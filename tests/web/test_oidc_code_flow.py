@@ -259,18 +259,22 @@ async def test_discovery_advertises_exactly_what_is_implemented(provider: Server
         "jwks_uri": f"{ORIGIN}/.well-known/jwks.json",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "scopes_supported": ["openid", "profile", "email"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": [
             *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr", "azp"),
             *("preferred_username", "name", "email", "email_verified"),
         ],
         "prompt_values_supported": ["none"],
         "authorization_response_iss_parameter_supported": True,
+        "revocation_endpoint": f"{ORIGIN}/oauth2/revoke",
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": f"{ORIGIN}/oauth2/introspect",
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     }
 
 

@@ -203,10 +203,10 @@ async def test_an_expired_code_is_invalid_grant(provider: Server, person: httpx.
     )
 
 
-async def test_only_authorization_code_grants(provider: Server) -> None:
+async def test_only_authorization_code_and_refresh_token_grants(provider: Server) -> None:
     response = await exchange(provider, {"grant_type": "password", "username": "a"}, authorization=basic())
     assert_oauth_error(response, 400, "unsupported_grant_type")
-    response = await exchange(provider, {"grant_type": "refresh_token", "refresh_token": "x"}, authorization=basic())
+    response = await exchange(provider, {"grant_type": "client_credentials"}, authorization=basic())
     assert_oauth_error(response, 400, "unsupported_grant_type")
 
 

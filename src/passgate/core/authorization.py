@@ -32,7 +32,9 @@ from passgate.core.errors import (
 )
 from passgate.core.oidc_clients import OidcClient, redirect_uri_matches
 
-SUPPORTED_SCOPES = ("openid", "profile", "email")
+# offline_access is granted, without prompt=consent, only to first-party clients (OIDC Core section 11 asks for
+# consent): the others are refused until there is a consent page.
+SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access")
 # Parameters this provider does not honour yet: refused rather than silently ignored, as a client sending them
 # relies on what they ask for.
 NOT_SUPPORTED = ("max_age", "acr_values", "id_token_hint", "request", "request_uri", "claims", "registration")

@@ -1,4 +1,4 @@
-"""The OpenID Connect provider's endpoints: authorization, token, userinfo, and discovery.
+"""The OpenID Connect provider's endpoints: authorization, token, userinfo, revocation, introspection, discovery.
 
 A thin edge over passgate.service.oidc: it reads the request (query, form, Basic credentials, bearer token)
 and shapes the answers OAuth 2 asks for: redirects with the code or the error, RFC 6749 section 5.2 JSON errors,
@@ -122,7 +122,8 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
 
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
-    """The token endpoint: authorization_code with client_secret_basic, client_secret_post or none."""
+    """The token endpoint: authorization_code and refresh_token, with client_secret_basic, client_secret_post or
+    none."""
     basic = False
     try:
         form = await _form(request)
@@ -136,6 +137,35 @@ async def token(request: Request) -> Response:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     return JSONResponse(answer, headers=NO_STORE)
+
+
+async def _client_request(request: Request, use: Any) -> Response:
+    """Revocation and introspection: a form and a confidential client's credentials; `use` gives the answer."""
+    basic = False
+    try:
+        form = await _form(request)
+        client_id, secret, basic = _client_credentials(request, form)
+        answer = await use(ctx_of(request), client_of(request), client_id=client_id, client_secret=secret, form=form)
+    except PasskeyError as exc:
+        response = _oauth_error(exc, basic=basic)
+        if hasattr(exc, "retry_after"):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if answer is None:
+        return Response(status_code=200, headers=NO_STORE)
+    return JSONResponse(answer, headers=NO_STORE)
+
+
+@router.post("/oauth2/revoke")
+async def revoke(request: Request) -> Response:
+    """RFC 7009 token revocation, for confidential clients: 200 whether or not the token was known."""
+    return await _client_request(request, oidc.revoke)
+
+
+@router.post("/oauth2/introspect")
+async def introspect(request: Request) -> Response:
+    """RFC 7662 token introspection, for confidential clients."""
+    return await _client_request(request, oidc.introspect)
 
 
 def _bearer_challenge(error: PasskeyError) -> Response:
@@ -174,7 +204,7 @@ def _metadata(request: Request) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [oidc.SIGNING_ALGORITHM],
         "code_challenge_methods_supported": ["S256"],
@@ -183,6 +213,10 @@ def _metadata(request: Request) -> dict[str, Any]:
         "claims_supported": list(oidc.CLAIMS_SUPPORTED),
         "prompt_values_supported": ["none"],
         "authorization_response_iss_parameter_supported": True,
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     }
 
 
