@@ -184,3 +184,7 @@ def test_oidcc_server_with_openid_client_relying_party(tab: Tab, callback: Callb
     result = json.loads(out)
     assert set(result["scope"].split()) == set(SCOPE.split())
     assert_claims_of_ada(tab, result["id_token"], result["userinfo"])
+    # The access token, verified with jose as an API would (README: Integrate your app > OpenID Connect).
+    access = result["access_token"]
+    assert access["sub"] == result["id_token"]["sub"] and access["client_id"] == CLIENT_ID
+    assert set(access["scope"].split()) == set(SCOPE.split())

@@ -5,8 +5,10 @@
 // It discovers the issuer, prints {"authorization_url": ...} as one JSON line, reads the URL the browser was
 // redirected to (one line on stdin), exchanges the code (PKCE S256; state, nonce, RFC 9207 iss and the ID token,
 // signature included, checked by openid-client), fetches userinfo, and prints
-// {"id_token": claims, "userinfo": claims, "scope": ...} as one JSON line.
+// {"id_token": claims, "userinfo": claims, "access_token": claims, "scope": ...} as one JSON line; the access
+// token's claims are those jose's jwtVerify returns, as an API of the application would check them.
 import { createInterface } from "node:readline";
+import { createRemoteJWKSet, jwtVerify } from "jose";
 import * as client from "openid-client";
 
 const [issuer, clientId, clientSecret, redirectUri, scope] = process.argv.slice(2);
@@ -40,4 +42,11 @@ const tokens = await client.authorizationCodeGrant(config, new URL(callbackUrl),
 });
 const claims = tokens.claims();
 const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
-console.log(JSON.stringify({ id_token: claims, userinfo, scope: tokens.scope }));
+const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri));
+const { payload: accessToken } = await jwtVerify(tokens.access_token, jwks, {
+  issuer,
+  audience: clientId,
+  typ: "at+jwt",
+  algorithms: ["RS256"],
+});
+console.log(JSON.stringify({ id_token: claims, userinfo, access_token: accessToken, scope: tokens.scope }));
