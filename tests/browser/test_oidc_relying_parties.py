@@ -1,7 +1,7 @@
 """Relying-party libraries against a real `passgate serve`: authlib's client (Python) and openid-client (Node).
 
-Each signs a person in with the authorization code flow and PKCE S256: Chromium follows the authorization URL
-the library built to the hosted sign-in page, signs in with its virtual authenticator's passkey, and is sent to
+Each signs a person in with the authorization code flow and PKCE S256: the person signs up in Chromium with its
+virtual authenticator's passkey, then Chromium follows the authorization URL the library built and is sent to
 the client's redirect URI, a real loopback HTTP server. The library then exchanges the code, verifies the ID
 token against the JWKS and calls userinfo, all over real HTTP.
 """
@@ -25,7 +25,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.browser.conftest import SERVER_START_SECONDS, Server, Tab, sign_out, sign_up
+from tests.browser.conftest import SERVER_START_SECONDS, Server, Tab, sign_up
 from tests.services import PassgateProcess, ServerFailed, free_port, passgate_command
 
 pytestmark = pytest.mark.browser
@@ -99,16 +99,10 @@ def server(tmp_path: Path, callback: Callback) -> Iterator[Server]:
 
 
 def sign_in_through(tab: Tab, authorization_url: str, callback: Callback) -> str:
-    """Sign up, sign out, then follow the authorization URL: the hosted sign-in page, the passkey, the redirect
-    URI. Returns the URL the browser was sent to."""
+    """Sign up with a passkey on the hosted pages, then follow the authorization URL to the redirect URI. Returns
+    the URL the browser was sent to."""
     sign_up(tab, "ada", "Ada Lovelace")
-    sign_out(tab)
-    tab.forget_calls()
     tab.page.goto(authorization_url)
-    tab.wait_for_path("/signin?next=*")
-    tab.wait_until(lambda: len(tab.calls("called", mediation="conditional")) == 1, what="the autofill request")
-    tab.authenticator.set_presence(True)
-    tab.page.click("#signin-button")
     try:
         return callback.received.get(timeout=10)
     except queue.Empty:
