@@ -37,12 +37,13 @@ from passgate.core.errors import (
     InvalidToken,
     LoginRequired,
     PasskeyError,
+    UnmetAuthenticationRequirements,
     UnsupportedGrantType,
 )
 from passgate.service import keys, oidc_clients, ratelimit
 from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, assurance_of
-from passgate.store.base import AuthorizationCode, RefreshToken, SigningAlgorithm
+from passgate.store.base import AuthorizationCode, RefreshToken, SigningAlgorithm, User
 
 CODE_LIFETIME = timedelta(minutes=1)
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)
@@ -52,6 +53,8 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=30)  # a family's absolute life, from th
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (a header value, not a secret)
 # RS256: every relying party library accepts it, and OpenID Connect makes it the default.
 SIGNING_ALGORITHM: SigningAlgorithm = "RS256"  # of ID and access tokens
+# How long a fresh sign-in asked for by prompt=login, max_age, acr_values or id_token_hint may take.
+FRESH_SIGN_IN_WINDOW = timedelta(minutes=10)
 CLAIMS_SUPPORTED = (
     *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr", "azp"),
     *("preferred_username", "name", "email", "email_verified"),
@@ -67,9 +70,12 @@ def issuer(ctx: Context) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class SignInNeeded:
-    """Nobody is signed in: the person signs in on the hosted page, then comes back to the same request."""
+    """The person signs in on the hosted page, then comes back to the same request: nobody is signed in, or the
+    request asks for a fresher or stronger sign-in, or for another person's (`fresh_after` then says when the
+    fresh sign-in was asked for: the request comes back carrying it)."""
 
     login_hint: str | None
+    fresh_after: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,16 +128,43 @@ async def authorize(
 ) -> Redirect | SignInNeeded:
     """Answer an authorization request: a code for the signed-in person, at once; or a sign-in first (or
     login_required for prompt=none)."""
+
+    def refuse(error: PasskeyError) -> Redirect:
+        return error_redirect(ctx, request.redirect_uri, request.state, error, request.response_mode)
+
+    try:
+        hinted = await _hinted_user(ctx, request.id_token_hint) if request.id_token_hint else None
+    except InvalidRequest as exc:
+        return refuse(exc)
+    login_hint = request.login_hint or (hinted.username if hinted is not None else None)
     if current is None or current.session.sid is None:
         if request.prompt_none:
-            return error_redirect(ctx, request.redirect_uri, request.state, LoginRequired(), request.response_mode)
-        return SignInNeeded(login_hint=request.login_hint)
+            return refuse(LoginRequired())
+        return SignInNeeded(login_hint=login_hint)
+    session = current.session
+    proven = await assurance_of(ctx, session)
+    now = ctx.clock()
+    passkey_at = session.authenticated_at
+    after = authorization.fresh_sign_in_after(
+        request, now=int(now.timestamp()), window=int(FRESH_SIGN_IN_WINDOW.total_seconds())
+    )
+    fresh = after is not None and passkey_at is not None and passkey_at.timestamp() >= after
+    other_person = hinted is not None and hinted.id != current.user.id
+    stale = request.max_age is not None and (
+        passkey_at is None or now - passkey_at > timedelta(seconds=request.max_age)
+    )
+    acr_met = authorization.acr_met(proven.acr, request.acr_values)
+    if (request.prompt_login or stale or other_person or not acr_met) and not fresh:
+        if request.prompt_none:
+            return refuse(LoginRequired("A new sign-in is needed (max_age, acr_values or id_token_hint)."))
+        return SignInNeeded(login_hint=login_hint, fresh_after=int(now.timestamp()))
+    if other_person:
+        return refuse(LoginRequired("The person signed in is not the one id_token_hint names."))
+    if not acr_met:
+        return refuse(UnmetAuthenticationRequirements())
     async with audited(ctx, client, "oidc.authorize") as audit:
         audit.user_id = current.user.id
         audit.detail.update({"client_id": request.client.client_id, "scope": " ".join(request.scope)})
-        session = current.session
-        proven = await assurance_of(ctx, session)
-        now = ctx.clock()
         code = secrets.token_urlsafe(32)
         await ctx.storage.authorization_codes.add(
             AuthorizationCode(
@@ -151,6 +184,24 @@ async def authorize(
             )
         )
     return _response(ctx, request.redirect_uri, request.response_mode, code=code, state=request.state)
+
+
+async def _hinted_user(ctx: Context, id_token_hint: str) -> User | None:
+    """The person an ID token Passgate issued names (expired tokens too: a hint, not a credential); None if they no
+    longer exist.
+
+    Raises:
+        InvalidRequest: not an ID token signed by a published key, or another issuer's.
+    """
+    published = KeySet.import_key_set(await keys.jwks(ctx))  # type: ignore[arg-type]
+    try:
+        decoded = jwt.decode(id_token_hint, published, algorithms=VERIFIED_ALGORITHMS)
+    except (JoseError, ValueError) as exc:
+        raise InvalidRequest("id_token_hint is not an ID token Passgate issued.") from exc
+    claims = decoded.claims
+    if decoded.header.get("typ") != "JWT" or claims.get("iss") != issuer(ctx) or not isinstance(claims.get("sub"), str):
+        raise InvalidRequest("id_token_hint is not an ID token Passgate issued.")
+    return await ctx.storage.users.get(claims["sub"])
 
 
 async def exchange(

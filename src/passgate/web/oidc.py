@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from passgate.core import authorization
+from passgate.core.assurance import ACR_VALUES
 from passgate.core.errors import InvalidClient, InvalidRequest, InvalidToken, PasskeyError
 from passgate.service import oidc
 from passgate.web import pages
@@ -46,8 +47,12 @@ async def authorize(request: Request) -> Response:
         return _back_to_client(request, read)
     outcome = await oidc.authorize(ctx, client_of(request), read, await signed_in(request))
     if isinstance(outcome, oidc.SignInNeeded):
-        # Back to the same request once signed in, as a GET whatever it came as.
-        back = {"next": f"{request.url.path}?{urlencode(parameters)}"}
+        # Back to the same request once signed in, as a GET whatever it came as; when a fresh sign-in is asked
+        # for, carrying when it was asked, so that the sign-in made then lets the request go on.
+        again = [(name, value) for name, value in parameters if name != authorization.LOGIN_AFTER]
+        if outcome.fresh_after is not None:
+            again.append((authorization.LOGIN_AFTER, str(outcome.fresh_after)))
+        back = {"next": f"{request.url.path}?{urlencode(again)}"}
         if outcome.login_hint:
             back["login_hint"] = outcome.login_hint
         return RedirectResponse(f"/signin?{urlencode(back)}", status_code=303, headers=NO_STORE)
@@ -211,7 +216,11 @@ def _metadata(request: Request) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": list(authorization.SUPPORTED_SCOPES),
         "claims_supported": list(oidc.CLAIMS_SUPPORTED),
-        "prompt_values_supported": ["none"],
+        "prompt_values_supported": list(authorization.PROMPTS_SUPPORTED),
+        "acr_values_supported": list(ACR_VALUES),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -1,6 +1,6 @@
 """OpenID Connect refresh tokens and revoked access tokens
 
-Revision ID: 0009_refresh_tokens
+Revision ID: 0009
 Revises: 0008
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 from passgate.store.schema import UTCDateTime
 
-revision = "0009_refresh_tokens"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
