@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
+# The Node relying party the tests run (openid-client), installed from its lock file.
+NODE_RP := tests/node/node_modules/.installed
 
 .PHONY: install system-deps run test lint typecheck bench
 
@@ -18,7 +20,11 @@ $(DEV): $(RUNTIME) clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'clients/python[fastapi,flask,flask-login,django]'
 	touch $(DEV)
 
-install: $(DEV)
+$(NODE_RP): tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --silent
+	touch $(NODE_RP)
+
+install: $(DEV) $(NODE_RP)
 
 system-deps:
 	@sh scripts/install-system-deps.sh
@@ -33,7 +39,7 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
-test: $(DEV) system-deps lint typecheck
+test: $(DEV) system-deps $(NODE_RP) lint typecheck
 	$(BIN)/python -m pytest
 
 # Load benchmark (needs PostgreSQL 15 and redis-server: `make system-deps`); knobs: BENCH_* (see BENCHMARKS.md).

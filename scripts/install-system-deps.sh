@@ -1,10 +1,12 @@
 #!/bin/sh
-# Debian packages the test suite needs: Chromium (browser tests), PostgreSQL 15 and Redis (storage tests).
+# Debian packages the test suite needs: Chromium (browser tests), PostgreSQL 15 and Redis (storage tests), Node.js
+# and npm (the Node relying party of the OpenID Connect tests).
 set -eu
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing="$missing postgresql"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "Missing Debian packages:$missing. Install them as root: apt-get install -y$missing" >&2

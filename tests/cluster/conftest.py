@@ -68,8 +68,12 @@ def cluster(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path)
 
 
 def browser() -> httpx.AsyncClient:
-    """A browser's cookie jar; requests name the node by absolute URL (cookies ignore ports)."""
-    return httpx.AsyncClient(headers={"Origin": ORIGIN}, timeout=10)
+    """A browser's cookie jar; requests name the node by absolute URL (cookies ignore ports).
+
+    A new connection per request: a kept-alive one the server closes as idle just when the next request goes out
+    fails that request with "Server disconnected", which would say nothing about Passgate.
+    """
+    return httpx.AsyncClient(headers={"Origin": ORIGIN}, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 async def sign_up(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from passgate.store.base import (
     MailKind,
     PendingChallenge,
     QueuedMail,
+    RefreshToken,
     Removal,
     Session,
     SessionClient,
@@ -878,3 +880,71 @@ async def test_the_clients_of_a_session_are_taken_once(storage: Storage) -> None
     assert [e for result in taken for e in result if e.client_id == "shop"] == [entry(b"a" * 32, "shop")]
     assert await storage.session_clients.purge(NOW - timedelta(days=30)) == 1
     assert await storage.session_clients.take([b"b" * 32, b"c" * 32]) == [entry(b"b" * 32, "shop")]
+
+
+def refresh_token(token_hash: bytes = b"r" * 32, family_id: str = "family-1", **changes: Any) -> RefreshToken:
+    token = RefreshToken(
+        token_hash=token_hash,
+        family_id=family_id,
+        client_id="shop",
+        user_id="u1",
+        sid="public-id-1",
+        scope="openid offline_access",
+        auth_time=NOW,
+        amr=("pop", "swk"),
+        acr="phr",
+        generation=0,
+        access_token_jti=f"jti-{token_hash[:1].decode()}",
+        created_at=NOW,
+        expires_at=NOW + timedelta(days=14),
+        family_expires_at=NOW + timedelta(days=30),
+    )
+    return dataclasses.replace(token, **changes)
+
+
+async def test_a_refresh_token_rotates_once_and_its_reuse_revokes_the_family(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.refresh_tokens.add(refresh_token())
+    await storage.refresh_tokens.add(refresh_token(b"o" * 32, "family-2"))
+    later = NOW + timedelta(minutes=1)
+    replacement = refresh_token(b"s" * 32, generation=1, created_at=later)
+    assert await storage.refresh_tokens.rotate(b"x" * 32, replacement, later) is None
+    assert await storage.refresh_tokens.get(b"s" * 32) is None
+    rotated = await storage.refresh_tokens.rotate(b"r" * 32, replacement, later)
+    assert rotated is not None and rotated.first and rotated.token.used_at == later
+    assert await storage.refresh_tokens.get(b"s" * 32) == replacement
+    assert (await storage.refresh_tokens.by_access_token("jti-s")) == replacement
+    reused = await storage.refresh_tokens.rotate(b"r" * 32, refresh_token(b"t" * 32, generation=1), later)
+    assert reused is not None and not reused.first and reused.token.revoked
+    assert await storage.refresh_tokens.get(b"t" * 32) is None  # nothing issued
+    assert (await storage.refresh_tokens.get(b"s" * 32)) == dataclasses.replace(replacement, revoked=True)
+    other = await storage.refresh_tokens.get(b"o" * 32)
+    assert other is not None and not other.revoked  # another family
+    # A token of a revoked family rotates no more.
+    again = await storage.refresh_tokens.rotate(b"s" * 32, refresh_token(b"u" * 32), later)
+    assert again is not None and not again.first
+    assert await storage.refresh_tokens.get(b"u" * 32) is None
+
+
+async def test_concurrent_uses_of_one_refresh_token_rotate_it_once_and_revoke_the_family(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.refresh_tokens.add(refresh_token())
+    replacements = [refresh_token(bytes([65 + n]) * 32, generation=1) for n in range(5)]
+    taken = await asyncio.gather(*(storage.refresh_tokens.rotate(b"r" * 32, r, NOW) for r in replacements))
+    assert sorted(t.first for t in taken if t is not None) == [False, False, False, False, True]
+    issued = [await storage.refresh_tokens.get(r.token_hash) for r in replacements]
+    assert [token.revoked for token in issued if token is not None] == [True]  # one issued, and revoked
+
+
+async def test_revoked_access_tokens_are_kept_until_they_expire(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.refresh_tokens.revoke_access_token("jti-1", NOW + timedelta(minutes=5))
+    await storage.refresh_tokens.revoke_access_token("jti-1", NOW + timedelta(minutes=5))  # twice is fine
+    await storage.refresh_tokens.add(refresh_token(family_expires_at=NOW + timedelta(minutes=10)))
+    assert await storage.refresh_tokens.access_token_revoked("jti-1")
+    assert not await storage.refresh_tokens.access_token_revoked("jti-2")
+    assert await storage.refresh_tokens.purge(NOW) == 0
+    assert await storage.refresh_tokens.purge(NOW + timedelta(minutes=5)) == 1
+    assert not await storage.refresh_tokens.access_token_revoked("jti-1")
+    assert await storage.refresh_tokens.purge(NOW + timedelta(minutes=10)) == 1
+    assert await storage.refresh_tokens.get(b"r" * 32) is None

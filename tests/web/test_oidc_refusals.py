@@ -85,8 +85,13 @@ async def test_a_parameter_given_twice_is_shown_not_redirected(provider: Server,
         ({"response_type": "code id_token"}, "unsupported_response_type"),
         ({"scope": "profile email"}, "invalid_scope"),
         ({"response_mode": "fragment"}, "invalid_request"),
-        ({"prompt": "login"}, "invalid_request"),
-        ({"max_age": "1"}, "invalid_request"),
+        ({"prompt": "select_account"}, "invalid_request"),
+        ({"prompt": "consent"}, "invalid_request"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"max_age": "-1"}, "invalid_request"),
+        ({"max_age": "soon"}, "invalid_request"),
+        ({"id_token_hint": "not-a-token"}, "invalid_request"),
+        ({"claims": "{}"}, "invalid_request"),
         ({"nonce": "n" * 513}, "invalid_request"),
         ({"client_id": "partner", "redirect_uri": PARTNER_CALLBACK}, "consent_required"),
     ],
@@ -203,10 +208,10 @@ async def test_an_expired_code_is_invalid_grant(provider: Server, person: httpx.
     )
 
 
-async def test_only_authorization_code_grants(provider: Server) -> None:
+async def test_only_authorization_code_and_refresh_token_grants(provider: Server) -> None:
     response = await exchange(provider, {"grant_type": "password", "username": "a"}, authorization=basic())
     assert_oauth_error(response, 400, "unsupported_grant_type")
-    response = await exchange(provider, {"grant_type": "refresh_token", "refresh_token": "x"}, authorization=basic())
+    response = await exchange(provider, {"grant_type": "client_credentials"}, authorization=basic())
     assert_oauth_error(response, 400, "unsupported_grant_type")
 
 

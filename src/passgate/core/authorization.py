@@ -22,6 +22,7 @@ from authlib.oauth2.rfc7636.challenge import (
     create_s256_code_challenge,
 )
 
+from passgate.core.assurance import ACR_VALUES, PHR, PHRH
 from passgate.core.errors import (
     ConsentRequired,
     InvalidClient,
@@ -32,10 +33,19 @@ from passgate.core.errors import (
 )
 from passgate.core.oidc_clients import OidcClient, redirect_uri_matches
 
-SUPPORTED_SCOPES = ("openid", "profile", "email")
+# offline_access is granted, without prompt=consent, only to first-party clients (OIDC Core section 11 asks for
+# consent): the others are refused until there is a consent page.
+SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access")
 # Parameters this provider does not honour yet: refused rather than silently ignored, as a client sending them
 # relies on what they ask for.
-NOT_SUPPORTED = ("max_age", "acr_values", "id_token_hint", "request", "request_uri", "claims", "registration")
+NOT_SUPPORTED = ("request", "request_uri", "claims", "registration")
+PROMPTS_SUPPORTED = ("none", "login")
+# Added by Passgate itself to the request a person comes back to from the hosted sign-in page: the time (Unix
+# seconds) a fresh sign-in was asked for. A sign-in at or after it is the fresh one, so the request goes on instead of
+# asking again. It need not be secret nor signed: whoever builds a request could leave out prompt=login or max_age
+# as well, the answer only goes to the client's own redirect URI, and the ID token's auth_time is the true time of
+# the passkey's use, which a client asking for max_age checks. Only recent values count (`fresh_sign_in_after`).
+LOGIN_AFTER = "passgate_login_after"
 
 ResponseMode = Literal["query", "form_post"]
 MAX_NONCE = 512  # what storage keeps with the code
@@ -61,6 +71,11 @@ class AuthorizationRequest:
     prompt_none: bool
     login_hint: str | None
     response_mode: ResponseMode = "query"
+    prompt_login: bool = False
+    max_age: int | None = None  # seconds
+    acr_values: tuple[str, ...] = ()  # the asked-for values Passgate knows, in the client's order of preference
+    id_token_hint: str | None = None
+    login_after: int | None = None  # LOGIN_AFTER, when present and well formed
 
 
 def single_values(parameters: Parameters) -> dict[str, str]:
@@ -102,7 +117,8 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     Raises:
         UnsupportedResponseType: response_type is not `code`.
         InvalidRequest: PKCE missing or not S256, a response_mode other than query and form_post, a prompt other
-            than none, a nonce too long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
+            than none and login (or none with another), a max_age that is not a number of seconds, a nonce too
+            long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
         InvalidScope: no `openid` among the scopes.
         ConsentRequired: the client is not first-party (no consent page yet).
     """
@@ -126,8 +142,14 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     if len(values.get("nonce", "")) > MAX_NONCE:
         raise InvalidRequest(f"nonce is longer than {MAX_NONCE} characters.")
     prompt = values.get("prompt", "").split()
-    if prompt and prompt != ["none"]:
-        raise InvalidRequest("Only prompt=none is supported.")
+    for value in prompt:
+        if value not in PROMPTS_SUPPORTED:
+            raise InvalidRequest(f"prompt={value} is not supported.")
+    if "none" in prompt and len(prompt) > 1:
+        raise InvalidRequest("prompt=none cannot be combined with another value.")
+    max_age = values.get("max_age")
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit() and len(max_age) <= 12):
+        raise InvalidRequest("max_age must be a number of seconds.")
     if not client.first_party:
         raise ConsentRequired()
     return AuthorizationRequest(
@@ -137,10 +159,33 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
         scope=tuple(s for s in SUPPORTED_SCOPES if s in asked and (s == "openid" or s in client.scopes)),
         nonce=values.get("nonce"),
         code_challenge=challenge,
-        prompt_none=bool(prompt),
+        prompt_none="none" in prompt,
         response_mode=response_mode_of(values),
         login_hint=values.get("login_hint"),
+        prompt_login="login" in prompt,
+        max_age=int(max_age) if max_age is not None else None,
+        acr_values=tuple(value for value in values.get("acr_values", "").split() if value in ACR_VALUES),
+        id_token_hint=values.get("id_token_hint"),
+        login_after=_seconds(values.get(LOGIN_AFTER)),
     )
+
+
+def _seconds(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isascii() and value.isdigit() and len(value) <= 12 else None
+
+
+def acr_met(acr: str | None, asked: tuple[str, ...]) -> bool:
+    """True if nothing is asked, or the session's `acr` is one of `asked` (phrh meets phr: it is phr and more)."""
+    if not asked:
+        return True
+    return acr is not None and (acr in asked or (acr == PHRH and PHR in asked))
+
+
+def fresh_sign_in_after(request: AuthorizationRequest, *, now: int, window: int) -> int | None:
+    """The time from which a sign-in counts as the fresh one this request came back with: its LOGIN_AFTER, if
+    within `window` seconds before `now`; else None (no fresh sign-in has been asked for yet)."""
+    at = request.login_after
+    return at if at is not None and now - window <= at <= now else None
 
 
 def response_mode_of(values: Mapping[str, str]) -> ResponseMode:

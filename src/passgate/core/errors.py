@@ -54,6 +54,7 @@
     │   ├── InvalidScope             invalid_scope
     │   ├── LoginRequired            login_required        (prompt=none, and nobody is signed in)
     │   ├── ConsentRequired          consent_required      (the client is not first-party)
+    │   ├── UnmetAuthenticationRequirements  unmet_authentication_requirements  (acr_values not met by a sign-in)
     │   ├── InvalidGrant             invalid_grant         (code unknown, used, expired, or not this request's)
     │   ├── UnsupportedGrantType     unsupported_grant_type
     │   └── InvalidToken             invalid_token         (an access token refused: bad, expired or revoked)
@@ -350,6 +351,14 @@ class LoginRequired(AuthorizationError):
 class ConsentRequired(AuthorizationError):
     code = "consent_required"
     default_message = "This client needs the person's consent, which cannot be asked for yet."
+
+
+class UnmetAuthenticationRequirements(AuthorizationError):
+    """OpenID Connect Core Error Code unmet_authentication_requirements (registered in IANA's OAuth Extensions
+    Error registry): even a fresh sign-in did not reach an asked-for `acr`."""
+
+    code = "unmet_authentication_requirements"
+    default_message = "The sign-in did not meet the authentication requirements asked for (acr_values)."
 
 
 class InvalidGrant(AuthorizationError):

@@ -8,11 +8,14 @@ come from authlib through `passgate.core.authorization` (PKCE, URL building); ev
 Tokens:
 - access token: an RFC 9068 JWT (`typ` at+jwt, RS256), five minutes, audience the client; userinfo accepts it
   while its code was not presented again and its session lasts;
-- ID token: `iss sub aud exp iat auth_time nonce sid amr acr azp`, RS256, five minutes.
+- ID token: `iss sub aud exp iat auth_time nonce sid amr acr azp`, RS256, five minutes;
+- refresh token (only with offline_access): opaque, stored as its SHA-256, rotated on each use; see
+  `refresh` for what ends one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,31 +30,38 @@ from passgate.core import authorization
 from passgate.core.authorization import AuthorizationRequest, PageError, Parameters
 from passgate.core.errors import (
     AuthorizationError,
+    InvalidClient,
     InvalidGrant,
     InvalidRequest,
+    InvalidScope,
     InvalidToken,
     LoginRequired,
     PasskeyError,
+    UnmetAuthenticationRequirements,
     UnsupportedGrantType,
 )
 from passgate.service import backchannel, keys, oidc_clients, ratelimit
-from passgate.service.context import Client, Context, audited, digest
+from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, assurance_of
-from passgate.store.base import AuthorizationCode, SigningAlgorithm
+from passgate.store.base import AuthorizationCode, RefreshToken, SigningAlgorithm, User
 
 CODE_LIFETIME = timedelta(minutes=1)
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=5)
 ID_TOKEN_LIFETIME = timedelta(minutes=5)
+REFRESH_TOKEN_IDLE = timedelta(days=14)  # unused this long, a refresh token has expired
+REFRESH_TOKEN_LIFETIME = timedelta(days=30)  # a family's absolute life, from the sign-in's code exchange
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 (a header value, not a secret)
 # RS256: every relying party library accepts it, and OpenID Connect makes it the default.
 SIGNING_ALGORITHM: SigningAlgorithm = "RS256"  # of ID and access tokens
+# How long a fresh sign-in asked for by prompt=login, max_age, acr_values or id_token_hint may take.
+FRESH_SIGN_IN_WINDOW = timedelta(minutes=10)
 CLAIMS_SUPPORTED = (
     *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr", "azp"),
     *("preferred_username", "name", "email", "email_verified"),
 )
 VERIFIED_ALGORITHMS = ("RS256", "ES256")
 
-__all__ = ["PageError", "authorize", "exchange", "issuer", "request_of", "userinfo"]
+__all__ = ["PageError", "authorize", "exchange", "introspect", "issuer", "request_of", "revoke", "userinfo"]
 
 
 def issuer(ctx: Context) -> str:
@@ -60,9 +70,12 @@ def issuer(ctx: Context) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class SignInNeeded:
-    """Nobody is signed in: the person signs in on the hosted page, then comes back to the same request."""
+    """The person signs in on the hosted page, then comes back to the same request: nobody is signed in, or the
+    request asks for a fresher or stronger sign-in, or for another person's (`fresh_after` then says when the
+    fresh sign-in was asked for: the request comes back carrying it)."""
 
     login_hint: str | None
+    fresh_after: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,16 +128,43 @@ async def authorize(
 ) -> Redirect | SignInNeeded:
     """Answer an authorization request: a code for the signed-in person, at once; or a sign-in first (or
     login_required for prompt=none)."""
+
+    def refuse(error: PasskeyError) -> Redirect:
+        return error_redirect(ctx, request.redirect_uri, request.state, error, request.response_mode)
+
+    try:
+        hinted = await _hinted_user(ctx, request.id_token_hint) if request.id_token_hint else None
+    except InvalidRequest as exc:
+        return refuse(exc)
+    login_hint = request.login_hint or (hinted.username if hinted is not None else None)
     if current is None or current.session.sid is None:
         if request.prompt_none:
-            return error_redirect(ctx, request.redirect_uri, request.state, LoginRequired(), request.response_mode)
-        return SignInNeeded(login_hint=request.login_hint)
+            return refuse(LoginRequired())
+        return SignInNeeded(login_hint=login_hint)
+    session = current.session
+    proven = await assurance_of(ctx, session)
+    now = ctx.clock()
+    passkey_at = session.authenticated_at
+    after = authorization.fresh_sign_in_after(
+        request, now=int(now.timestamp()), window=int(FRESH_SIGN_IN_WINDOW.total_seconds())
+    )
+    fresh = after is not None and passkey_at is not None and passkey_at.timestamp() >= after
+    other_person = hinted is not None and hinted.id != current.user.id
+    stale = request.max_age is not None and (
+        passkey_at is None or now - passkey_at > timedelta(seconds=request.max_age)
+    )
+    acr_met = authorization.acr_met(proven.acr, request.acr_values)
+    if (request.prompt_login or stale or other_person or not acr_met) and not fresh:
+        if request.prompt_none:
+            return refuse(LoginRequired("A new sign-in is needed (max_age, acr_values or id_token_hint)."))
+        return SignInNeeded(login_hint=login_hint, fresh_after=int(now.timestamp()))
+    if other_person:
+        return refuse(LoginRequired("The person signed in is not the one id_token_hint names."))
+    if not acr_met:
+        return refuse(UnmetAuthenticationRequirements())
     async with audited(ctx, client, "oidc.authorize") as audit:
         audit.user_id = current.user.id
         audit.detail.update({"client_id": request.client.client_id, "scope": " ".join(request.scope)})
-        session = current.session
-        proven = await assurance_of(ctx, session)
-        now = ctx.clock()
         code = secrets.token_urlsafe(32)
         await ctx.storage.authorization_codes.add(
             AuthorizationCode(
@@ -144,6 +184,24 @@ async def authorize(
             )
         )
     return _response(ctx, request.redirect_uri, request.response_mode, code=code, state=request.state)
+
+
+async def _hinted_user(ctx: Context, id_token_hint: str) -> User | None:
+    """The person an ID token Passgate issued names (expired tokens too: a hint, not a credential); None if they no
+    longer exist.
+
+    Raises:
+        InvalidRequest: not an ID token signed by a published key, or another issuer's.
+    """
+    published = KeySet.import_key_set(await keys.jwks(ctx))  # type: ignore[arg-type]
+    try:
+        decoded = jwt.decode(id_token_hint, published, algorithms=VERIFIED_ALGORITHMS)
+    except (JoseError, ValueError) as exc:
+        raise InvalidRequest("id_token_hint is not an ID token Passgate issued.") from exc
+    claims = decoded.claims
+    if decoded.header.get("typ") != "JWT" or claims.get("iss") != issuer(ctx) or not isinstance(claims.get("sub"), str):
+        raise InvalidRequest("id_token_hint is not an ID token Passgate issued.")
+    return await ctx.storage.users.get(claims["sub"])
 
 
 async def exchange(
@@ -166,6 +224,8 @@ async def exchange(
         audit.detail["client_id"] = client_id[:64]
         await ratelimit.ceremony(ctx, client, "oidc-token", account=f"client:{client_id}")
         registered = await oidc_clients.authenticate(ctx, client_id, client_secret)
+        if form.get("grant_type") == "refresh_token":
+            return await _refresh(ctx, registered.client_id, form, audit)
         if form.get("grant_type") != "authorization_code":
             raise UnsupportedGrantType()
         if "code" not in form:
@@ -195,6 +255,8 @@ async def exchange(
         session = await ctx.storage.sessions.by_sid(code.sid)
         if session is not None:
             await backchannel.recorded(ctx, session, code.client_id)
+        if "offline_access" in code.scope.split():
+            tokens["refresh_token"] = await _first_refresh_token(ctx, code, jti)
         audit.detail.update({"jti": jti, "sid": code.sid, "scope": code.scope})
         return tokens
 
@@ -205,7 +267,12 @@ async def _session_lasts(ctx: Context, sid: str) -> bool:
     return session is not None and now < session.expires_at and now < session.last_seen_at + ctx.rp.session_idle
 
 
-async def _tokens(ctx: Context, code: AuthorizationCode, jti: str) -> dict[str, Any]:
+async def _tokens(
+    ctx: Context, code: AuthorizationCode | RefreshToken, jti: str, scope: str | None = None
+) -> dict[str, Any]:
+    """The access token and, with the openid scope, the ID token, for a code's grant or a refresh token's (whose
+    ID token keeps the sign-in's `auth_time`, `sid`, `amr` and `acr`, and has no nonce: OIDC Core section 12.2)."""
+    scope = code.scope if scope is None else scope
     now = ctx.clock().replace(microsecond=0)
     common: dict[str, Any] = {
         "iss": issuer(ctx),
@@ -221,7 +288,7 @@ async def _tokens(ctx: Context, code: AuthorizationCode, jti: str) -> dict[str, 
         **common,
         "aud": code.client_id,
         "client_id": code.client_id,
-        "scope": code.scope,
+        "scope": scope,
         "jti": jti,
         "exp": int((now + ACCESS_TOKEN_LIFETIME).timestamp()),
     }
@@ -231,15 +298,17 @@ async def _tokens(ctx: Context, code: AuthorizationCode, jti: str) -> dict[str, 
         "azp": code.client_id,
         "exp": int((now + ID_TOKEN_LIFETIME).timestamp()),
     }
-    if code.nonce is not None:
+    if isinstance(code, AuthorizationCode) and code.nonce is not None:
         id_claims["nonce"] = code.nonce
-    return {
+    answer = {
         "access_token": await keys.sign(ctx, access_claims, typ=ACCESS_TOKEN_TYP, alg=SIGNING_ALGORITHM),
         "token_type": "Bearer",
         "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()),
-        "scope": code.scope,
-        "id_token": await keys.sign(ctx, id_claims, typ="JWT", alg=SIGNING_ALGORITHM),
+        "scope": scope,
     }
+    if "openid" in scope.split():
+        answer["id_token"] = await keys.sign(ctx, id_claims, typ="JWT", alg=SIGNING_ALGORITHM)
+    return answer
 
 
 async def verify_access_token(ctx: Context, token: str) -> dict[str, Any]:
@@ -274,13 +343,11 @@ async def userinfo(ctx: Context, token: str) -> dict[str, Any]:
     """The signed-in person's claims for the access token's scopes.
 
     Raises:
-        InvalidToken: the token is refused (verify_access_token), its code was presented again, its session has
-            ended or its user is gone.
+        InvalidToken: the token is refused (verify_access_token) or no longer live (`_access_token_live`), or
+            its user is gone.
     """
     claims = await verify_access_token(ctx, token)
-    if await ctx.storage.authorization_codes.revoked(str(claims["jti"])):
-        raise InvalidToken()
-    if not await _session_lasts(ctx, str(claims["sid"])):
+    if not await _access_token_live(ctx, claims):
         raise InvalidToken()
     user = await ctx.storage.users.get(str(claims["sub"]))
     if user is None:
@@ -291,4 +358,202 @@ async def userinfo(ctx: Context, token: str) -> dict[str, Any]:
         answer.update({"preferred_username": user.username, "name": user.display_name})
     if "email" in scope and user.email:
         answer.update({"email": user.email, "email_verified": user.email_verified_at is not None})
+    return answer
+
+
+# Refresh tokens, revocation (RFC 7009) and introspection (RFC 7662).
+#
+# A refresh token is the point of offline_access: it outlives the browser session that signed in. What ends it:
+# its idle expiry (REFRESH_TOKEN_IDLE unused) or its family's absolute one (REFRESH_TOKEN_LIFETIME); the client
+# revoking it; a rotated token of its family presented again; the user's deletion; the client's removal. Access
+# tokens a refresh issued follow their family, not the session; the one the code exchange issued follows the
+# session, as every code exchange's does.
+
+REFRESH_REFUSED = "The refresh token is invalid, expired or revoked."
+
+
+async def _first_refresh_token(ctx: Context, code: AuthorizationCode, jti: str) -> str:
+    now = ctx.clock()
+    value = secrets.token_urlsafe(32)
+    await ctx.storage.refresh_tokens.add(
+        RefreshToken(
+            token_hash=digest(value),
+            family_id=secrets.token_urlsafe(16),
+            client_id=code.client_id,
+            user_id=code.user_id,
+            sid=code.sid,
+            scope=code.scope,
+            auth_time=code.auth_time,
+            amr=code.amr,
+            acr=code.acr,
+            generation=0,
+            access_token_jti=jti,
+            created_at=now,
+            expires_at=now + REFRESH_TOKEN_IDLE,
+            family_expires_at=now + REFRESH_TOKEN_LIFETIME,
+        )
+    )
+    return value
+
+
+def _narrowed(granted: str, asked: str | None) -> str:
+    """The scope of a refresh's access token: the refresh token's, or fewer (RFC 6749 section 6)."""
+    if asked is None:
+        return granted
+    wanted = set(asked.split())
+    if not wanted <= set(granted.split()):
+        raise InvalidScope("A refresh may narrow the scope, never widen it.")
+    return " ".join(s for s in granted.split() if s in wanted)
+
+
+async def _refresh(ctx: Context, client_id: str, form: Mapping[str, str], audit: Audit) -> dict[str, Any]:
+    """grant_type=refresh_token (RFC 6749 section 6): the token rotated, new access and ID tokens.
+
+    Raises:
+        InvalidRequest: refresh_token missing.
+        InvalidScope: the scope asked for is wider than the refresh token's.
+        InvalidGrant: the token is unknown, another client's, expired, revoked, its user is gone, or it was used
+            before (which revokes its whole family and the access tokens it issued).
+    """
+    audit.type = "oidc.refresh"
+    if "refresh_token" not in form:
+        raise InvalidRequest("refresh_token is missing.")
+    now = ctx.clock()
+    token_hash = digest(form["refresh_token"])
+    current = await ctx.storage.refresh_tokens.get(token_hash)
+    if current is None or current.client_id != client_id:
+        raise InvalidGrant(REFRESH_REFUSED)
+    audit.user_id = current.user_id
+    audit.detail["family_id"] = current.family_id
+    if current.revoked:
+        raise InvalidGrant(REFRESH_REFUSED)
+    if current.used_at is None:  # a used one goes straight to rotate, which revokes its family
+        if now >= current.expires_at:
+            raise InvalidGrant(REFRESH_REFUSED)
+        if await ctx.storage.users.get(current.user_id) is None:
+            raise InvalidGrant(REFRESH_REFUSED)
+    scope = _narrowed(current.scope, form.get("scope"))
+    value, jti = secrets.token_urlsafe(32), secrets.token_urlsafe(16)
+    replacement = dataclasses.replace(
+        current,
+        token_hash=digest(value),
+        generation=current.generation + 1,
+        access_token_jti=jti,
+        created_at=now,
+        expires_at=min(now + REFRESH_TOKEN_IDLE, current.family_expires_at),
+        used_at=None,
+    )
+    taken = await ctx.storage.refresh_tokens.rotate(token_hash, replacement, now)
+    if taken is None:
+        raise InvalidGrant(REFRESH_REFUSED)
+    if not taken.first:
+        audit.detail["reuse"] = True
+        raise InvalidGrant("The refresh token was used before: its family is revoked.")
+    tokens = await _tokens(ctx, current, jti, scope)
+    tokens["refresh_token"] = value
+    audit.detail.update({"jti": jti, "sid": current.sid, "scope": scope, "generation": replacement.generation})
+    return tokens
+
+
+async def _access_token_live(ctx: Context, claims: Mapping[str, Any]) -> bool:
+    """False once the access token was revoked (by RFC 7009, by its code presented again, by its refresh
+    family's revocation), or, unless a refresh issued it, once its session has ended."""
+    jti = str(claims["jti"])
+    if await ctx.storage.authorization_codes.revoked(jti) or await ctx.storage.refresh_tokens.access_token_revoked(jti):
+        return False
+    issued_with = await ctx.storage.refresh_tokens.by_access_token(jti)
+    if issued_with is not None and issued_with.revoked:
+        return False
+    if issued_with is not None and issued_with.generation > 0:
+        return True
+    return await _session_lasts(ctx, str(claims["sid"]))
+
+
+async def _confidential_client(ctx: Context, client: Client, client_id: str, client_secret: str | None) -> str:
+    await ratelimit.ceremony(ctx, client, "oidc-token", account=f"client:{client_id}")
+    registered = await oidc_clients.authenticate(ctx, client_id, client_secret)
+    if registered.public:
+        raise InvalidClient("Only confidential clients may use this endpoint.")
+    return registered.client_id
+
+
+async def _access_claims(ctx: Context, token: str) -> dict[str, Any] | None:
+    try:
+        return await verify_access_token(ctx, token)
+    except InvalidToken:
+        return None
+
+
+async def revoke(
+    ctx: Context, client: Client, *, client_id: str, client_secret: str | None, form: Mapping[str, str]
+) -> None:
+    """RFC 7009: revoke a refresh token (its whole family, and the access tokens it issued) or an access token.
+    A token that is unknown, malformed or another client's is left alone, and answered the same (section 2.2).
+    token_type_hint is not needed: a refresh token is looked up by its hash, anything else read as an access
+    token.
+
+    Raises:
+        RateLimited: too many requests from this address or for this client.
+        InvalidClient: client authentication failed, or the client is public.
+        InvalidRequest: token missing.
+    """
+    async with audited(ctx, client, "oidc.revoke") as audit:
+        audit.detail["client_id"] = client_id[:64]
+        registered = await _confidential_client(ctx, client, client_id, client_secret)
+        if "token" not in form:
+            raise InvalidRequest("token is missing.")
+        refresh = await ctx.storage.refresh_tokens.get(digest(form["token"]))
+        if refresh is not None and refresh.client_id == registered:
+            await ctx.storage.refresh_tokens.revoke_family(refresh.family_id)
+            audit.user_id = refresh.user_id
+            audit.detail.update({"token_type": "refresh_token", "family_id": refresh.family_id})
+            return
+        claims = await _access_claims(ctx, form["token"])
+        if claims is not None and claims.get("client_id") == registered:
+            expires_at = ctx.clock() + ACCESS_TOKEN_LIFETIME  # no later than the token's own expiry
+            await ctx.storage.refresh_tokens.revoke_access_token(str(claims["jti"]), expires_at)
+            audit.user_id = str(claims["sub"])
+            audit.detail.update({"token_type": "access_token", "jti": claims["jti"]})
+
+
+async def introspect(
+    ctx: Context, client: Client, *, client_id: str, client_secret: str | None, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """RFC 7662: what a live access or refresh token of the calling client says; `{"active": false}` for anything
+    else (unknown, expired, revoked, another client's, its session ended, its user gone).
+
+    Raises:
+        RateLimited: too many requests from this address or for this client.
+        InvalidClient: client authentication failed, or the client is public.
+        InvalidRequest: token missing.
+    """
+    registered = await _confidential_client(ctx, client, client_id, client_secret)
+    if "token" not in form:
+        raise InvalidRequest("token is missing.")
+    inactive: dict[str, Any] = {"active": False}
+    now = ctx.clock()
+    refresh = await ctx.storage.refresh_tokens.get(digest(form["token"]))
+    if refresh is not None:
+        live = refresh.used_at is None and not refresh.revoked and now < refresh.expires_at
+        if not live or refresh.client_id != registered or await ctx.storage.users.get(refresh.user_id) is None:
+            return inactive
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "iss": issuer(ctx),
+            "sub": refresh.user_id,
+            "aud": refresh.client_id,
+            "client_id": refresh.client_id,
+            "scope": refresh.scope,
+            "sid": refresh.sid,
+            "iat": int(refresh.created_at.timestamp()),
+            "exp": int(refresh.expires_at.timestamp()),
+        }
+    claims = await _access_claims(ctx, form["token"])
+    if claims is None or claims.get("client_id") != registered or not await _access_token_live(ctx, claims):
+        return inactive
+    if await ctx.storage.users.get(str(claims["sub"])) is None:
+        return inactive
+    answer = {"active": True, "token_type": "Bearer"}
+    answer.update({name: claims[name] for name in ("iss", "sub", "aud", "client_id", "scope", "exp", "iat", "sid")})
     return answer

@@ -437,6 +437,66 @@ class AuthorizationCodeStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class RefreshToken:
+    """An OAuth 2 refresh token (offline_access), stored as its SHA-256. Each use rotates it: the token is
+    marked used and a new one of the same family issued; the family shares the grant's absolute expiry."""
+
+    token_hash: bytes
+    family_id: str
+    client_id: str
+    user_id: str
+    sid: str  # the session that signed in; the family outlives it
+    scope: str  # space-separated, as granted to this token
+    auth_time: datetime
+    amr: tuple[str, ...]
+    acr: str | None
+    generation: int  # 0: issued by the code exchange; n: by the n-th refresh
+    access_token_jti: str  # the access token issued with it
+    created_at: datetime
+    expires_at: datetime  # idle expiry: the family's absolute expiry at the latest
+    family_expires_at: datetime
+    used_at: datetime | None = None
+    revoked: bool = False  # its family was revoked (reuse, revocation)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakenRefreshToken:
+    token: RefreshToken
+    first: bool  # False: it had been used before, and its whole family is now revoked
+
+
+class RefreshTokenStore(Protocol):
+    """Refresh tokens and revoked access tokens."""
+
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def get(self, token_hash: bytes) -> RefreshToken | None: ...
+
+    async def rotate(self, token_hash: bytes, replacement: RefreshToken, now: datetime) -> TakenRefreshToken | None:
+        """Use the token, atomically: if it is unused and its family not revoked, mark it used at `now` and add
+        `replacement`, in one step (`first` True). Otherwise revoke its whole family, adding nothing (`first`
+        False). None for an unknown token."""
+        ...
+
+    async def revoke_family(self, family_id: str) -> None: ...
+
+    async def by_access_token(self, access_token_jti: str) -> RefreshToken | None:
+        """The refresh token issued with this access token, if any."""
+        ...
+
+    async def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
+        """Record an access token revoked (kept until `expires_at`, when it would have expired anyway)."""
+        ...
+
+    async def access_token_revoked(self, jti: str) -> bool: ...
+
+    async def purge(self, now: datetime) -> int:
+        """Delete refresh tokens expired or used whose family has expired, and revoked access tokens that have
+        expired, at `now`; returns how many."""
+        ...
+
+
 class SigningKeyStore(Protocol):
     """The keys every node signs with (passgate.service.keys decides their lives)."""
 
@@ -516,3 +576,4 @@ class Storage:
     signing_keys: SigningKeyStore
     authorization_codes: AuthorizationCodeStore
     session_clients: SessionClientStore
+    refresh_tokens: RefreshTokenStore

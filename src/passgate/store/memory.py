@@ -22,12 +22,14 @@ from passgate.store.base import (
     MailStatus,
     PendingChallenge,
     QueuedMail,
+    RefreshToken,
     Removal,
     Session,
     SessionClient,
     SigningKey,
     Storage,
     TakenCode,
+    TakenRefreshToken,
     User,
 )
 
@@ -461,6 +463,53 @@ class MemorySessionClients:
         return len(gone)
 
 
+class MemoryRefreshTokens:
+    def __init__(self) -> None:
+        self._tokens: dict[bytes, RefreshToken] = {}
+        self._revoked_jtis: dict[str, datetime] = {}
+
+    async def add(self, token: RefreshToken) -> None:
+        self._tokens[token.token_hash] = token
+
+    async def get(self, token_hash: bytes) -> RefreshToken | None:
+        return self._tokens.get(token_hash)
+
+    async def rotate(self, token_hash: bytes, replacement: RefreshToken, now: datetime) -> TakenRefreshToken | None:
+        # No await between the check and the writes: atomic on the event loop.
+        token = self._tokens.get(token_hash)
+        if token is None:
+            return None
+        if token.used_at is not None or token.revoked:
+            await self.revoke_family(token.family_id)
+            return TakenRefreshToken(token=self._tokens[token_hash], first=False)
+        token = self._tokens[token_hash] = dataclasses.replace(token, used_at=now)
+        self._tokens[replacement.token_hash] = replacement
+        return TakenRefreshToken(token=token, first=True)
+
+    async def revoke_family(self, family_id: str) -> None:
+        for key, token in self._tokens.items():
+            if token.family_id == family_id:
+                self._tokens[key] = dataclasses.replace(token, revoked=True)
+
+    async def by_access_token(self, access_token_jti: str) -> RefreshToken | None:
+        return next((t for t in self._tokens.values() if t.access_token_jti == access_token_jti), None)
+
+    async def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
+        self._revoked_jtis[jti] = expires_at
+
+    async def access_token_revoked(self, jti: str) -> bool:
+        return jti in self._revoked_jtis
+
+    async def purge(self, now: datetime) -> int:
+        tokens = [key for key, token in self._tokens.items() if token.family_expires_at <= now]
+        jtis = [jti for jti, expires_at in self._revoked_jtis.items() if expires_at <= now]
+        for key in tokens:
+            del self._tokens[key]
+        for jti in jtis:
+            del self._revoked_jtis[jti]
+        return len(tokens) + len(jtis)
+
+
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
@@ -497,4 +546,5 @@ def memory_storage() -> Storage:
         signing_keys=MemorySigningKeys(),
         authorization_codes=MemoryAuthorizationCodes(),
         session_clients=MemorySessionClients(),
+        refresh_tokens=MemoryRefreshTokens(),
     )

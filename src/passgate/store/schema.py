@@ -248,3 +248,33 @@ session_clients = Table(
     Column("user_id", String(32), nullable=False),
     Column("recorded_at", UTCDateTime(), nullable=False),
 )
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("family_id", String(64), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("sid", String(64), nullable=False),
+    Column("scope", String(1024), nullable=False),
+    Column("auth_time", UTCDateTime(), nullable=False),
+    Column("amr", JSON, nullable=False),
+    Column("acr", String(16), nullable=True),
+    Column("generation", Integer, nullable=False),
+    Column("access_token_jti", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("family_expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("revoked", Boolean, nullable=False),
+    Index("ix_refresh_tokens_family", "family_id"),
+    Index("ix_refresh_tokens_jti", "access_token_jti"),
+)
+
+revoked_access_tokens = Table(
+    "revoked_access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)

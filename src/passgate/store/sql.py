@@ -45,12 +45,14 @@ from passgate.store.base import (
     MailStatus,
     PendingChallenge,
     QueuedMail,
+    RefreshToken,
     Removal,
     Session,
     SessionClient,
     SigningKey,
     Storage,
     TakenCode,
+    TakenRefreshToken,
     User,
 )
 from passgate.store.memory import MemoryCounters
@@ -862,6 +864,82 @@ class SqlSessionClients(_Tables):
         return int(result.rowcount)
 
 
+_refresh, _revoked_jtis = schema.refresh_tokens, schema.revoked_access_tokens
+REFRESH_BY_HASH = select(_refresh).where(_refresh.c.token_hash == bindparam("hash"))
+USE_REFRESH = (
+    update(_refresh)
+    .where(_refresh.c.token_hash == bindparam("hash"), _refresh.c.used_at.is_(None), ~_refresh.c.revoked)
+    .values(used_at=bindparam("now"))
+)
+REVOKE_FAMILY = update(_refresh).where(_refresh.c.family_id == bindparam("family")).values(revoked=True)
+REFRESH_BY_JTI = select(_refresh).where(_refresh.c.access_token_jti == bindparam("jti"))
+
+
+def _refresh_token(row: Any) -> RefreshToken:
+    values = dict(row._mapping)
+    values["amr"] = tuple(values["amr"])
+    return RefreshToken(**values)
+
+
+def _refresh_values(token: RefreshToken) -> dict[str, Any]:
+    values = _fields(token)
+    values["amr"] = list(token.amr)
+    return values
+
+
+class SqlRefreshTokens(_Tables):
+    async def add(self, token: RefreshToken) -> None:
+        async with self._write() as connection:
+            await connection.execute(insert(_refresh), _refresh_values(token))
+
+    async def get(self, token_hash: bytes) -> RefreshToken | None:
+        async with self._read() as connection:
+            row = (await connection.execute(REFRESH_BY_HASH, {"hash": token_hash})).first()
+        return _refresh_token(row) if row else None
+
+    async def rotate(self, token_hash: bytes, replacement: RefreshToken, now: datetime) -> TakenRefreshToken | None:
+        async with self._write() as connection:
+            # The conditional update is the lock: of two uses at once, one updates the row (and adds the
+            # replacement in the same transaction); the other, finding it used, revokes the family.
+            first = bool((await connection.execute(USE_REFRESH, {"hash": token_hash, "now": now})).rowcount)
+            row = (await connection.execute(REFRESH_BY_HASH, {"hash": token_hash})).first()
+            if row is None:
+                return None
+            if first:
+                await connection.execute(insert(_refresh), _refresh_values(replacement))
+            else:
+                await connection.execute(REVOKE_FAMILY, {"family": row.family_id})
+                row = (await connection.execute(REFRESH_BY_HASH, {"hash": token_hash})).first()
+        return TakenRefreshToken(token=_refresh_token(row), first=first)
+
+    async def revoke_family(self, family_id: str) -> None:
+        async with self._write() as connection:
+            await connection.execute(REVOKE_FAMILY, {"family": family_id})
+
+    async def by_access_token(self, access_token_jti: str) -> RefreshToken | None:
+        async with self._read() as connection:
+            row = (await connection.execute(REFRESH_BY_JTI, {"jti": access_token_jti})).first()
+        return _refresh_token(row) if row else None
+
+    async def revoke_access_token(self, jti: str, expires_at: datetime) -> None:
+        try:
+            async with self._write() as connection:
+                await connection.execute(insert(_revoked_jtis), {"jti": jti, "expires_at": expires_at})
+        except IntegrityError:
+            pass  # revoked already
+
+    async def access_token_revoked(self, jti: str) -> bool:
+        async with self._read() as connection:
+            found = await connection.execute(select(_revoked_jtis.c.jti).where(_revoked_jtis.c.jti == jti))
+            return found.first() is not None
+
+    async def purge(self, now: datetime) -> int:
+        async with self._write() as connection:
+            tokens = await connection.execute(delete(_refresh).where(_refresh.c.family_expires_at <= now))
+            jtis = await connection.execute(delete(_revoked_jtis).where(_revoked_jtis.c.expires_at <= now))
+        return int(tokens.rowcount) + int(jtis.rowcount)
+
+
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
         statement, parameters = _use_statement(use)
@@ -891,4 +969,5 @@ def sql_storage(database: Database) -> Storage:
         signing_keys=SqlSigningKeys(database),
         authorization_codes=SqlAuthorizationCodes(database),
         session_clients=SqlSessionClients(database),
+        refresh_tokens=SqlRefreshTokens(database),
     )

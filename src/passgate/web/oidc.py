@@ -1,4 +1,5 @@
-"""The OpenID Connect provider's endpoints: authorization, token, userinfo, end-session, and discovery.
+"""The OpenID Connect provider's endpoints: authorization, token, userinfo, revocation, introspection, end-session
+and discovery.
 
 A thin edge over passgate.service.oidc: it reads the request (query, form, Basic credentials, bearer token)
 and shapes the answers OAuth 2 asks for: redirects with the code or the error, RFC 6749 section 5.2 JSON errors,
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from passgate.core import authorization
+from passgate.core.assurance import ACR_VALUES
 from passgate.core.errors import InvalidClient, InvalidRequest, InvalidToken, PasskeyError
 from passgate.service import logout, oidc
 from passgate.service.sessions import SignedIn
@@ -47,8 +49,12 @@ async def authorize(request: Request) -> Response:
         return _back_to_client(request, read)
     outcome = await oidc.authorize(ctx, client_of(request), read, await signed_in(request))
     if isinstance(outcome, oidc.SignInNeeded):
-        # Back to the same request once signed in, as a GET whatever it came as.
-        back = {"next": f"{request.url.path}?{urlencode(parameters)}"}
+        # Back to the same request once signed in, as a GET whatever it came as; when a fresh sign-in is asked
+        # for, carrying when it was asked, so that the sign-in made then lets the request go on.
+        again = [(name, value) for name, value in parameters if name != authorization.LOGIN_AFTER]
+        if outcome.fresh_after is not None:
+            again.append((authorization.LOGIN_AFTER, str(outcome.fresh_after)))
+        back = {"next": f"{request.url.path}?{urlencode(again)}"}
         if outcome.login_hint:
             back["login_hint"] = outcome.login_hint
         return RedirectResponse(f"/signin?{urlencode(back)}", status_code=303, headers=NO_STORE)
@@ -123,7 +129,8 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
 
 @router.post("/oauth2/token")
 async def token(request: Request) -> Response:
-    """The token endpoint: authorization_code with client_secret_basic, client_secret_post or none."""
+    """The token endpoint: authorization_code and refresh_token, with client_secret_basic, client_secret_post or
+    none."""
     basic = False
     try:
         form = await _form(request)
@@ -137,6 +144,35 @@ async def token(request: Request) -> Response:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
     return JSONResponse(answer, headers=NO_STORE)
+
+
+async def _client_request(request: Request, use: Any) -> Response:
+    """Revocation and introspection: a form and a confidential client's credentials; `use` gives the answer."""
+    basic = False
+    try:
+        form = await _form(request)
+        client_id, secret, basic = _client_credentials(request, form)
+        answer = await use(ctx_of(request), client_of(request), client_id=client_id, client_secret=secret, form=form)
+    except PasskeyError as exc:
+        response = _oauth_error(exc, basic=basic)
+        if hasattr(exc, "retry_after"):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if answer is None:
+        return Response(status_code=200, headers=NO_STORE)
+    return JSONResponse(answer, headers=NO_STORE)
+
+
+@router.post("/oauth2/revoke")
+async def revoke(request: Request) -> Response:
+    """RFC 7009 token revocation, for confidential clients: 200 whether or not the token was known."""
+    return await _client_request(request, oidc.revoke)
+
+
+@router.post("/oauth2/introspect")
+async def introspect(request: Request) -> Response:
+    """RFC 7662 token introspection, for confidential clients."""
+    return await _client_request(request, oidc.introspect)
 
 
 def _bearer_challenge(error: PasskeyError) -> Response:
@@ -175,18 +211,26 @@ def _metadata(request: Request) -> dict[str, Any]:
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [oidc.SIGNING_ALGORITHM],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": list(authorization.SUPPORTED_SCOPES),
         "claims_supported": list(oidc.CLAIMS_SUPPORTED),
-        "prompt_values_supported": ["none"],
+        "prompt_values_supported": list(authorization.PROMPTS_SUPPORTED),
+        "acr_values_supported": list(ACR_VALUES),
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "end_session_endpoint": f"{issuer}/oauth2/logout",
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
     }
 
 

@@ -1,7 +1,7 @@
 """The clients that received tokens for a session (OpenID Connect back-channel logout)
 
-Revision ID: 0009_logout
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from passgate.store.schema import UTCDateTime
 
-revision = "0009_logout"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
