@@ -309,3 +309,18 @@ async def test_refresh_refusals_issue_nothing(provider: Server, person: httpx.As
         async with offline_party(provider, "partner") as partner:
             await partner.refresh_token(TOKEN_ENDPOINT, refresh_token=token["refresh_token"])
     assert provider.rows("SELECT token_hash, used_at, revoked FROM refresh_tokens") == before
+
+
+async def test_housekeeping_deletes_refresh_tokens_once_their_family_has_expired(
+    provider: Server, person: httpx.AsyncClient
+) -> None:
+    from passgate.service import housekeeping
+
+    async with offline_party(provider) as rp:
+        first = await tokens_for(rp, person)
+    assert (await refresh(provider, first["refresh_token"])).status_code == 200
+    await housekeeping.purge(provider.app.state.ctx)
+    assert provider.rows("SELECT count(*) FROM refresh_tokens") == [(2,)]  # the used one still detects reuse
+    provider.clock.advance(days=30, seconds=1)
+    await housekeeping.purge(provider.app.state.ctx)
+    assert provider.rows("SELECT count(*) FROM refresh_tokens") == [(0,)]

@@ -1,5 +1,5 @@
 """Periodic clean-up: challenges of abandoned ceremonies, sessions that have ended, signing keys no longer published,
-authorization codes whose tokens have expired."""
+authorization codes whose tokens have expired, refresh tokens whose family has expired."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ async def purge(ctx: Context) -> tuple[int, int]:
     await ctx.storage.authorization_codes.purge(now - oidc.ACCESS_TOKEN_LIFETIME)
     # A session lasts session_absolute at most: its clients are kept no longer, ended or not.
     await ctx.storage.session_clients.purge(now - ctx.rp.session_absolute)
+    await ctx.storage.refresh_tokens.purge(now)
     return challenges, sessions
 
 
