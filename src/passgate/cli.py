@@ -81,9 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--config")
     keys.add_argument("--database-url", dest="database_url")
 
-    from passgate.clients_cli import add_parser
+    from passgate import clients_cli, users_cli
 
-    add_parser(commands)
+    clients_cli.add_parser(commands)
+    users_cli.add_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
@@ -100,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.clients_cli import ARGUMENTS
 
         local += ARGUMENTS
+    if arguments.command == "users":
+        from passgate.users_cli import ARGUMENTS as USER_ARGUMENTS
+
+        local += USER_ARGUMENTS
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config, serving=arguments.command == "serve")
@@ -120,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate import clients_cli
 
         return clients_cli.run(settings, arguments)
+    if arguments.command == "users":
+        from passgate import users_cli
+
+        return users_cli.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
     if arguments.command == "events":
         from passgate.events_cli import list_events
 

@@ -494,7 +494,7 @@ async def test_session_authentication_and_ending_all(storage: Storage) -> None:
     upgraded = await storage.sessions.get(b"a" * 32)
     assert upgraded is not None and upgraded.kind == "passkey" and upgraded.authenticated_at == NOW
     assert upgraded.credential_id == b"c1" and upgraded.user_verified
-    assert await storage.sessions.delete_for_user("u1", keep=b"a" * 32) == 2
+    assert sorted(await storage.sessions.delete_for_user("u1", keep=b"a" * 32)) == [b"b" * 32, b"c" * 32]
     assert await storage.sessions.get(b"b" * 32) is None and await storage.sessions.get(b"c" * 32) is None
     assert await storage.sessions.get(b"a" * 32) is not None
 
@@ -934,6 +934,23 @@ async def test_concurrent_uses_of_one_refresh_token_rotate_it_once_and_revoke_th
     assert sorted(t.first for t in taken if t is not None) == [False, False, False, False, True]
     issued = [await storage.refresh_tokens.get(r.token_hash) for r in replacements]
     assert [token.revoked for token in issued if token is not None] == [True]  # one issued, and revoked
+
+
+async def test_a_users_refresh_tokens_are_revoked_for_one_client_or_all(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    await storage.refresh_tokens.add(refresh_token(b"a" * 32, "shop-family"))
+    await storage.refresh_tokens.add(refresh_token(b"b" * 32, "blog-family", client_id="blog"))
+    await storage.refresh_tokens.add(refresh_token(b"c" * 32, "bobs-family", user_id="u2"))
+    assert await storage.refresh_tokens.revoke_for_user("u1", client_id="blog") == 1
+    assert await storage.refresh_tokens.revoke_for_user("u1", client_id="blog") == 0  # revoked already
+    revoked = {h: t.revoked for h in (b"a", b"b", b"c") if (t := await storage.refresh_tokens.get(h * 32))}
+    assert revoked == {b"a": False, b"b": True, b"c": False}
+    assert await storage.refresh_tokens.revoke_for_user("u1") == 1
+    token = await storage.refresh_tokens.get(b"a" * 32)
+    assert token is not None and token.revoked
+    bobs = await storage.refresh_tokens.get(b"c" * 32)
+    assert bobs is not None and not bobs.revoked
 
 
 async def test_revoked_access_tokens_are_kept_until_they_expire(storage: Storage) -> None:

@@ -77,7 +77,7 @@ async def test_ending_every_session_of_a_user_leaves_the_cache_empty_of_them(dat
         for each in (kept, ended):
             await storage.sessions.create(each)
             assert await storage.sessions.get(each.token_hash) == each
-        assert await storage.sessions.delete_for_user("u1", keep=kept.token_hash) == 1
+        assert await storage.sessions.delete_for_user("u1", keep=kept.token_hash) == (ended.token_hash,)
         assert await storage.sessions.get(ended.token_hash) is None
         assert await storage.sessions.get(kept.token_hash) == kept
         touched_at: datetime = NOW + timedelta(minutes=2)

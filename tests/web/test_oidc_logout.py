@@ -4,10 +4,16 @@ suite's modules."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -122,6 +128,9 @@ async def test_oidcc_backchannel_rp_initiated_logout(provider: Server, receiver:
         assert userinfo.status_code == 401
         [logout_token] = await received(receiver)
         await assert_logout_token(browser, logout_token, sid=sid, sub=sub)
+        assert (await browser.get("/oauth2/logout", params={"client_id": "shop"})).status_code == 200  # signed out
+    [(user_id, detail)] = provider.rows("SELECT user_id, detail FROM events WHERE type = 'sign_out'")
+    assert user_id == sub and json.loads(detail) == {"sid": sid, "logout_tokens": 1, "client_id": "shop"}
 
 
 async def test_oidcc_backchannel_logout_on_sign_out_delivered_by_retry(provider: Server, receiver: Receiver) -> None:
@@ -206,3 +215,60 @@ async def test_oidcc_rp_initiated_logout_refuses_a_hint_signed_by_another_key(pr
         )
         assert answer.status_code == 400 and "location" not in answer.headers
         assert (await browser.get("/auth/session")).json()["user"]["username"] == "alice"
+
+
+async def test_oidcc_backchannel_logout_when_an_administrator_signs_a_person_out(
+    make_server: Callable[..., Server], receiver: Receiver, tmp_path: Path
+) -> None:
+    """`passgate users sign-out`: every session ends, the app is told, and its refresh token stops working."""
+    from passgate.service import mail_queue
+    from tests.web.test_keys_cli import SECRET as SERVER_SECRET
+    from tests.web.test_oidc_refresh import OFFLINE, offline_party, refresh, tokens_for
+
+    shop = {
+        "client_id": "shop",
+        "client_secret": SECRET,
+        "redirect_uris": [CALLBACK],
+        "backchannel_logout_uri": receiver.url,
+        "first_party": True,
+        "scopes": OFFLINE,
+    }
+    provider = make_server(oidc_clients=[shop], secret_key=SERVER_SECRET)
+    config = tmp_path / "passgate.toml"  # the command reads the server's configuration file
+    config.write_text("[[oidc.clients]]\n" + "".join(f"{name} = {json.dumps(value)}\n" for name, value in shop.items()))
+    authenticator = SoftwareAuthenticator()
+    async with provider.client() as browser, provider.client() as laptop:
+        await sign_up(browser, authenticator, "alice")
+        async with offline_party(provider) as rp:
+            token = await tokens_for(rp, browser)
+        claims = jwt.decode(token["id_token"], await jwks(browser)).claims
+        await sign_in(laptop, authenticator)
+        async with provider.client() as bob:
+            await sign_up(bob, SoftwareAuthenticator(), "bob")
+
+            refused = passgate_cli(provider, config, "users", "sign-out", "nobody")
+            assert refused.returncode == 1 and "no account" in refused.stderr
+            done = passgate_cli(provider, config, "users", "sign-out", "ALICE")  # one normalisation for every look-up
+            assert done.returncode == 0, done.stderr
+            assert "2 session(s) ended, 1 back-channel logout(s) queued, 1 refresh token(s) revoked" in done.stdout
+
+            for device in (browser, laptop):
+                assert (await device.get("/auth/session")).status_code == 401
+            assert (await bob.get("/auth/session")).status_code == 200  # another person is untouched
+        assert (await refresh(provider, token["refresh_token"])).json()["error"] == "invalid_grant"
+        provider.clock.now = datetime.now(UTC)  # the command queued at the real time
+        await mail_queue.flush(provider.app.state.ctx)
+        [logout_token] = await received(receiver)
+        await assert_logout_token(browser, logout_token, sid=claims["sid"], sub=claims["sub"])
+    [(detail,)] = provider.rows("SELECT detail FROM events WHERE type = 'admin.sign_out' AND outcome = 'success'")
+    assert json.loads(detail) == {"sessions": 2, "logout_tokens": 1, "refresh_tokens": 1}
+
+
+def passgate_cli(server: Server, config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    from tests.web.test_keys_cli import SECRET as SERVER_SECRET
+
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("PASSGATE_")}
+    environment["PASSGATE_SECRET_KEY"] = SERVER_SECRET
+    database = f"sqlite:///{server.database}"
+    command = [sys.executable, "-m", "passgate", *arguments, "--config", str(config), "--database-url", database]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120, check=False)

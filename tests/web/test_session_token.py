@@ -210,3 +210,21 @@ async def test_an_email_link_session(make_server: Callable[..., Server], smtp: S
         assert (await browser.post("/auth/recovery/email/complete", json={"token": token})).status_code == 200
         claims = (await session_token(browser))["claims"]
     assert claims["amr"] == ["otp"] and "acr" not in claims
+
+
+async def test_get_session_accepts_the_session_token_as_a_bearer_token(server: Server) -> None:
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "cat")
+        token = browser.cookies["passgate_session"]
+        async with server.client() as app:  # no cookie: a native app, or a backend the token was forwarded to
+            error(await app.get("/auth/session"), 401, "not_signed_in")
+            answer = await app.get("/auth/session", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200 and answer.json()["user"]["username"] == "cat"
+            assert answer.headers["cache-control"] == "no-store"
+            forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+            error(await app.get("/auth/session", headers={"Authorization": f"Bearer {forged}"}), 401, "not_signed_in")
+        # A bearer token is what is asked about, even beside a valid cookie.
+        error(await browser.get("/auth/session", headers={"Authorization": "Bearer unknown"}), 401, "not_signed_in")
+        assert (await browser.post("/auth/logout")).status_code == 200
+    async with server.client() as app:
+        error(await app.get("/auth/session", headers={"Authorization": f"Bearer {token}"}), 401, "not_signed_in")

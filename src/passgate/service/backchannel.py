@@ -1,7 +1,7 @@
 """OpenID Connect Back-Channel Logout 1.0: when a session ends, each client that received tokens for it is told.
 
 A client is recorded for a session when it exchanges a code (`recorded`). When sessions end, whatever ended them
-(signing out, RP-initiated logout, removing the passkey that opened them, signing in again), `sessions_ended`
+(signing out, RP-initiated logout, removing the passkey that opened them, an administrator), `sessions_ended`
 takes their clients (atomically: of two nodes, one gets each) and queues one delivery per client with a
 `backchannel_logout_uri` in the durable outbox of `passgate.service.mail_queue`, kind "logout_token": the
 request that ended the session neither waits for a client nor fails with it. The delivery worker signs a fresh

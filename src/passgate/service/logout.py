@@ -28,7 +28,7 @@ from passgate.core.encoding import b64url_encode
 from passgate.core.errors import InvalidRequest
 from passgate.core.oidc_clients import OidcClient
 from passgate.service import keys, oidc, oidc_clients, sessions
-from passgate.service.context import Context
+from passgate.service.context import Client, Context
 from passgate.service.sessions import SignedIn
 
 CONFIRMATION_LABEL = b"passgate logout confirmation v1"
@@ -123,10 +123,10 @@ def decide(
     return "ask"
 
 
-async def sign_out(ctx: Context, request: LogoutRequest, session_token: str | None) -> Ended:
+async def sign_out(ctx: Context, client: Client, request: LogoutRequest) -> Ended:
     """End the browser's session (back-channel logout follows) and say where to go: the client's registered
     post_logout_redirect_uri with `state`, or nowhere (a signed-out page)."""
-    await sessions.end(ctx, session_token)
+    await sessions.end(ctx, client, asked_by=request.client.client_id if request.client else None)
     if request.post_logout_redirect_uri is None:
         return Ended(location=None)
     parameters = {"state": request.state} if request.state is not None else {}

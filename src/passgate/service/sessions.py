@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,11 +10,20 @@ from datetime import timedelta
 from passgate.core.assurance import Assurance, SignInProof, assurance
 from passgate.core.errors import StepUpRequired
 from passgate.service import backchannel
-from passgate.service.context import Client, Context, digest
+from passgate.service.context import Client, Context, audited, digest
 from passgate.store.base import Session, SessionKind, User
 
 # Writing last-seen on every request would make each page view a database write.
 TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndedEverywhere:
+    """What `end_everywhere` did: sessions ended, back-channel logout tokens queued, refresh tokens revoked."""
+
+    sessions: int
+    logout_tokens: int
+    refresh_tokens: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,11 +99,39 @@ async def resolve(ctx: Context, token: str | None) -> SignedIn | None:
     return SignedIn(user=user, session=session)
 
 
-async def end(ctx: Context, token: str | None) -> None:
-    """Sign out: end the session, and queue back-channel logout for the clients that received tokens for it."""
-    if token:
-        await ctx.storage.sessions.delete(digest(token))
-        await backchannel.sessions_ended(ctx, [digest(token)])
+async def end(ctx: Context, client: Client, *, asked_by: str | None = None) -> None:
+    """Sign out: end the browser's session, and queue back-channel logout for the clients that received tokens for
+    it. Recorded as a "sign_out" event, with the OpenID Connect client that `asked_by` RP-initiated logout."""
+    token = client.session_token
+    if not token or len(token) > 128:
+        return
+    token_hash = digest(token)
+    session = await ctx.storage.sessions.get(token_hash)
+    if session is None:
+        return  # signed out already: nothing to record
+    async with audited(ctx, client, "sign_out") as audit:
+        audit.user_id, audit.credential_id = session.user_id, session.credential_id
+        await ctx.storage.sessions.delete(token_hash)
+        queued = await backchannel.sessions_ended(ctx, [token_hash])
+        audit.detail.update({"sid": session.sid, "logout_tokens": queued})
+        if asked_by is not None:
+            audit.detail["client_id"] = asked_by
+
+
+async def end_everywhere(ctx: Context, client: Client, user: User) -> EndedEverywhere:
+    """End every session of the user (an administrator's "sign out everywhere"): back-channel logout for each
+    client that received tokens for one of them, and every refresh token the user's sign-ins granted is revoked,
+    so no app keeps acting for the user either."""
+    async with audited(ctx, client, "admin.sign_out") as audit:
+        audit.user_id = user.id
+        ended = await ctx.storage.sessions.delete_for_user(user.id)
+        ended_everywhere = EndedEverywhere(
+            sessions=len(ended),
+            logout_tokens=await backchannel.sessions_ended(ctx, ended),
+            refresh_tokens=await ctx.storage.refresh_tokens.revoke_for_user(user.id),
+        )
+        audit.detail.update(dataclasses.asdict(ended_everywhere))
+    return ended_everywhere
 
 
 def require_recent_passkey(ctx: Context, current: SignedIn) -> None:

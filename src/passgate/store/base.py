@@ -274,8 +274,8 @@ class SessionStore(Protocol):
         session becomes a passkey session, ended when that passkey is removed."""
         ...
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
-        """End all of the user's sessions but `keep`; returns how many."""
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
+        """End all of the user's sessions but `keep`; returns their token hashes."""
         ...
 
     async def delete(self, token_hash: bytes) -> None: ...
@@ -480,6 +480,11 @@ class RefreshTokenStore(Protocol):
         ...
 
     async def revoke_family(self, family_id: str) -> None: ...
+
+    async def revoke_for_user(self, user_id: str, *, client_id: str | None = None) -> int:
+        """Revoke every family of the user's refresh tokens (for one client only, with `client_id`) that is not
+        revoked yet; returns how many tokens were revoked."""
+        ...
 
     async def by_access_token(self, access_token_jti: str) -> RefreshToken | None:
         """The refresh token issued with this access token, if any."""

@@ -202,11 +202,11 @@ class MemorySessions:
             del self._rows[key]
         return doomed
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
-        doomed = [key for key, row in self._rows.items() if row.user_id == user_id and key != keep]
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
+        doomed = tuple(key for key, row in self._rows.items() if row.user_id == user_id and key != keep)
         for key in doomed:
             del self._rows[key]
-        return len(doomed)
+        return doomed
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         expired = [key for key, row in self._rows.items() if row.expires_at < now or row.last_seen_at + idle < now]
@@ -490,6 +490,16 @@ class MemoryRefreshTokens:
         for key, token in self._tokens.items():
             if token.family_id == family_id:
                 self._tokens[key] = dataclasses.replace(token, revoked=True)
+
+    async def revoke_for_user(self, user_id: str, *, client_id: str | None = None) -> int:
+        doomed = [
+            key
+            for key, token in self._tokens.items()
+            if token.user_id == user_id and not token.revoked and client_id in (None, token.client_id)
+        ]
+        for key in doomed:
+            self._tokens[key] = dataclasses.replace(self._tokens[key], revoked=True)
+        return len(doomed)
 
     async def by_access_token(self, access_token_jti: str) -> RefreshToken | None:
         return next((t for t in self._tokens.values() if t.access_token_jti == access_token_jti), None)

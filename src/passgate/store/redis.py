@@ -155,7 +155,7 @@ class CachedSessions:
         await self._inner.mark_authenticated(token_hash, at, credential_id=credential_id, user_verified=user_verified)
         await self._quietly("delete", self._key(token_hash))
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
         ended = await self._inner.delete_for_user(user_id, keep=keep)
         members = self._prefix + "user:" + user_id
         try:

@@ -581,12 +581,12 @@ class SqlSessions(_Tables):
         async with self._write() as connection:
             await connection.execute(MARK_AUTHENTICATED, parameters)
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> int:
+    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
         statement = delete(_sessions).where(_sessions.c.user_id == user_id)
         if keep is not None:
             statement = statement.where(_sessions.c.token_hash != keep)
         async with self._write() as connection:
-            return int((await connection.execute(statement)).rowcount)
+            return tuple((await connection.execute(statement.returning(_sessions.c.token_hash))).scalars())
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         async with self._write() as connection:
@@ -915,6 +915,13 @@ class SqlRefreshTokens(_Tables):
     async def revoke_family(self, family_id: str) -> None:
         async with self._write() as connection:
             await connection.execute(REVOKE_FAMILY, {"family": family_id})
+
+    async def revoke_for_user(self, user_id: str, *, client_id: str | None = None) -> int:
+        statement = update(_refresh).where(_refresh.c.user_id == user_id, ~_refresh.c.revoked).values(revoked=True)
+        if client_id is not None:
+            statement = statement.where(_refresh.c.client_id == client_id)
+        async with self._write() as connection:
+            return int((await connection.execute(statement)).rowcount)
 
     async def by_access_token(self, access_token_jti: str) -> RefreshToken | None:
         async with self._read() as connection:

@@ -16,6 +16,7 @@ from passgate.web.context import (
     client_of,
     ctx_of,
     require_signed_in,
+    require_signed_in_or_bearer,
     set_ceremony_cookie,
     set_session_cookie,
     signed_in,
@@ -126,8 +127,9 @@ async def login_complete(request: Request) -> JSONResponse:
 
 @router.get("/session")
 async def session(request: Request) -> JSONResponse:
-    """The signed-in user, or 401 not_signed_in."""
-    current = await require_signed_in(request)
+    """The signed-in user, by the session cookie or `Authorization: Bearer <session token>`; or 401
+    not_signed_in."""
+    current = await require_signed_in_or_bearer(request)
     return JSONResponse(
         {
             "user": user_json(current.user),
@@ -156,7 +158,7 @@ async def session_token(request: Request) -> JSONResponse:
 async def logout(request: Request) -> JSONResponse:
     """End the session (if any) and clear its cookie."""
     await state_changing_body(request)
-    await sessions.end(ctx_of(request), client_of(request).session_token)
+    await sessions.end(ctx_of(request), client_of(request))
     response = JSONResponse({"signedOut": True})
     clear_session_cookie(request, response)
     return response

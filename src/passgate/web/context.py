@@ -51,6 +51,24 @@ async def signed_in(request: Request) -> SignedIn | None:
     return current
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header (RFC 6750 section 2.1), or None without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+async def require_signed_in_or_bearer(request: Request) -> SignedIn:
+    """The signed-in user, by the session token in `Authorization: Bearer` when there is one (a native app or a
+    backend forwarding it), else by the session cookie. Raises NotSignedIn."""
+    token = bearer_token(request)
+    if token is None:
+        return await require_signed_in(request)
+    current = await resolve(ctx_of(request), token)
+    if current is None:
+        raise NotSignedIn()
+    return current
+
+
 async def require_signed_in(request: Request) -> SignedIn:
     """The signed-in user. Raises NotSignedIn."""
     current = await signed_in(request)

@@ -22,7 +22,7 @@ from passgate.core.errors import InvalidClient, InvalidRequest, InvalidToken, Pa
 from passgate.service import logout, oidc
 from passgate.service.sessions import SignedIn
 from passgate.web import pages
-from passgate.web.context import clear_session_cookie, client_of, ctx_of, signed_in
+from passgate.web.context import bearer_token, clear_session_cookie, client_of, ctx_of, signed_in
 from passgate.web.errors import status_for
 
 # Not in /openapi.json: these answer in the shapes OAuth 2 and OpenID Connect define (redirects, RFC 6749
@@ -184,8 +184,8 @@ def _bearer_challenge(error: PasskeyError) -> Response:
 @router.api_route("/oauth2/userinfo", methods=["GET", "POST"])
 async def userinfo(request: Request) -> Response:
     """The UserInfo endpoint: the access token in `Authorization: Bearer` (RFC 6750 section 2.1)."""
-    scheme, _, access_token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not access_token.strip():
+    access_token = bearer_token(request)
+    if access_token is None:
         response = JSONResponse(
             {"error": "invalid_request", "error_description": "The access token is missing."},
             status_code=401,
@@ -194,7 +194,7 @@ async def userinfo(request: Request) -> Response:
         response.headers["WWW-Authenticate"] = 'Bearer realm="passgate"'
         return response
     try:
-        claims = await oidc.userinfo(ctx_of(request), access_token.strip())
+        claims = await oidc.userinfo(ctx_of(request), access_token)
     except InvalidToken as exc:
         return _bearer_challenge(exc)
     return JSONResponse(claims, headers=NO_STORE)
@@ -250,7 +250,7 @@ async def end_session(request: Request) -> Response:
     confirmed = parameters.get("confirmation") if request.method == "POST" else None
     if logout.decide(ctx, read, current, confirmed, posted=request.method == "POST") == "ask":
         return _ask_to_sign_out(request, read, parameters, current)
-    ended = await logout.sign_out(ctx, read, client_of(request).session_token)
+    ended = await logout.sign_out(ctx, client_of(request), read)
     response: Response
     if ended.location is None:
         response = pages.render(request, "logout_done.html")
