@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.server
 import logging
+import queue
 import socket
 import subprocess
 import threading
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import uvicorn
@@ -231,15 +234,21 @@ def b64_to_b64url(text: str) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
+    with passgate_serve(tmp_path, log_level="info") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def passgate_serve(tmp_path: Path, *, config: str | None = None, **options: Any) -> Iterator[Server]:
+    """`passgate serve` in a subprocess on a fresh SQLite file in `tmp_path`, at http://localhost:<free port>;
+    `config` is the text of its configuration file, `options` those of `tests.services.passgate_command`."""
     port = free_port()
     origin = f"http://localhost:{port}"
-    process = PassgateProcess(
-        port=port,
-        log=tmp_path / "server.log",
-        command=passgate_command(
-            port, database_url=f"sqlite:///{tmp_path}/passgate.db", origin=origin, log_level="info"
-        ),
-    )
+    command = passgate_command(port, database_url=f"sqlite:///{tmp_path}/passgate.db", origin=origin, **options)
+    if config is not None:
+        (tmp_path / "passgate.toml").write_text(config)
+        command += ["--config", str(tmp_path / "passgate.toml")]
+    process = PassgateProcess(port=port, log=tmp_path / "server.log", command=command)
     try:
         process.start(timeout=SERVER_START_SECONDS)
     except ServerFailed as exc:
@@ -249,6 +258,56 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield Server(url=origin, process=process.process, log=process.log)
     finally:
         process.stop()
+
+
+class Loopback(http.server.ThreadingHTTPServer):
+    """An application's redirect URI on the loopback interface (RFC 8252), a real HTTP server: keeps the URL of
+    each GET made to it (`received`) and each form POSTed to it (`posted`), and answers "signed in"."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(("127.0.0.1", 0), _LoopbackHandler)
+        self.host = host
+        self.received: queue.Queue[str] = queue.Queue()
+        self.posted: queue.Queue[dict[str, str]] = queue.Queue()
+
+    @property
+    def uri(self) -> str:
+        return f"http://{self.host}:{self.server_address[1]}/callback"
+
+
+class _LoopbackHandler(http.server.BaseHTTPRequestHandler):
+    server: Loopback
+
+    def do_GET(self) -> None:
+        self.server.received.put(f"http://{self.server.host}:{self.server.server_address[1]}{self.path}")
+        self._signed_in()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.server.posted.put({name: values[0] for name, values in parse_qs(body).items()})
+        self._signed_in()
+
+    def _signed_in(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"signed in")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def loopback(host: str = "localhost") -> Iterator[Loopback]:
+    """A running `Loopback` redirect URI, named `host` in its URI."""
+    receiver = Loopback(host)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
 
 
 @contextlib.contextmanager

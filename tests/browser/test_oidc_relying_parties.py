@@ -8,12 +8,10 @@ token against the JWKS and calls userinfo, all over real HTTP.
 
 from __future__ import annotations
 
-import http.server
 import json
 import queue
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.browser.conftest import SERVER_START_SECONDS, Server, Tab, sign_up
-from tests.services import PassgateProcess, ServerFailed, free_port, passgate_command
+from tests.browser.conftest import Loopback, Server, Tab, loopback, passgate_serve, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -36,69 +33,27 @@ SCOPE = "openid profile email"
 NODE_RP = Path(__file__).resolve().parents[1] / "node" / "rp.mjs"
 
 
-class Callback(http.server.ThreadingHTTPServer):
-    """The client's redirect URI on the loopback interface: keeps the URL of each request made to it."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), CallbackHandler)
-        self.received: queue.Queue[str] = queue.Queue()
-
-    @property
-    def uri(self) -> str:
-        return f"http://localhost:{self.server_address[1]}/callback"
-
-
-class CallbackHandler(http.server.BaseHTTPRequestHandler):
-    server: Callback
-
-    def do_GET(self) -> None:
-        self.server.received.put(f"http://localhost:{self.server.server_address[1]}{self.path}")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.end_headers()
-        self.wfile.write(b"signed in")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+@pytest.fixture
+def callback() -> Iterator[Loopback]:
+    with loopback() as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback()
-    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    receiver.shutdown()
-    receiver.server_close()
-
-
-@pytest.fixture
-def server(tmp_path: Path, callback: Callback) -> Iterator[Server]:
+def server(tmp_path: Path, callback: Loopback) -> Iterator[Server]:
     """`passgate serve` with the client registered in its configuration file."""
-    config = tmp_path / "passgate.toml"
-    config.write_text(
+    config = (
         "[[oidc.clients]]\n"
         f'client_id = "{CLIENT_ID}"\n'
         f'client_secret = "{SECRET}"\n'
         f'redirect_uris = ["{callback.uri}"]\n'
         "first_party = true\n"
     )
-    port = free_port()
-    origin = f"http://localhost:{port}"
-    command = passgate_command(port, database_url=f"sqlite:///{tmp_path}/passgate.db", origin=origin)
-    process = PassgateProcess(port=port, log=tmp_path / "server.log", command=[*command, "--config", str(config)])
-    try:
-        process.start(timeout=SERVER_START_SECONDS)
-    except ServerFailed as exc:
-        process.stop()
-        pytest.fail(str(exc))
-    try:
-        yield Server(url=origin, process=process.process, log=process.log)
-    finally:
-        process.stop()
+    with passgate_serve(tmp_path, config=config) as running:
+        yield running
 
 
-def sign_in_through(tab: Tab, authorization_url: str, callback: Callback) -> str:
+def sign_in_through(tab: Tab, authorization_url: str, callback: Loopback) -> str:
     """Sign up with a passkey on the hosted pages, then follow the authorization URL to the redirect URI. Returns
     the URL the browser was sent to."""
     sign_up(tab, "ada", "Ada Lovelace")
@@ -117,7 +72,7 @@ def assert_claims_of_ada(tab: Tab, id_token: dict[str, Any], userinfo: dict[str,
     assert userinfo == {"sub": account_id, "preferred_username": "ada", "name": "Ada Lovelace"}
 
 
-def test_oidcc_server_with_authlib_relying_party(tab: Tab, callback: Callback) -> None:
+def test_oidcc_server_with_authlib_relying_party(tab: Tab, callback: Loopback) -> None:
     issuer = tab.server.url
     with OAuth2Session(
         CLIENT_ID,
@@ -152,7 +107,7 @@ def test_oidcc_server_with_authlib_relying_party(tab: Tab, callback: Callback) -
     assert_claims_of_ada(tab, decoded.claims, userinfo)
 
 
-def test_oidcc_server_with_openid_client_relying_party(tab: Tab, callback: Callback) -> None:
+def test_oidcc_server_with_openid_client_relying_party(tab: Tab, callback: Loopback) -> None:
     node = shutil.which("node")
     assert node is not None, "Node.js is missing (apt-get install nodejs)"
     assert (NODE_RP.parent / "node_modules" / "openid-client").is_dir(), "run `make install` (npm ci in tests/node)"
