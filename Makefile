@@ -33,8 +33,8 @@ run: $(RUNTIME)
 	$(BIN)/passgate serve
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests bench clients/python
-	$(BIN)/ruff format --check src tests bench clients/python
+	$(BIN)/ruff check src tests bench clients/python examples
+	$(BIN)/ruff format --check src tests bench clients/python examples
 
 typecheck: $(DEV)
 	$(BIN)/mypy
