@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 
 from passgate.config import load_settings
 from passgate.store.migrate import upgrade
@@ -24,14 +28,18 @@ CLIENTS = [
 ]
 
 
+def _app(directory: Path, issuer: str) -> Any:
+    url = f"sqlite:///{directory}/passgate.db"
+    upgrade(url)
+    return create_app(
+        load_settings({"database_url": url, "rp_id": "localhost", "origins": [issuer], "oidc_clients": CLIENTS})
+    )
+
+
 @asynccontextmanager
 async def passgate_app(directory: Path) -> AsyncIterator[Any]:
     """Passgate's application on a fresh, migrated SQLite file (issuer ``ISSUER``), closed afterwards."""
-    url = f"sqlite:///{directory}/passgate.db"
-    upgrade(url)
-    app = create_app(
-        load_settings({"database_url": url, "rp_id": "localhost", "origins": [ISSUER], "oidc_clients": CLIENTS})
-    )
+    app = _app(directory, ISSUER)
     try:
         yield app
     finally:
@@ -50,5 +58,40 @@ async def sign_up(passgate: httpx.AsyncClient, username: str) -> None:
     assert begin.status_code == 200, begin.text
     complete = await passgate.post(
         "/auth/passkey/register/complete", json=authenticator.create(begin.json(), origin=ISSUER)
+    )
+    assert complete.status_code == 200, complete.text
+
+
+@contextmanager
+def served_passgate(directory: Path) -> Iterator[str]:
+    """The same application served over HTTP by uvicorn in a thread, for sync code: yields its issuer URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    issuer = f"http://localhost:{listener.getsockname()[1]}"
+    server = uvicorn.Server(
+        uvicorn.Config(_app(directory, issuer), log_config=None, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Passgate server did not start")
+            time.sleep(0.02)
+        yield issuer
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
+def sign_up_sync(passgate: httpx.Client, username: str) -> None:
+    """``sign_up`` for a sync client of a served Passgate (``passgate.base_url`` is its origin)."""
+    origin = str(passgate.base_url).rstrip("/")
+    begin = passgate.post("/auth/passkey/register/begin", json={"username": username, "displayName": username})
+    assert begin.status_code == 200, begin.text
+    complete = passgate.post(
+        "/auth/passkey/register/complete", json=SoftwareAuthenticator().create(begin.json(), origin=origin)
     )
     assert complete.status_code == 200, complete.text

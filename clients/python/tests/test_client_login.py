@@ -64,7 +64,8 @@ async def authorize(person: httpx.AsyncClient, url: str) -> dict[str, str]:
     return query(location)
 
 
-async def test_the_code_flow_signs_the_person_in(passgate: Any, person: httpx.AsyncClient) -> None:
+async def test_oidcc_client_test(passgate: Any, person: httpx.AsyncClient) -> None:
+    """The code flow of a confidential client (client_secret_basic), PKCE S256, nonce, userinfo."""
     login = login_for(passgate)
     url, pending = await login.abegin("/orders")
     asked = query(url)
@@ -91,7 +92,7 @@ async def test_a_public_client_exchanges_its_code_without_a_secret(passgate: Any
     assert signed_in.user.claims["aud"] == "spa" and signed_in.userinfo["preferred_username"] == "alice"
 
 
-async def test_oidcc_ensure_request_with_wrong_state_is_refused(passgate: Any, person: httpx.AsyncClient) -> None:
+async def test_a_response_with_another_state_is_refused(passgate: Any, person: httpx.AsyncClient) -> None:
     login = login_for(passgate)
     url, pending = await login.abegin()
     answer = await authorize(person, url)
@@ -129,7 +130,7 @@ async def test_an_error_answer_is_refused_with_its_error(passgate: Any) -> None:
     assert refused.value.error == "login_required" and refused.value.code == "authorization_denied"
 
 
-async def test_oidcc_ensure_request_with_wrong_nonce_is_refused(passgate: Any, person: httpx.AsyncClient) -> None:
+async def test_oidcc_client_test_nonce_invalid(passgate: Any, person: httpx.AsyncClient) -> None:
     login = login_for(passgate)
     url, pending = await login.abegin()
     answer = await authorize(person, url)
