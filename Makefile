@@ -38,6 +38,8 @@ lint: $(DEV)
 
 typecheck: $(DEV)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples/fastapi_app/main.py examples/flask_app/app.py examples/django_app/manage.py \
+		examples/django_app/example_site
 
 test: $(DEV) system-deps $(NODE_RP) lint typecheck
 	$(BIN)/python -m pytest

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from passgate.config import load_settings
 from tests.browser.conftest import SERVER_START_SECONDS, Server, Tab, sign_out
 from tests.services import PassgateProcess, ServerFailed, free_port, passgate_command, wait_for_port
 
@@ -164,6 +165,17 @@ def sign_in_with_the_passkey(tab: Tab, example: Example) -> None:
     except PlaywrightTimeoutError:
         assert tab.page.url.startswith(example.url)
     back_at(tab, example, "/protected")
+
+
+def test_the_shipped_configuration_registers_each_example_where_it_runs() -> None:
+    settings = load_settings({"database_url": "sqlite:///:memory:"}, config_file=EXAMPLES / "passgate.toml")
+    clients = {client["client_id"]: client for client in settings.oidc_clients}
+
+    for name, port in (("fastapi", 8001), ("flask", 8002), ("django", 8003)):
+        client = clients[f"{name}-example"]
+        assert client["redirect_uris"] == [f"http://localhost:{port}/auth/callback"]
+        assert client["post_logout_redirect_uris"] == [f"http://localhost:{port}/"]
+        assert client["first_party"] is True
 
 
 def test_example_app_signs_in_and_out_with_passgate(tab: Tab, example: Example) -> None:
