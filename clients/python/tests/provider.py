@@ -46,6 +46,13 @@ async def passgate_app(directory: Path) -> AsyncIterator[Any]:
         await app.state.close_storage()
 
 
+def unused_port() -> int:
+    """A loopback port nothing listens on (a connection to it is refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def browser(app: Any, base_url: str) -> httpx.AsyncClient:
     """A browser's view of one site: its own cookie jar, the page's Origin on every request."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url, headers={"Origin": base_url})

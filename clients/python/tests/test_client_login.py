@@ -24,7 +24,7 @@ from passgate_client import (
 )
 from passgate_client.login import PendingLogin, safe_next
 from passgate_client.login_starlette import login_router, require_session_user
-from provider import APP, CALLBACK, ISSUER, SECRET, browser, passgate_app, sign_up
+from provider import APP, CALLBACK, ISSUER, SECRET, browser, passgate_app, sign_up, unused_port
 
 
 @pytest.fixture
@@ -229,3 +229,11 @@ async def test_the_router_answers_each_pending_sign_in_once(passgate: Any, perso
 
         assert wrong.status_code == 400 and right.status_code == 400  # the first answer used the pending sign-in up
         assert (await shop_browser.get("/orders")).status_code == 401
+
+
+async def test_the_router_answers_503_when_passgate_cannot_be_reached() -> None:
+    login = PassgateLogin(issuer=f"http://127.0.0.1:{unused_port()}", client_id="shop", redirect_uri=CALLBACK)
+    async with browser(shop(login), APP) as shop_browser:
+        started = await shop_browser.get("/auth/login")
+
+    assert started.status_code == 503 and "issuer_unreachable" in started.text

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from passgate_client import PassgateLogin, StateMismatch
 from passgate_client.login_flask import login_blueprint, login_required, session_user
-from provider import CALLBACK, SECRET, served_passgate, sign_up_sync
+from provider import CALLBACK, SECRET, served_passgate, sign_up_sync, unused_port
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,7 @@ def login(issuer: str) -> PassgateLogin:
     return PassgateLogin(issuer=issuer, client_id="shop", client_secret=SECRET, redirect_uri=CALLBACK)
 
 
-@pytest.fixture
-def shop(login: PassgateLogin) -> FlaskClient:
+def shop_of(login: PassgateLogin) -> FlaskClient:
     app = Flask(__name__)
     app.secret_key = "a test secret for the shop's sessions"
     app.register_blueprint(login_blueprint(login), url_prefix="/auth")
@@ -49,6 +48,11 @@ def shop(login: PassgateLogin) -> FlaskClient:
         return {"signed_in_as": user.display_name}
 
     return app.test_client()
+
+
+@pytest.fixture
+def shop(login: PassgateLogin) -> FlaskClient:
+    return shop_of(login)
 
 
 def authorize(person: httpx.Client, url: str) -> dict[str, str]:
@@ -118,3 +122,11 @@ def test_the_blueprint_refuses_a_callback_it_did_not_start(
 
     assert refused.status_code == 400 and "state_mismatch" in refused.text
     assert shop.get("/orders").status_code == 401
+
+
+def test_the_blueprint_answers_503_when_passgate_cannot_be_reached() -> None:
+    login = PassgateLogin(issuer=f"http://127.0.0.1:{unused_port()}", client_id="shop", redirect_uri=CALLBACK)
+
+    started = shop_of(login).get("/auth/login")
+
+    assert started.status_code == 503 and "issuer_unreachable" in started.text

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 
-from .errors import PassgateError
+from .errors import IssuerUnreachable, PassgateError
 from .login import PENDING_KEY, USER_KEY, PassgateLogin, PendingLogin, SessionUser, refusal_of, safe_next
 
 View = Callable[..., HttpResponse]
@@ -93,7 +93,10 @@ def login_required(view: View) -> View:
 def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET"])
-    url, pending = get_login().begin(safe_next(request.GET.get("next")))
+    try:
+        url, pending = get_login().begin(safe_next(request.GET.get("next")))
+    except IssuerUnreachable as error:
+        return _refused(error)
     request.session[PENDING_KEY] = pending.to_session()
     return _no_store(HttpResponseRedirect(url, status=303))
 
@@ -106,9 +109,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     try:
         signed_in = get_login().complete(request.GET.dict(), pending)
     except PassgateError as error:
-        logger.warning("sign-in refused: %s", error.code)
-        refusal = refusal_of(error, retry_url=reverse("passgate_login"))
-        return _no_store(HttpResponse(refusal.html, status=refusal.status, content_type="text/html"))
+        return _refused(error)
     request.session.flush()
     request.session[USER_KEY] = signed_in.session_user().to_session()
     return _no_store(HttpResponseRedirect(signed_in.next_path, status=303))
@@ -123,6 +124,12 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     default = safe_next(config.get("AFTER_LOGOUT", "/"))
     hint = None if user is None else user.id_token
     return HttpResponseRedirect(get_login().after_logout(id_token_hint=hint, default=default), status=303)
+
+
+def _refused(error: PassgateError) -> HttpResponse:
+    logger.warning("sign-in refused: %s", error.code)
+    refusal = refusal_of(error, retry_url=reverse("passgate_login"))
+    return _no_store(HttpResponse(refusal.html, status=refusal.status, content_type="text/html"))
 
 
 def _no_store(response: HttpResponse) -> HttpResponse:

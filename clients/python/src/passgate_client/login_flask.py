@@ -24,7 +24,7 @@ from typing import ParamSpec, TypeVar
 from flask import Blueprint, Response, abort, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from .errors import PassgateError
+from .errors import IssuerUnreachable, PassgateError
 from .login import PENDING_KEY, USER_KEY, PassgateLogin, PendingLogin, SessionUser, refusal_of, safe_next
 
 P = ParamSpec("P")
@@ -55,9 +55,17 @@ def login_blueprint(login: PassgateLogin, *, name: str = "passgate_login", after
     after_logout = safe_next(after_logout)
     blueprint = Blueprint(name, __name__)
 
+    def refused(error: PassgateError) -> BaseResponse:
+        logger.warning("sign-in refused: %s", error.code)
+        refusal = refusal_of(error, retry_url=url_for(f"{name}.sign_in"))
+        return _no_store(Response(refusal.html, status=refusal.status, mimetype="text/html"))
+
     @blueprint.get("/login")
     def sign_in() -> BaseResponse:
-        url, pending = login.begin(safe_next(request.args.get("next")))
+        try:
+            url, pending = login.begin(safe_next(request.args.get("next")))
+        except IssuerUnreachable as error:
+            return refused(error)
         session[PENDING_KEY] = pending.to_session()
         return _no_store(redirect(url, code=303))
 
@@ -68,9 +76,7 @@ def login_blueprint(login: PassgateLogin, *, name: str = "passgate_login", after
         try:
             signed_in = login.complete(request.args.to_dict(), pending)
         except PassgateError as error:
-            logger.warning("sign-in refused: %s", error.code)
-            refusal = refusal_of(error, retry_url=url_for(f"{name}.sign_in"))
-            return _no_store(Response(refusal.html, status=refusal.status, mimetype="text/html"))
+            return refused(error)
         session.clear()
         session[USER_KEY] = signed_in.session_user().to_session()
         return _no_store(redirect(signed_in.next_path, code=303))

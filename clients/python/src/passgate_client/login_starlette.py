@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .errors import PassgateError
+from .errors import IssuerUnreachable, PassgateError
 from .login import PENDING_KEY, USER_KEY, PassgateLogin, PendingLogin, SessionUser, refusal_of, safe_next
 
 if TYPE_CHECKING:
@@ -49,8 +49,16 @@ def login_routes(login: PassgateLogin, *, after_logout: str = "/") -> list[Route
     """The three routes, for ``Mount`` in a Starlette app (``login_router`` for FastAPI)."""
     after_logout = safe_next(after_logout)
 
+    def refused(request: Request, error: PassgateError) -> Response:
+        logger.warning("sign-in refused: %s", error.code)
+        refusal = refusal_of(error, retry_url=str(request.url_for("passgate_login")))
+        return HTMLResponse(refusal.html, status_code=refusal.status, headers={"Cache-Control": "no-store"})
+
     async def sign_in(request: Request) -> Response:
-        url, pending = await login.abegin(safe_next(request.query_params.get("next")))
+        try:
+            url, pending = await login.abegin(safe_next(request.query_params.get("next")))
+        except IssuerUnreachable as error:
+            return refused(request, error)
         request.session[PENDING_KEY] = pending.to_session()
         return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
 
@@ -60,9 +68,7 @@ def login_routes(login: PassgateLogin, *, after_logout: str = "/") -> list[Route
         try:
             signed_in = await login.acomplete(dict(request.query_params), pending)
         except PassgateError as error:
-            logger.warning("sign-in refused: %s", error.code)
-            refusal = refusal_of(error, retry_url=str(request.url_for("passgate_login")))
-            return HTMLResponse(refusal.html, status_code=refusal.status, headers={"Cache-Control": "no-store"})
+            return refused(request, error)
         request.session.clear()
         request.session[USER_KEY] = signed_in.session_user().to_session()
         return RedirectResponse(signed_in.next_path, status_code=303, headers={"Cache-Control": "no-store"})
