@@ -157,6 +157,15 @@ def test_safe_next_refuses_other_sites(next_path: str) -> None:
     assert safe_next(next_path) == "/"
 
 
+def test_scope_is_a_list_or_a_space_separated_string_with_openid() -> None:
+    assert PassgateLogin(issuer=ISSUER, client_id="shop", redirect_uri=CALLBACK, scope="openid email").scope == (
+        "openid",
+        "email",
+    )
+    with pytest.raises(ValueError, match="openid"):
+        PassgateLogin(issuer=ISSUER, client_id="shop", redirect_uri=CALLBACK, scope="profile openidx")
+
+
 def test_safe_next_keeps_a_path_of_this_site() -> None:
     assert safe_next("/orders?id=1#top") == "/orders?id=1#top"
 

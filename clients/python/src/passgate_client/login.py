@@ -238,6 +238,7 @@ class PassgateLogin:
     ) -> None:
         if not issuer or not client_id or not redirect_uri:
             raise ValueError("issuer, client_id and redirect_uri are required")
+        scope = scope.split() if isinstance(scope, str) else scope
         if "openid" not in scope:
             raise ValueError("scope must include openid")
         self.issuer = issuer
