@@ -33,11 +33,13 @@ run: $(RUNTIME)
 	$(BIN)/passgate serve
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests bench clients/python
-	$(BIN)/ruff format --check src tests bench clients/python
+	$(BIN)/ruff check src tests bench clients/python examples
+	$(BIN)/ruff format --check src tests bench clients/python examples
 
 typecheck: $(DEV)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples/fastapi_app/main.py examples/flask_app/app.py examples/django_app/manage.py \
+		examples/django_app/example_site
 
 test: $(DEV) system-deps $(NODE_RP) lint typecheck
 	$(BIN)/python -m pytest

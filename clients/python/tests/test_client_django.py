@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import django
+import httpx
 import pytest
 from django.conf import settings
 
@@ -33,7 +35,7 @@ from django.contrib.auth import get_user_model  # noqa: E402 - Django's models n
 from django.core.management import call_command  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import include, path  # noqa: E402
 from rest_framework.permissions import IsAuthenticated  # noqa: E402
 from rest_framework.request import Request  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
@@ -42,6 +44,9 @@ from rest_framework.views import APIView  # noqa: E402
 from passgate_client import PassgateUser, PassgateVerifier  # noqa: E402
 from passgate_client.django import passgate_required  # noqa: E402
 from passgate_client.drf import PassgateAuthentication  # noqa: E402
+from passgate_client.login import PassgateLogin  # noqa: E402
+from passgate_client.login_django import login_required, session_user  # noqa: E402
+from provider import CALLBACK, SECRET, served_passgate, sign_up_sync  # noqa: E402
 
 
 def whoami(request: HttpRequest) -> JsonResponse:
@@ -57,6 +62,13 @@ def whoami(request: HttpRequest) -> JsonResponse:
 @passgate_required(require_acr="phrh")
 def payout(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"paid_by": request.user.get_username()})
+
+
+@login_required
+def orders_page(request: HttpRequest) -> JsonResponse:
+    user = session_user(request)
+    assert user is not None
+    return JsonResponse({"signed_in_as": user.display_name})
 
 
 class StrongAuthentication(PassgateAuthentication):
@@ -81,6 +93,8 @@ urlpatterns = [
     path("payout", payout),
     path("api/orders", Orders.as_view()),
     path("api/payouts", Payouts.as_view()),
+    path("orders", orders_page),
+    path("auth/", include("passgate_client.login_django")),
 ]
 
 
@@ -181,3 +195,69 @@ def test_drf_issuer_unreachable_is_a_503(issuer: Issuer, verifier: PassgateVerif
     assert answer.status_code == 503
     assert middleware_answer.status_code == 503
     assert middleware_answer.json()["error"] == "issuer_unreachable"
+
+
+# -- the code-flow login views, against a real Passgate served over HTTP ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def passgate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with served_passgate(tmp_path_factory.mktemp("passgate")) as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def person(passgate: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=passgate, headers={"Origin": passgate}) as client:
+        sign_up_sync(client, f"grace-{id(client)}")
+        yield client
+
+
+@pytest.fixture
+def login(passgate: str) -> Iterator[PassgateLogin]:
+    login = PassgateLogin(issuer=passgate, client_id="shop", client_secret=SECRET, redirect_uri=CALLBACK)
+    session = "django.contrib.sessions.backends.signed_cookies"
+    with override_settings(PASSGATE_LOGIN={"LOGIN": login, "AFTER_LOGOUT": "/bye"}, SESSION_ENGINE=session):
+        yield login
+
+
+def authorize(person: httpx.Client, url: str) -> str:
+    answer = person.get(url)
+    assert answer.status_code == 302 and answer.headers["location"].startswith(CALLBACK + "?"), answer.text
+    return urlsplit(answer.headers["location"]).query
+
+
+def test_login_views_sign_in_and_out(login: PassgateLogin, person: httpx.Client) -> None:
+    shop = Client(enforce_csrf_checks=True)
+    assert shop.get("/orders").status_code == 401
+
+    started = shop.get("/auth/login?next=/orders")
+    back = shop.get("/auth/callback?" + authorize(person, started["Location"]))
+    orders = shop.get("/orders")
+    refused_without_csrf = shop.post("/auth/logout")
+
+    assert started.status_code == 303 and back.status_code == 303 and back["Location"] == "/orders"
+    assert orders.status_code == 200
+    assert orders.json() == {"signed_in_as": person.get("/auth/session").json()["user"]["username"]}
+    assert refused_without_csrf.status_code == 403 and shop.get("/orders").status_code == 200
+    signed_out = Client().post("/auth/logout")
+    assert signed_out.status_code == 303 and signed_out["Location"] == "/bye"
+
+
+@pytest.mark.parametrize("next_path", ["//evil.example/", "https://evil.example/orders", "/\\evil.example"])
+def test_login_views_never_send_the_person_to_another_site(
+    login: PassgateLogin, person: httpx.Client, next_path: str
+) -> None:
+    shop = Client()
+    started = shop.get("/auth/login?" + urlencode({"next": next_path}))
+    back = shop.get("/auth/callback?" + authorize(person, started["Location"]))
+
+    assert back.status_code == 303 and back["Location"] == "/"
+
+
+def test_login_views_refuse_a_callback_they_did_not_start(login: PassgateLogin, person: httpx.Client) -> None:
+    shop = Client()
+    refused = shop.get("/auth/callback?" + authorize(person, login.begin()[0]))
+
+    assert refused.status_code == 400 and b"state_mismatch" in refused.content
+    assert shop.get("/orders").status_code == 401

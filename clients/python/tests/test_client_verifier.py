@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from joserfc import jws
 from joserfc.jwk import ECKey
 
 from conftest import AUDIENCE, Clock, Issuer
@@ -216,6 +217,17 @@ def test_the_token_type_is_one_the_caller_accepts(issuer: Issuer, clock: Clock) 
     assert code_of(verifier(issuer, clock), issuer.token(typ="text/session+jwt")) == "wrong_type"
     assert verifier(issuer, clock, typ=("JWT",)).verify(id_token).token_type == "JWT"
     assert code_of(verifier(issuer, clock, typ=("JWT",)), issuer.token()) == "wrong_type"
+
+
+def test_a_token_without_typ_is_accepted_only_where_none_is_an_accepted_type(issuer: Issuer, clock: Clock) -> None:
+    protected = {"alg": "ES256", "kid": issuer.es256.thumbprint()}
+    untyped = jws.serialize_compact(protected, json.dumps(issuer.claims()), issuer.es256, algorithms=["ES256"])
+    assert "typ" not in jws.extract_compact(untyped.encode()).protected
+
+    assert code_of(verifier(issuer, clock), untyped) == "wrong_type"
+    assert code_of(verifier(issuer, clock, typ=("JWT",)), untyped) == "wrong_type"
+    assert verifier(issuer, clock, typ=("JWT", None)).verify(untyped).token_type == "JWT"
+    assert code_of(verifier(issuer, clock, typ=("JWT", None)), issuer.token()) == "wrong_type"
 
 
 def test_require_acr_refuses_a_weaker_acr_with_its_own_code(issuer: Issuer, clock: Clock) -> None:

@@ -3,15 +3,25 @@
 ``PassgateVerifier`` checks a token and returns a ``PassgateUser``; the adapters put it in front of an app:
 ``passgate_client.fastapi`` (a dependency), ``passgate_client.starlette`` (an AuthenticationBackend),
 ``passgate_client.flask`` (an extension) and ``passgate_client.django`` (middleware, backend, DRF, decorator).
+
+``PassgateLogin`` signs people in with the authorization code flow; its adapters are
+``passgate_client.login_starlette`` (FastAPI and Starlette), ``passgate_client.login_flask`` and
+``passgate_client.login_django``.
 """
 
 from .errors import (
     AuthenticationTooOld,
+    AuthorizationDenied,
     InsufficientAcr,
     InsufficientAuthentication,
+    IssuerMismatch,
     IssuerUnreachable,
+    LoginError,
+    NonceMismatch,
     PassgateError,
     PassgateTokenError,
+    StateMismatch,
+    TokenExchangeFailed,
     TokenExpired,
     TokenNotYetValid,
     UnknownKey,
@@ -20,6 +30,7 @@ from .errors import (
     WrongIssuer,
     WrongType,
 )
+from .login import PassgateLogin, SessionUser, SignedIn
 from .user import PassgateUser
 from .verifier import ACR_ORDER, TYP_ACCESS, TYP_ID, TYP_SESSION, PassgateVerifier
 
@@ -29,13 +40,22 @@ __all__ = [
     "TYP_ID",
     "TYP_SESSION",
     "AuthenticationTooOld",
+    "AuthorizationDenied",
     "InsufficientAcr",
     "InsufficientAuthentication",
+    "IssuerMismatch",
     "IssuerUnreachable",
+    "LoginError",
+    "NonceMismatch",
     "PassgateError",
+    "PassgateLogin",
     "PassgateTokenError",
     "PassgateUser",
     "PassgateVerifier",
+    "SessionUser",
+    "SignedIn",
+    "StateMismatch",
+    "TokenExchangeFailed",
     "TokenExpired",
     "TokenNotYetValid",
     "UnknownKey",

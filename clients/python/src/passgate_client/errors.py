@@ -14,9 +14,16 @@ Every error carries a stable snake_case ``code`` and a human message::
     │   └── InsufficientAuthentication the token is good but its sign-in is too weak (answer 403)
     │       ├── InsufficientAcr        insufficient_acr: acr weaker than required
     │       └── AuthenticationTooOld   too_old: auth_time older than max_age
-    └── IssuerUnreachable              issuer_unreachable: no key set could be had (answer 503)
+    ├── IssuerUnreachable              issuer_unreachable: no key set or document could be had (answer 503)
+    └── LoginError                     login_failed: a sign-in's callback was refused (answer 400)
+        ├── StateMismatch              state_mismatch: no sign-in is pending in this session, or not this one
+        ├── IssuerMismatch             issuer_mismatch: the response's RFC 9207 iss is missing or another issuer's
+        ├── AuthorizationDenied        authorization_denied: the issuer answered with an error (.error)
+        ├── TokenExchangeFailed        token_exchange_failed: the token endpoint refused the code (.error)
+        └── NonceMismatch              nonce_mismatch: the ID token is not the one this sign-in asked for
 
 ``IssuerUnreachable`` is no verdict on the token: the issuer could not be asked and no key set was cached.
+The ID token of a sign-in is checked by ``PassgateVerifier``: its refusal is a ``PassgateTokenError``.
 """
 
 from __future__ import annotations
@@ -87,3 +94,37 @@ class AuthenticationTooOld(InsufficientAuthentication):
 
 class IssuerUnreachable(PassgateError):
     code = "issuer_unreachable"
+
+
+class LoginError(PassgateError):
+    code = "login_failed"
+
+
+class StateMismatch(LoginError):
+    code = "state_mismatch"
+
+
+class IssuerMismatch(LoginError):
+    code = "issuer_mismatch"
+
+
+class AuthorizationDenied(LoginError):
+    """The issuer sent the person back with an OAuth 2 ``error`` (``access_denied``, ``login_required``...)."""
+
+    code = "authorization_denied"
+
+    def __init__(self, message: str, *, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class TokenExchangeFailed(LoginError):
+    code = "token_exchange_failed"
+
+    def __init__(self, message: str, *, error: str | None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class NonceMismatch(LoginError):
+    code = "nonce_mismatch"

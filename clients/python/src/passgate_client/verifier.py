@@ -44,6 +44,8 @@ class PassgateVerifier:
     The key set is cached for its Cache-Control max-age; an unknown kid fetches it again at most once every
     ``refetch_interval`` seconds; when the issuer cannot be reached the last good set is used.
     Use ``verify`` from sync code and ``averify`` from async code; both share one cache.
+    ``typ`` may hold ``None``: a token without a ``typ`` header is then accepted (ID tokens may have none).
+    ``transport``/``async_transport`` are httpx's, for the key fetches (an app served in-process, a proxy).
     """
 
     def __init__(
@@ -52,7 +54,7 @@ class PassgateVerifier:
         audience: str | Collection[str],
         *,
         jwks_uri: str | None = None,
-        typ: Collection[str] = (TYP_SESSION, TYP_ACCESS),
+        typ: Collection[str | None] = (TYP_SESSION, TYP_ACCESS),
         leeway: float = 30.0,
         require_acr: str | None = None,
         max_age: float | None = None,
@@ -61,6 +63,8 @@ class PassgateVerifier:
         max_cache_lifetime: float = 86400.0,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not issuer:
             raise ValueError("issuer is required")
@@ -72,7 +76,7 @@ class PassgateVerifier:
         check_acr_name(require_acr)
         self.expected_issuer = issuer
         self.expected_audience = expected_audience
-        self.accepted_types = frozenset(_media_type(t) for t in typ)
+        self.accepted_types = frozenset(None if t is None else _media_type(t) for t in typ)
         self.leeway = leeway
         self.require_acr = require_acr
         self.max_age = max_age
@@ -80,6 +84,8 @@ class PassgateVerifier:
         self.discovery_uri = issuer.rstrip("/") + "/.well-known/openid-configuration"
         self._timeout = timeout
         self._clock = clock
+        self._transport = transport
+        self._async_transport = async_transport
         self._default_lifetime = default_cache_lifetime
         self._max_lifetime = max_cache_lifetime
         self._cache = KeyCache(refetch_interval=refetch_interval)
@@ -133,8 +139,11 @@ class PassgateVerifier:
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ALGORITHMS:
             raise UnsupportedAlgorithm(f"alg {alg!r} is not ES256 or RS256")
-        if not isinstance(header.get("typ"), str) or _media_type(header["typ"]) not in self.accepted_types:
-            raise WrongType(f"typ {header.get('typ')!r} is not one of {sorted(self.accepted_types)}")
+        typ = header.get("typ")
+        if typ is not None and not isinstance(typ, str):
+            raise WrongType(f"typ {typ!r} is not a string")
+        if (None if typ is None else _media_type(typ)) not in self.accepted_types:
+            raise WrongType(f"typ {typ!r} is not one of {sorted(map(str, self.accepted_types))}")
         if not isinstance(header.get("kid"), str):
             raise PassgateTokenError("the token names no kid")
         return header
@@ -181,7 +190,7 @@ class PassgateVerifier:
             raise TokenNotYetValid(f"the token was issued in the future, at {iat:.0f}")
         self._check_acr(claims.get("acr"), require_acr)
         self._check_age(claims, now, max_age)
-        return PassgateUser.from_claims(claims, token_type=header["typ"])
+        return PassgateUser.from_claims(claims, token_type=header.get("typ") or TYP_ID)
 
     def _check_acr(self, acr: object, require_acr: str | None) -> None:
         check_acr_name(require_acr)
@@ -214,7 +223,7 @@ class PassgateVerifier:
 
     def _refresh(self, now: float) -> None:
         try:
-            with httpx.Client(timeout=self._timeout, follow_redirects=False) as client:
+            with httpx.Client(timeout=self._timeout, follow_redirects=False, transport=self._transport) as client:
                 if self.jwks_uri is None:
                     self.jwks_uri = self._jwks_uri_from(_json(_get(client, self.discovery_uri)))
                 self._store(_get(client, self.jwks_uri), now)
@@ -223,7 +232,9 @@ class PassgateVerifier:
 
     async def _arefresh(self, now: float) -> None:
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
+            async with httpx.AsyncClient(
+                timeout=self._timeout, follow_redirects=False, transport=self._async_transport
+            ) as client:
                 if self.jwks_uri is None:
                     self.jwks_uri = self._jwks_uri_from(_json(await _aget(client, self.discovery_uri)))
                 self._store(await _aget(client, self.jwks_uri), now)
