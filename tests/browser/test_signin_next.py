@@ -40,3 +40,14 @@ def test_a_next_to_another_site_ends_on_the_account_page(tab: Tab) -> None:
     sign_in_with_the_button(tab, "/signin?next=" + quote("//example.com/"))
     tab.wait_for_path("/account")
     assert tab.page.url.startswith(tab.server.url)
+
+
+def test_signing_up_from_the_sign_in_page_goes_on_to_the_next_path(tab: Tab) -> None:
+    tab.goto("/signin?next=" + quote("/.well-known/openid-configuration?from=signup"))
+    tab.page.click("#signup-link")
+    tab.page.wait_for_url("**/signup?next=**")
+    tab.page.fill("#username", "ada")
+    tab.page.fill("#display-name", "Ada Lovelace")
+    tab.page.click("#signup-button")
+    tab.wait_for_path("/.well-known/openid-configuration?from=signup")
+    assert tab.session()["user"]["username"] == "ada"

@@ -130,3 +130,25 @@ async def test_an_account_without_a_passkey_gets_an_urgent_banner(server: Server
     assert "hidden" not in banner and banner["role"] == "alert" and "urgent" in str(banner["class"]).split()
     assert without.elements["no-passkey-add"]["tag"] == "button"
     assert "hidden" in with_passkey.elements["no-passkey-banner"]  # shown by account.js once the last one goes
+
+
+async def test_next_goes_from_the_sign_in_page_to_the_sign_up_page_and_back(server: Server) -> None:
+    authorize = "/oauth2/authorize?client_id=shop&scope=openid"
+    async with server.client() as browser:
+        signin = Page((await browser.get("/signin", params={"next": authorize})).text)
+        assert (
+            signin.elements["signup-link"]["href"]
+            == "/signup?next=%2Foauth2%2Fauthorize%3Fclient_id%3Dshop%26scope%3Dopenid"
+        )
+        signup = Page((await browser.get(str(signin.elements["signup-link"]["href"]))).text)
+        assert signup.elements["signup-form"]["data-next"] == authorize
+        assert signup.elements["signin-link"]["href"] == signin.elements["signup-link"]["href"].replace(
+            "signup", "signin", 1
+        )
+        for foreign in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+            page = Page((await browser.get("/signup", params={"next": foreign})).text)
+            assert "data-next" not in page.elements["signup-form"] and page.elements["signin-link"]["href"] == "/signin"
+        await sign_up(browser, SoftwareAuthenticator(), "ada")
+        signed_in = await browser.get("/signup", params={"next": authorize})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == authorize
+        assert (await browser.get("/signup", params={"next": "//evil.example/"})).headers["location"] == "/account"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
@@ -176,14 +176,21 @@ async def signin_page(request: Request) -> Response:
     if next_path is None and await signed_in(request):
         return RedirectResponse("/account", status_code=303)
     login_hint = request.query_params.get("login_hint", "")[:64]
-    return render(request, "signin.html", next_path=next_path, login_hint=login_hint)
+    return render(request, "signin.html", login_hint=login_hint, **_next_of(next_path))
 
 
 @router.get("/signup")
 async def signup_page(request: Request) -> Response:
+    # `next` as on the sign-in page: a new person an authorization request sent here goes back to it once signed up.
+    next_path = local_path(request.query_params.get("next"))
     if await signed_in(request):
-        return RedirectResponse("/account", status_code=303)
-    return render(request, "signup.html")
+        return RedirectResponse(next_path or "/account", status_code=303)
+    return render(request, "signup.html", **_next_of(next_path))
+
+
+def _next_of(next_path: str | None) -> dict[str, str | None]:
+    """The template values for a page's `next`: the path, and the query that carries it to the other page."""
+    return {"next_path": next_path, "next_query": "?" + urlencode({"next": next_path}) if next_path else ""}
 
 
 @router.get("/recover")

@@ -30,13 +30,10 @@ const LINK_USED_UP = new Set(["invalid_link"]);
 
 const RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time.";
 
-function goToAccount() {
-  window.location.assign("/account");
-}
-
-/** Where the sign-in page goes once signed in: its `next` path (checked by the server too), else /account. */
+/** Where the sign-in and sign-up pages go once signed in: their `next` path (checked by the server too), else
+ * /account. */
 function goOn() {
-  const next = document.getElementById("signin-form")?.dataset.next ?? "";
+  const next = document.querySelector("form[data-next]")?.dataset.next ?? "";
   const local = next.startsWith("/") && !next.startsWith("//") && !next.includes("\\");
   window.location.assign(local ? next : "/account");
 }
@@ -51,7 +48,7 @@ function wireSignup() {
     event.preventDefault();
     const username = document.getElementById("username").value.trim();
     const displayName = document.getElementById("display-name").value.trim();
-    ceremony(button, "signup", () => register({ username, displayName: displayName || username }), goToAccount);
+    ceremony(button, "signup", () => register({ username, displayName: displayName || username }), goOn);
   });
 }
 
