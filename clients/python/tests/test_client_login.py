@@ -197,7 +197,8 @@ async def through_the_router(shop_browser: httpx.AsyncClient, person: httpx.Asyn
 
 
 async def test_the_router_signs_in_and_out(passgate: Any, person: httpx.AsyncClient) -> None:
-    async with browser(shop(login_for(passgate)), APP) as shop_browser:
+    login = login_for(passgate)
+    async with browser(shop(login), APP) as shop_browser:
         assert (await shop_browser.get("/orders")).status_code == 401
 
         assert await through_the_router(shop_browser, person, "/orders?page=2") == "/orders?page=2"
@@ -205,8 +206,13 @@ async def test_the_router_signs_in_and_out(passgate: Any, person: httpx.AsyncCli
         assert orders.status_code == 200 and orders.json() == {"signed_in_as": "alice"}
 
         signed_out = await shop_browser.post("/auth/logout")
-        assert signed_out.status_code == 303 and signed_out.headers["location"] == "/"
         assert (await shop_browser.get("/orders")).status_code == 401
+    # On to Passgate's end_session_endpoint with the ID token as the hint: Passgate's session ends too.
+    end_session = signed_out.headers["location"]
+    assert signed_out.status_code == 303 and end_session.startswith(f"{login.issuer}/oauth2/logout?client_id=shop&")
+    assert "id_token_hint=" in end_session
+    assert (await person.get(end_session)).status_code == 200  # "You are signed out"
+    assert (await person.get("/auth/session")).status_code == 401
 
 
 @pytest.mark.parametrize("next_path", ["//evil.example/", "https://evil.example/orders", "/\\evil.example"])

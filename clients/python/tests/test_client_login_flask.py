@@ -81,18 +81,19 @@ def test_the_sync_code_flow_signs_the_person_in(login: PassgateLogin, person: ht
         login.complete(authorize(person, login.begin()[0]), pending)  # the pending sign-in of another request
 
 
-def test_without_an_end_session_endpoint_sign_out_stays_in_the_app(login: PassgateLogin) -> None:
+def test_sign_out_goes_on_to_the_end_session_endpoint_only_when_advertised(login: PassgateLogin) -> None:
     metadata = login.metadata()
-    assert metadata.end_session_endpoint is None  # not advertised by this Passgate
-    assert login.logout_url(metadata, id_token_hint="an-id-token") is None
-    assert login.after_logout(id_token_hint="an-id-token", default="/bye") == "/bye"
-
-    advertised = replace(metadata, end_session_endpoint=f"{login.issuer}/oauth2/logout")
-    url = login.logout_url(advertised, id_token_hint="an-id-token")
+    assert metadata.end_session_endpoint == f"{login.issuer}/oauth2/logout"
+    url = login.logout_url(metadata, id_token_hint="an-id-token")
     assert url == f"{login.issuer}/oauth2/logout?client_id=shop&id_token_hint=an-id-token"
+    assert login.after_logout(id_token_hint="an-id-token", default="/bye") == url
+    assert login.after_logout(id_token_hint=None, default="/bye") == "/bye"  # nobody was signed in to the app
+
+    elsewhere = replace(metadata, end_session_endpoint=None)  # an issuer that advertises none
+    assert login.logout_url(elsewhere, id_token_hint="an-id-token") is None
 
 
-def test_the_blueprint_signs_in_and_out(shop: FlaskClient, person: httpx.Client) -> None:
+def test_the_blueprint_signs_in_and_out(shop: FlaskClient, login: PassgateLogin, person: httpx.Client) -> None:
     assert shop.get("/orders").status_code == 401
 
     assert through_the_blueprint(shop, person, "/orders") == "/orders"
@@ -102,8 +103,11 @@ def test_the_blueprint_signs_in_and_out(shop: FlaskClient, person: httpx.Client)
     }
 
     signed_out = shop.post("/auth/logout")
-    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/"
     assert shop.get("/orders").status_code == 401
+    end_session = signed_out.headers["location"]
+    assert signed_out.status_code == 303 and end_session.startswith(f"{login.issuer}/oauth2/logout?client_id=shop&")
+    assert person.get(end_session).status_code == 200  # Passgate's "You are signed out": its session ended too
+    assert person.get("/auth/session").status_code == 401
 
 
 @pytest.mark.parametrize("next_path", ["//evil.example/", "https://evil.example/orders", "/\\evil.example"])

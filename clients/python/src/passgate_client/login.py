@@ -311,7 +311,10 @@ class PassgateLogin:
 
     def after_logout(self, *, id_token_hint: str | None, default: str) -> str:
         """Where to send a person who signed out of the app: Passgate's end-session URL when discovery advertises
-        one (and Passgate can be asked), else ``default``."""
+        one (and Passgate can be asked), else ``default``. Without an ID token (nobody was signed in to the app)
+        there is no Passgate session of the app's to end: ``default``."""
+        if not id_token_hint:
+            return default
         try:
             return self.logout_url(self.metadata(), id_token_hint=id_token_hint) or default
         except IssuerUnreachable:
@@ -347,6 +350,8 @@ class PassgateLogin:
 
     async def aafter_logout(self, *, id_token_hint: str | None, default: str) -> str:
         """``after_logout`` from async code."""
+        if not id_token_hint:
+            return default
         try:
             return self.logout_url(await self.ametadata(), id_token_hint=id_token_hint) or default
         except IssuerUnreachable:
