@@ -491,6 +491,11 @@ class RefreshTokenStore(Protocol):
 
     async def access_token_revoked(self, jti: str) -> bool: ...
 
+    async def revoke_for_client(self, user_id: str, client_id: str) -> int:
+        """Revoke every refresh-token family the user holds for the client (consent withdrawn); returns how many
+        tokens were not revoked before."""
+        ...
+
     async def purge(self, now: datetime) -> int:
         """Delete refresh tokens expired or used whose family has expired, and revoked access tokens that have
         expired, at `now`; returns how many."""
@@ -561,6 +566,36 @@ class SessionClientStore(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Consent:
+    """What a person allowed a client that is not first-party: the scopes, widened by each later grant."""
+
+    user_id: str
+    client_id: str
+    scopes: frozenset[str]
+    granted_at: datetime  # the first grant
+    updated_at: datetime  # the latest
+
+
+class ConsentStore(Protocol):
+    """Consents remembered per user and client."""
+
+    async def grant(self, user_id: str, client_id: str, scopes: Sequence[str], at: datetime) -> Consent:
+        """Remember `scopes` for the user and client, beside those remembered already (a grant never narrows),
+        and return what is now remembered."""
+        ...
+
+    async def get(self, user_id: str, client_id: str) -> Consent | None: ...
+
+    async def list_for_user(self, user_id: str) -> list[Consent]:
+        """Oldest grant first."""
+        ...
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        """Forget the consent; False if there was none."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Storage:
     users: UserStore
     credentials: CredentialStore
@@ -577,3 +612,4 @@ class Storage:
     authorization_codes: AuthorizationCodeStore
     session_clients: SessionClientStore
     refresh_tokens: RefreshTokenStore
+    consents: ConsentStore

@@ -14,6 +14,7 @@ from passgate.core.oidc_clients import OidcClient
 from passgate.store.base import (
     AuthorizationCode,
     BackupCode,
+    Consent,
     Credential,
     CredentialUse,
     EmailPurpose,
@@ -500,6 +501,14 @@ class MemoryRefreshTokens:
     async def access_token_revoked(self, jti: str) -> bool:
         return jti in self._revoked_jtis
 
+    async def revoke_for_client(self, user_id: str, client_id: str) -> int:
+        revoked = 0
+        for key, token in self._tokens.items():
+            if token.user_id == user_id and token.client_id == client_id and not token.revoked:
+                self._tokens[key] = dataclasses.replace(token, revoked=True)
+                revoked += 1
+        return revoked
+
     async def purge(self, now: datetime) -> int:
         tokens = [key for key, token in self._tokens.items() if token.family_expires_at <= now]
         jtis = [jti for jti, expires_at in self._revoked_jtis.items() if expires_at <= now]
@@ -508,6 +517,32 @@ class MemoryRefreshTokens:
         for jti in jtis:
             del self._revoked_jtis[jti]
         return len(tokens) + len(jtis)
+
+
+class MemoryConsents:
+    def __init__(self) -> None:
+        self._consents: dict[tuple[str, str], Consent] = {}
+
+    async def grant(self, user_id: str, client_id: str, scopes: Sequence[str], at: datetime) -> Consent:
+        known = self._consents.get((user_id, client_id))
+        if known is None:
+            granted = Consent(
+                user_id=user_id, client_id=client_id, scopes=frozenset(scopes), granted_at=at, updated_at=at
+            )
+        else:
+            granted = dataclasses.replace(known, scopes=known.scopes | frozenset(scopes), updated_at=at)
+        self._consents[(user_id, client_id)] = granted
+        return granted
+
+    async def get(self, user_id: str, client_id: str) -> Consent | None:
+        return self._consents.get((user_id, client_id))
+
+    async def list_for_user(self, user_id: str) -> list[Consent]:
+        mine = [consent for (owner, _), consent in self._consents.items() if owner == user_id]
+        return sorted(mine, key=lambda consent: (consent.granted_at, consent.client_id))
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        return self._consents.pop((user_id, client_id), None) is not None
 
 
 class MemorySignIns:
@@ -547,4 +582,5 @@ def memory_storage() -> Storage:
         authorization_codes=MemoryAuthorizationCodes(),
         session_clients=MemorySessionClients(),
         refresh_tokens=MemoryRefreshTokens(),
+        consents=MemoryConsents(),
     )
