@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from passgate.core.oidc_clients import OidcClient
 
-Ceremony = Literal["registration", "authentication", "confirmation"]
+Ceremony = Literal["registration", "authentication", "confirmation", "consent"]
 SessionKind = Literal["passkey", "recovery"]
 EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
@@ -63,7 +63,8 @@ class PendingChallenge:
 
     `id` is SHA-256 of the challenge; `browser` is SHA-256 of the ceremony cookie it is bound to.
     `pending_user` holds a sign-up's user until its first passkey verifies, or, for a confirmation, the
-    transaction being confirmed.
+    transaction being confirmed, or, for a consent page's confirmation (`browser` then being bound to the
+    session), the request being allowed.
     """
 
     id: bytes
