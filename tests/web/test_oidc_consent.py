@@ -313,3 +313,19 @@ async def test_consents_need_a_signed_in_person_and_a_page_of_the_site(
     forged = await person.delete("/auth/consents/partner", headers={"origin": "https://evil.example"})
     assert forged.status_code == 403 and forged.json()["error"] == "origin_not_allowed"
     assert consents(provider) == [("partner", "openid profile")]
+
+
+async def test_the_account_page_lists_connected_apps(provider: Server, person: httpx.AsyncClient) -> None:
+    page = await person.get("/account")
+    assert "No apps are connected to your account." in page.text
+    await consented(provider, person, scope="openid email offline_access")
+    page = await person.get("/account")
+    listed = re.search(r'<ul id="connected-apps".*?</ul>\s*</dd>', page.text, re.S)
+    assert listed is not None
+    assert 'data-client-id="partner"' in listed.group(0) and "Partner Travel" in listed.group(0)
+    assert re.findall(r"<li>(.*?)</li>", listed.group(0)) == [
+        "Know who you are on Example Bank",
+        "Your email address",
+        "Stay connected when you are not using it",
+    ]
+    assert "Allowed an app to use your account" in page.text  # the activity list

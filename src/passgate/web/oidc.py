@@ -36,12 +36,6 @@ MAX_FORM = 16 * 1024
 CONSENT_DECISION = "passgate_consent"  # allow or deny
 CONSENT_CONFIRMATION = "passgate_confirmation"
 CONSENT_FIELDS = (CONSENT_DECISION, CONSENT_CONFIRMATION)
-SCOPE_WORDS = {
-    "openid": "Know who you are on {site}",
-    "profile": "Your username and name",
-    "email": "Your email address",
-    "offline_access": "Stay connected when you are not using it",
-}
 
 
 @router.api_route("/oauth2/authorize", methods=["GET", "POST"])
@@ -108,7 +102,7 @@ async def _ask_consent(
         "consent.html",
         user=current.user if (current := await signed_in(request)) else None,
         client=asked.client,
-        scopes=[scope_words(scope, rp_name) for scope in asked.scopes],
+        scopes=[pages.scope_words(scope, rp_name) for scope in asked.scopes],
         parameters=parameters,
         confirmation=asked.confirmation,
         decision_field=CONSENT_DECISION,
@@ -116,11 +110,6 @@ async def _ask_consent(
     )
     response.headers["Content-Security-Policy"] = _form_action_to(read.redirect_uri)
     return response
-
-
-def scope_words(scope: str, rp_name: str) -> str:
-    """What a scope lets a client have, in the words the consent page and the account page use."""
-    return SCOPE_WORDS.get(scope, scope).format(site=rp_name)
 
 
 def _form_action_to(uri: str) -> str:
