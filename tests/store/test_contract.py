@@ -974,6 +974,9 @@ async def test_a_consent_widens_with_each_grant_and_is_withdrawn(storage: Storag
     assert await storage.consents.get("u1", "partner") is None
     assert [c.client_id for c in await storage.consents.list_for_user("u1")] == ["crm"]
     assert (await storage.consents.get("u2", "partner")) is not None  # another person's
+    assert await storage.consents.forget_client("partner") == 1  # the client was removed
+    assert await storage.consents.get("u2", "partner") is None
+    assert [c.client_id for c in await storage.consents.list_for_user("u1")] == ["crm"]
 
 
 async def test_concurrent_grants_keep_every_scope(storage: Storage) -> None:

@@ -595,6 +595,10 @@ class ConsentStore(Protocol):
         """Forget the consent; False if there was none."""
         ...
 
+    async def forget_client(self, client_id: str) -> int:
+        """Forget every consent given to the client (it was removed); returns how many."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class Storage:

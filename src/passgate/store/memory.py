@@ -544,6 +544,12 @@ class MemoryConsents:
     async def withdraw(self, user_id: str, client_id: str) -> bool:
         return self._consents.pop((user_id, client_id), None) is not None
 
+    async def forget_client(self, client_id: str) -> int:
+        given = [key for key in self._consents if key[1] == client_id]
+        for key in given:
+            del self._consents[key]
+        return len(given)
+
 
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:

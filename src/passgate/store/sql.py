@@ -1020,6 +1020,11 @@ class SqlConsents(_Tables):
             )
         return bool(result.rowcount)
 
+    async def forget_client(self, client_id: str) -> int:
+        async with self._write() as connection:
+            result = await connection.execute(delete(_consents).where(_consents.c.client_id == client_id))
+        return int(result.rowcount)
+
 
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
