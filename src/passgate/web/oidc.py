@@ -97,10 +97,11 @@ async def _ask_consent(
     parameters: list[tuple[str, str]],
 ) -> Response:
     rp_name = settings_of(request).rp_name
+    current = await signed_in(request)
     response = pages.render(
         request,
         "consent.html",
-        user=current.user if (current := await signed_in(request)) else None,
+        user=current.user if current is not None else None,
         client=asked.client,
         scopes=[pages.scope_words(scope, rp_name) for scope in asked.scopes],
         parameters=parameters,
