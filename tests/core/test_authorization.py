@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from passgate.core.authorization import PageError, read_request, redirect_target, single_values, verifier_matches
+from passgate.core.authorization import (
+    PageError,
+    consent_needed,
+    read_request,
+    redirect_target,
+    single_values,
+    verifier_matches,
+)
 from passgate.core.errors import InvalidClient, InvalidRequest
 from passgate.core.oidc_clients import OidcClient
 
@@ -60,3 +69,17 @@ def test_the_granted_scope_is_what_was_asked_and_the_client_may_have() -> None:
     request = read_request(SHOP, "https://shop.example/callback", values)
     assert request.scope == ("openid", "email")
     assert request.response_mode == "query" and not request.prompt_none
+
+
+def test_consent_is_needed_for_a_scope_not_consented_to_or_prompt_consent_unless_first_party() -> None:
+    values = {"response_type": "code", "scope": "openid email", "code_challenge": CHALLENGE}
+    values["code_challenge_method"] = "S256"
+    partner = dataclasses.replace(SHOP, client_id="partner", first_party=False)
+    asked = read_request(partner, "https://shop.example/callback", values)
+    assert consent_needed(asked, ())
+    assert consent_needed(asked, {"openid"})
+    assert not consent_needed(asked, {"openid", "email", "profile"})
+    again = read_request(partner, "https://shop.example/callback", {**values, "prompt": "consent"})
+    assert again.prompt_consent and consent_needed(again, {"openid", "email"})
+    first_party = read_request(SHOP, "https://shop.example/callback", {**values, "prompt": "consent"})
+    assert not consent_needed(first_party, ())

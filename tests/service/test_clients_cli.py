@@ -16,6 +16,7 @@ from passgate.core.oidc_clients import OidcClient
 from passgate.service import oidc_clients
 from passgate.service.context import Context
 from passgate.store.factory import open_storage
+from passgate.store.memory import memory_storage
 from passgate.web.app import relying_party
 
 FILE = """
@@ -125,3 +126,14 @@ def test_refused_settings_add_nothing(clients: Clients, arguments: tuple[str, ..
     assert refused.returncode == 2 and message in refused.stderr, refused.stderr
     assert refused.stdout == ""
     assert clients.run("list").stdout.count("\n") == 3  # the file client only: its line, scopes, redirect URI
+
+
+async def test_removing_a_client_forgets_the_consents_given_to_it() -> None:
+    """A client added later with the same client_id is another application: it asks for consent again."""
+    ctx = Context(rp=relying_party(load_settings({})), storage=memory_storage())
+    await oidc_clients.add(ctx, name="Partner", redirect_uris=["https://partner.example/cb"], client_id="partner")
+    await ctx.storage.consents.grant("u1", "partner", ["openid"], ctx.clock())
+    await ctx.storage.consents.grant("u1", "other", ["openid"], ctx.clock())
+    assert await oidc_clients.remove(ctx, "partner") == "removed"
+    assert await ctx.storage.consents.get("u1", "partner") is None
+    assert await ctx.storage.consents.get("u1", "other") is not None

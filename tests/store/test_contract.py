@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.oidc_clients import OidcClient, hash_secret
 from passgate.store.base import (
     AuthorizationCode,
     BackupCode,
+    Consent,
     Credential,
     CredentialUse,
     EmailToken,
@@ -38,6 +40,7 @@ from passgate.store.factory import open_storage
 from passgate.store.memory import memory_storage
 from passgate.store.migrate import upgrade
 from passgate.store.redis import RedisChallenges, connect
+from passgate.store.sql import sync_url
 from tests.services import PostgresServer, RedisServer
 
 # Redis expires keys by the wall clock, so the contract runs at the real time.
@@ -965,3 +968,71 @@ async def test_revoked_access_tokens_are_kept_until_they_expire(storage: Storage
     assert not await storage.refresh_tokens.access_token_revoked("jti-1")
     assert await storage.refresh_tokens.purge(NOW + timedelta(minutes=10)) == 1
     assert await storage.refresh_tokens.get(b"r" * 32) is None
+
+
+async def test_a_consent_widens_with_each_grant_and_is_withdrawn(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    assert await storage.consents.get("u1", "partner") is None
+    first = await storage.consents.grant("u1", "partner", ["openid", "profile"], NOW)
+    assert first == Consent(
+        user_id="u1", client_id="partner", scopes=frozenset({"openid", "profile"}), granted_at=NOW, updated_at=NOW
+    )
+    later = NOW + timedelta(minutes=1)
+    widened = await storage.consents.grant("u1", "partner", ["openid", "offline_access"], later)
+    assert widened.scopes == {"openid", "profile", "offline_access"}  # a grant never narrows
+    assert (widened.granted_at, widened.updated_at) == (NOW, later)
+    assert await storage.consents.get("u1", "partner") == widened
+    await storage.consents.grant("u1", "crm", ["openid"], later)
+    await storage.consents.grant("u2", "partner", ["openid"], NOW)
+    assert [c.client_id for c in await storage.consents.list_for_user("u1")] == ["partner", "crm"]
+    assert await storage.consents.withdraw("u1", "partner")
+    assert not await storage.consents.withdraw("u1", "partner")
+    assert await storage.consents.get("u1", "partner") is None
+    assert [c.client_id for c in await storage.consents.list_for_user("u1")] == ["crm"]
+    assert (await storage.consents.get("u2", "partner")) is not None  # another person's
+    assert await storage.consents.forget_client("partner") == 1  # the client was removed
+    assert await storage.consents.get("u2", "partner") is None
+    assert [c.client_id for c in await storage.consents.list_for_user("u1")] == ["crm"]
+
+
+async def test_concurrent_grants_keep_every_scope(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    scopes = ["openid", "profile", "email", "offline_access"]
+    await asyncio.gather(*(storage.consents.grant("u1", "partner", [scope], NOW) for scope in scopes))
+    granted = await storage.consents.get("u1", "partner")
+    assert granted is not None and granted.scopes == set(scopes)
+
+
+async def test_refresh_tokens_of_one_client_are_revoked_for_one_user(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    await storage.refresh_tokens.add(refresh_token())
+    await storage.refresh_tokens.add(refresh_token(b"s" * 32, "family-2"))
+    await storage.refresh_tokens.add(refresh_token(b"o" * 32, "family-3", client_id="other"))
+    await storage.refresh_tokens.add(refresh_token(b"b" * 32, "family-4", user_id="u2"))
+    assert await storage.refresh_tokens.revoke_for_user("u1", client_id="shop") == 2
+    assert await storage.refresh_tokens.revoke_for_user("u1", client_id="shop") == 0
+    revoked = {t: (await storage.refresh_tokens.get(t * 32)) for t in (b"r", b"s", b"o", b"b")}
+    assert {t: token.revoked for t, token in revoked.items() if token} == {
+        b"r": True,
+        b"s": True,
+        b"o": False,
+        b"b": False,
+    }
+
+
+async def test_deleting_a_user_deletes_their_consents(database: Backend) -> None:
+    storage, close = open_storage(database.database_url, database.redis_url)
+    try:
+        await storage.users.create_with_credential(user(), credential())
+        await storage.consents.grant("u1", "partner", ["openid"], NOW)
+        engine = sa.create_engine(sync_url(database.database_url))
+        with engine.begin() as connection:
+            if engine.dialect.name == "sqlite":
+                connection.execute(sa.text("PRAGMA foreign_keys=ON"))
+            connection.execute(sa.text("DELETE FROM users WHERE id = 'u1'"))
+        engine.dispose()
+        assert await storage.consents.get("u1", "partner") is None
+    finally:
+        await close()

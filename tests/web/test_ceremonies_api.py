@@ -144,6 +144,8 @@ async def test_openapi_describes_the_api(browser: httpx.AsyncClient) -> None:
         "/auth/passkey/login/complete",
         "/auth/session",
         "/auth/logout",
+        "/auth/consents",
+        "/auth/consents/{client_id}",
     ):
         assert path in spec["paths"]
     begin = spec["paths"]["/auth/passkey/register/begin"]["post"]

@@ -269,7 +269,7 @@ async def test_discovery_advertises_exactly_what_is_implemented(provider: Server
             *("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "amr", "acr", "azp"),
             *("preferred_username", "name", "email", "email_verified"),
         ],
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "acr_values_supported": ["phr", "phrh"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

@@ -11,7 +11,7 @@ building; the ladder of checks is here, in the order a request is judged:
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +24,6 @@ from authlib.oauth2.rfc7636.challenge import (
 
 from passgate.core.assurance import ACR_VALUES, PHR, PHRH
 from passgate.core.errors import (
-    ConsentRequired,
     InvalidClient,
     InvalidRequest,
     InvalidScope,
@@ -33,13 +32,13 @@ from passgate.core.errors import (
 )
 from passgate.core.oidc_clients import OidcClient, redirect_uri_matches
 
-# offline_access is granted, without prompt=consent, only to first-party clients (OIDC Core section 11 asks for
-# consent): the others are refused until there is a consent page.
+# offline_access, like every scope, is granted to a client that is not first-party only once the person consented
+# to it (OIDC Core section 11): on the consent page, now or before (`consent_needed`).
 SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access")
 # Parameters this provider does not honour yet: refused rather than silently ignored, as a client sending them
 # relies on what they ask for.
 NOT_SUPPORTED = ("request", "request_uri", "claims", "registration")
-PROMPTS_SUPPORTED = ("none", "login")
+PROMPTS_SUPPORTED = ("none", "login", "consent")
 # Added by Passgate itself to the request a person comes back to from the hosted sign-in page: the time (Unix
 # seconds) a fresh sign-in was asked for. A sign-in at or after it is the fresh one, so the request goes on instead of
 # asking again. It need not be secret nor signed: whoever builds a request could leave out prompt=login or max_age
@@ -76,6 +75,7 @@ class AuthorizationRequest:
     acr_values: tuple[str, ...] = ()  # the asked-for values Passgate knows, in the client's order of preference
     id_token_hint: str | None = None
     login_after: int | None = None  # LOGIN_AFTER, when present and well formed
+    prompt_consent: bool = False
 
 
 def single_values(parameters: Parameters) -> dict[str, str]:
@@ -117,10 +117,9 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     Raises:
         UnsupportedResponseType: response_type is not `code`.
         InvalidRequest: PKCE missing or not S256, a response_mode other than query and form_post, a prompt other
-            than none and login (or none with another), a max_age that is not a number of seconds, a nonce too
+            than none, login and consent (or none with another), a max_age that is not a number of seconds, a nonce too
             long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
         InvalidScope: no `openid` among the scopes.
-        ConsentRequired: the client is not first-party (no consent page yet).
     """
     if values.get("response_type") != "code":
         raise UnsupportedResponseType()
@@ -150,8 +149,6 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     max_age = values.get("max_age")
     if max_age is not None and not (max_age.isascii() and max_age.isdigit() and len(max_age) <= 12):
         raise InvalidRequest("max_age must be a number of seconds.")
-    if not client.first_party:
-        raise ConsentRequired()
     return AuthorizationRequest(
         client=client,
         redirect_uri=redirect_uri,
@@ -167,7 +164,20 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
         acr_values=tuple(value for value in values.get("acr_values", "").split() if value in ACR_VALUES),
         id_token_hint=values.get("id_token_hint"),
         login_after=_seconds(values.get(LOGIN_AFTER)),
+        prompt_consent="consent" in prompt,
     )
+
+
+def consent_needed(request: AuthorizationRequest, remembered: Collection[str]) -> bool:
+    """True if the person must be asked before the client gets what it asks for: a client that is not
+    first-party asks for a scope beyond the `remembered` ones, or says prompt=consent.
+
+    A first-party client is never asked: prompt=consent is then taken as met, the person having nothing to allow
+    that the operator did not allow for them (OIDC Core section 3.1.2.1 leaves the asking to the provider).
+    """
+    if request.client.first_party:
+        return False
+    return request.prompt_consent or not set(request.scope) <= set(remembered)
 
 
 def _seconds(value: str | None) -> int | None:

@@ -39,7 +39,8 @@
     │   ├── LinkOtherBrowser         link_other_browser
     │   ├── EmailTaken               email_taken           (verified by another account first)
     │   ├── RateLimited              rate_limited
-    │   └── Forbidden                forbidden
+    │   ├── Forbidden                forbidden
+    │   └── UnknownConsent           unknown_consent       (no consent remembered for this client)
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
     │   ├── UnsupportedMediaType     unsupported_media_type
@@ -53,7 +54,8 @@
     │   ├── UnsupportedResponseType  unsupported_response_type
     │   ├── InvalidScope             invalid_scope
     │   ├── LoginRequired            login_required        (prompt=none, and nobody is signed in)
-    │   ├── ConsentRequired          consent_required      (the client is not first-party)
+    │   ├── ConsentRequired          consent_required      (prompt=none, and the person has not consented)
+    │   ├── AccessDenied             access_denied         (the person denied the client on the consent page)
     │   ├── UnmetAuthenticationRequirements  unmet_authentication_requirements  (acr_values not met by a sign-in)
     │   ├── InvalidGrant             invalid_grant         (code unknown, used, expired, or not this request's)
     │   ├── UnsupportedGrantType     unsupported_grant_type
@@ -280,6 +282,11 @@ class Forbidden(AccountError):
     default_message = "You may not do that."
 
 
+class UnknownConsent(AccountError):
+    code = "unknown_consent"
+    default_message = "You have not connected this application."
+
+
 class RequestError(PasskeyError):
     code = "request_error"
 
@@ -350,7 +357,12 @@ class LoginRequired(AuthorizationError):
 
 class ConsentRequired(AuthorizationError):
     code = "consent_required"
-    default_message = "This client needs the person's consent, which cannot be asked for yet."
+    default_message = "The person has not allowed this application what it asks for, and prompt=none forbids asking."
+
+
+class AccessDenied(AuthorizationError):
+    code = "access_denied"
+    default_message = "The person did not allow this application what it asked for."
 
 
 class UnmetAuthenticationRequirements(AuthorizationError):

@@ -13,7 +13,6 @@ asks "Sign out of ...?", and its button POSTs back the request with a confirmati
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,10 +23,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from passgate.core.authorization import response_uri
-from passgate.core.encoding import b64url_encode
 from passgate.core.errors import InvalidRequest
 from passgate.core.oidc_clients import OidcClient
-from passgate.service import keys, oidc, oidc_clients, sessions
+from passgate.service import confirmations, keys, oidc, oidc_clients, sessions
 from passgate.service.context import Client, Context
 from passgate.service.sessions import SignedIn
 
@@ -102,8 +100,7 @@ async def _hinted(ctx: Context, token: str) -> tuple[str, str | None]:
 
 def confirmation(ctx: Context, current: SignedIn) -> str:
     """The value the confirmation page posts back: bound to the session, so no other site can make it."""
-    mac = hmac.new(ctx.rp.secret_key, CONFIRMATION_LABEL + current.session.token_hash, hashlib.sha256)
-    return b64url_encode(mac.digest())
+    return confirmations.session_bound(ctx, current, CONFIRMATION_LABEL)
 
 
 def decide(

@@ -29,7 +29,9 @@ from joserfc.jwk import KeySet
 from passgate.core import authorization
 from passgate.core.authorization import AuthorizationRequest, PageError, Parameters
 from passgate.core.errors import (
+    AccessDenied,
     AuthorizationError,
+    ConsentRequired,
     InvalidClient,
     InvalidGrant,
     InvalidRequest,
@@ -40,7 +42,7 @@ from passgate.core.errors import (
     UnmetAuthenticationRequirements,
     UnsupportedGrantType,
 )
-from passgate.service import backchannel, keys, oidc_clients, ratelimit
+from passgate.service import backchannel, consent, keys, oidc_clients, ratelimit
 from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, assurance_of
 from passgate.store.base import AuthorizationCode, RefreshToken, SigningAlgorithm, User
@@ -124,10 +126,15 @@ def error_redirect(
 
 
 async def authorize(
-    ctx: Context, client: Client, request: AuthorizationRequest, current: SignedIn | None
-) -> Redirect | SignInNeeded:
+    ctx: Context,
+    client: Client,
+    request: AuthorizationRequest,
+    current: SignedIn | None,
+    decision: consent.Decision | None = None,
+) -> Redirect | SignInNeeded | consent.ConsentNeeded:
     """Answer an authorization request: a code for the signed-in person, at once; or a sign-in first (or
-    login_required for prompt=none)."""
+    login_required for prompt=none); or, for a client that is not first-party, the person's consent first (see
+    `consent.settle`; `decision` is what its page posted back)."""
 
     def refuse(error: PasskeyError) -> Redirect:
         return error_redirect(ctx, request.redirect_uri, request.state, error, request.response_mode)
@@ -162,6 +169,12 @@ async def authorize(
         return refuse(LoginRequired("The person signed in is not the one id_token_hint names."))
     if not acr_met:
         return refuse(UnmetAuthenticationRequirements())
+    try:
+        asked = await consent.settle(ctx, client, current, request, decision)
+    except (ConsentRequired, AccessDenied) as exc:
+        return refuse(exc)
+    if asked is not None:
+        return asked
     async with audited(ctx, client, "oidc.authorize") as audit:
         audit.user_id = current.user.id
         audit.detail.update({"client_id": request.client.client_id, "scope": " ".join(request.scope)})

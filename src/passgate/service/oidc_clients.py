@@ -88,7 +88,11 @@ async def list_clients(ctx: Context) -> list[OidcClient]:
 
 
 async def remove(ctx: Context, client_id: str) -> RemoveOutcome:
-    """Remove a stored client. A file client is not removed ("from_file"): edit the file instead."""
+    """Remove a stored client, and the consents people gave it: a client added later with the same client_id
+    is another application, and asks again. A file client is not removed ("from_file"): edit the file instead."""
     if client_id in ctx.file_clients:
         return "from_file"
-    return "removed" if await ctx.storage.oidc_clients.remove(client_id) else "not_found"
+    if not await ctx.storage.oidc_clients.remove(client_id):
+        return "not_found"
+    await ctx.storage.consents.forget_client(client_id)
+    return "removed"

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 from passgate.core.oidc_clients import OidcClient
 
-Ceremony = Literal["registration", "authentication", "confirmation"]
+Ceremony = Literal["registration", "authentication", "confirmation", "consent"]
 SessionKind = Literal["passkey", "recovery"]
 EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
@@ -63,7 +63,8 @@ class PendingChallenge:
 
     `id` is SHA-256 of the challenge; `browser` is SHA-256 of the ceremony cookie it is bound to.
     `pending_user` holds a sign-up's user until its first passkey verifies, or, for a confirmation, the
-    transaction being confirmed.
+    transaction being confirmed, or, for a consent page's confirmation (`browser` then being bound to the
+    session), the request being allowed.
     """
 
     id: bytes
@@ -566,6 +567,40 @@ class SessionClientStore(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Consent:
+    """What a person allowed a client that is not first-party: the scopes, widened by each later grant."""
+
+    user_id: str
+    client_id: str
+    scopes: frozenset[str]
+    granted_at: datetime  # the first grant
+    updated_at: datetime  # the latest
+
+
+class ConsentStore(Protocol):
+    """Consents remembered per user and client."""
+
+    async def grant(self, user_id: str, client_id: str, scopes: Sequence[str], at: datetime) -> Consent:
+        """Remember `scopes` for the user and client, beside those remembered already (a grant never narrows),
+        and return what is now remembered."""
+        ...
+
+    async def get(self, user_id: str, client_id: str) -> Consent | None: ...
+
+    async def list_for_user(self, user_id: str) -> list[Consent]:
+        """Oldest grant first."""
+        ...
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        """Forget the consent; False if there was none."""
+        ...
+
+    async def forget_client(self, client_id: str) -> int:
+        """Forget every consent given to the client (it was removed); returns how many."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Storage:
     users: UserStore
     credentials: CredentialStore
@@ -582,3 +617,4 @@ class Storage:
     authorization_codes: AuthorizationCodeStore
     session_clients: SessionClientStore
     refresh_tokens: RefreshTokenStore
+    consents: ConsentStore

@@ -14,6 +14,7 @@ from passgate.core.oidc_clients import OidcClient
 from passgate.store.base import (
     AuthorizationCode,
     BackupCode,
+    Consent,
     Credential,
     CredentialUse,
     EmailPurpose,
@@ -520,6 +521,38 @@ class MemoryRefreshTokens:
         return len(tokens) + len(jtis)
 
 
+class MemoryConsents:
+    def __init__(self) -> None:
+        self._consents: dict[tuple[str, str], Consent] = {}
+
+    async def grant(self, user_id: str, client_id: str, scopes: Sequence[str], at: datetime) -> Consent:
+        known = self._consents.get((user_id, client_id))
+        if known is None:
+            granted = Consent(
+                user_id=user_id, client_id=client_id, scopes=frozenset(scopes), granted_at=at, updated_at=at
+            )
+        else:
+            granted = dataclasses.replace(known, scopes=known.scopes | frozenset(scopes), updated_at=at)
+        self._consents[(user_id, client_id)] = granted
+        return granted
+
+    async def get(self, user_id: str, client_id: str) -> Consent | None:
+        return self._consents.get((user_id, client_id))
+
+    async def list_for_user(self, user_id: str) -> list[Consent]:
+        mine = [consent for (owner, _), consent in self._consents.items() if owner == user_id]
+        return sorted(mine, key=lambda consent: (consent.granted_at, consent.client_id))
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        return self._consents.pop((user_id, client_id), None) is not None
+
+    async def forget_client(self, client_id: str) -> int:
+        given = [key for key in self._consents if key[1] == client_id]
+        for key in given:
+            del self._consents[key]
+        return len(given)
+
+
 class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
@@ -557,4 +590,5 @@ def memory_storage() -> Storage:
         authorization_codes=MemoryAuthorizationCodes(),
         session_clients=MemorySessionClients(),
         refresh_tokens=MemoryRefreshTokens(),
+        consents=MemoryConsents(),
     )

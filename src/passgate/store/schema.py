@@ -278,3 +278,15 @@ revoked_access_tokens = Table(
     Column("jti", String(64), primary_key=True),
     Column("expires_at", UTCDateTime(), nullable=False),
 )
+
+# What a person allowed a client that is not first-party; `scopes` space-separated and sorted, a string so that a
+# grant can widen it only if it is still what the grant read (a JSON column cannot be compared on PostgreSQL).
+consents = Table(
+    "consents",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("scopes", String(1024), nullable=False),
+    Column("granted_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -37,6 +37,7 @@ from passgate.store import schema
 from passgate.store.base import (
     AuthorizationCode,
     BackupCode,
+    Consent,
     Credential,
     CredentialUse,
     EmailPurpose,
@@ -947,6 +948,85 @@ class SqlRefreshTokens(_Tables):
         return int(tokens.rowcount) + int(jtis.rowcount)
 
 
+_consents = schema.consents
+CONSENT_OF = select(_consents).where(
+    _consents.c.user_id == bindparam("user"), _consents.c.client_id == bindparam("client")
+)
+
+
+def _consent(row: Any) -> Consent:
+    return Consent(
+        user_id=row.user_id,
+        client_id=row.client_id,
+        scopes=frozenset(row.scopes.split()),
+        granted_at=row.granted_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SqlConsents(_Tables):
+    async def grant(self, user_id: str, client_id: str, scopes: Sequence[str], at: datetime) -> Consent:
+        key = {"user": user_id, "client": client_id}
+        mine = (_consents.c.user_id == user_id, _consents.c.client_id == client_id)
+        while True:
+            known = await self.get(user_id, client_id)
+            try:
+                async with self._write() as connection:
+                    if known is None:
+                        await connection.execute(
+                            insert(_consents),
+                            {
+                                "user_id": user_id,
+                                "client_id": client_id,
+                                "scopes": " ".join(sorted(set(scopes))),
+                                "granted_at": at,
+                                "updated_at": at,
+                            },
+                        )
+                    else:
+                        # Written only if the scopes are still those read (else read them again): of two grants
+                        # at once, neither's scopes are lost.
+                        read = " ".join(sorted(known.scopes))
+                        widened = " ".join(sorted(known.scopes | set(scopes)))
+                        written = await connection.execute(
+                            update(_consents)
+                            .where(*mine, _consents.c.scopes == read)
+                            .values(scopes=widened, updated_at=at)
+                        )
+                        if not written.rowcount:
+                            continue
+                    row = (await connection.execute(CONSENT_OF, key)).one()
+            except IntegrityError:
+                continue  # another grant made the row first: widen it
+            return _consent(row)
+
+    async def get(self, user_id: str, client_id: str) -> Consent | None:
+        async with self._read() as connection:
+            row = (await connection.execute(CONSENT_OF, {"user": user_id, "client": client_id})).first()
+        return _consent(row) if row else None
+
+    async def list_for_user(self, user_id: str) -> list[Consent]:
+        statement = (
+            select(_consents)
+            .where(_consents.c.user_id == user_id)
+            .order_by(_consents.c.granted_at, _consents.c.client_id)
+        )
+        async with self._read() as connection:
+            return [_consent(row) for row in (await connection.execute(statement)).all()]
+
+    async def withdraw(self, user_id: str, client_id: str) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(
+                delete(_consents).where(_consents.c.user_id == user_id, _consents.c.client_id == client_id)
+            )
+        return bool(result.rowcount)
+
+    async def forget_client(self, client_id: str) -> int:
+        async with self._write() as connection:
+            result = await connection.execute(delete(_consents).where(_consents.c.client_id == client_id))
+        return int(result.rowcount)
+
+
 class SqlSignIns(_Tables):
     async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
         statement, parameters = _use_statement(use)
@@ -977,4 +1057,5 @@ def sql_storage(database: Database) -> Storage:
         authorization_codes=SqlAuthorizationCodes(database),
         session_clients=SqlSessionClients(database),
         refresh_tokens=SqlRefreshTokens(database),
+        consents=SqlConsents(database),
     )

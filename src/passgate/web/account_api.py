@@ -1,4 +1,4 @@
-"""The JSON API of account life: passkeys, profile, recovery (backup codes, email), activity."""
+"""The JSON API of account life: passkeys, profile, recovery (backup codes, email), activity, connected apps."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import MalformedResponse, UnknownCredential
-from passgate.service import account, payments, recovery
+from passgate.service import account, consent, payments, recovery
 from passgate.store.base import Event
 from passgate.web import schemas
 from passgate.web.api import user_json
@@ -156,6 +156,39 @@ async def recent_activity(request: Request) -> JSONResponse:
     current = await require_signed_in(request)
     events = await ctx_of(request).storage.events.list(user_id=current.user.id, limit=50)
     return JSONResponse({"events": [event_json(e) for e in events]}, headers=NO_STORE)
+
+
+def connected_app_json(app: consent.ConnectedApp) -> dict[str, Any]:
+    return {
+        "clientId": app.client_id,
+        "name": app.name,
+        "scopes": list(app.scopes),
+        "grantedAt": app.granted_at.isoformat(),
+        "updatedAt": app.updated_at.isoformat(),
+    }
+
+
+@router.get("/consents")
+async def list_consents(request: Request) -> JSONResponse:
+    """The applications (OpenID Connect clients that are not first-party) the signed-in user allowed on the
+    consent page, with the scopes allowed, oldest first."""
+    current = await require_signed_in(request)
+    apps = await consent.connected_apps(ctx_of(request), current.user.id)
+    return JSONResponse({"consents": [connected_app_json(app) for app in apps]}, headers=NO_STORE)
+
+
+@router.delete(
+    "/consents/{client_id}",
+    status_code=204,
+    responses={204: {"description": "Withdrawn"}, 404: {"description": "No consent for this client (unknown_consent)"}},
+)
+async def withdraw_consent(request: Request, client_id: str) -> Response:
+    """Withdraw the consent given to an application: its refresh tokens are revoked at once, and it must ask
+    again next time."""
+    await state_changing_body(request)
+    current = await require_signed_in(request)
+    await consent.withdraw(ctx_of(request), client_of(request), current, client_id)
+    return Response(status_code=204)
 
 
 @router.post("/recovery/codes")

@@ -14,6 +14,7 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.UnknownCredential: 401,
     errors.UserHandleMismatch: 401,
     errors.Forbidden: 403,
+    errors.UnknownConsent: 404,
     errors.StepUpRequired: 403,
     errors.LinkOtherBrowser: 403,
     errors.LastPasskey: 409,

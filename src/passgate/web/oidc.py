@@ -18,12 +18,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from passgate.core import authorization
 from passgate.core.assurance import ACR_VALUES
-from passgate.core.errors import InvalidClient, InvalidRequest, InvalidToken, PasskeyError
-from passgate.service import logout, oidc
+from passgate.core.errors import InvalidClient, InvalidRequest, InvalidToken, OriginNotAllowed, PasskeyError
+from passgate.service import consent, logout, oidc
 from passgate.service.sessions import SignedIn
 from passgate.web import pages
-from passgate.web.context import bearer_token, clear_session_cookie, client_of, ctx_of, signed_in
+from passgate.web.context import bearer_token, clear_session_cookie, client_of, ctx_of, settings_of, signed_in
 from passgate.web.errors import status_for
+from passgate.web.requests import check_origin
 
 # Not in /openapi.json: these answer in the shapes OAuth 2 and OpenID Connect define (redirects, RFC 6749
 # errors, an HTML page), described by the discovery document instead.
@@ -31,6 +32,10 @@ router = APIRouter(include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM = 16 * 1024
+# The consent page's form posts the authorization request back with these two fields.
+CONSENT_DECISION = "passgate_consent"  # allow or deny
+CONSENT_CONFIRMATION = "passgate_confirmation"
+CONSENT_FIELDS = (CONSENT_DECISION, CONSENT_CONFIRMATION)
 
 
 @router.api_route("/oauth2/authorize", methods=["GET", "POST"])
@@ -40,6 +45,8 @@ async def authorize(request: Request) -> Response:
     ctx = ctx_of(request)
     try:
         parameters = await _authorization_parameters(request)
+        decision = _consent_decision(request, parameters)
+        parameters = [(name, value) for name, value in parameters if name not in CONSENT_FIELDS]
         read = await oidc.request_of(ctx, parameters)
     except authorization.PageError as exc:
         response = pages.render(request, "authorize_error.html", error=exc.error)
@@ -47,7 +54,9 @@ async def authorize(request: Request) -> Response:
         return response
     if isinstance(read, oidc.Redirect):
         return _back_to_client(request, read)
-    outcome = await oidc.authorize(ctx, client_of(request), read, await signed_in(request))
+    outcome = await oidc.authorize(ctx, client_of(request), read, await signed_in(request), decision)
+    if isinstance(outcome, consent.ConsentNeeded):
+        return await _ask_consent(request, outcome, read, parameters)
     if isinstance(outcome, oidc.SignInNeeded):
         # Back to the same request once signed in, as a GET whatever it came as; when a fresh sign-in is asked
         # for, carrying when it was asked, so that the sign-in made then lets the request go on.
@@ -59,6 +68,60 @@ async def authorize(request: Request) -> Response:
             back["login_hint"] = outcome.login_hint
         return RedirectResponse(f"/signin?{urlencode(back)}", status_code=303, headers=NO_STORE)
     return _back_to_client(request, outcome)
+
+
+def _consent_decision(request: Request, parameters: list[tuple[str, str]]) -> consent.Decision | None:
+    """What the consent page's form posted, if this is it: only a POST from one of the site's own pages counts.
+
+    Raises:
+        PageError: the page's POST came from elsewhere (the pages' Origin check), or its values are not the page's.
+    """
+    if request.method != "POST" or not any(name in CONSENT_FIELDS for name, _ in parameters):
+        return None
+    try:
+        check_origin(request, settings_of(request))
+        values = authorization.single_values((name, value) for name, value in parameters if name in CONSENT_FIELDS)
+    except (OriginNotAllowed, InvalidRequest) as exc:
+        raise authorization.PageError(exc) from exc
+    if values.get(CONSENT_DECISION) not in ("allow", "deny"):
+        raise authorization.PageError(InvalidRequest("The consent page's answer is missing."))
+    return consent.Decision(
+        allow=values[CONSENT_DECISION] == "allow", confirmation=values.get(CONSENT_CONFIRMATION, "")
+    )
+
+
+async def _ask_consent(
+    request: Request,
+    asked: consent.ConsentNeeded,
+    read: authorization.AuthorizationRequest,
+    parameters: list[tuple[str, str]],
+) -> Response:
+    rp_name = settings_of(request).rp_name
+    current = await signed_in(request)
+    response = pages.render(
+        request,
+        "consent.html",
+        user=current.user if current is not None else None,
+        client=asked.client,
+        scopes=[pages.scope_words(scope, rp_name) for scope in asked.scopes],
+        parameters=parameters,
+        confirmation=asked.confirmation,
+        decision_field=CONSENT_DECISION,
+        confirmation_field=CONSENT_CONFIRMATION,
+    )
+    response.headers["Content-Security-Policy"] = _form_action_to(read.redirect_uri)
+    return response
+
+
+def _form_action_to(uri: str) -> str:
+    """The pages' Content-Security-Policy, its form-action letting a form's redirect go on to `uri`'s origin
+    (browsers hold the redirect that answers a form to form-action too)."""
+    target = urlsplit(uri)
+    destination = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+        f"base-uri 'none'; form-action 'self' {destination}; frame-ancestors 'none'"
+    )
 
 
 def _back_to_client(request: Request, answer: oidc.Redirect) -> Response:
@@ -272,13 +335,7 @@ def _ask_to_sign_out(
         confirmation=logout.confirmation(ctx_of(request), current) if current else "",
     )
     if read.post_logout_redirect_uri:
-        # Browsers hold the form's redirect to form-action too: let it go on to the client's URI.
-        target = urlsplit(read.post_logout_redirect_uri)
-        destination = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-            f"base-uri 'none'; form-action 'self' {destination}; frame-ancestors 'none'"
-        )
+        response.headers["Content-Security-Policy"] = _form_action_to(read.post_logout_redirect_uri)
     return response
 
 

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from passgate.core.encoding import b64url_encode
-from passgate.service import account, recovery
+from passgate.service import account, consent, recovery
 from passgate.store.base import Event, User
 from passgate.web.context import ctx_of, settings_of, signed_in
 
@@ -43,9 +43,20 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "sign_in.email_link": ("Signed in with an email link", "An email sign-in link was refused"),
     "sign_in_link.request": ("Asked for an email sign-in link", "Asking for an email sign-in link was refused"),
     "sign_in_link.sent": ("Sent an email sign-in link to your address", "Sending an email sign-in link failed"),
+    "oidc.consent": ("Allowed an app to use your account", "Allowing an app failed"),
+    "oidc.consent_denied": ("Refused an app the use of your account", "Refusing an app failed"),
+    "oidc.consent_withdrawn": ("Disconnected an app", "Disconnecting an app was refused"),
 }
 
 PASSKEY_EVENTS = frozenset({"sign_in", "step_up", "passkey.register", "passkey.remove", "passkey.rename"})
+
+# What each scope lets an application have, as the consent page and the account page say it.
+SCOPE_WORDS = {
+    "openid": "Know who you are on {site}",
+    "profile": "Your username and name",
+    "email": "Your email address",
+    "offline_access": "Stay connected when you are not using it",
+}
 
 REASON_WORDS = {
     "step_up_required": "a fresh passkey confirmation was needed",
@@ -94,6 +105,28 @@ class ActivityView:
     failed: bool
     at: datetime
     where: str  # "Chrome on Linux, 127.0.0.1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectedAppView:
+    client_id: str
+    name: str
+    scopes: list[str]  # in words
+    granted_at: datetime
+
+
+def scope_words(scope: str, rp_name: str) -> str:
+    """What a scope lets an application have, in words."""
+    return SCOPE_WORDS.get(scope, scope).format(site=rp_name)
+
+
+def connected_app_view(app: consent.ConnectedApp, rp_name: str) -> ConnectedAppView:
+    return ConnectedAppView(
+        client_id=app.client_id,
+        name=app.name,
+        scopes=[scope_words(scope, rp_name) for scope in app.scopes],
+        granted_at=app.granted_at,
+    )
 
 
 def passkey_view(passkey: account.Passkey) -> PasskeyView:
@@ -235,6 +268,7 @@ async def account_page(request: Request) -> Response:
         email=user.email,
         email_verified=user.email_verified_at is not None,
         activity=[activity_view(e, labels) for e in events],
+        connected_apps=[connected_app_view(app, ctx.rp.rp_name) for app in await consent.connected_apps(ctx, user.id)],
     )
 
 

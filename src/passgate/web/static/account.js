@@ -1,5 +1,6 @@
 /**
- * The account page: passkeys (add, rename, remove), the display name, backup codes, the email address.
+ * The account page: passkeys (add, rename, remove), the display name, backup codes, the email address,
+ * connected apps (disconnect).
  *
  * The server renders the page; this wires its controls to the JSON API through passgate.js. Changes the
  * server guards with a step-up (removing a passkey, backup codes, email, adding a passkey) first try, and
@@ -10,6 +11,7 @@
  */
 
 import {
+  disconnectApp,
   dismissNudge,
   generateBackupCodes,
   isSupported,
@@ -49,6 +51,9 @@ export function wireAccount() {
   wireDisplayName();
   wireBackupCodes();
   wireEmail();
+  for (const item of document.querySelectorAll("#connected-apps li.connected-app")) {
+    wireConnectedApp(item);
+  }
   // Passkeys removed elsewhere (another browser, an admin) disappear from this browser's password manager.
   signalAcceptedCredentials();
 }
@@ -324,5 +329,30 @@ function wireEmail() {
     status.dataset.state = "unverified";
     status.textContent = `Not verified yet: open the link we sent to ${email} to confirm it.`;
     showMessage(`We sent a confirmation link to ${email}. Open it to finish.`, "success");
+  });
+}
+
+/** Disconnect: the app's consent is withdrawn and it loses offline access; it asks again next time. */
+function wireConnectedApp(item) {
+  const button = item.querySelector(".disconnect");
+  const name = item.querySelector(".connected-app-name").textContent;
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    try {
+      await disconnectApp(item.dataset.clientId);
+    } catch (error) {
+      showMessage(describe(error, "disconnect"), "error");
+      setBusy(button, false);
+      return;
+    }
+    const list = item.parentElement;
+    item.remove();
+    showMessage(`${name} is disconnected. It will ask for your permission again next time.`, "success");
+    if (list.querySelector("li.connected-app") === null) {
+      const empty = document.createElement("li");
+      empty.className = "empty";
+      empty.textContent = "No apps are connected to your account.";
+      list.append(empty);
+    }
   });
 }

@@ -50,6 +50,7 @@ const ENDPOINTS = {
   emailVerify: "/auth/email/verify",
   signInLink: "/auth/recovery/email",
   signInLinkComplete: "/auth/recovery/email/complete",
+  consents: "/auth/consents",
 };
 
 const STEP_UP_REQUIRED = "step_up_required";
@@ -282,6 +283,18 @@ export async function removePasskey(credentialId) {
   return answer;
 }
 
+// --- Connected apps -------------------------------------------------------------------------------------
+
+/** The applications the person allowed on the consent page: `{consents: [{clientId, name, scopes, ...}]}`. */
+export async function listConnectedApps() {
+  return requestJSON("GET", ENDPOINTS.consents);
+}
+
+/** Withdraw the consent given to an application; its refresh tokens stop working at once. */
+export async function disconnectApp(clientId) {
+  return requestJSON("DELETE", `${ENDPOINTS.consents}/${encodeURIComponent(clientId)}`);
+}
+
 function passkeyURL(credentialId) {
   return `${ENDPOINTS.passkeys}/${encodeURIComponent(credentialId)}`;
 }
@@ -411,6 +424,9 @@ async function requestJSON(method, url, body) {
     response = await fetch(url, init);
   } catch (error) {
     throw new PasskeyClientError("network_error", "The server could not be reached.", { cause: error });
+  }
+  if (response.status === 204) {
+    return null; // done, nothing to say
   }
   let payload = null;
   try {
