@@ -5,7 +5,6 @@ Disconnect withdraws the consent."""
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,9 +13,7 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from tests.browser.conftest import SERVER_START_SECONDS, Server, Tab, sign_up
-from tests.browser.test_oidc_relying_parties import Callback
-from tests.services import PassgateProcess, ServerFailed, free_port, passgate_command
+from tests.browser.conftest import Loopback, Server, Tab, loopback, passgate_serve, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -25,20 +22,15 @@ SECRET = "a-long-random-client-secret-for-the-travel-app"
 
 
 @pytest.fixture
-def callback() -> Iterator[Callback]:
-    receiver = Callback()
-    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    receiver.shutdown()
-    receiver.server_close()
+def callback() -> Iterator[Loopback]:
+    with loopback() as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def server(tmp_path: Path, callback: Callback) -> Iterator[Server]:
+def server(tmp_path: Path, callback: Loopback) -> Iterator[Server]:
     """`passgate serve` with a client that is not first-party in its configuration file."""
-    config = tmp_path / "passgate.toml"
-    config.write_text(
+    config = (
         "[[oidc.clients]]\n"
         f'client_id = "{CLIENT_ID}"\n'
         'name = "Travel Planner"\n'
@@ -46,22 +38,11 @@ def server(tmp_path: Path, callback: Callback) -> Iterator[Server]:
         f'redirect_uris = ["{callback.uri}"]\n'
         'scopes = ["openid", "profile", "email", "offline_access"]\n'
     )
-    port = free_port()
-    origin = f"http://localhost:{port}"
-    command = passgate_command(port, database_url=f"sqlite:///{tmp_path}/passgate.db", origin=origin)
-    process = PassgateProcess(port=port, log=tmp_path / "server.log", command=[*command, "--config", str(config)])
-    try:
-        process.start(timeout=SERVER_START_SECONDS)
-    except ServerFailed as exc:
-        process.stop()
-        pytest.fail(str(exc))
-    try:
-        yield Server(url=origin, process=process.process, log=process.log)
-    finally:
-        process.stop()
+    with passgate_serve(tmp_path, config=config) as running:
+        yield running
 
 
-def test_consent_page_allow_then_disconnect_on_the_account_page(tab: Tab, callback: Callback) -> None:
+def test_consent_page_allow_then_disconnect_on_the_account_page(tab: Tab, callback: Loopback) -> None:
     sign_up(tab, "ada", "Ada Lovelace")
     with OAuth2Session(
         CLIENT_ID,
