@@ -228,3 +228,39 @@ async def test_get_session_accepts_the_session_token_as_a_bearer_token(server: S
         assert (await browser.post("/auth/logout")).status_code == 200
     async with server.client() as app:
         error(await app.get("/auth/session", headers={"Authorization": f"Bearer {token}"}), 401, "not_signed_in")
+
+
+async def test_a_backend_checks_a_session_tokens_sid_by_introspection(make_server: Callable[..., Server]) -> None:
+    """A first-party confidential client (a backend of the site) learns from introspection whether the session a
+    session token names still lasts; no other client learns anything."""
+    secret = "a-long-random-client-secret-for-the-backend"
+    clients = [
+        {
+            "client_id": "backend",
+            "client_secret": secret,
+            "redirect_uris": ["https://a.example/cb"],
+            "first_party": True,
+        },
+        {"client_id": "partner", "client_secret": secret, "redirect_uris": ["https://b.example/cb"]},
+    ]
+    server = make_server(oidc_clients=clients)
+
+    async def introspect(token: str, client_id: str = "backend") -> dict[str, Any]:
+        async with server.client() as backend:
+            answer = await backend.post("/oauth2/introspect", data={"token": token}, auth=(client_id, secret))
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "cat")
+        response = await browser.post("/auth/session/token")
+        token = response.json()["token"]
+        claims = jwt.decode(token, await fetch_jwks(browser), algorithms=["ES256"]).claims
+        live = await introspect(token)
+        assert live.pop("active") is True and live.pop("token_type") == "session_token"
+        assert live == {name: claims[name] for name in ("iss", "sub", "aud", "sid", "iat", "exp")}
+        assert await introspect(token, "partner") == {"active": False}  # not a backend of this site
+        assert await introspect(token[:-4] + "AAAA") == {"active": False}
+        assert (await browser.post("/auth/logout")).status_code == 200
+    assert await introspect(token) == {"active": False}  # signed out: the token still verifies, its session is gone

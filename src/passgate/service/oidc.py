@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -42,7 +42,7 @@ from passgate.core.errors import (
     UnmetAuthenticationRequirements,
     UnsupportedGrantType,
 )
-from passgate.service import backchannel, consent, keys, oidc_clients, ratelimit
+from passgate.service import backchannel, consent, keys, oidc_clients, ratelimit, session_tokens
 from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, assurance_of
 from passgate.store.base import AuthorizationCode, RefreshToken, SigningAlgorithm, User
@@ -330,12 +330,22 @@ async def verify_access_token(ctx: Context, token: str) -> dict[str, Any]:
     Raises:
         InvalidToken: malformed, not signed by a published key, not an access token, another issuer's, expired.
     """
+    return await _verified(ctx, token, typ=ACCESS_TOKEN_TYP, algorithms=VERIFIED_ALGORITHMS)
+
+
+async def _verified(ctx: Context, token: str, *, typ: str, algorithms: Sequence[str]) -> dict[str, Any]:
+    """The claims of a token of type `typ` Passgate signed: a published key's signature, our `iss`, a `sub`,
+    `jti` and `sid`, and not expired.
+
+    Raises:
+        InvalidToken: anything else.
+    """
     published = KeySet.import_key_set(await keys.jwks(ctx))  # type: ignore[arg-type]
     try:
-        decoded = jwt.decode(token, published, algorithms=VERIFIED_ALGORITHMS)
+        decoded = jwt.decode(token, published, algorithms=list(algorithms))
     except (JoseError, ValueError) as exc:
         raise InvalidToken() from exc
-    if decoded.header.get("typ") != ACCESS_TOKEN_TYP:
+    if decoded.header.get("typ") != typ:
         raise InvalidToken()
     registry = jwt.JWTClaimsRegistry(
         now=int(ctx.clock().timestamp()),
@@ -490,6 +500,26 @@ async def _confidential_client(ctx: Context, client: Client, client_id: str, cli
     return registered.client_id
 
 
+async def _session_token_claims(ctx: Context, token: str) -> dict[str, Any] | None:
+    try:
+        return await _verified(ctx, token, typ=session_tokens.TYP, algorithms=[session_tokens.ALGORITHM])
+    except InvalidToken:
+        return None
+
+
+async def _introspected_session_token(ctx: Context, client_id: str, claims: Mapping[str, Any]) -> dict[str, Any]:
+    """A session token is active while its session lasts, and only a first-party client (a backend of this site,
+    which session tokens are for) may learn so."""
+    client = await oidc_clients.get(ctx, client_id)
+    if client is None or not client.first_party or not await _session_lasts(ctx, str(claims["sid"])):
+        return {"active": False}
+    if await ctx.storage.users.get(str(claims["sub"])) is None:
+        return {"active": False}
+    answer = {"active": True, "token_type": "session_token"}
+    answer.update({name: claims[name] for name in ("iss", "sub", "aud", "sid", "iat", "exp") if name in claims})
+    return answer
+
+
 async def _access_claims(ctx: Context, token: str) -> dict[str, Any] | None:
     try:
         return await verify_access_token(ctx, token)
@@ -532,8 +562,9 @@ async def revoke(
 async def introspect(
     ctx: Context, client: Client, *, client_id: str, client_secret: str | None, form: Mapping[str, str]
 ) -> dict[str, Any]:
-    """RFC 7662: what a live access or refresh token of the calling client says; `{"active": false}` for anything
-    else (unknown, expired, revoked, another client's, its session ended, its user gone).
+    """RFC 7662: what a live access or refresh token of the calling client says, or a live session token
+    (`POST /auth/session/token`) to a first-party client (a backend of the site); `{"active": false}` for
+    anything else (unknown, expired, revoked, another client's, its session ended, its user gone).
 
     Raises:
         RateLimited: too many requests from this address or for this client.
@@ -562,6 +593,9 @@ async def introspect(
             "iat": int(refresh.created_at.timestamp()),
             "exp": int(refresh.expires_at.timestamp()),
         }
+    session_token = await _session_token_claims(ctx, form["token"])
+    if session_token is not None:
+        return await _introspected_session_token(ctx, registered, session_token)
     claims = await _access_claims(ctx, form["token"])
     if claims is None or claims.get("client_id") != registered or not await _access_token_live(ctx, claims):
         return inactive

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from passgate.core.errors import NotSignedIn
 from passgate.service import keys, ratelimit
@@ -20,6 +21,7 @@ from passgate.service.sessions import SignedIn, assurance_of
 
 LIFETIME = timedelta(minutes=5)
 TYP = "session+jwt"
+ALGORITHM: Final = "ES256"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +64,6 @@ async def issue(ctx: Context, client: Client, current: SignedIn) -> SessionToken
         }
         if proven.acr is not None:
             claims["acr"] = proven.acr
-        token = await keys.sign(ctx, claims, typ=TYP, alg="ES256")
+        token = await keys.sign(ctx, claims, typ=TYP, alg=ALGORITHM)
         audit.detail.update({"jti": claims["jti"], "sid": session.sid, "acr": proven.acr})
         return SessionToken(token=token, expires_at=expires_at)
