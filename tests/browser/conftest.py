@@ -279,6 +279,10 @@ class _LoopbackHandler(http.server.BaseHTTPRequestHandler):
     server: Loopback
 
     def do_GET(self) -> None:
+        if self.path == "/favicon.ico":  # the browser's own request, not the application's
+            self.send_response(404)
+            self.end_headers()
+            return
         self.server.received.put(f"http://{self.server.host}:{self.server.server_address[1]}{self.path}")
         self._signed_in()
 

@@ -3,7 +3,8 @@
 Each signs a person in with the authorization code flow and PKCE S256: the person signs up in Chromium with its
 virtual authenticator's passkey, then Chromium follows the authorization URL the library built and is sent to
 the client's redirect URI, a real loopback HTTP server. The library then exchanges the code, verifies the ID
-token against the JWKS and calls userinfo, all over real HTTP.
+token against the JWKS and calls userinfo, refreshes (rotation, and the rotated token refused when presented
+again) and signs the person out through RP-initiated logout, all over real HTTP.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from authlib.common.security import generate_token
+from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.browser
 
 CLIENT_ID = "local-app"
 SECRET = "a-long-random-client-secret-for-the-local-app"
-SCOPE = "openid profile email"
+SCOPE = "openid profile email offline_access"
 NODE_RP = Path(__file__).resolve().parents[1] / "node" / "rp.mjs"
 
 
@@ -47,6 +49,8 @@ def server(tmp_path: Path, callback: Loopback) -> Iterator[Server]:
         f'client_id = "{CLIENT_ID}"\n'
         f'client_secret = "{SECRET}"\n'
         f'redirect_uris = ["{callback.uri}"]\n'
+        f'post_logout_redirect_uris = ["{signed_out_uri(callback)}"]\n'
+        'scopes = ["openid", "profile", "email", "offline_access"]\n'
         "first_party = true\n"
     )
     with passgate_serve(tmp_path, config=config) as running:
@@ -62,6 +66,28 @@ def sign_in_through(tab: Tab, authorization_url: str, callback: Loopback) -> str
         return callback.received.get(timeout=10)
     except queue.Empty:
         pytest.fail(f"the redirect URI was not reached; the page is at {tab.page.url}")
+
+
+def signed_out_uri(callback: Loopback) -> str:
+    return callback.uri.replace("/callback", "/signed-out")
+
+
+def sign_out_through(tab: Tab, end_session_url: str, callback: Loopback, state: str) -> None:
+    """Follow the RP-initiated logout URL the library built: the hint names this browser's session, so Passgate
+    signs the person out at once and sends them to the post-logout redirect URI with the state."""
+    tab.page.goto(end_session_url)
+    try:
+        assert callback.received.get(timeout=10) == f"{signed_out_uri(callback)}?state={state}"
+    except queue.Empty:
+        pytest.fail(f"the post-logout redirect URI was not reached; the page is at {tab.page.url}")
+    assert tab.session_status() == 401
+
+
+def assert_refreshed(original: dict[str, Any], refreshed: dict[str, Any]) -> None:
+    """The ID token of a refresh names the same person and sign-in (OIDC Core section 12.2)."""
+    for claim in ("iss", "sub", "aud", "auth_time", "sid", "amr", "acr"):
+        assert refreshed[claim] == original[claim], claim
+    assert "nonce" not in refreshed
 
 
 def assert_claims_of_ada(tab: Tab, id_token: dict[str, Any], userinfo: dict[str, Any]) -> None:
@@ -103,8 +129,21 @@ def test_oidcc_server_with_authlib_relying_party(tab: Tab, callback: Loopback) -
             exp={"essential": True},
         ).validate(decoded.claims)
         userinfo = rp.get(metadata["userinfo_endpoint"]).json()  # the session sends its access token
+        assert_claims_of_ada(tab, decoded.claims, userinfo)
+
+        refreshed = rp.refresh_token(metadata["token_endpoint"])
+        assert refreshed["refresh_token"] != token["refresh_token"]
+        renewed = jwt.decode(refreshed["id_token"], jwks, algorithms=metadata["id_token_signing_alg_values_supported"])
+        assert_refreshed(decoded.claims, renewed.claims)
+        with pytest.raises(OAuthError) as reused:
+            rp.refresh_token(metadata["token_endpoint"], refresh_token=token["refresh_token"])
+        assert reused.value.error == "invalid_grant"
+
+        logout_state = generate_token(16)
+        hint = {"id_token_hint": refreshed["id_token"], "post_logout_redirect_uri": signed_out_uri(callback)}
+        end_session = metadata["end_session_endpoint"] + "?" + urlencode({**hint, "state": logout_state})
+        sign_out_through(tab, end_session, callback, logout_state)
     assert token["token_type"].lower() == "bearer" and set(token["scope"].split()) == set(SCOPE.split())
-    assert_claims_of_ada(tab, decoded.claims, userinfo)
 
 
 def test_oidcc_server_with_openid_client_relying_party(tab: Tab, callback: Loopback) -> None:
@@ -112,7 +151,7 @@ def test_oidcc_server_with_openid_client_relying_party(tab: Tab, callback: Loopb
     assert node is not None, "Node.js is missing (apt-get install nodejs)"
     assert (NODE_RP.parent / "node_modules" / "openid-client").is_dir(), "run `make install` (npm ci in tests/node)"
     rp = subprocess.Popen(
-        [node, str(NODE_RP), tab.server.url, CLIENT_ID, SECRET, callback.uri, SCOPE],
+        [node, str(NODE_RP), tab.server.url, CLIENT_ID, SECRET, callback.uri, SCOPE, signed_out_uri(callback)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -137,3 +176,6 @@ def test_oidcc_server_with_openid_client_relying_party(tab: Tab, callback: Loopb
     access = result["access_token"]
     assert access["sub"] == result["id_token"]["sub"] and access["client_id"] == CLIENT_ID
     assert set(access["scope"].split()) == set(SCOPE.split())
+    assert result["refreshed"]["rotated"] and result["reuse_error"] == "invalid_grant"
+    assert_refreshed(result["id_token"], result["refreshed"]["id_token"])
+    sign_out_through(tab, result["end_session_url"], callback, result["logout_state"])
