@@ -337,3 +337,42 @@ async def test_oidcc_ensure_request_object_with_redirect_uri(provider: Server, p
     assert response.status_code == 400 and "location" not in response.headers
     assert 'id="authorize-error"' in response.text
     assert codes(provider) == []
+
+
+async def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(
+    provider: Server, person: httpx.AsyncClient
+) -> None:
+    """The module accepts request_not_supported (OpenID Connect Core 3.1.2.6), whatever else the request lacks."""
+    response = await person.get(request_object_url())
+    assert response.status_code == 302 and response.headers["location"].startswith(CALLBACK + "?")
+    answer = query(response.headers["location"])
+    assert answer["error"] == "request_not_supported" and answer["iss"] == ORIGIN and "code" not in answer
+    assert codes(provider) == []
+
+
+async def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupported(
+    provider: Server, person: httpx.AsyncClient
+) -> None:
+    response = await person.get(
+        suite_request(
+            client_id="shop",
+            redirect_uri=CALLBACK,
+            request_uri="https://rp.example/request.jwt#abc",
+            response_type="code",
+            scope="openid",
+        )
+    )
+    assert response.status_code == 302
+    assert query(response.headers["location"])["error"] == "request_uri_not_supported"
+    assert codes(provider) == []
+
+
+async def test_client_metadata_in_the_request_is_registration_not_supported(
+    provider: Server, person: httpx.AsyncClient
+) -> None:
+    response = await person.get(
+        suite_request(client_id="shop", redirect_uri=CALLBACK, registration="{}", response_type="code", scope="openid")
+    )
+    assert response.status_code == 302
+    assert query(response.headers["location"])["error"] == "registration_not_supported"
+    assert codes(provider) == []
