@@ -376,3 +376,13 @@ async def test_client_metadata_in_the_request_is_registration_not_supported(
     assert response.status_code == 302
     assert query(response.headers["location"])["error"] == "registration_not_supported"
     assert codes(provider) == []
+
+
+async def test_oidcc_claims_essential(provider: Server, person: httpx.AsyncClient) -> None:
+    """The claims parameter is not supported (discovery says claims_parameter_supported false) and is ignored:
+    a claim left out is never an error (OpenID Connect Core 5.5.1). The module warns when name is missing."""
+    asked = json.dumps({"userinfo": {"name": {"essential": True}}})
+    token, claims, userinfo = await tokens(provider, person, scope="openid", claims=asked)
+    assert token["scope"] == "openid"
+    assert userinfo.status_code == 200 and userinfo.json() == {"sub": claims["sub"]}
+    assert "name" not in claims

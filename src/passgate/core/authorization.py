@@ -40,9 +40,6 @@ from passgate.core.oidc_clients import OidcClient, redirect_uri_matches
 # offline_access is granted, without prompt=consent, only to first-party clients (OIDC Core section 11 asks for
 # consent): the others are refused until there is a consent page.
 SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access")
-# Parameters this provider does not honour yet: refused rather than silently ignored, as a client sending them
-# relies on what they ask for.
-NOT_SUPPORTED = ("claims",)
 # Request objects and client metadata in the request: refused with the errors OpenID Connect Core 3.1.2.6 names
 # for a provider without them, before any other check, as the rest of the request may be inside the object.
 FEATURES_NOT_SUPPORTED: dict[str, type[AuthorizationError]] = {
@@ -130,8 +127,9 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
             (FEATURES_NOT_SUPPORTED), whatever else the request holds.
         UnsupportedResponseType: response_type is not `code`.
         InvalidRequest: PKCE missing or not S256, a response_mode other than query and form_post, a prompt other
-            than none and login (or none with another), a max_age that is not a number of seconds, a nonce too
-            long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
+            than none and login (or none with another), a max_age that is not a number of seconds, or a nonce too
+            long. The claims parameter is ignored: a claim asked for and not returned is no error (OpenID Connect
+            Core 5.5.1), and discovery says claims_parameter_supported false.
         InvalidScope: no `openid` among the scopes.
         ConsentRequired: the client is not first-party (no consent page yet).
     """
@@ -152,9 +150,6 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     asked = values.get("scope", "").split()
     if "openid" not in asked:
         raise InvalidScope()
-    for name in NOT_SUPPORTED:
-        if name in values:
-            raise InvalidRequest(f"{name} is not supported.")
     if len(values.get("nonce", "")) > MAX_NONCE:
         raise InvalidRequest(f"nonce is longer than {MAX_NONCE} characters.")
     prompt = values.get("prompt", "").split()
