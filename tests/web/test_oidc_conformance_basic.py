@@ -386,3 +386,22 @@ async def test_oidcc_claims_essential(provider: Server, person: httpx.AsyncClien
     assert token["scope"] == "openid"
     assert userinfo.status_code == 200 and userinfo.json() == {"sub": claims["sub"]}
     assert "name" not in claims
+
+
+@pytest.mark.parametrize("prompt", [None, "none"])
+async def test_the_suites_requests_without_pkce_are_invalid_request(provider: Server, prompt: str | None) -> None:
+    """What the suite's modules get when run against Passgate (docs/oidc-conformance.md, Running the real suite):
+    they send no PKCE, which every client of Passgate must; the refusal comes before any sign-in, so even
+    prompt=none gets invalid_request rather than login_required."""
+    parameters = {"response_type": "code", "client_id": "shop", "redirect_uri": CALLBACK, "scope": "openid"}
+    parameters |= {"state": "st4te", "nonce": "n0nce"} | ({"prompt": prompt} if prompt else {})
+    async with provider.client() as browser:
+        response = await browser.get(suite_request(**parameters))
+    assert response.status_code == 302
+    assert query(response.headers["location"]) == {
+        "error": "invalid_request",
+        "error_description": "PKCE is required: code_challenge is missing.",
+        "state": "st4te",
+        "iss": ORIGIN,
+    }
+    assert codes(provider) == []
