@@ -24,10 +24,14 @@ from authlib.oauth2.rfc7636.challenge import (
 
 from passgate.core.assurance import ACR_VALUES, PHR, PHRH
 from passgate.core.errors import (
+    AuthorizationError,
     InvalidClient,
     InvalidRequest,
     InvalidScope,
     PasskeyError,
+    RegistrationNotSupported,
+    RequestNotSupported,
+    RequestUriNotSupported,
     UnsupportedResponseType,
 )
 from passgate.core.oidc_clients import OidcClient, redirect_uri_matches
@@ -35,9 +39,13 @@ from passgate.core.oidc_clients import OidcClient, redirect_uri_matches
 # offline_access, like every scope, is granted to a client that is not first-party only once the person consented
 # to it (OIDC Core section 11): on the consent page, now or before (`consent_needed`).
 SUPPORTED_SCOPES = ("openid", "profile", "email", "offline_access")
-# Parameters this provider does not honour yet: refused rather than silently ignored, as a client sending them
-# relies on what they ask for.
-NOT_SUPPORTED = ("request", "request_uri", "claims", "registration")
+# Request objects and client metadata in the request: refused with the errors OpenID Connect Core 3.1.2.6 names
+# for a provider without them, before any other check, as the rest of the request may be inside the object.
+FEATURES_NOT_SUPPORTED: dict[str, type[AuthorizationError]] = {
+    "request": RequestNotSupported,
+    "request_uri": RequestUriNotSupported,
+    "registration": RegistrationNotSupported,
+}
 PROMPTS_SUPPORTED = ("none", "login", "consent")
 # Added by Passgate itself to the request a person comes back to from the hosted sign-in page: the time (Unix
 # seconds) a fresh sign-in was asked for. A sign-in at or after it is the fresh one, so the request goes on instead of
@@ -115,12 +123,18 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     """The authorization request, checked in order.
 
     Raises:
+        RequestNotSupported, RequestUriNotSupported, RegistrationNotSupported: a request object or client metadata
+            (FEATURES_NOT_SUPPORTED), whatever else the request holds.
         UnsupportedResponseType: response_type is not `code`.
         InvalidRequest: PKCE missing or not S256, a response_mode other than query and form_post, a prompt other
-            than none, login and consent (or none with another), a max_age that is not a number of seconds, a nonce too
-            long, or a parameter Passgate does not honour yet (NOT_SUPPORTED).
+            than none, login and consent (or none with another), a max_age that is not a number of seconds, or a
+            nonce too long. The claims parameter is ignored: a claim asked for and not returned is no error
+            (OpenID Connect Core 5.5.1), and discovery says claims_parameter_supported false.
         InvalidScope: no `openid` among the scopes.
     """
+    for name, refusal in FEATURES_NOT_SUPPORTED.items():
+        if name in values:
+            raise refusal()
     if values.get("response_type") != "code":
         raise UnsupportedResponseType()
     if response_mode_of(values) != values.get("response_mode", "query"):
@@ -135,9 +149,6 @@ def read_request(client: OidcClient, redirect_uri: str, values: Mapping[str, str
     asked = values.get("scope", "").split()
     if "openid" not in asked:
         raise InvalidScope()
-    for name in NOT_SUPPORTED:
-        if name in values:
-            raise InvalidRequest(f"{name} is not supported.")
     if len(values.get("nonce", "")) > MAX_NONCE:
         raise InvalidRequest(f"nonce is longer than {MAX_NONCE} characters.")
     prompt = values.get("prompt", "").split()

@@ -57,6 +57,9 @@
     │   ├── ConsentRequired          consent_required      (prompt=none, and the person has not consented)
     │   ├── AccessDenied             access_denied         (the person denied the client on the consent page)
     │   ├── UnmetAuthenticationRequirements  unmet_authentication_requirements  (acr_values not met by a sign-in)
+    │   ├── RequestNotSupported      request_not_supported      (a request object, `request`)
+    │   ├── RequestUriNotSupported   request_uri_not_supported  (a request object by reference, `request_uri`)
+    │   ├── RegistrationNotSupported registration_not_supported (client metadata in the request, `registration`)
     │   ├── InvalidGrant             invalid_grant         (code unknown, used, expired, or not this request's)
     │   ├── UnsupportedGrantType     unsupported_grant_type
     │   └── InvalidToken             invalid_token         (an access token refused: bad, expired or revoked)
@@ -371,6 +374,23 @@ class UnmetAuthenticationRequirements(AuthorizationError):
 
     code = "unmet_authentication_requirements"
     default_message = "The sign-in did not meet the authentication requirements asked for (acr_values)."
+
+
+class RequestNotSupported(AuthorizationError):
+    """OpenID Connect Core 3.1.2.6: this provider does not take request objects."""
+
+    code = "request_not_supported"
+    default_message = "Request objects (request) are not supported."
+
+
+class RequestUriNotSupported(AuthorizationError):
+    code = "request_uri_not_supported"
+    default_message = "Request objects by reference (request_uri) are not supported."
+
+
+class RegistrationNotSupported(AuthorizationError):
+    code = "registration_not_supported"
+    default_message = "Client metadata in the request (registration) is not supported."
 
 
 class InvalidGrant(AuthorizationError):
