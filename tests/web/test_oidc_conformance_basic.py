@@ -146,15 +146,22 @@ async def test_oidcc_idtoken_unsigned(provider: Server, person: httpx.AsyncClien
 
 
 async def test_oidcc_userinfo_post_body(provider: Server, person: httpx.AsyncClient) -> None:
-    """The access token in a POSTed body (RFC 6750 section 2.2) is not read: only the header is (the module
-    then finishes with a warning); the same token in the header works."""
+    """The access token in a POSTed form (RFC 6750 section 2.2) is read as the header's would be; both at once,
+    or a form without it, is refused."""
     token, _, _ = await tokens(provider, person)
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
     async with provider.client() as client:
         body = await client.post("/oauth2/userinfo", data={"access_token": token["access_token"]})
-        header = await client.post("/oauth2/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
-    assert body.status_code == 401 and body.json()["error"] == "invalid_request"
-    assert body.headers["www-authenticate"].startswith("Bearer")
-    assert header.status_code == 200 and set(header.json()) == {"sub", "preferred_username", "name"}
+        header = await client.post("/oauth2/userinfo", headers=bearer)
+        both = await client.post("/oauth2/userinfo", data={"access_token": token["access_token"]}, headers=bearer)
+        neither = await client.post("/oauth2/userinfo", data={"other": "x"})
+        forged = await client.post("/oauth2/userinfo", data={"access_token": token["access_token"][:-4] + "AAAA"})
+    assert body.status_code == 200 and body.json() == header.json()
+    assert set(header.json()) == {"sub", "preferred_username", "name"}
+    for refused in (both, neither):
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_request"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    assert forged.status_code == 401 and forged.json()["error"] == "invalid_token"
 
 
 async def test_oidcc_scope_profile(provider: Server, person: httpx.AsyncClient) -> None:

@@ -246,21 +246,32 @@ def _bearer_challenge(error: PasskeyError) -> Response:
 
 @router.api_route("/oauth2/userinfo", methods=["GET", "POST"])
 async def userinfo(request: Request) -> Response:
-    """The UserInfo endpoint: the access token in `Authorization: Bearer` (RFC 6750 section 2.1)."""
+    """The UserInfo endpoint: the access token in `Authorization: Bearer` (RFC 6750 section 2.1) or, in a POST,
+    as the form's `access_token` (section 2.2); one of the two, never both (section 2)."""
     access_token = bearer_token(request)
+    if request.method == "POST" and request.headers.get("content-type", "").split(";")[0].strip().lower() == FORM:
+        try:
+            in_body = (await _form(request)).get("access_token")
+        except InvalidRequest as exc:
+            return _token_missing(exc.message)
+        if in_body is not None and access_token is not None:
+            return _token_missing("Send the access token one way: the Authorization header or the form.")
+        access_token = access_token or in_body or None
     if access_token is None:
-        response = JSONResponse(
-            {"error": "invalid_request", "error_description": "The access token is missing."},
-            status_code=401,
-            headers=NO_STORE,
-        )
-        response.headers["WWW-Authenticate"] = 'Bearer realm="passgate"'
-        return response
+        return _token_missing("The access token is missing.")
     try:
         claims = await oidc.userinfo(ctx_of(request), access_token)
     except InvalidToken as exc:
         return _bearer_challenge(exc)
     return JSONResponse(claims, headers=NO_STORE)
+
+
+def _token_missing(description: str) -> Response:
+    response = JSONResponse(
+        {"error": "invalid_request", "error_description": description}, status_code=401, headers=NO_STORE
+    )
+    response.headers["WWW-Authenticate"] = 'Bearer realm="passgate"'
+    return response
 
 
 def _metadata(request: Request) -> dict[str, Any]:
