@@ -93,14 +93,14 @@ async def test_the_sites_own_origin_and_requests_without_an_origin_get_no_cors_h
 async def test_without_cors_origins_no_origin_gets_cors_headers(make_server: Callable[..., Server]) -> None:
     server = make_server(origins=[ORIGIN, SHOP])  # an allowed origin, but not a CORS one
     async with server.client() as client:
-        response = await client.get("/static/passgate.js", headers={"Origin": SHOP})
+        response = await client.get("/static/passgate-elements.js", headers={"Origin": SHOP})
     assert response.status_code == 200
     assert cors_headers(response) == {}
 
 
 async def test_the_browser_client_loads_as_a_module_on_a_configured_origins_page(shop_server: Server) -> None:
     async with shop_server.client() as client:
-        response = await client.get("/static/passgate.js", headers={"Origin": SHOP})
+        response = await client.get("/static/passgate-elements.js", headers={"Origin": SHOP})
     assert response.status_code == 200
     assert cors_headers(response)["access-control-allow-origin"] == SHOP
 
