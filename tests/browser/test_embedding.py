@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Browser
@@ -188,3 +189,13 @@ def test_the_components_take_the_pages_theme(shop_tab: tuple[Tab, ShopSite]) -> 
     button = tab.page.locator("#signin button")
     assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(0, 128, 0)"
     assert button.evaluate("b => getComputedStyle(b).width") == "320px"
+
+
+def test_the_hosted_sign_up_page_returns_to_the_embedding_page(shop_tab: tuple[Tab, ShopSite]) -> None:
+    tab, shop = shop_tab
+    tab.page.goto(tab.server.url + "/signup?" + urlencode({"return_to": shop.origin + "/"}))
+    tab.page.fill("#username", "ada")
+    tab.page.fill("#display-name", "Ada Lovelace")
+    tab.page.click("#signup-button")
+    tab.page.wait_for_url(shop.origin + "/")
+    assert tab.session()["user"]["username"] == "ada"
