@@ -60,6 +60,7 @@ class ShopSite(http.server.ThreadingHTTPServer):
     def __init__(self, port: int) -> None:
         super().__init__(("127.0.0.1", port), _ShopHandler)
         self.page = ""
+        self.scripts: dict[str, bytes] = {}  # its own JavaScript files, by path
 
     @property
     def origin(self) -> str:
@@ -70,13 +71,16 @@ class _ShopHandler(http.server.BaseHTTPRequestHandler):
     server: ShopSite
 
     def do_GET(self) -> None:
-        if self.path != "/":
+        if self.path == "/":
+            body, media_type = self.server.page.encode(), "text/html; charset=utf-8"
+        elif self.path in self.server.scripts:
+            body, media_type = self.server.scripts[self.path], "text/javascript"
+        else:
             self.send_response(404)
             self.end_headers()
             return
-        body = self.server.page.encode()
         self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", media_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -21,7 +21,8 @@
  * --passgate-gap) and parts (::part(button), ::part(input), ::part(label), ::part(error), ::part(list),
  * ::part(item), ::part(remove)).
  *
- * Texts: every string shown is in TEXTS; setTexts({...}) replaces some of them (a page's own language).
+ * Texts: every string shown is in TEXTS; setTexts({...}) replaces some of them (a page's own language), and
+ * the elements on the page show the new ones at once.
  */
 
 import {
@@ -54,9 +55,15 @@ export const TEXTS = {
   failed: "Something went wrong: {message}",
 };
 
-/** Replace some of TEXTS (the others stay); elements already shown pick the new texts up when they render next. */
+// The elements on the page now: they show new texts at once.
+const shown = new Set();
+
+/** Replace some of TEXTS (the others stay); the elements on the page show them at once. */
 export function setTexts(texts) {
   Object.assign(TEXTS, texts);
+  for (const element of shown) {
+    element.render();
+  }
 }
 
 function text(key, values = {}) {
@@ -108,7 +115,12 @@ class PasskeyElement extends HTMLElement {
   }
 
   connectedCallback() {
+    shown.add(this);
     this.render();
+  }
+
+  disconnectedCallback() {
+    shown.delete(this);
   }
 
   /** The element's shadow content: STYLE, `body` (HTML), and the live region errors are announced in. */
