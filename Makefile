@@ -6,6 +6,8 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 # The Node relying party the tests run (openid-client), installed from its lock file.
 NODE_RP := tests/node/node_modules/.installed
+# The browser client's package (clients/js): TypeScript, to check its declarations.
+JS_CLIENT := clients/js/node_modules/.installed
 
 .PHONY: install system-deps run test lint typecheck bench
 
@@ -24,7 +26,11 @@ $(NODE_RP): tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --silent
 	touch $(NODE_RP)
 
-install: $(DEV) $(NODE_RP)
+$(JS_CLIENT): clients/js/package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund --silent
+	touch $(JS_CLIENT)
+
+install: $(DEV) $(NODE_RP) $(JS_CLIENT)
 
 system-deps:
 	@sh scripts/install-system-deps.sh
@@ -41,7 +47,7 @@ typecheck: $(DEV)
 	$(BIN)/mypy --strict examples/fastapi_app/main.py examples/flask_app/app.py examples/django_app/manage.py \
 		examples/django_app/example_site
 
-test: $(DEV) system-deps $(NODE_RP) lint typecheck
+test: $(DEV) system-deps $(NODE_RP) $(JS_CLIENT) lint typecheck
 	$(BIN)/python -m pytest
 
 # Load benchmark (needs PostgreSQL 15 and redis-server: `make system-deps`); knobs: BENCH_* (see BENCHMARKS.md).

@@ -71,6 +71,7 @@ class Settings:
     outbox_dir: str = "outbox"
     mds_file: str = ""  # the verified FIDO metadata BLOB (written by `passgate mds refresh`); empty: no metadata
     mds_url: str = ""  # where the server refreshes the BLOB from, daily (e.g. https://mds3.fidoalliance.org/)
+    cors_origins: tuple[str, ...] = ()  # other origins whose pages call the API with the person's cookies (CORS)
     related_origins: tuple[str, ...] = ()  # other sites' origins allowed to use this rp id (/.well-known/webauthn)
     ios_apps: tuple[str, ...] = ()  # "TEAMID.com.example.app": apple-app-site-association webcredentials
     android_apps: tuple[str, ...] = ()  # "com.example.app=AA:BB:...:FF" (SHA-256 signing-certificate fingerprint)
@@ -331,6 +332,7 @@ def validate(settings: Settings, *, serving: bool = True) -> None:
             raise ConfigError(
                 f"forwarded_allow_ips: {proxy!r} is not an IP address, a network such as 10.0.0.0/8, or '*'."
             )
+    _validate_cors_origins(settings)
     for origin in settings.related_origins:
         parts = urlsplit(origin)
         if parts.scheme != "https" or not parts.hostname or parts.path:
@@ -352,6 +354,20 @@ def validate(settings: Settings, *, serving: bool = True) -> None:
         raise ConfigError("public_url must be one of the allowed origins: links in emails open pages of this site.")
     if settings.max_body_bytes < 4096:
         raise ConfigError("max_body_bytes must be at least 4096.")
+
+
+def _validate_cors_origins(settings: Settings) -> None:
+    for origin in settings.cors_origins:
+        parts = urlsplit(origin)
+        if origin == "*" or parts.scheme not in ("https", "http") or not parts.hostname or parts.path or parts.query:
+            raise ConfigError(f"cors_origins: {origin!r} must look like https://host[:port], with no path (never *).")
+        if origin != origin.lower():
+            raise ConfigError(f"cors_origins: write {origin!r} in lower case, as browsers send it.")
+        if origin not in settings.allowed_origins:
+            raise ConfigError(
+                f"cors_origins: {origin!r} must also be one of the origins: its pages run passkey ceremonies against"
+                " this server, so WebAuthn responses and requests from it must be accepted too."
+            )
 
 
 _CLIENT_KEYS: dict[str, type[Any]] = {

@@ -38,6 +38,7 @@ class RelyingParty:
     magic_link_ttl: timedelta = timedelta(minutes=15)
     email_verification_ttl: timedelta = timedelta(hours=24)
     public_url: str = "http://localhost:8000"  # where links in emails point
+    cors_origins: tuple[str, ...] = ()  # pages of other origins that call the first-party API with cookies
     rate_limit_per_ip: int = 300  # ceremony steps per minute from one address (0: no limit)
     rate_limit_per_account: int = 30  # ceremony steps per minute for one account (0: no limit)
     session_token_audience: str = ""  # the `aud` of session tokens; empty: the issuer (public_url)

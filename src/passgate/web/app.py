@@ -23,14 +23,14 @@ import passgate
 from passgate import logs
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
-from passgate.service import housekeeping, mail_queue
+from passgate.service import cors, housekeeping, mail_queue
 from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
 from passgate.web import account_api, api, hosts, oidc, pages, wellknown
 from passgate.web.errors import error_response
-from passgate.web.middleware import SecurityHeaders
+from passgate.web.middleware import Cors, SecurityHeaders
 
 log = logging.getLogger("passgate")
 
@@ -61,6 +61,7 @@ def relying_party(settings: Settings) -> RelyingParty:
         step_up_window=timedelta(minutes=settings.step_up_minutes),
         magic_link_ttl=timedelta(minutes=settings.magic_link_minutes),
         public_url=settings.link_base,
+        cors_origins=settings.cors_origins,
         rate_limit_per_ip=settings.rate_limit_per_ip,
         rate_limit_per_account=settings.rate_limit_per_account,
         secret_key=hashlib.sha256(settings.secret_key.encode()).digest(),
@@ -171,6 +172,8 @@ def create_app(
     if settings.secure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     app.add_middleware(SecurityHeaders, headers=headers)
+    # Outermost: preflights are answered before anything else runs, and error responses carry the headers too.
+    app.add_middleware(Cors, origins=lambda: cors.allowed_origins(app.state.ctx))
 
     return app
 

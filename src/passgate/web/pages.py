@@ -6,6 +6,7 @@ scanner (GET /email/verify, GET /recover/email) changes nothing until the person
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -201,13 +202,38 @@ def local_path(value: str | None) -> str | None:
     return value if not parts.scheme and not parts.netloc else None
 
 
+def return_target(allowed_origins: Iterable[str], value: str | None) -> str | None:
+    """Where a page's `return_to` (or `next`) may send the person once signed in: a path on this site (see
+    local_path), or an absolute URL on one of `allowed_origins` (the site's origins and its `cors_origins`,
+    compared whole: scheme, host and port); else None, and the person goes to the account page."""
+    path = local_path(value)
+    if path is not None or not value:
+        return path
+    if "\\" in value or any(ord(character) < 0x21 or ord(character) == 0x7F for character in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme not in ("https", "http") or "@" in parts.netloc:
+        return None
+    return value if f"{parts.scheme}://{parts.netloc}" in set(allowed_origins) else None
+
+
+def _return_to(request: Request) -> str | None:
+    settings = settings_of(request)
+    value = request.query_params.get("return_to") or request.query_params.get("next")
+    return return_target((*settings.allowed_origins, *settings.cors_origins), value)
+
+
 @router.get("/signin")
 async def signin_page(request: Request) -> Response:
-    # `next`: where to go once signed in (an authorization request waiting for the person). With one, the page
-    # is shown even to a signed-in person, who comes here only when that request wants a new sign-in.
-    next_path = local_path(request.query_params.get("next"))
-    if next_path is None and await signed_in(request):
-        return RedirectResponse("/account", status_code=303)
+    # `next` (or `return_to`): where to go once signed in (an authorization request waiting for the person, a
+    # page of an allowed origin). With a path, the page is shown even to a signed-in person, who comes here only
+    # when that request wants a new sign-in; with another origin's page, a signed-in person goes straight back.
+    next_path = _return_to(request)
+    if (next_path is None or not next_path.startswith("/")) and await signed_in(request):
+        return RedirectResponse(next_path or "/account", status_code=303)
     login_hint = request.query_params.get("login_hint", "")[:64]
     return render(request, "signin.html", login_hint=login_hint, **_next_of(next_path))
 
@@ -215,7 +241,7 @@ async def signin_page(request: Request) -> Response:
 @router.get("/signup")
 async def signup_page(request: Request) -> Response:
     # `next` as on the sign-in page: a new person an authorization request sent here goes back to it once signed up.
-    next_path = local_path(request.query_params.get("next"))
+    next_path = _return_to(request)
     if await signed_in(request):
         return RedirectResponse(next_path or "/account", status_code=303)
     return render(request, "signup.html", **_next_of(next_path))

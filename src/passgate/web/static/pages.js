@@ -30,12 +30,13 @@ const LINK_USED_UP = new Set(["invalid_link"]);
 
 const RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time.";
 
-/** Where the sign-in and sign-up pages go once signed in: their `next` path (checked by the server too), else
- * /account. */
+/** Where the sign-in and sign-up pages go once signed in: their `next` (or `return_to`), a path on this site or a
+ * page of an allowed origin, as the server checked it before writing it in the page; else /account. */
 function goOn() {
   const next = document.querySelector("form[data-next]")?.dataset.next ?? "";
   const local = next.startsWith("/") && !next.startsWith("//") && !next.includes("\\");
-  window.location.assign(local ? next : "/account");
+  const allowedPage = /^https?:\/\//.test(next);
+  window.location.assign(local || allowedPage ? next : "/account");
 }
 
 function wireSignup() {

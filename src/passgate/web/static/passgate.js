@@ -17,6 +17,11 @@
  *     await updateDisplayName("Ada King");          // and tells the passkey providers (Signal API)
  *     const { codes } = await generateBackupCodes();
  *
+ * On a page of another origin, point the client at Passgate first; that origin must be one of Passgate's
+ * `cors_origins` (and `origins`), and requests then carry the person's Passgate cookies:
+ *
+ *     configure({ baseUrl: "https://auth.example.com" });
+ *
  * Where the browser has the WebAuthn Signal API, the client keeps password managers in step with the
  * server: removed passkeys disappear from them, a new display name shows in their lists. Where it does
  * not, nothing happens and nothing fails.
@@ -54,6 +59,42 @@ const ENDPOINTS = {
 };
 
 const STEP_UP_REQUIRED = "step_up_required";
+
+// Where Passgate answers: "" is this page's own origin. Loaded from a Passgate on another origin (a page's
+// `<script type="module" src="https://auth.example.com/static/passgate.js">`), the client talks to that one.
+let baseUrl = ownOrigin();
+
+function ownOrigin() {
+  try {
+    const own = new URL(import.meta.url);
+    const isOther = typeof location !== "undefined" && own.origin !== location.origin;
+    return isOther && ["https:", "http:"].includes(own.protocol) ? own.origin : "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Point the client at a Passgate on another origin (`https://auth.example.com`); without `baseUrl`, back at the
+ * origin the module was loaded from. Requests to another origin include the person's cookies for it (CORS with
+ * credentials). A bundled copy of the module is part of the page, so it needs this call to reach another origin.
+ *
+ * @param {{baseUrl?: string}} [options]
+ * @returns {{baseUrl: string}} the configuration now in force
+ * @throws {TypeError} `baseUrl` is not an http(s) origin
+ */
+export function configure({ baseUrl: url } = {}) {
+  if (url === undefined || url === null || url === "") {
+    baseUrl = ownOrigin();
+  } else {
+    const parsed = new URL(url);
+    if (!["https:", "http:"].includes(parsed.protocol) || parsed.pathname.replace(/\/+$/, "") !== "") {
+      throw new TypeError(`baseUrl must be an origin such as https://auth.example.com, not ${url}`);
+    }
+    baseUrl = parsed.origin;
+  }
+  return { baseUrl };
+}
 
 export const ERROR_CODES = Object.freeze([
   "cancelled",
@@ -263,6 +304,11 @@ export async function updateDisplayName(displayName) {
   return answer;
 }
 
+/** The signed-in user's passkeys: `{passkeys: [{id, name, nickname, provider, synced, createdAt, lastUsedAt}]}`. */
+export async function listPasskeys() {
+  return requestJSON("GET", ENDPOINTS.passkeys);
+}
+
 /** Stop suggesting a second passkey. */
 export async function dismissNudge() {
   return postJSON(ENDPOINTS.nudgeDismiss);
@@ -414,14 +460,15 @@ async function postJSON(url, body) {
 }
 
 async function requestJSON(method, url, body) {
-  const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  // Another origin's Passgate needs its cookies sent along (and allows it by CORS); this origin's never leave it.
+  const init = { method, credentials: baseUrl ? "include" : "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   let response;
   try {
-    response = await fetch(url, init);
+    response = await fetch(baseUrl + url, init);
   } catch (error) {
     throw new PasskeyClientError("network_error", "The server could not be reached.", { cause: error });
   }

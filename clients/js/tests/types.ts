@@ -1,0 +1,32 @@
+// Compiled with `tsc --noEmit`: the declarations describe the module as a page uses it.
+import { configure, PasskeyClientError, register, signIn, listPasskeys, withStepUp, removePasskey } from "../passgate.js";
+import { setTexts, TEXTS } from "../passgate-elements.js";
+
+const configuration: { baseUrl: string } = configure({ baseUrl: "https://auth.example.com" });
+configure();
+
+async function flow(): Promise<string> {
+  const created = await register({ username: "ada", displayName: "Ada Lovelace" });
+  const signedIn = await signIn();
+  const { passkeys } = await listPasskeys();
+  await withStepUp(() => removePasskey(passkeys[0].id));
+  return created.credentialId + signedIn.user.displayName + configuration.baseUrl;
+}
+
+flow().catch((error: unknown) => {
+  if (error instanceof PasskeyClientError && error.code === "cancelled") {
+    return error.serverCode;
+  }
+  throw error;
+});
+
+setTexts({ signIn: "Anmelden mit Passkey" });
+const label: string = TEXTS.signIn;
+
+const signInElement = document.createElement("passgate-sign-in");
+signInElement.addEventListener("passgate:signed-in", (event) => {
+  const name: string = event.detail.user.username;
+  const created: boolean = event.detail.newAccount;
+  return [name, created, label];
+});
+document.createElement("passgate-passkeys").refresh();
