@@ -265,3 +265,19 @@ async def test_malformed_native_credentials_are_refused(server: Server, payload:
         error(response, 400, "malformed_response")
         assert message in response.json()["message"]
         assert server.snapshot() == before
+
+
+async def test_a_backup_code_signs_a_native_app_in_with_a_session_token(server: Server) -> None:
+    async with native_client(server) as app:
+        options, binding = await begin(app, "/auth/passkey/register/begin", username="max", displayName="Max")
+        created = ios_registration(SoftwareAuthenticator().create(options, origin=ORIGIN))
+        token = (await complete(app, "/auth/passkey/register/complete", created, binding))["sessionToken"]
+        codes = await app.post("/auth/recovery/codes", headers=bearer(token))
+        assert codes.status_code == 200, codes.text
+        used = await app.post(
+            "/auth/recovery/codes/sign-in", json={"username": "max", "code": codes.json()["codes"][0]}
+        )
+        assert used.status_code == 200, used.text
+        no_cookie_set(used)
+        recovery = used.json()["sessionToken"]
+        assert (await app.get("/auth/account", headers=bearer(recovery))).json()["session"]["kind"] == "recovery"
