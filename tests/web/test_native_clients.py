@@ -106,6 +106,10 @@ async def test_an_ios_app_signs_up_signs_in_and_uses_the_account_api(server: Ser
         assert await account_name(app, second) == "Ada"
         session = await app.get("/auth/session", headers=bearer(second))
         assert session.json()["user"]["username"] == "ios"
+        issued = await app.post("/auth/session/token", headers=bearer(second))
+        assert issued.status_code == 200 and issued.json()["token"].count(".") == 2
+        step_up = await app.post("/auth/passkey/login/begin", json={"stepUp": True}, headers=bearer(second))
+        assert [c["id"] for c in step_up.json()["allowCredentials"]] == [created["rawId"]]
         assert not app.cookies
     rows = server.rows("SELECT type, outcome FROM events WHERE type IN ('passkey.register', 'sign_in')")
     assert rows == [("passkey.register", "success"), ("sign_in", "success")]
