@@ -285,3 +285,10 @@ async def test_a_backup_code_signs_a_native_app_in_with_a_session_token(server: 
         no_cookie_set(used)
         recovery = used.json()["sessionToken"]
         assert (await app.get("/auth/account", headers=bearer(recovery))).json()["session"]["kind"] == "recovery"
+
+
+async def test_the_openapi_document_names_the_binding_header(server: Server) -> None:
+    async with native_client(server) as app:
+        paths = (await app.get("/openapi.json")).json()["paths"]
+    for path in ("/auth/passkey/register/begin", "/auth/passkey/login/begin"):
+        assert CEREMONY in paths[path]["post"]["responses"]["200"]["headers"]

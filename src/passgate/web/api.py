@@ -28,6 +28,18 @@ from passgate.web.requests import request_body, state_changing_body, validate
 router = APIRouter(prefix="/auth", tags=["passkeys"])
 
 CREDENTIAL = schemas.CredentialResponse
+BINDING: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The options.",
+        "headers": {
+            "Passgate-Ceremony": {
+                "description": "The ceremony binding: a client without cookies (a native app) sends it back in a "
+                "Passgate-Ceremony request header on complete.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -36,6 +48,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 @router.post(
     "/passkey/register/begin",
+    responses=BINDING,
     openapi_extra=request_body(
         schemas.RegisterBegin, "Signed out: username and display name of a new account. Signed in: {} to add a passkey."
     ),
@@ -87,6 +100,7 @@ async def register_complete(request: Request) -> JSONResponse:
 
 @router.post(
     "/passkey/login/begin",
+    responses=BINDING,
     openapi_extra=request_body(
         schemas.LoginBegin, 'Omit for discoverable sign-in, or {"username"} for username-first.'
     ),
