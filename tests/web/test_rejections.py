@@ -490,7 +490,8 @@ async def test_malformed_requests(
 
 @pytest.mark.parametrize("origin", [None, "http://evil.example", "http://localhost:8001"])
 async def test_state_changing_requests_need_an_allowed_origin(server: Server, origin: str | None) -> None:
-    headers = {"Origin": origin} if origin else {}
+    # With cookies (without any, and without an Origin, the request is a native app's: tests/web/test_native_clients)
+    headers = {"Origin": origin} if origin else {"Cookie": "passgate_session=x"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=server.app), base_url=ORIGIN) as client:
         before = server.snapshot()
         response = await client.post("/auth/passkey/register/begin", json={"username": "q"}, headers=headers)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from passgate.core import native
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import MalformedResponse, UnknownCredential
 from passgate.service import account, consent, payments, recovery
@@ -18,8 +19,8 @@ from passgate.web.context import (
     client_of,
     ctx_of,
     require_signed_in,
-    set_ceremony_cookie,
-    set_session_cookie,
+    session_response,
+    set_ceremony,
 )
 from passgate.web.requests import request_body, state_changing_body, validate
 
@@ -205,9 +206,8 @@ async def sign_in_with_code(request: Request) -> JSONResponse:
     """A recovery session: the next step is registering a new passkey."""
     body = validate(schemas.CodeSignIn, await state_changing_body(request))
     result = await recovery.sign_in_with_code(ctx_of(request), client_of(request), body.username, body.code)
-    response = JSONResponse({"verified": True, "user": user_json(result.user), "recovery": True}, headers=NO_STORE)
-    set_session_cookie(request, response, result.session_token)
-    return response
+    answer = {"verified": True, "user": user_json(result.user), "recovery": True}
+    return session_response(request, answer, result.session_token, headers=NO_STORE)
 
 
 @router.post("/email", openapi_extra=request_body(schemas.EmailAddress, "The address to verify (needs step-up)."))
@@ -233,7 +233,7 @@ async def request_sign_in_link(request: Request) -> JSONResponse:
     browser = client.browser_token or secrets.token_urlsafe(32)
     await recovery.request_sign_in_link(ctx_of(request), client, body.email, browser)
     response = JSONResponse({"sent": True}, status_code=202, headers=NO_STORE)
-    set_ceremony_cookie(request, response, browser)
+    set_ceremony(request, response, browser)
     return response
 
 
@@ -241,9 +241,8 @@ async def request_sign_in_link(request: Request) -> JSONResponse:
 async def sign_in_with_link(request: Request) -> JSONResponse:
     body = validate(schemas.EmailToken, await state_changing_body(request))
     result = await recovery.sign_in_with_link(ctx_of(request), client_of(request), body.token)
-    response = JSONResponse({"verified": True, "user": user_json(result.user), "recovery": True}, headers=NO_STORE)
-    set_session_cookie(request, response, result.session_token)
-    return response
+    answer = {"verified": True, "user": user_json(result.user), "recovery": True}
+    return session_response(request, answer, result.session_token, headers=NO_STORE)
 
 
 @router.post("/payments/confirm/begin", openapi_extra=request_body(schemas.ConfirmBegin, "The transaction to confirm."))
@@ -254,13 +253,13 @@ async def confirm_begin(request: Request) -> JSONResponse:
     current = await require_signed_in(request)
     options, browser = await payments.begin(ctx_of(request), client_of(request), current, (body or {})["transaction"])
     response = JSONResponse(options, headers=NO_STORE)
-    set_ceremony_cookie(request, response, browser)
+    set_ceremony(request, response, browser)
     return response
 
 
 @router.post("/payments/confirm/complete", openapi_extra=request_body(schemas.CredentialResponse, "The assertion."))
 async def confirm_complete(request: Request) -> JSONResponse:
-    body = await state_changing_body(request)
+    body = native.credential_json(await state_changing_body(request), "authentication")
     validate(schemas.CredentialResponse, body)
     current = await require_signed_in(request)
     confirmed = await payments.complete(ctx_of(request), client_of(request), current, body)

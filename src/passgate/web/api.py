@@ -7,18 +7,20 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
+from passgate.core import native
 from passgate.core.encoding import b64url_encode
 from passgate.service import authentication, registration, session_tokens, sessions
 from passgate.store.base import User
 from passgate.web import schemas
 from passgate.web.context import (
+    by_headers,
     clear_session_cookie,
     client_of,
     ctx_of,
     require_signed_in,
     require_signed_in_or_bearer,
-    set_ceremony_cookie,
-    set_session_cookie,
+    session_response,
+    set_ceremony,
     signed_in,
 )
 from passgate.web.requests import request_body, state_changing_body, validate
@@ -26,6 +28,18 @@ from passgate.web.requests import request_body, state_changing_body, validate
 router = APIRouter(prefix="/auth", tags=["passkeys"])
 
 CREDENTIAL = schemas.CredentialResponse
+BINDING: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The options.",
+        "headers": {
+            "Passgate-Ceremony": {
+                "description": "The ceremony binding: a client without cookies (a native app) sends it back in a "
+                "Passgate-Ceremony request header on complete.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
 
 
 def user_json(user: User) -> dict[str, Any]:
@@ -34,6 +48,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 @router.post(
     "/passkey/register/begin",
+    responses=BINDING,
     openapi_extra=request_body(
         schemas.RegisterBegin, "Signed out: username and display name of a new account. Signed in: {} to add a passkey."
     ),
@@ -52,41 +67,40 @@ async def register_begin(request: Request) -> JSONResponse:
         exclude_credentials=body.excludeCredentials,
     )
     response = JSONResponse(options, headers={"Cache-Control": "no-store"})
-    set_ceremony_cookie(request, response, browser)
+    set_ceremony(request, response, browser)
     return response
 
 
 @router.post("/passkey/register/complete", openapi_extra=request_body(CREDENTIAL, "RegistrationResponseJSON"))
 async def register_complete(request: Request) -> JSONResponse:
-    """Verify and store the new passkey; a sign-up also signs the new user in."""
-    body = await state_changing_body(request)
+    """Verify and store the new passkey; a sign-up also signs the new user in. Also reads the credential shapes of
+    native apps (core.native)."""
+    body = native.credential_json(await state_changing_body(request), "registration")
     validate(CREDENTIAL, body)
     current = await signed_in(request)
     client = client_of(request)
     result = await registration.complete(ctx_of(request), client, body, signed_in=current)
-    response = JSONResponse(
-        {
-            "verified": True,
-            "user": user_json(result.user),
-            "credentialId": b64url_encode(result.credential.credential_id),
-            "newAccount": result.new_account,
-        },
-        headers={"Cache-Control": "no-store"},
+    answer = {
+        "verified": True,
+        "user": user_json(result.user),
+        "credentialId": b64url_encode(result.credential.credential_id),
+        "newAccount": result.new_account,
+    }
+    if not result.new_account:
+        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+    token = await sessions.start(
+        ctx_of(request),
+        client,
+        result.user.id,
+        credential_id=result.credential.credential_id,
+        user_verified=result.credential.user_verified,
     )
-    if result.new_account:
-        token = await sessions.start(
-            ctx_of(request),
-            client,
-            result.user.id,
-            credential_id=result.credential.credential_id,
-            user_verified=result.credential.user_verified,
-        )
-        set_session_cookie(request, response, token)
-    return response
+    return session_response(request, answer, token, headers={"Cache-Control": "no-store"})
 
 
 @router.post(
     "/passkey/login/begin",
+    responses=BINDING,
     openapi_extra=request_body(
         schemas.LoginBegin, 'Omit for discoverable sign-in, or {"username"} for username-first.'
     ),
@@ -101,28 +115,25 @@ async def login_begin(request: Request) -> JSONResponse:
         ctx_of(request), client_of(request), username=body.username, step_up=step_up
     )
     response = JSONResponse(options, headers={"Cache-Control": "no-store"})
-    set_ceremony_cookie(request, response, browser)
+    set_ceremony(request, response, browser)
     return response
 
 
 @router.post("/passkey/login/complete", openapi_extra=request_body(CREDENTIAL, "AuthenticationResponseJSON"))
 async def login_complete(request: Request) -> JSONResponse:
-    """Verify the assertion and start a session (rotating any previous one)."""
-    body = await state_changing_body(request)
+    """Verify the assertion and start a session (rotating any previous one). Also reads the credential shapes of
+    native apps (core.native)."""
+    body = native.credential_json(await state_changing_body(request), "authentication")
     validate(CREDENTIAL, body)
     client = client_of(request)
     ctx = ctx_of(request)
     result = await authentication.complete(ctx, client, body)
-    response = JSONResponse(
-        {
-            "verified": True,
-            "user": user_json(result.user),
-            "credentialId": b64url_encode(result.credential.credential_id),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
-    set_session_cookie(request, response, result.session_token)
-    return response
+    answer = {
+        "verified": True,
+        "user": user_json(result.user),
+        "credentialId": b64url_encode(result.credential.credential_id),
+    }
+    return session_response(request, answer, result.session_token, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/session")
@@ -156,9 +167,10 @@ async def session_token(request: Request) -> JSONResponse:
 
 @router.post("/logout")
 async def logout(request: Request) -> JSONResponse:
-    """End the session (if any) and clear its cookie."""
+    """End the session (if any: the cookie's, or the bearer token's) and clear its cookie."""
     await state_changing_body(request)
     await sessions.end(ctx_of(request), client_of(request))
     response = JSONResponse({"signedOut": True})
-    clear_session_cookie(request, response)
+    if not by_headers(request):
+        clear_session_cookie(request, response)
     return response

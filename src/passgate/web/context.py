@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
+from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from passgate.config import Settings
 from passgate.core.errors import NotSignedIn
@@ -14,6 +16,7 @@ from passgate.service.sessions import SignedIn, resolve
 
 SESSION_COOKIE = "passgate_session"
 CEREMONY_COOKIE = "passgate_ceremony"
+CEREMONY_HEADER = "Passgate-Ceremony"  # the ceremony binding of clients that keep no cookies
 
 
 def ctx_of(request: Request) -> Context:
@@ -34,10 +37,38 @@ def _canonical_ip(host: str) -> str:
         return host
 
 
+def is_native(request: Request) -> bool:
+    """A request with neither an Origin header nor cookies: a native app's (or any client that is not a browser).
+    Nothing ambient comes with it, so it needs no CSRF defence: its binding and session travel in headers."""
+    return "origin" not in request.headers and "cookie" not in request.headers
+
+
+def by_headers(request: Request) -> bool:
+    """Whether the request's ceremony binding and session are read from headers only (Passgate-Ceremony,
+    `Authorization: Bearer`), never from cookies: a native request, or any request with a bearer token."""
+    return is_native(request) or bearer_token(request) is not None
+
+
+def ceremony_token(request: Request) -> str | None:
+    """The ceremony binding: the Passgate-Ceremony header if sent, else (for a browser) the ceremony cookie."""
+    header = request.headers.get(CEREMONY_HEADER, "").strip()
+    if header:
+        return header
+    return None if by_headers(request) else request.cookies.get(CEREMONY_COOKIE)
+
+
+def session_token_of(request: Request) -> str | None:
+    """The session token: the bearer token if sent, else (for a browser) the session cookie."""
+    token = bearer_token(request)
+    if token is not None or is_native(request):
+        return token
+    return request.cookies.get(SESSION_COOKIE)
+
+
 def client_of(request: Request) -> Client:
     return Client(
-        browser_token=request.cookies.get(CEREMONY_COOKIE),
-        session_token=request.cookies.get(SESSION_COOKIE),
+        browser_token=ceremony_token(request),
+        session_token=session_token_of(request),
         ip=_canonical_ip(request.client.host) if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
@@ -46,7 +77,7 @@ def client_of(request: Request) -> Client:
 async def signed_in(request: Request) -> SignedIn | None:
     # Cached on the request: a route and a page may both ask.
     if "passgate_signed_in" not in request.scope:
-        request.scope["passgate_signed_in"] = await resolve(ctx_of(request), request.cookies.get(SESSION_COOKIE))
+        request.scope["passgate_signed_in"] = await resolve(ctx_of(request), session_token_of(request))
     current: SignedIn | None = request.scope["passgate_signed_in"]
     return current
 
@@ -60,17 +91,12 @@ def bearer_token(request: Request) -> str | None:
 async def require_signed_in_or_bearer(request: Request) -> SignedIn:
     """The signed-in user, by the session token in `Authorization: Bearer` when there is one (a native app or a
     backend forwarding it), else by the session cookie. Raises NotSignedIn."""
-    token = bearer_token(request)
-    if token is None:
-        return await require_signed_in(request)
-    current = await resolve(ctx_of(request), token)
-    if current is None:
-        raise NotSignedIn()
-    return current
+    return await require_signed_in(request)
 
 
 async def require_signed_in(request: Request) -> SignedIn:
-    """The signed-in user. Raises NotSignedIn."""
+    """The signed-in user, by `Authorization: Bearer <session token>` or else the session cookie. Raises
+    NotSignedIn."""
     current = await signed_in(request)
     if current is None:
         raise NotSignedIn()
@@ -110,3 +136,23 @@ def set_ceremony_cookie(request: Request, response: Response, token: str) -> Non
         secure=settings.secure_cookies,
         samesite="strict",
     )
+
+
+def set_ceremony(request: Request, response: Response, token: str) -> None:
+    """Hand the ceremony binding over: in the Passgate-Ceremony header always (a client without cookies sends it
+    back on `complete`), and in the ceremony cookie for a browser."""
+    response.headers[CEREMONY_HEADER] = token
+    if not by_headers(request):
+        set_ceremony_cookie(request, response, token)
+
+
+def session_response(
+    request: Request, body: dict[str, Any], token: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The answer of a sign-in or sign-up: the new session in a cookie for a browser, or as `sessionToken` in the
+    body for a client that sends its session as a bearer token (a native app)."""
+    if by_headers(request):
+        return JSONResponse({**body, "sessionToken": token}, headers=headers)
+    response = JSONResponse(body, headers=headers)
+    set_session_cookie(request, response, token)
+    return response

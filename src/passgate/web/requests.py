@@ -10,6 +10,7 @@ from starlette.requests import Request
 from passgate.config import Settings
 from passgate.core.encoding import load_json
 from passgate.core.errors import BodyTooLarge, InvalidRequest, OriginNotAllowed, UnsupportedMediaType
+from passgate.web.context import by_headers
 from passgate.web.hosts import hostname
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -56,10 +57,24 @@ async def read_json(request: Request, settings: Settings) -> Any | None:
     return load_json(bytes(body), what="The request body", error=InvalidRequest)
 
 
+def check_origin_unless_by_headers(request: Request, settings: Settings) -> None:
+    """The CSRF defence where there is something ambient to defend: a request carrying cookies needs an allowed
+    Origin (check_origin). A native request (no Origin, no cookies) and one authenticated by a bearer token (whose
+    cookies are then ignored) carry nothing a page of another site could borrow: only who holds the token can send
+    it, so they need none.
+
+    Raises:
+        OriginNotAllowed: as check_origin, for a request that reads cookies.
+    """
+    if not by_headers(request):
+        check_origin(request, settings)
+
+
 async def state_changing_body(request: Request) -> Any | None:
-    """The body of a state-changing request, after the Origin check. Raises as check_origin and read_json."""
+    """The body of a state-changing request, after the Origin check (check_origin_unless_by_headers). Raises as
+    that and read_json."""
     settings: Settings = request.app.state.settings
-    check_origin(request, settings)
+    check_origin_unless_by_headers(request, settings)
     return await read_json(request, settings)
 
 
