@@ -28,7 +28,7 @@ from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, hosts, oidc, pages, wellknown
+from passgate.web import account_api, api, app_api, hosts, oidc, pages, wellknown
 from passgate.web.errors import error_response
 from passgate.web.middleware import SecurityHeaders
 
@@ -132,6 +132,7 @@ def create_app(
     if settings.mds_file:
         housekeeping.load_metadata(app.state.ctx, Path(settings.mds_file))
     app.include_router(api.router)
+    app.include_router(app_api.router)
     app.include_router(account_api.router)
     app.include_router(wellknown.router)
     app.include_router(oidc.router)
