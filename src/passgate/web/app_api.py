@@ -107,7 +107,7 @@ async def verify_sign_in(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/users/{user_id}/passkeys")
+@router.get("/users/{user_id:path}/passkeys")
 async def list_passkeys(request: Request, user_id: str) -> JSONResponse:
     app = await _app(request)
     found = await apps.passkeys(ctx_of(request), app, user_id)
@@ -129,7 +129,7 @@ async def remove_passkey(request: Request, credential_id: str) -> JSONResponse:
     return JSONResponse({"removed": True}, headers=NO_STORE)
 
 
-@router.delete("/users/{user_id}")
+@router.delete("/users/{user_id:path}")
 async def remove_user(request: Request, user_id: str) -> JSONResponse:
     app = await _app(request)
     await apps.remove_user(ctx_of(request), client_of(request), app, user_id)
