@@ -49,6 +49,7 @@ async def _run(settings: Settings, arguments: argparse.Namespace) -> int:
     storage, close = open_storage(settings.database_url)
     ctx = Context(rp=relying_party(settings), storage=storage)
     try:
+        await apps.keep_file_apps(ctx, settings.file_apps())
         if arguments.action == "add":
             return await _add(ctx, arguments)
         if arguments.action == "remove":

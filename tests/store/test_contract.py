@@ -1101,3 +1101,28 @@ async def test_apps_keep_their_users_and_passkeys_apart(storage: Storage) -> Non
     assert not await storage.apps.remove("a1")
     assert await storage.apps.get_user("a1", "u") is None and await storage.apps.key_by_hash(b"h" * 32) is None
     assert await storage.apps.get_credential("a1", b"ac2") is None
+
+
+async def test_putting_an_app_again_keeps_its_keys_and_users(storage: Storage) -> None:
+    from passgate.core.apps import App, AppKey
+    from passgate.store.base import AppUser
+
+    app = App(app_id="f1", name="File", origins=("https://a.example",), rp_id="a.example", policy="", created_at=NOW)
+    await storage.apps.put(app)
+    await storage.apps.add_key(AppKey(key_id="k", app_id="f1", key_hash=b"f" * 32, created_at=NOW))
+    user = AppUser(app_id="f1", user_id="u", user_handle=b"\x03" * 32, username="u", display_name="u", created_at=NOW)
+    await storage.apps.put_user(user)
+    changed = dataclasses.replace(
+        app, name="Renamed", origins=("https://b.a.example",), policy="enterprise", created_at=NOW + timedelta(days=1)
+    )
+    await storage.apps.put(changed)
+    stored = await storage.apps.get("f1")
+    assert stored is not None
+    assert (stored.name, stored.origins, stored.policy, stored.created_at) == (
+        "Renamed",
+        ("https://b.a.example",),
+        "enterprise",
+        NOW,
+    )
+    assert await storage.apps.key_by_hash(b"f" * 32) is not None
+    assert await storage.apps.get_user("f1", "u") == user

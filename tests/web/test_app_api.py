@@ -3,6 +3,7 @@ app's pages create and use passkeys with no secret."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -207,3 +208,46 @@ async def test_an_apps_origins_must_fit_its_rp_id(server: Server, origin: str) -
     with pytest.raises(Exception, match="Origin"):
         await apps.add(server.app.state.ctx, name="Shop", origins=[origin])
     assert await server.app.state.ctx.storage.apps.list_apps() == []
+
+
+async def started(server: Server, origin: str) -> None:
+    """Start the server's lifespan (as uvicorn does) and let its start-up run: the file's apps are stored then."""
+    async with server.client():
+        for _ in range(1000):
+            stored = await server.app.state.ctx.storage.apps.get("shop")
+            if stored is not None and stored.origins == (origin,):
+                return
+            await asyncio.sleep(0.01)
+    pytest.fail("the configuration file's app was not stored at start-up")
+
+
+async def test_apps_of_the_configuration_file_are_served_and_kept_current(make_server: Any, tmp_path: Any) -> None:
+    tables = [{"app_id": "shop", "name": "Shop", "origins": [SHOP], "policy": "enterprise"}]
+    first = make_server(directory=tmp_path / "db", apps=tables)
+    await started(first, SHOP)
+    _, secret = await apps.add_key(first.app.state.ctx, "shop")
+    await registration_token(first, secret)
+    await first.stop()
+    # Restarted with the app's origins changed: its key still works, and the new origin is the app's.
+    other = "http://new.localhost:3000"
+    second = make_server(directory=tmp_path / "db", apps=[{**tables[0], "origins": [other]}])
+    await started(second, other)
+    stored = await second.app.state.ctx.storage.apps.get("shop")
+    assert stored is not None and stored.policy == "enterprise"
+    await registration_token(second, secret)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"name": "x", "origins": [SHOP]}, "app_id"),
+        ({"app_id": "x", "origins": ["https://shop.example"]}, "neither"),
+        ({"app_id": "x", "origins": [SHOP], "policy": "lax"}, "policy"),
+        ({"app_id": "x", "origins": [SHOP], "secret": "s"}, "unknown"),
+    ],
+)
+def test_a_bad_app_in_the_configuration_file_is_refused(table: dict[str, Any], message: str) -> None:
+    from passgate.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"database_url": "sqlite:///:memory:", "apps": (table,)})

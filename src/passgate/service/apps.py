@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +86,22 @@ async def add(
     await ctx.storage.apps.add(app)
     key, secret = await add_key(ctx, app.app_id)
     return app, key, secret
+
+
+async def keep_file_apps(ctx: Context, tables: Iterable[Mapping[str, Any]]) -> None:
+    """Store the configuration file's apps ([[apps]], checked by Settings.file_apps), or bring the stored ones up
+    to date; their keys are added with the CLI, and their users and passkeys are kept."""
+    for table in tables:
+        await ctx.storage.apps.put(
+            App(
+                app_id=table["app_id"],
+                name=table["name"],
+                origins=tuple(table["origins"]),
+                rp_id=table["rp_id"],
+                policy=table["policy"],
+                created_at=ctx.clock(),
+            )
+        )
 
 
 async def add_key(ctx: Context, app_id: str) -> tuple[AppKey, str]:

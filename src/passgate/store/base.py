@@ -621,7 +621,15 @@ class AppStore(Protocol):
     Every look-up of a user or passkey is by app: another app's ids are not found.
     """
 
-    async def add(self, app: App) -> None: ...
+    async def add(self, app: App) -> None:
+        """Raises ClientExists, storing nothing, if an app has this id."""
+        ...
+
+    async def put(self, app: App) -> None:
+        """Store the app, or replace the name, origins, rp id and policy of the one with its id (keeping its
+        keys, users and passkeys): how the configuration file's apps are kept current."""
+        ...
+
     async def get(self, app_id: str) -> App | None: ...
     async def list_apps(self) -> list[App]:
         """Oldest first."""

@@ -584,6 +584,10 @@ class MemoryApps:
             raise ClientExists("An app has this id already.")
         self._apps[app.app_id] = app
 
+    async def put(self, app: App) -> None:
+        current = self._apps.get(app.app_id)
+        self._apps[app.app_id] = app if current is None else dataclasses.replace(app, created_at=current.created_at)
+
     async def get(self, app_id: str) -> App | None:
         return self._apps.get(app_id)
 

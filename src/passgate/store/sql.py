@@ -1136,6 +1136,13 @@ class SqlApps(_Tables):
         except IntegrityError as exc:
             raise ClientExists("An app has this id already.") from exc
 
+    async def put(self, app: App) -> None:
+        values = {"name": app.name, "origins": list(app.origins), "rp_id": app.rp_id, "policy": app.policy}
+        async with self._write() as connection:
+            updated = await connection.execute(update(_apps).where(_apps.c.app_id == app.app_id).values(**values))
+            if not updated.rowcount:
+                await connection.execute(insert(_apps), {**values, "app_id": app.app_id, "created_at": app.created_at})
+
     async def get(self, app_id: str) -> App | None:
         async with self._read() as connection:
             row = (await connection.execute(APP_BY_ID, {"b_app": app_id})).first()

@@ -23,6 +23,7 @@ import passgate
 from passgate import logs
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
+from passgate.service import apps as app_passkeys
 from passgate.service import housekeeping, mail_queue
 from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
@@ -97,6 +98,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logs.install(settings.log_level)  # here, not at import: uvicorn configures its loggers before it starts
+        await app_passkeys.keep_file_apps(app.state.ctx, settings.file_apps())
         tasks = [
             asyncio.create_task(
                 housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
