@@ -251,3 +251,46 @@ def test_a_bad_app_in_the_configuration_file_is_refused(table: dict[str, Any], m
 
     with pytest.raises(ConfigError, match=message):
         load_settings({"database_url": "sqlite:///:memory:", "apps": (table,)})
+
+
+async def test_each_app_follows_its_own_policy_preset(server: Server) -> None:
+    _, consumer = await new_app(server)
+    strict, _, enterprise = await apps.add(
+        server.app.state.ctx, name="Bank", origins=["http://bank.localhost:3000"], policy="enterprise"
+    )
+    async with page(server) as browser:
+        relaxed = await browser.post(
+            "/api/v1/passkeys/register/begin", json={"registrationToken": await registration_token(server, consumer)}
+        )
+        demanding = await browser.post(
+            "/api/v1/passkeys/register/begin", json={"registrationToken": await registration_token(server, enterprise)}
+        )
+    assert relaxed.json()["attestation"] == "none"
+    assert demanding.json()["attestation"] == "direct"
+    assert demanding.json()["authenticatorSelection"]["userVerification"] == "required"
+    # The enterprise app refuses an unattested passkey, as the preset does.
+    async with page(server, "http://bank.localhost:3000") as browser:
+        begin = await browser.post(
+            "/api/v1/passkeys/register/begin", json={"registrationToken": await registration_token(server, enterprise)}
+        )
+        refused = await browser.post(
+            "/api/v1/passkeys/register/complete",
+            json=SoftwareAuthenticator().create(begin.json(), origin="http://bank.localhost:3000"),
+            headers={"Passgate-Ceremony": begin.headers["Passgate-Ceremony"]},
+        )
+    assert refused.status_code == 400, refused.text
+    assert server.rows("SELECT count(*) FROM app_credentials WHERE app_id = ?", strict.app_id) == [(0,)]
+
+
+async def test_rate_limits_count_per_app_user(make_server: Any) -> None:
+    server = make_server(rate_limit_per_account=2)
+    app_id, _ = await new_app(server)
+    async with page(server) as browser:
+        for _ in range(2):
+            assert (
+                await browser.post("/api/v1/passkeys/login/begin", json={"appId": app_id, "userId": "a"})
+            ).is_success
+        limited = await browser.post("/api/v1/passkeys/login/begin", json={"appId": app_id, "userId": "a"})
+        assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
+        other = await browser.post("/api/v1/passkeys/login/begin", json={"appId": app_id, "userId": "b"})
+        assert other.status_code == 200
