@@ -294,3 +294,17 @@ async def test_rate_limits_count_per_app_user(make_server: Any) -> None:
         assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
         other = await browser.post("/api/v1/passkeys/login/begin", json={"appId": app_id, "userId": "b"})
         assert other.status_code == 200
+
+
+async def test_rate_limits_count_per_api_key(make_server: Any) -> None:
+    server = make_server(rate_limit_per_ip=2)
+    app_id, secret = await new_app(server)
+    other_key, other = await apps.add_key(server.app.state.ctx, app_id)
+    async with backend(server, secret) as api:
+        for _ in range(2):
+            assert (await api.get("/api/v1/users/nobody/passkeys")).status_code == 404
+        limited = await api.get("/api/v1/users/nobody/passkeys")
+        assert limited.status_code == 429 and limited.json()["error"] == "rate_limited"
+    async with backend(server, other) as api:
+        assert (await api.get("/api/v1/users/nobody/passkeys")).status_code == 404
+    assert other_key.key_id
