@@ -81,10 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--config")
     keys.add_argument("--database-url", dest="database_url")
 
-    from passgate import clients_cli, users_cli
+    from passgate import apps_cli, clients_cli, users_cli
 
     clients_cli.add_parser(commands)
     users_cli.add_parser(commands)
+    apps_cli.add_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
@@ -105,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.users_cli import ARGUMENTS as USER_ARGUMENTS
 
         local += USER_ARGUMENTS
+    if arguments.command == "apps":
+        from passgate.apps_cli import ARGUMENTS as APP_ARGUMENTS
+
+        local += APP_ARGUMENTS
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config, serving=arguments.command == "serve")
@@ -125,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate import clients_cli
 
         return clients_cli.run(settings, arguments)
+    if arguments.command == "apps":
+        from passgate import apps_cli
+
+        return apps_cli.run(settings, arguments)
     if arguments.command == "users":
         from passgate import users_cli
 

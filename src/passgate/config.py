@@ -80,6 +80,7 @@ class Settings:
     secret_key: str = ""
     session_token_audience: str = ""  # the `aud` of POST /auth/session/token's JWTs; default: public_url
     oidc_clients: tuple[Mapping[str, Any], ...] = ()  # [[oidc.clients]] tables of the file, as written there
+    apps: tuple[Mapping[str, Any], ...] = ()  # [[apps]] tables of the file (apps of the passkey API)
     log_level: str = "info"
 
     @property
@@ -136,9 +137,48 @@ class Settings:
             clients[client.client_id] = client
         return clients
 
+    def file_apps(self) -> list[dict[str, Any]]:
+        """The apps of the file's [[apps]] tables: app_id, name, origins, rp_id (default: the server's), policy.
+
+        Raises:
+            ConfigError: naming the app and what is wrong.
+        """
+        from passgate.core.apps import check_app
+        from passgate.core.errors import InvalidRequest
+
+        found: list[dict[str, Any]] = []
+        for number, table in enumerate(self.apps, start=1):
+            unknown = set(table) - {"app_id", "name", "origins", "rp_id", "policy"}
+            if unknown:
+                raise ConfigError(f"apps[{number}]: unknown key(s) {', '.join(sorted(unknown))}.")
+            app_id, origins = table.get("app_id"), table.get("origins")
+            if not isinstance(app_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", app_id):
+                raise ConfigError(f"apps[{number}]: app_id must be 1 to 32 letters, digits, - or _.")
+            if app_id in {app["app_id"] for app in found}:
+                raise ConfigError(f"apps[{number}]: app_id {app_id!r} is used by another app.")
+            if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+                raise ConfigError(f"apps[{number}]: origins must be a list of origins.")
+            name = str(table.get("name", app_id))
+            cleaned = tuple(o.rstrip("/") for o in origins)
+            rp_id = str(table.get("rp_id") or self.rp_id)
+            policy = str(table.get("policy", ""))
+            try:
+                check_app(name, cleaned, rp_id, policy)
+            except InvalidRequest as exc:
+                raise ConfigError(f"apps[{number}]: {exc.message}") from exc
+            app = {"app_id": app_id, "name": name, "origins": cleaned, "rp_id": rp_id, "policy": policy}
+            found.append(app)
+        return found
+
+
+def _app_tables(value: object) -> tuple[Mapping[str, Any], ...]:
+    if not isinstance(value, list) or not all(isinstance(table, dict) for table in value):
+        raise ConfigError("apps must be [[apps]] tables.")
+    return tuple(value)
+
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
-_FILE_ONLY = {"policy_overrides", "oidc_clients"}  # tables of the file: no environment variable sets them
+_FILE_ONLY = {"policy_overrides", "oidc_clients", "apps"}  # tables of the file: no environment variable sets them
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")} - _FILE_ONLY
 _FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
 _IOS_APP = re.compile(r"^[A-Z0-9]{10}\.[A-Za-z0-9.-]+$")
@@ -206,6 +246,8 @@ def load_settings(
             values["policy_overrides"] = table
         if "oidc" in values:
             values["oidc_clients"] = _oidc_tables(values.pop("oidc"))
+        if "apps" in values:
+            values["apps"] = _app_tables(values["apps"])
     known = {f.name for f in fields(Settings)}
     links = sorted(key for key, raw in environ.items() if is_service_link(key, raw))
     if links:
@@ -313,6 +355,7 @@ def validate(settings: Settings, *, serving: bool = True) -> None:
         raise ConfigError("user_verification must be 'required', 'preferred' or 'discouraged'.")
     settings.effective_policy()  # raises ConfigError naming the policy setting
     settings.file_clients()  # raises ConfigError naming the client and its field
+    settings.file_apps()  # raises ConfigError naming the app
     if not 30 <= settings.challenge_timeout_seconds <= 3600:
         raise ConfigError("challenge_timeout_seconds must be between 30 and 3600.")
     if settings.session_idle_minutes < 1 or settings.session_absolute_hours < 1:

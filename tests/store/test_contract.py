@@ -1037,3 +1037,93 @@ async def test_deleting_a_user_deletes_their_consents(database: Backend) -> None
         assert await storage.consents.get("u1", "partner") is None
     finally:
         await close()
+
+
+async def test_apps_keep_their_users_and_passkeys_apart(storage: Storage) -> None:
+    from passgate.core.apps import App, AppKey
+    from passgate.store.base import AppUser
+
+    for app_id in ("a1", "a2"):
+        await storage.apps.add(
+            App(
+                app_id=app_id,
+                name=app_id,
+                origins=("https://shop.example",),
+                rp_id="shop.example",
+                policy="",
+                created_at=NOW,
+            )
+        )
+    with pytest.raises(ClientExists):
+        await storage.apps.add(
+            App(app_id="a1", name="again", origins=(), rp_id="shop.example", policy="", created_at=NOW)
+        )
+    assert [app.app_id for app in await storage.apps.list_apps()] == ["a1", "a2"]
+    assert (await storage.apps.get("a1")) is not None and (await storage.apps.get("a1")).origins == (  # type: ignore[union-attr]
+        "https://shop.example",
+    )
+
+    key = AppKey(key_id="k1", app_id="a1", key_hash=b"h" * 32, created_at=NOW)
+    await storage.apps.add_key(key)
+    assert await storage.apps.key_by_hash(b"h" * 32) == key
+    assert not await storage.apps.revoke_key("a2", "k1", NOW)  # another app's key
+    assert await storage.apps.revoke_key("a1", "k1", NOW)
+    assert not await storage.apps.revoke_key("a1", "k1", NOW)  # once
+    assert (await storage.apps.key_by_hash(b"h" * 32)).revoked_at == NOW  # type: ignore[union-attr]
+
+    first = AppUser(
+        app_id="a1", user_id="u", user_handle=b"\x01" * 32, username="ada", display_name="Ada", created_at=NOW
+    )
+    assert await storage.apps.put_user(first) == first
+    renamed = await storage.apps.put_user(dataclasses.replace(first, user_handle=b"\x02" * 32, username="ada2"))
+    assert renamed.user_handle == first.user_handle and renamed.username == "ada2"
+    assert await storage.apps.get_user("a2", "u") is None
+
+    await storage.apps.add_credential("a1", credential(b"ac1", user_id="u", sign_count=5))
+    with pytest.raises(CredentialExists):
+        await storage.apps.add_credential("a2", credential(b"ac1", user_id="u"))
+    assert await storage.apps.get_credential("a2", b"ac1") is None
+    assert [c.credential_id for c in await storage.apps.list_credentials("a1", "u")] == [b"ac1"]
+    assert await storage.apps.list_credentials("a2", "u") == []
+    assert not await storage.apps.rename_credential("a2", b"ac1", "x")
+    assert await storage.apps.rename_credential("a1", b"ac1", "Laptop")
+    assert not await storage.apps.record_use("a1", b"ac1", sign_count=5, backed_up=True, used_at=NOW)
+    assert await storage.apps.record_use("a1", b"ac1", sign_count=6, backed_up=True, used_at=NOW)
+    stored = await storage.apps.get_credential("a1", b"ac1")
+    assert stored is not None and (stored.sign_count, stored.nickname, stored.last_used_at) == (6, "Laptop", NOW)
+    assert not await storage.apps.remove_credential("a2", b"ac1")
+
+    assert not await storage.apps.remove_user("a2", "u")
+    assert await storage.apps.remove_user("a1", "u")
+    assert await storage.apps.get_credential("a1", b"ac1") is None
+    await storage.apps.put_user(first)
+    await storage.apps.add_credential("a1", credential(b"ac2", user_id="u"))
+    assert await storage.apps.remove("a1")
+    assert not await storage.apps.remove("a1")
+    assert await storage.apps.get_user("a1", "u") is None and await storage.apps.key_by_hash(b"h" * 32) is None
+    assert await storage.apps.get_credential("a1", b"ac2") is None
+
+
+async def test_putting_an_app_again_keeps_its_keys_and_users(storage: Storage) -> None:
+    from passgate.core.apps import App, AppKey
+    from passgate.store.base import AppUser
+
+    app = App(app_id="f1", name="File", origins=("https://a.example",), rp_id="a.example", policy="", created_at=NOW)
+    await storage.apps.put(app)
+    await storage.apps.add_key(AppKey(key_id="k", app_id="f1", key_hash=b"f" * 32, created_at=NOW))
+    user = AppUser(app_id="f1", user_id="u", user_handle=b"\x03" * 32, username="u", display_name="u", created_at=NOW)
+    await storage.apps.put_user(user)
+    changed = dataclasses.replace(
+        app, name="Renamed", origins=("https://b.a.example",), policy="enterprise", created_at=NOW + timedelta(days=1)
+    )
+    await storage.apps.put(changed)
+    stored = await storage.apps.get("f1")
+    assert stored is not None
+    assert (stored.name, stored.origins, stored.policy, stored.created_at) == (
+        "Renamed",
+        ("https://b.a.example",),
+        "enterprise",
+        NOW,
+    )
+    assert await storage.apps.key_by_hash(b"f" * 32) is not None
+    assert await storage.apps.get_user("f1", "u") == user

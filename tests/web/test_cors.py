@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
@@ -117,3 +118,30 @@ async def test_the_browser_client_loads_as_a_module_on_a_configured_origins_page
 def test_cors_origins_must_be_exact_allowed_origins(origins: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings({"rp_id": "localhost", "origins": [ORIGIN, SHOP], "cors_origins": origins})
+
+
+async def test_an_apps_origins_may_read_answers_without_credentials(make_server: Callable[..., Server]) -> None:
+    app_origin = "http://shop.localhost:3000"
+    server = make_server(apps=[{"app_id": "shop", "name": "Shop", "origins": [app_origin]}])
+    async with server.client() as client:
+        for _ in range(100):  # the server's start-up stores the file's apps
+            if await server.app.state.ctx.storage.apps.get("shop") is not None:
+                break
+            await asyncio.sleep(0.02)
+        preflight = await client.options(
+            "/api/v1/passkeys/login/begin",
+            headers={"Origin": app_origin, "Access-Control-Request-Method": "POST"},
+        )
+        answer = await client.post(
+            "/api/v1/passkeys/login/begin", json={"appId": "shop"}, headers={"Origin": app_origin}
+        )
+        other = await client.post("/api/v1/passkeys/login/begin", json={"appId": "shop"}, headers={"Origin": OTHER})
+    assert preflight.status_code == 204
+    assert cors_headers(preflight)["access-control-allow-origin"] == app_origin
+    assert "access-control-allow-credentials" not in cors_headers(preflight)  # never the person's cookies
+    assert answer.status_code == 200, answer.text
+    assert cors_headers(answer) == {
+        "access-control-allow-origin": app_origin,
+        "access-control-expose-headers": "Passgate-Ceremony, Retry-After",
+    }
+    assert cors_headers(other) == {}

@@ -63,6 +63,12 @@
     │   ├── InvalidGrant             invalid_grant         (code unknown, used, expired, or not this request's)
     │   ├── UnsupportedGrantType     unsupported_grant_type
     │   └── InvalidToken             invalid_token         (an access token refused: bad, expired or revoked)
+    ├── AppError  (a request of the app passkey API is refused)
+    │   ├── InvalidApiKey            invalid_api_key       (unknown, revoked or missing app API key)
+    │   ├── AppNotFound              not_found             (no such app, user or passkey for this app)
+    │   ├── InvalidRegistrationToken invalid_registration_token  (unknown, used or expired)
+    │   ├── InvalidSignInToken       invalid_signin_token  (not a sign-in token of this app, or expired)
+    │   └── TokenUsed                token_used            (a sign-in token verified once already)
     └── StorageUnavailable           storage_unavailable   (a database or Redis cannot be reached; retry)
 
 Catch ``PasskeyError`` to handle them all; ``code`` is what clients should branch on,
@@ -411,3 +417,32 @@ class InvalidToken(AuthorizationError):
 class StorageUnavailable(PasskeyError):
     code = "storage_unavailable"
     default_message = "The service is briefly unavailable. Nothing was changed; please try again."
+
+
+class AppError(PasskeyError):
+    code = "app_error"
+
+
+class InvalidApiKey(AppError):
+    code = "invalid_api_key"
+    default_message = "The API key is unknown or revoked."
+
+
+class AppNotFound(AppError):
+    code = "not_found"
+    default_message = "Nothing of this app has this id."
+
+
+class InvalidRegistrationToken(AppError):
+    code = "invalid_registration_token"
+    default_message = "The registration token is unknown, used or expired. Ask the app for a new one."
+
+
+class InvalidSignInToken(AppError):
+    code = "invalid_signin_token"
+    default_message = "The sign-in token is not one of this app's, or it has expired."
+
+
+class TokenUsed(AppError):
+    code = "token_used"
+    default_message = "This sign-in token was verified already."

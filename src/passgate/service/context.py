@@ -45,6 +45,14 @@ class RelyingParty:
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
+@dataclass
+class OriginsCache:
+    """This process's copy of the apps' origins (passgate.service.cors), and until when (time.monotonic) it holds."""
+
+    origins: frozenset[str] = frozenset()
+    until: float = 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Context:
     rp: RelyingParty
@@ -59,6 +67,7 @@ class Context:
     # win over stored clients.
     file_clients: Mapping[str, OidcClient] = field(default_factory=dict)
     keyring: Keyring = field(default_factory=Keyring)  # this process's copy of the signing keys
+    app_origins: OriginsCache = field(default_factory=OriginsCache)
 
     def models(self) -> Mapping[str, MetadataEntry]:
         """FIDO metadata entries by AAGUID (empty without metadata)."""

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from passgate.core.apps import App, AppKey
 from passgate.core.oidc_clients import OidcClient
 
-Ceremony = Literal["registration", "authentication", "confirmation", "consent"]
+Ceremony = Literal[
+    "registration", "authentication", "confirmation", "consent", "app_token", "app_register", "app_login", "app_signin"
+]
 SessionKind = Literal["passkey", "recovery"]
 EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
@@ -601,6 +604,80 @@ class ConsentStore(Protocol):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AppUser:
+    """One of an app's own users, by the app's id for them; `user_handle` is the random WebAuthn user.id."""
+
+    app_id: str
+    user_id: str
+    user_handle: bytes
+    username: str
+    display_name: str
+    created_at: datetime
+
+
+class AppStore(Protocol):
+    """Apps of the passkey API, their keys, and their users' passkeys (kept apart from Passgate's accounts).
+
+    Every look-up of a user or passkey is by app: another app's ids are not found.
+    """
+
+    async def add(self, app: App) -> None:
+        """Raises ClientExists, storing nothing, if an app has this id."""
+        ...
+
+    async def put(self, app: App) -> None:
+        """Store the app, or replace the name, origins, rp id and policy of the one with its id (keeping its
+        keys, users and passkeys): how the configuration file's apps are kept current."""
+        ...
+
+    async def get(self, app_id: str) -> App | None: ...
+    async def list_apps(self) -> list[App]:
+        """Oldest first."""
+        ...
+
+    async def remove(self, app_id: str) -> bool:
+        """Remove the app with its keys, users and passkeys; False if there was none."""
+        ...
+
+    async def add_key(self, key: AppKey) -> None: ...
+    async def key_by_hash(self, key_hash: bytes) -> AppKey | None: ...
+    async def list_keys(self, app_id: str) -> list[AppKey]:
+        """Oldest first, revoked ones too."""
+        ...
+
+    async def revoke_key(self, app_id: str, key_id: str, at: datetime) -> bool:
+        """False if the app has no such key that is not revoked already."""
+        ...
+
+    async def put_user(self, user: AppUser) -> AppUser:
+        """Store the user, or update the names of the one with its app and user id; returns what is stored
+        (whose user_handle is the first one's)."""
+        ...
+
+    async def get_user(self, app_id: str, user_id: str) -> AppUser | None: ...
+    async def remove_user(self, app_id: str, user_id: str) -> bool:
+        """Remove the user and their passkeys; False if there was none."""
+        ...
+
+    async def add_credential(self, app_id: str, credential: Credential) -> None:
+        """`credential.user_id` is the app's user id. Raises CredentialExists."""
+        ...
+
+    async def get_credential(self, app_id: str, credential_id: bytes) -> Credential | None: ...
+    async def list_credentials(self, app_id: str, user_id: str) -> list[Credential]:
+        """Oldest first."""
+        ...
+
+    async def rename_credential(self, app_id: str, credential_id: bytes, nickname: str | None) -> bool: ...
+    async def remove_credential(self, app_id: str, credential_id: bytes) -> bool: ...
+    async def record_use(
+        self, app_id: str, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime
+    ) -> bool:
+        """As CredentialStore.record_use: a non-zero sign_count is written only if above the stored one."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Storage:
     users: UserStore
     credentials: CredentialStore
@@ -618,3 +695,4 @@ class Storage:
     session_clients: SessionClientStore
     refresh_tokens: RefreshTokenStore
     consents: ConsentStore
+    apps: AppStore

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from passgate.core.apps import App, AppKey
 from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store.base import (
+    AppUser,
     AuthorizationCode,
     BackupCode,
     Consent,
@@ -570,6 +572,110 @@ class MemorySignIns:
         return True
 
 
+class MemoryApps:
+    def __init__(self) -> None:
+        self._apps: dict[str, App] = {}
+        self._keys: dict[bytes, AppKey] = {}
+        self._users: dict[tuple[str, str], AppUser] = {}
+        self._credentials: dict[bytes, tuple[str, Credential]] = {}
+
+    async def add(self, app: App) -> None:
+        if app.app_id in self._apps:
+            raise ClientExists("An app has this id already.")
+        self._apps[app.app_id] = app
+
+    async def put(self, app: App) -> None:
+        current = self._apps.get(app.app_id)
+        self._apps[app.app_id] = app if current is None else dataclasses.replace(app, created_at=current.created_at)
+
+    async def get(self, app_id: str) -> App | None:
+        return self._apps.get(app_id)
+
+    async def list_apps(self) -> list[App]:
+        return sorted(self._apps.values(), key=lambda app: (app.created_at, app.app_id))
+
+    async def remove(self, app_id: str) -> bool:
+        if self._apps.pop(app_id, None) is None:
+            return False
+        self._keys = {h: k for h, k in self._keys.items() if k.app_id != app_id}
+        self._users = {key: u for key, u in self._users.items() if u.app_id != app_id}
+        self._credentials = {i: row for i, row in self._credentials.items() if row[0] != app_id}
+        return True
+
+    async def add_key(self, key: AppKey) -> None:
+        self._keys[key.key_hash] = key
+
+    async def key_by_hash(self, key_hash: bytes) -> AppKey | None:
+        return self._keys.get(key_hash)
+
+    async def list_keys(self, app_id: str) -> list[AppKey]:
+        keys = (k for k in self._keys.values() if k.app_id == app_id)
+        return sorted(keys, key=lambda k: (k.created_at, k.key_id))
+
+    async def revoke_key(self, app_id: str, key_id: str, at: datetime) -> bool:
+        for key_hash, key in self._keys.items():
+            if key.app_id == app_id and key.key_id == key_id and key.revoked_at is None:
+                self._keys[key_hash] = dataclasses.replace(key, revoked_at=at)
+                return True
+        return False
+
+    async def put_user(self, user: AppUser) -> AppUser:
+        current = self._users.get((user.app_id, user.user_id))
+        if current is not None:
+            user = dataclasses.replace(current, username=user.username, display_name=user.display_name)
+        self._users[(user.app_id, user.user_id)] = user
+        return user
+
+    async def get_user(self, app_id: str, user_id: str) -> AppUser | None:
+        return self._users.get((app_id, user_id))
+
+    async def remove_user(self, app_id: str, user_id: str) -> bool:
+        if self._users.pop((app_id, user_id), None) is None:
+            return False
+        self._credentials = {
+            i: row for i, row in self._credentials.items() if row[0] != app_id or row[1].user_id != user_id
+        }
+        return True
+
+    async def add_credential(self, app_id: str, credential: Credential) -> None:
+        if credential.credential_id in self._credentials:
+            raise CredentialExists()
+        self._credentials[credential.credential_id] = (app_id, credential)
+
+    async def get_credential(self, app_id: str, credential_id: bytes) -> Credential | None:
+        row = self._credentials.get(credential_id)
+        return row[1] if row is not None and row[0] == app_id else None
+
+    async def list_credentials(self, app_id: str, user_id: str) -> list[Credential]:
+        mine = (c for a, c in self._credentials.values() if a == app_id and c.user_id == user_id)
+        return sorted(mine, key=lambda c: c.created_at)
+
+    async def rename_credential(self, app_id: str, credential_id: bytes, nickname: str | None) -> bool:
+        current = await self.get_credential(app_id, credential_id)
+        if current is None:
+            return False
+        self._credentials[credential_id] = (app_id, dataclasses.replace(current, nickname=nickname))
+        return True
+
+    async def remove_credential(self, app_id: str, credential_id: bytes) -> bool:
+        if await self.get_credential(app_id, credential_id) is None:
+            return False
+        del self._credentials[credential_id]
+        return True
+
+    async def record_use(
+        self, app_id: str, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime
+    ) -> bool:
+        current = await self.get_credential(app_id, credential_id)
+        if current is None or (sign_count and sign_count <= current.sign_count):
+            return False
+        updated = dataclasses.replace(
+            current, sign_count=max(sign_count, current.sign_count), backed_up=backed_up, last_used_at=used_at
+        )
+        self._credentials[credential_id] = (app_id, updated)
+        return True
+
+
 def memory_storage() -> Storage:
     credentials, sessions, events = MemoryCredentials(), MemorySessions(), MemoryEvents()
     backup_codes = MemoryBackupCodes()
@@ -591,4 +697,5 @@ def memory_storage() -> Storage:
         session_clients=MemorySessionClients(),
         refresh_tokens=MemoryRefreshTokens(),
         consents=MemoryConsents(),
+        apps=MemoryApps(),
     )

@@ -290,3 +290,59 @@ consents = Table(
     Column("granted_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# Apps of the passkey API, their API keys (SHA-256 hashes), their own users (by the app's id for them) and those
+# users' passkeys: apart from Passgate's accounts, and removed with their app.
+apps = Table(
+    "apps",
+    metadata,
+    Column("app_id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("origins", JSON, nullable=False),
+    Column("rp_id", String(253), nullable=False),
+    Column("policy", String(32), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+app_keys = Table(
+    "app_keys",
+    metadata,
+    Column("key_hash", LargeBinary(32), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("app_id", String(32), ForeignKey("apps.app_id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+app_users = Table(
+    "app_users",
+    metadata,
+    Column("app_id", String(32), ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+    Column("user_handle", LargeBinary(64), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("display_name", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+app_credentials = Table(
+    "app_credentials",
+    metadata,
+    Column("credential_id", LargeBinary(1023), primary_key=True),
+    Column("app_id", String(32), ForeignKey("apps.app_id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("algorithm", Integer, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),
+    Column("aaguid", String(36), nullable=False),
+    Column("attestation_format", String(32), nullable=False),
+    Column("transports", JSON, nullable=False),
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backed_up", Boolean, nullable=False),
+    Column("user_verified", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("nickname", String(64), nullable=True),
+    Column("attested", Boolean, nullable=False),
+    Index("ix_app_credentials_user", "app_id", "user_id"),
+)

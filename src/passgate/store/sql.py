@@ -30,11 +30,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from passgate.core.apps import App, AppKey
 from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store import schema
 from passgate.store.base import (
+    AppUser,
     AuthorizationCode,
     BackupCode,
     Consent,
@@ -1040,6 +1042,201 @@ class SqlSignIns(_Tables):
         return True
 
 
+_apps, _app_keys, _app_users, _app_credentials = schema.apps, schema.app_keys, schema.app_users, schema.app_credentials
+APP_BY_ID = select(_apps).where(_apps.c.app_id == bindparam("b_app"))
+APPS = select(_apps).order_by(_apps.c.created_at, _apps.c.app_id)
+APP_KEY_BY_HASH = select(_app_keys).where(_app_keys.c.key_hash == bindparam("key_hash"))
+APP_KEYS = select(_app_keys).where(_app_keys.c.app_id == bindparam("b_app")).order_by(_app_keys.c.created_at)
+REVOKE_APP_KEY = (
+    update(_app_keys)
+    .where(
+        _app_keys.c.app_id == bindparam("b_app"),
+        _app_keys.c.key_id == bindparam("b_key"),
+        _app_keys.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("at"))
+)
+APP_USER = select(_app_users).where(
+    _app_users.c.app_id == bindparam("b_app"), _app_users.c.user_id == bindparam("b_user")
+)
+RENAME_APP_USER = (
+    update(_app_users)
+    .where(_app_users.c.app_id == bindparam("b_app"), _app_users.c.user_id == bindparam("b_user"))
+    .values(username=bindparam("b_username"), display_name=bindparam("b_display_name"))
+)
+DELETE_APP_USER = delete(_app_users).where(
+    _app_users.c.app_id == bindparam("b_app"), _app_users.c.user_id == bindparam("b_user")
+)
+DELETE_APP_USER_CREDENTIALS = delete(_app_credentials).where(
+    _app_credentials.c.app_id == bindparam("b_app"), _app_credentials.c.user_id == bindparam("b_user")
+)
+_THIS_APP_CREDENTIAL = (
+    _app_credentials.c.app_id == bindparam("b_app"),
+    _app_credentials.c.credential_id == bindparam("id"),
+)
+APP_CREDENTIAL = select(_app_credentials).where(*_THIS_APP_CREDENTIAL)
+APP_CREDENTIALS_OF_USER = (
+    select(_app_credentials)
+    .where(_app_credentials.c.app_id == bindparam("b_app"), _app_credentials.c.user_id == bindparam("b_user"))
+    .order_by(_app_credentials.c.created_at)
+)
+RENAME_APP_CREDENTIAL = update(_app_credentials).where(*_THIS_APP_CREDENTIAL).values(nickname=bindparam("b_nickname"))
+DELETE_APP_CREDENTIAL = delete(_app_credentials).where(*_THIS_APP_CREDENTIAL)
+RECORD_APP_USE = (
+    update(_app_credentials)
+    .where(*_THIS_APP_CREDENTIAL)
+    .values(backed_up=bindparam("backed_up"), last_used_at=bindparam("used_at"))
+)
+RECORD_COUNTED_APP_USE = (
+    update(_app_credentials)
+    .where(*_THIS_APP_CREDENTIAL, _app_credentials.c.sign_count < bindparam("sign_count"))
+    .values(sign_count=bindparam("sign_count"), backed_up=bindparam("backed_up"), last_used_at=bindparam("used_at"))
+)
+
+
+def _app(row: Any) -> App:
+    return App(
+        app_id=row.app_id,
+        name=row.name,
+        origins=tuple(row.origins),
+        rp_id=row.rp_id,
+        policy=row.policy,
+        created_at=row.created_at,
+    )
+
+
+def _app_key(row: Any) -> AppKey:
+    return AppKey(
+        key_id=row.key_id,
+        app_id=row.app_id,
+        key_hash=row.key_hash,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _app_user(row: Any) -> AppUser:
+    return AppUser(
+        app_id=row.app_id,
+        user_id=row.user_id,
+        user_handle=row.user_handle,
+        username=row.username,
+        display_name=row.display_name,
+        created_at=row.created_at,
+    )
+
+
+class SqlApps(_Tables):
+    async def add(self, app: App) -> None:
+        values = _fields(app)
+        values["origins"] = list(app.origins)
+        try:
+            async with self._write() as connection:
+                await connection.execute(insert(_apps), values)
+        except IntegrityError as exc:
+            raise ClientExists("An app has this id already.") from exc
+
+    async def put(self, app: App) -> None:
+        values = {"name": app.name, "origins": list(app.origins), "rp_id": app.rp_id, "policy": app.policy}
+        async with self._write() as connection:
+            updated = await connection.execute(update(_apps).where(_apps.c.app_id == app.app_id).values(**values))
+            if not updated.rowcount:
+                await connection.execute(insert(_apps), {**values, "app_id": app.app_id, "created_at": app.created_at})
+
+    async def get(self, app_id: str) -> App | None:
+        async with self._read() as connection:
+            row = (await connection.execute(APP_BY_ID, {"b_app": app_id})).first()
+        return _app(row) if row else None
+
+    async def list_apps(self) -> list[App]:
+        async with self._read() as connection:
+            return [_app(row) for row in await connection.execute(APPS)]
+
+    async def remove(self, app_id: str) -> bool:
+        async with self._write() as connection:
+            for table in (_app_credentials, _app_users, _app_keys):
+                await connection.execute(delete(table).where(table.c.app_id == app_id))
+            result = await connection.execute(delete(_apps).where(_apps.c.app_id == app_id))
+        return bool(result.rowcount)
+
+    async def add_key(self, key: AppKey) -> None:
+        async with self._write() as connection:
+            await connection.execute(insert(_app_keys), _fields(key))
+
+    async def key_by_hash(self, key_hash: bytes) -> AppKey | None:
+        async with self._read() as connection:
+            row = (await connection.execute(APP_KEY_BY_HASH, {"key_hash": key_hash})).first()
+        return _app_key(row) if row else None
+
+    async def list_keys(self, app_id: str) -> list[AppKey]:
+        async with self._read() as connection:
+            return [_app_key(row) for row in await connection.execute(APP_KEYS, {"b_app": app_id})]
+
+    async def revoke_key(self, app_id: str, key_id: str, at: datetime) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(REVOKE_APP_KEY, {"b_app": app_id, "b_key": key_id, "at": at})
+        return bool(result.rowcount)
+
+    async def put_user(self, user: AppUser) -> AppUser:
+        keys = {"b_app": user.app_id, "b_user": user.user_id}
+        async with self._write() as connection:
+            names = {"b_username": user.username, "b_display_name": user.display_name}
+            if not (await connection.execute(RENAME_APP_USER, {**keys, **names})).rowcount:
+                await connection.execute(insert(_app_users), _fields(user))
+            row = (await connection.execute(APP_USER, keys)).one()
+        return _app_user(row)
+
+    async def get_user(self, app_id: str, user_id: str) -> AppUser | None:
+        async with self._read() as connection:
+            row = (await connection.execute(APP_USER, {"b_app": app_id, "b_user": user_id})).first()
+        return _app_user(row) if row else None
+
+    async def remove_user(self, app_id: str, user_id: str) -> bool:
+        keys = {"b_app": app_id, "b_user": user_id}
+        async with self._write() as connection:
+            await connection.execute(DELETE_APP_USER_CREDENTIALS, keys)
+            result = await connection.execute(DELETE_APP_USER, keys)
+        return bool(result.rowcount)
+
+    async def add_credential(self, app_id: str, credential: Credential) -> None:
+        try:
+            async with self._write() as connection:
+                await connection.execute(insert(_app_credentials), {**_credential_values(credential), "app_id": app_id})
+        except IntegrityError as exc:
+            raise CredentialExists() from exc
+
+    async def get_credential(self, app_id: str, credential_id: bytes) -> Credential | None:
+        async with self._read() as connection:
+            row = (await connection.execute(APP_CREDENTIAL, {"b_app": app_id, "id": credential_id})).first()
+        return _credential(row) if row else None
+
+    async def list_credentials(self, app_id: str, user_id: str) -> list[Credential]:
+        parameters = {"b_app": app_id, "b_user": user_id}
+        async with self._read() as connection:
+            return [_credential(row) for row in await connection.execute(APP_CREDENTIALS_OF_USER, parameters)]
+
+    async def rename_credential(self, app_id: str, credential_id: bytes, nickname: str | None) -> bool:
+        parameters = {"b_app": app_id, "id": credential_id, "b_nickname": nickname}
+        async with self._write() as connection:
+            return bool((await connection.execute(RENAME_APP_CREDENTIAL, parameters)).rowcount)
+
+    async def remove_credential(self, app_id: str, credential_id: bytes) -> bool:
+        async with self._write() as connection:
+            return bool(
+                (await connection.execute(DELETE_APP_CREDENTIAL, {"b_app": app_id, "id": credential_id})).rowcount
+            )
+
+    async def record_use(
+        self, app_id: str, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime
+    ) -> bool:
+        parameters: dict[str, Any] = {"b_app": app_id, "id": credential_id, "backed_up": backed_up, "used_at": used_at}
+        statement = RECORD_APP_USE
+        if sign_count:
+            statement, parameters["sign_count"] = RECORD_COUNTED_APP_USE, sign_count
+        async with self._write() as connection:
+            return bool((await connection.execute(statement, parameters)).rowcount)
+
+
 def sql_storage(database: Database) -> Storage:
     return Storage(
         users=SqlUsers(database),
@@ -1058,4 +1255,5 @@ def sql_storage(database: Database) -> Storage:
         session_clients=SqlSessionClients(database),
         refresh_tokens=SqlRefreshTokens(database),
         consents=SqlConsents(database),
+        apps=SqlApps(database),
     )

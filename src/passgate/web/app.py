@@ -23,12 +23,13 @@ import passgate
 from passgate import logs
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
+from passgate.service import apps as app_passkeys
 from passgate.service import cors, housekeeping, mail_queue
 from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, hosts, oidc, pages, wellknown
+from passgate.web import account_api, api, app_api, hosts, oidc, pages, wellknown
 from passgate.web.errors import error_response
 from passgate.web.middleware import Cors, SecurityHeaders
 
@@ -98,6 +99,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         logs.install(settings.log_level)  # here, not at import: uvicorn configures its loggers before it starts
+        await app_passkeys.keep_file_apps(app.state.ctx, settings.file_apps())
         tasks = [
             asyncio.create_task(
                 housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
@@ -133,6 +135,7 @@ def create_app(
     if settings.mds_file:
         housekeeping.load_metadata(app.state.ctx, Path(settings.mds_file))
     app.include_router(api.router)
+    app.include_router(app_api.router)
     app.include_router(account_api.router)
     app.include_router(wellknown.router)
     app.include_router(oidc.router)

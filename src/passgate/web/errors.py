@@ -30,6 +30,11 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.ClientExists: 409,
     errors.InvalidToken: 401,  # RFC 6750 section 3.1
     errors.StorageUnavailable: 503,
+    errors.InvalidApiKey: 401,
+    errors.AppNotFound: 404,
+    errors.InvalidRegistrationToken: 400,
+    errors.InvalidSignInToken: 401,
+    errors.TokenUsed: 410,
 }
 
 

@@ -7,6 +7,8 @@
 ``PassgateLogin`` signs people in with the authorization code flow; its adapters are
 ``passgate_client.login_starlette`` (FastAPI and Starlette), ``passgate_client.login_flask`` and
 ``passgate_client.login_django``.
+
+``PasskeyApi`` is the app passkey API, for apps that keep their own users.
 """
 
 from .errors import (
@@ -31,6 +33,7 @@ from .errors import (
     WrongType,
 )
 from .login import PassgateLogin, SessionUser, SignedIn
+from .passkey_api import PasskeyApi, PasskeyApiError
 from .user import PassgateUser
 from .verifier import ACR_ORDER, TYP_ACCESS, TYP_ID, TYP_SESSION, PassgateVerifier
 
@@ -52,6 +55,8 @@ __all__ = [
     "PassgateTokenError",
     "PassgateUser",
     "PassgateVerifier",
+    "PasskeyApi",
+    "PasskeyApiError",
     "SessionUser",
     "SignedIn",
     "StateMismatch",
