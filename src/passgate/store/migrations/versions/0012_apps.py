@@ -1,6 +1,6 @@
 """Apps of the passkey API: apps, their API keys, their own users and those users' passkeys
 
-Revision ID: 0012_apps
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 
 from passgate.store.schema import UTCDateTime
 
-revision = "0012_apps"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
