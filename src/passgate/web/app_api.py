@@ -19,18 +19,19 @@ from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import AppNotFound
 from passgate.service import apps
 from passgate.store.base import Credential
-from passgate.web.context import bearer_token, client_of, ctx_of, settings_of
+from passgate.web.context import CEREMONY_HEADER, bearer_token, client_of, ctx_of, settings_of
 from passgate.web.requests import read_json
 
 router = APIRouter(prefix="/api/v1", tags=["app passkey API"])
 
-CEREMONY_HEADER = "Passgate-Ceremony"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def ceremony_token(request: Request) -> str | None:
-    """The ceremony binding a page sends back: the `Passgate-Ceremony` header."""
-    return request.headers.get(CEREMONY_HEADER) or None
+def app_ceremony_token(request: Request) -> str | None:
+    """The ceremony binding an app's page sends back: the `Passgate-Ceremony` header only. Unlike the first-party
+    API (web.context.ceremony_token), never a cookie: the page is on the app's site, where Passgate's cookies are
+    third-party ones."""
+    return request.headers.get(CEREMONY_HEADER, "").strip() or None
 
 
 def set_ceremony_header(response: Response, token: str) -> None:
@@ -140,7 +141,7 @@ async def remove_user(request: Request, user_id: str) -> JSONResponse:
 
 
 def _browser_client(request: Request) -> Any:
-    return replace(client_of(request), browser_token=ceremony_token(request), session_token=None)
+    return replace(client_of(request), browser_token=app_ceremony_token(request), session_token=None)
 
 
 @router.post("/passkeys/register/begin")
