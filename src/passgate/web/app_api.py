@@ -72,8 +72,8 @@ def _credential_id(value: str) -> bytes:
 @router.post("/registrations")
 async def create_registration(request: Request) -> JSONResponse:
     """A single-use registration token for one of the app's users, `{userId, username, displayName}`."""
+    body = await _body(request)  # a malformed body is refused alike for every caller, before the key
     app = await _app(request)
-    body = await _body(request)
     issued = await apps.create_registration(
         ctx_of(request),
         app,
@@ -89,8 +89,8 @@ async def create_registration(request: Request) -> JSONResponse:
 @router.post("/signins/verify")
 async def verify_sign_in(request: Request) -> JSONResponse:
     """Who signed in: the claims of a sign-in token of this app, once (then 410 token_used)."""
+    body = await _body(request)  # a malformed body is refused alike for every caller, before the key
     app = await _app(request)
-    body = await _body(request)
     claims = await apps.verify_sign_in(ctx_of(request), client_of(request), app, body.get("token"))
     return JSONResponse(
         {
@@ -117,14 +117,15 @@ async def list_passkeys(request: Request, user_id: str) -> JSONResponse:
 
 @router.patch("/passkeys/{credential_id}")
 async def rename_passkey(request: Request, credential_id: str) -> JSONResponse:
+    body = await _body(request)  # a malformed body is refused alike for every caller, before the key
     app = await _app(request)
-    body = await _body(request)
     renamed = await apps.rename_passkey(ctx_of(request), app, _credential_id(credential_id), body.get("nickname"))
     return JSONResponse(_passkey_json(renamed), headers=NO_STORE)
 
 
 @router.delete("/passkeys/{credential_id}")
 async def remove_passkey(request: Request, credential_id: str) -> JSONResponse:
+    await _body(request)  # none is needed; a malformed one is refused as on every route
     app = await _app(request)
     await apps.remove_passkey(ctx_of(request), client_of(request), app, _credential_id(credential_id))
     return JSONResponse({"removed": True}, headers=NO_STORE)
@@ -132,6 +133,7 @@ async def remove_passkey(request: Request, credential_id: str) -> JSONResponse:
 
 @router.delete("/users/{user_id:path}")
 async def remove_user(request: Request, user_id: str) -> JSONResponse:
+    await _body(request)  # none is needed; a malformed one is refused as on every route
     app = await _app(request)
     await apps.remove_user(ctx_of(request), client_of(request), app, user_id)
     return JSONResponse({"removed": True}, headers=NO_STORE)
