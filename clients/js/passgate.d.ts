@@ -28,10 +28,25 @@ export class PasskeyClientError extends Error {
 export interface Configuration {
   /** The Passgate origin requests go to; "" is the page's own. */
   baseUrl: string;
+  /** The app of the app passkey API these pages belong to, if any. */
+  appId: string | null;
 }
 
-/** Point the client at a Passgate on another origin; without `baseUrl`, back at the module's own origin. */
-export function configure(options?: { baseUrl?: string | null }): Configuration;
+/** Point the client at a Passgate on another origin; without `baseUrl`, back at the module's own origin.
+ * `appId`: the app passkey API's app (registerForApp, signInToApp). */
+export function configure(options?: { baseUrl?: string | null; appId?: string | null }): Configuration;
+
+/** App passkey API: add a passkey to one of the app's users with the registration token its server got. */
+export function registerForApp(options: {
+  registrationToken: string;
+  signal?: AbortSignal;
+}): Promise<{ verified: boolean; credentialId: string }>;
+
+/** App passkey API: sign one of the app's users in; the single-use token goes to the app's server to verify. */
+export function signInToApp(options?: { userId?: string; signal?: AbortSignal }): Promise<{
+  token: string;
+  expiresAt: string;
+}>;
 
 export interface User {
   id: string;

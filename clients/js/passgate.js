@@ -58,11 +58,22 @@ const ENDPOINTS = {
   consents: "/auth/consents",
 };
 
+// The app passkey API's browser endpoints (configure({ appId })).
+const APP_ENDPOINTS = {
+  registerBegin: "/api/v1/passkeys/register/begin",
+  registerComplete: "/api/v1/passkeys/register/complete",
+  loginBegin: "/api/v1/passkeys/login/begin",
+  loginComplete: "/api/v1/passkeys/login/complete",
+};
+const CEREMONY_HEADER = "Passgate-Ceremony";
+
 const STEP_UP_REQUIRED = "step_up_required";
 
 // Where Passgate answers: "" is this page's own origin. Loaded from a Passgate on another origin (a page's
 // `<script type="module" src="https://auth.example.com/static/passgate.js">`), the client talks to that one.
 let baseUrl = ownOrigin();
+// With an app id, the app passkey API's browser calls (registerForApp, signInToApp) are for that app.
+let appId = null;
 
 function ownOrigin() {
   try {
@@ -79,11 +90,18 @@ function ownOrigin() {
  * origin the module was loaded from. Requests to another origin include the person's cookies for it (CORS with
  * credentials). A bundled copy of the module is part of the page, so it needs this call to reach another origin.
  *
- * @param {{baseUrl?: string}} [options]
- * @returns {{baseUrl: string}} the configuration now in force
- * @throws {TypeError} `baseUrl` is not an http(s) origin
+ * `appId` names the app of the app passkey API whose pages these are (registerForApp, signInToApp): those calls
+ * never send cookies, and carry their ceremony in the Passgate-Ceremony header instead.
+ *
+ * @param {{baseUrl?: string, appId?: string}} [options]
+ * @returns {{baseUrl: string, appId: string | null}} the configuration now in force
+ * @throws {TypeError} `baseUrl` is not an http(s) origin, or `appId` is not a non-empty string
  */
-export function configure({ baseUrl: url } = {}) {
+export function configure({ baseUrl: url, appId: app } = {}) {
+  if (app !== undefined && app !== null && (typeof app !== "string" || app === "")) {
+    throw new TypeError("appId must be the app's id, a non-empty string");
+  }
+  appId = app || null;
   if (url === undefined || url === null || url === "") {
     baseUrl = ownOrigin();
   } else {
@@ -93,7 +111,7 @@ export function configure({ baseUrl: url } = {}) {
     }
     baseUrl = parsed.origin;
   }
-  return { baseUrl };
+  return { baseUrl, appId };
 }
 
 export const ERROR_CODES = Object.freeze([
@@ -188,6 +206,65 @@ export async function register({ username, displayName, userId, signal } = {}) {
     throw new PasskeyClientError("cancelled", "No passkey was created.");
   }
   return postJSON(ENDPOINTS.registerComplete, credentialToJSON(credential));
+}
+
+/**
+ * App passkey API: add a passkey to one of the app's own users, with the `registrationToken` the app's server got
+ * from `POST /api/v1/registrations`. Needs `configure({ appId })`.
+ *
+ * @param {{registrationToken: string, signal?: AbortSignal}} options
+ * @returns {Promise<{verified: boolean, credentialId: string}>}
+ * @throws {PasskeyClientError}
+ */
+export async function registerForApp({ registrationToken, signal } = {}) {
+  requireSupport();
+  requireApp();
+  await abortAutofill();
+  const begun = await appRequest(APP_ENDPOINTS.registerBegin, { registrationToken });
+  const publicKey = parseCreationOptions(begun.payload);
+  let credential;
+  try {
+    credential = await navigator.credentials.create({ publicKey, signal });
+  } catch (error) {
+    throw fromDOMException(error, "create", signal);
+  }
+  if (credential === null) {
+    throw new PasskeyClientError("cancelled", "No passkey was created.");
+  }
+  return (await appRequest(APP_ENDPOINTS.registerComplete, credentialToJSON(credential), begun.ceremony)).payload;
+}
+
+/**
+ * App passkey API: sign one of the app's users in. Without `userId` any of the app's passkeys will do
+ * (discoverable); with it, only that user's. Resolves with the single-use sign-in token the app's server verifies
+ * (JWKS, or `POST /api/v1/signins/verify`). Needs `configure({ appId })`.
+ *
+ * @param {{userId?: string, signal?: AbortSignal}} [options]
+ * @returns {Promise<{token: string, expiresAt: string}>}
+ * @throws {PasskeyClientError}
+ */
+export async function signInToApp({ userId, signal } = {}) {
+  requireSupport();
+  requireApp();
+  await abortAutofill();
+  const begun = await appRequest(APP_ENDPOINTS.loginBegin, { appId, ...(userId ? { userId } : {}) });
+  const publicKey = parseRequestOptions(begun.payload);
+  let credential;
+  try {
+    credential = await navigator.credentials.get({ publicKey, signal });
+  } catch (error) {
+    throw fromDOMException(error, "get", signal);
+  }
+  if (credential === null) {
+    throw new PasskeyClientError("cancelled", "No passkey was used.");
+  }
+  return (await appRequest(APP_ENDPOINTS.loginComplete, credentialToJSON(credential), begun.ceremony)).payload;
+}
+
+function requireApp() {
+  if (appId === null) {
+    throw new TypeError("call configure({ appId }) first: the app passkey API needs the app's id");
+  }
 }
 
 /**
@@ -461,7 +538,19 @@ async function postJSON(url, body) {
 
 async function requestJSON(method, url, body) {
   // Another origin's Passgate needs its cookies sent along (and allows it by CORS); this origin's never leave it.
-  const init = { method, credentials: baseUrl ? "include" : "same-origin", headers: { Accept: "application/json" } };
+  const credentials = baseUrl ? "include" : "same-origin";
+  return (await fetchJSON(method, url, body, { credentials, headers: {} })).payload;
+}
+
+/** An app passkey API call: no cookies ever; the ceremony begun travels in the Passgate-Ceremony header. */
+async function appRequest(url, body, ceremony) {
+  const headers = ceremony ? { [CEREMONY_HEADER]: ceremony } : {};
+  const { payload, response } = await fetchJSON("POST", url, body, { credentials: "omit", headers });
+  return { payload, ceremony: response.headers.get(CEREMONY_HEADER) };
+}
+
+async function fetchJSON(method, url, body, { credentials, headers }) {
+  const init = { method, credentials, headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -473,7 +562,7 @@ async function requestJSON(method, url, body) {
     throw new PasskeyClientError("network_error", "The server could not be reached.", { cause: error });
   }
   if (response.status === 204) {
-    return null; // done, nothing to say
+    return { payload: null, response }; // done, nothing to say
   }
   let payload = null;
   try {
@@ -491,7 +580,7 @@ async function requestJSON(method, url, body) {
   if (payload === null) {
     throw new PasskeyClientError("server_error", "The server's answer was not JSON.", { status: response.status });
   }
-  return payload;
+  return { payload, response };
 }
 
 // --- DOMException -> code ------------------------------------------------------------------------------

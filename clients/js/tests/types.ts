@@ -1,9 +1,27 @@
 // Compiled with `tsc --noEmit`: the declarations describe the module as a page uses it.
-import { configure, PasskeyClientError, register, signIn, listPasskeys, withStepUp, removePasskey } from "../passgate.js";
+import {
+  configure,
+  PasskeyClientError,
+  register,
+  registerForApp,
+  signIn,
+  signInToApp,
+  listPasskeys,
+  withStepUp,
+  removePasskey,
+} from "../passgate.js";
 import { setTexts, TEXTS } from "../passgate-elements.js";
 
 const configuration: { baseUrl: string } = configure({ baseUrl: "https://auth.example.com" });
 configure();
+const forApp: string | null = configure({ baseUrl: "https://auth.example.com", appId: "shop" }).appId;
+
+async function appFlow(registrationToken: string): Promise<string> {
+  const added = await registerForApp({ registrationToken });
+  const { token } = await signInToApp({ userId: "u-42" });
+  return added.credentialId + token + forApp;
+}
+appFlow("t").catch(() => null);
 
 async function flow(): Promise<string> {
   const created = await register({ username: "ada", displayName: "Ada Lovelace" });
