@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -209,7 +210,7 @@ def passgate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def person(passgate: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=passgate, headers={"Origin": passgate}) as client:
-        sign_up_sync(client, f"grace-{id(client)}")
+        sign_up_sync(client, f"grace-{secrets.token_hex(6)}")  # the served Passgate outlives each test
         yield client
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -26,7 +27,7 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def person(issuer: str) -> Iterator[httpx.Client]:
     """A browser on Passgate's site in which a new person has signed up (and so is signed in)."""
     with httpx.Client(base_url=issuer, headers={"Origin": issuer}) as client:
-        sign_up_sync(client, f"ada-{id(client)}")
+        sign_up_sync(client, f"ada-{secrets.token_hex(6)}")  # the served Passgate outlives each test
         yield client
 
 
