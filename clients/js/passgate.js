@@ -196,15 +196,7 @@ export async function register({ username, displayName, userId, signal } = {}) {
     : { ...(userId ? { userId } : {}), excludeCredentials: true };
   const optionsJSON = await postJSON(ENDPOINTS.registerBegin, body);
   const publicKey = parseCreationOptions(optionsJSON);
-  let credential;
-  try {
-    credential = await navigator.credentials.create({ publicKey, signal });
-  } catch (error) {
-    throw fromDOMException(error, "create", signal);
-  }
-  if (credential === null) {
-    throw new PasskeyClientError("cancelled", "No passkey was created.");
-  }
+  const credential = await createCredential(publicKey, signal);
   return postJSON(ENDPOINTS.registerComplete, credentialToJSON(credential));
 }
 
@@ -222,15 +214,7 @@ export async function registerForApp({ registrationToken, signal } = {}) {
   await abortAutofill();
   const begun = await appRequest(APP_ENDPOINTS.registerBegin, { registrationToken });
   const publicKey = parseCreationOptions(begun.payload);
-  let credential;
-  try {
-    credential = await navigator.credentials.create({ publicKey, signal });
-  } catch (error) {
-    throw fromDOMException(error, "create", signal);
-  }
-  if (credential === null) {
-    throw new PasskeyClientError("cancelled", "No passkey was created.");
-  }
+  const credential = await createCredential(publicKey, signal);
   return (await appRequest(APP_ENDPOINTS.registerComplete, credentialToJSON(credential), begun.ceremony)).payload;
 }
 
@@ -259,6 +243,20 @@ export async function signInToApp({ userId, signal } = {}) {
     throw new PasskeyClientError("cancelled", "No passkey was used.");
   }
   return (await appRequest(APP_ENDPOINTS.loginComplete, credentialToJSON(credential), begun.ceremony)).payload;
+}
+
+/** The browser's passkey prompt for a new passkey: the credential, or the error a page can act on. */
+async function createCredential(publicKey, signal) {
+  let credential;
+  try {
+    credential = await navigator.credentials.create({ publicKey, signal });
+  } catch (error) {
+    throw fromDOMException(error, "create", signal);
+  }
+  if (credential === null) {
+    throw new PasskeyClientError("cancelled", "No passkey was created.");
+  }
+  return credential;
 }
 
 function requireApp() {
