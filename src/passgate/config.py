@@ -65,6 +65,9 @@ class Settings:
     smtp_host: str = ""  # empty: mail goes to the outbox folder instead
     smtp_port: int = 587
     smtp_security: str = "starttls"  # starttls, tls or none
+    # "migrate": imported accounts may sign in with their old password (and are offered a passkey at once);
+    # "off": no password sign-in at all, whatever hashes were imported.
+    passwords: str = "off"
     smtp_username: str = ""
     smtp_password: str = ""
     mail_from: str = "Passgate <passgate@localhost>"
@@ -387,6 +390,8 @@ def validate(settings: Settings, *, serving: bool = True) -> None:
         package, fingerprint = split_android_app(app)
         if not _PACKAGE.match(package) or not _FINGERPRINT.match(fingerprint):
             raise ConfigError(f"Android app {app!r} must be package=SHA-256 fingerprint (32 hex pairs with colons).")
+    if settings.passwords not in ("off", "migrate"):
+        raise ConfigError("passwords must be 'off' or 'migrate'.")
     if settings.smtp_security not in ("starttls", "tls", "none"):
         raise ConfigError("smtp_security must be 'starttls', 'tls' or 'none'.")
     if not 1 <= settings.step_up_minutes <= 60:

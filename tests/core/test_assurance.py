@@ -41,6 +41,8 @@ ROWS = [
         ("pop", "user", "mfa", "swk"),
         None,
     ),
+    # An imported password, while the account moves to passkeys: a password, never phr.
+    (SignInProof(kind="password", passkey=False), ("pwd",), None),
 ]
 
 

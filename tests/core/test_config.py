@@ -43,6 +43,7 @@ def test_flags_win_over_environment_over_file(tmp_path: Path) -> None:
         ({"port": "eighty"}, "whole number"),
         ({"database_url": "mysql://x"}, "database_url"),
         ({"challenge_timeout_seconds": 5}, "between 30 and 3600"),
+        ({"passwords": "on"}, "passwords must be 'off' or 'migrate'"),
         ({"forwarded_allow_ips": ["10.0.0.0/8", "proxy.internal"]}, "forwarded_allow_ips: 'proxy.internal'"),
     ],
 )

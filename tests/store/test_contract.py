@@ -34,6 +34,7 @@ from passgate.store.base import (
     SessionClient,
     SigningKey,
     Storage,
+    StoredPassword,
     User,
 )
 from passgate.store.factory import open_storage
@@ -148,6 +149,66 @@ async def test_an_account_is_not_created_when_its_credential_exists(storage: Sto
         await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c1", "u2"))
     assert await storage.users.get("u2") is None
     assert await storage.users.by_username("Bob") is None
+
+
+async def test_an_imported_account_comes_with_its_passkeys_and_password(storage: Storage) -> None:
+    imported = dataclasses.replace(user(), external_id="legacy-17", user_handle=b"17")
+    passkeys = [dataclasses.replace(credential(b"i1"), created_by="import"), credential(b"i2")]
+    password = StoredPassword(user_id="u1", hash="$2b$04$abc", created_at=NOW, updated_at=NOW)
+    await storage.users.create_imported(imported, passkeys, password)
+    assert await storage.users.by_external_id("legacy-17") == imported
+    assert await storage.users.by_external_id("LEGACY-17") is None
+    assert await storage.credentials.list_for_user("u1") == passkeys
+    assert await storage.passwords.get("u1") == password
+    assert await storage.passwords.count() == 1
+
+
+@pytest.mark.parametrize("clash", ["username", "external_id", "user_handle", "credential"])
+async def test_an_import_that_clashes_stores_nothing(storage: Storage, clash: str) -> None:
+    await storage.users.create_imported(
+        dataclasses.replace(user(), external_id="legacy-1"),
+        [credential()],
+        StoredPassword(user_id="u1", hash="x", created_at=NOW, updated_at=NOW),
+    )
+    other = dataclasses.replace(user("Bob", "u2"), external_id="legacy-2")
+    other = dataclasses.replace(
+        other,
+        username="alice" if clash == "username" else "Bob",
+        external_id="legacy-1" if clash == "external_id" else "legacy-2",
+        user_handle=user().user_handle if clash == "user_handle" else other.user_handle,
+    )
+    passkeys = [credential(b"c9", "u2"), credential(b"c1" if clash == "credential" else b"c8", "u2")]
+    password = StoredPassword(user_id="u2", hash="y", created_at=NOW, updated_at=NOW)
+    with pytest.raises(CredentialExists if clash == "credential" else UsernameTaken):
+        await storage.users.create_imported(other, passkeys, password)
+    assert await storage.users.get("u2") is None
+    assert await storage.credentials.get(b"c9") is None
+    assert await storage.passwords.get("u2") is None
+    assert await storage.passwords.count() == 1
+
+
+async def test_a_password_is_rehashed_only_from_the_hash_it_had(storage: Storage) -> None:
+    old = StoredPassword(user_id="u1", hash="old", created_at=NOW, updated_at=NOW)
+    await storage.users.create_imported(user(), [], old)
+    later = NOW + timedelta(minutes=1)
+    assert not await storage.passwords.rehash("u1", old_hash="other", new_hash="new", at=later)
+    assert await storage.passwords.get("u1") == old
+    assert await storage.passwords.rehash("u1", old_hash="old", new_hash="new", at=later)
+    assert await storage.passwords.get("u1") == dataclasses.replace(old, hash="new", updated_at=later)
+    assert not await storage.passwords.rehash("u1", old_hash="old", new_hash="newer", at=later)
+    assert not await storage.passwords.rehash("nobody", old_hash="old", new_hash="new", at=later)
+
+
+async def test_a_password_is_removed_once(storage: Storage) -> None:
+    await storage.users.create_imported(
+        user(), [credential()], StoredPassword(user_id="u1", hash="h", created_at=NOW, updated_at=NOW)
+    )
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    assert await storage.passwords.count() == 1
+    assert await storage.passwords.remove("u1")
+    assert not await storage.passwords.remove("u1")
+    assert await storage.passwords.get("u1") is None
+    assert await storage.passwords.count() == 0
 
 
 async def test_more_credentials(storage: Storage) -> None:

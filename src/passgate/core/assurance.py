@@ -10,6 +10,8 @@ how the user was verified, so never "fpt", "face" or "pin".
 the key is hardware-bound. A recovery session (a backup code or a sign-in link sent by email) never carries either:
 its `amr` is ["otp"], both being single-use secrets, and it has no `acr`. A session opened by a passkey of a model
 known to be compromised is a recovery session too: it proved possession of that passkey ("pop", "swk") and no more.
+A password session (an imported account's old password, while it moves to passkeys) proved a password: `amr`
+["pwd"], no `acr`, never a step-up.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ class SignInProof:
     """What the sign-in behind a session proved.
 
     `kind` "passkey" is a passkey sign-in, sign-up or step-up; "recovery" a backup code or an emailed link (or a
-    passkey of a compromised model, when `passkey` is True). `user_verified` is the UV flag of that passkey's last
-    ceremony, `backup_eligible` its BE flag, `attested` whether a verified attestation chained to a trust anchor.
+    passkey of a compromised model, when `passkey` is True); "password" an imported password. `user_verified` is
+    the UV flag of that passkey's last ceremony, `backup_eligible` its BE flag, `attested` whether a verified
+    attestation chained to a trust anchor.
     """
 
-    kind: Literal["passkey", "recovery"]
+    kind: Literal["passkey", "recovery", "password"]
     passkey: bool
     user_verified: bool = False
     backup_eligible: bool = True
@@ -47,7 +50,7 @@ class Assurance:
 def assurance(proof: SignInProof) -> Assurance:
     """The `amr` and `acr` of a session whose sign-in proved `proof`."""
     if not proof.passkey:
-        return Assurance(amr=("otp",), acr=None)
+        return Assurance(amr=("pwd",) if proof.kind == "password" else ("otp",), acr=None)
     hardware = proof.kind == "passkey" and not proof.backup_eligible and proof.attested
     amr = ["pop"]
     if proof.user_verified:

@@ -42,6 +42,9 @@ class RelyingParty:
     rate_limit_per_ip: int = 300  # ceremony steps per minute from one address (0: no limit)
     rate_limit_per_account: int = 30  # ceremony steps per minute for one account (0: no limit)
     session_token_audience: str = ""  # the `aud` of session tokens; empty: the issuer (public_url)
+    passwords: Literal["off", "migrate"] = "off"  # password sign-in for imported accounts, while they move
+    # How long after a password sign-in the session may ask for a conditional create (the upgrade to a passkey).
+    upgrade_window: timedelta = timedelta(minutes=5)
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 

@@ -17,7 +17,12 @@ from passgate.core.oidc_clients import OidcClient
 Ceremony = Literal[
     "registration", "authentication", "confirmation", "consent", "app_token", "app_register", "app_login", "app_signin"
 ]
-SessionKind = Literal["passkey", "recovery"]
+# "password": a sign-in with a password imported from the system an account came from, allowed only while
+# `passwords = "migrate"`; it proves no passkey, so it is never a step-up.
+SessionKind = Literal["passkey", "recovery", "password"]
+# How a passkey came to be stored: a registration ceremony, a conditional create right after a password sign-in
+# (the upgrade), or an import from another WebAuthn server.
+CredentialSource = Literal["registration", "upgrade", "import"]
 EmailPurpose = Literal["verify_email", "sign_in"]
 RemoveOutcome = Literal["removed", "not_found", "last_passkey"]
 MailStatus = Literal["queued", "failed"]
@@ -38,6 +43,8 @@ class User:
     email: str | None = None
     email_verified_at: datetime | None = None
     nudge_dismissed: bool = False
+    # The account's id in the system it was imported from, kept as given (unique among accounts).
+    external_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +65,18 @@ class Credential:
     nickname: str | None = None
     # A verified attestation chained to a trust anchor proved the model (RegisteredCredential.aaguid_attested).
     attested: bool = False
+    created_by: CredentialSource = "registration"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredPassword:
+    """A password hash kept for the move to passkeys: as the old system stored it (any scheme
+    passgate.core.passwords verifies) until a sign-in rehashes it to argon2id."""
+
+    user_id: str
+    hash: str
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -215,6 +234,37 @@ class UserStore(Protocol):
 
         Raises UsernameTaken or CredentialExists.
         """
+        ...
+
+    async def by_external_id(self, external_id: str) -> User | None:
+        """The imported account that had this id in the system it came from (compared exactly)."""
+        ...
+
+    async def create_imported(
+        self, user: User, credentials: Sequence[Credential], password: StoredPassword | None
+    ) -> None:
+        """Create an imported account with its passkeys and password together, or nothing.
+
+        Raises CredentialExists if one of the passkeys is stored already, UsernameTaken if the username, the
+        external id or the user handle belongs to an account already.
+        """
+        ...
+
+
+class PasswordStore(Protocol):
+    """Imported password hashes, one per account at most."""
+
+    async def get(self, user_id: str) -> StoredPassword | None: ...
+    async def rehash(self, user_id: str, *, old_hash: str, new_hash: str, at: datetime) -> bool:
+        """Replace the hash only if it is still `old_hash`; False, changing nothing, if it changed or went."""
+        ...
+
+    async def remove(self, user_id: str) -> bool:
+        """False if the account had no password."""
+        ...
+
+    async def count(self) -> int:
+        """How many accounts still have a password."""
         ...
 
 
@@ -680,6 +730,7 @@ class AppStore(Protocol):
 @dataclass(frozen=True, kw_only=True)
 class Storage:
     users: UserStore
+    passwords: PasswordStore
     credentials: CredentialStore
     challenges: ChallengeStore
     sessions: SessionStore

@@ -31,6 +31,7 @@ from passgate.store.base import (
     SessionClient,
     SigningKey,
     Storage,
+    StoredPassword,
     TakenCode,
     TakenRefreshToken,
     User,
@@ -49,6 +50,7 @@ class MemoryUsers:
         self._users: dict[str, User] = {}
         self._by_name: dict[str, str] = {}
         self._credentials = credentials
+        self.passwords: MemoryPasswords | None = None  # set by memory_storage: an import writes both
 
     async def get(self, user_id: str) -> User | None:
         return self._users.get(user_id)
@@ -82,14 +84,52 @@ class MemoryUsers:
         return self._users.get(user_id) if user_id else None
 
     async def create_with_credential(self, user: User, credential: Credential) -> None:
+        await self.create_imported(user, [credential], None)
+
+    async def by_external_id(self, external_id: str) -> User | None:
+        return next((user for user in self._users.values() if user.external_id == external_id), None)
+
+    async def create_imported(
+        self, user: User, credentials: Sequence[Credential], password: StoredPassword | None
+    ) -> None:
+        assert self.passwords is not None
         name = normalize_identifier(user.username)
         if name in self._by_name:
             raise UsernameTaken()
-        if credential.credential_id in self._credentials.rows:
+        if any(c.credential_id in self._credentials.rows for c in credentials):
             raise CredentialExists()
+        if len({c.credential_id for c in credentials}) < len(credentials):
+            raise CredentialExists()
+        for other in self._users.values():
+            if other.user_handle == user.user_handle or (user.external_id and other.external_id == user.external_id):
+                raise UsernameTaken("An account with this external id or user handle exists already.")
         self._users[user.id] = user
         self._by_name[name] = user.id
-        self._credentials.rows[credential.credential_id] = credential
+        for credential in credentials:
+            self._credentials.rows[credential.credential_id] = credential
+        if password is not None:
+            self.passwords.rows[user.id] = password
+
+
+class MemoryPasswords:
+    def __init__(self) -> None:
+        self.rows: dict[str, StoredPassword] = {}
+
+    async def get(self, user_id: str) -> StoredPassword | None:
+        return self.rows.get(user_id)
+
+    async def rehash(self, user_id: str, *, old_hash: str, new_hash: str, at: datetime) -> bool:
+        current = self.rows.get(user_id)
+        if current is None or current.hash != old_hash:
+            return False
+        self.rows[user_id] = dataclasses.replace(current, hash=new_hash, updated_at=at)
+        return True
+
+    async def remove(self, user_id: str) -> bool:
+        return self.rows.pop(user_id, None) is not None
+
+    async def count(self) -> int:
+        return len(self.rows)
 
 
 class MemoryCredentials:
@@ -680,8 +720,10 @@ def memory_storage() -> Storage:
     credentials, sessions, events = MemoryCredentials(), MemorySessions(), MemoryEvents()
     backup_codes = MemoryBackupCodes()
     credentials.users, credentials.backup_codes, credentials.sessions = MemoryUsers(credentials), backup_codes, sessions
+    credentials.users.passwords = passwords = MemoryPasswords()
     return Storage(
         users=credentials.users,
+        passwords=passwords,
         credentials=credentials,
         challenges=MemoryChallenges(),
         sessions=sessions,

@@ -60,7 +60,10 @@ users = Table(
     # one account. Unverified addresses are NULL, and NULLs never collide (SQLite and PostgreSQL alike).
     Column("email_normalized", String(254), nullable=True),
     Column("nudge_dismissed", Boolean, nullable=False, server_default=false()),
+    # An imported account's id in the system it came from; NULL for accounts made here.
+    Column("external_id", String(255), nullable=True),
     Index("ux_users_email_normalized", "email_normalized", unique=True),
+    Index("ux_users_external_id", "external_id", unique=True),
 )
 
 credentials = Table(
@@ -82,6 +85,17 @@ credentials = Table(
     Column("nickname", String(64), nullable=True),
     # A verified attestation chained to a trust anchor proved the model: with BE clear, a hardware-bound key.
     Column("attested", Boolean, nullable=False, server_default=false()),
+    Column("created_by", String(16), nullable=False, server_default="registration"),
+)
+
+# Imported password hashes (the move to passkeys), as the old system stored them until rehashed to argon2id.
+passwords = Table(
+    "passwords",
+    metadata,
+    Column("user_id", String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("hash", String(1024), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 challenges = Table(

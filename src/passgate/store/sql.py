@@ -54,6 +54,7 @@ from passgate.store.base import (
     SessionClient,
     SigningKey,
     Storage,
+    StoredPassword,
     TakenCode,
     TakenRefreshToken,
     User,
@@ -201,6 +202,18 @@ INSERT_SESSION = insert(_sessions)
 INSERT_EVENT = insert(_events)
 USER_BY_ID = select(_users).where(_users.c.id == bindparam("id"))
 USER_BY_NAME = select(_users).where(_users.c.username_normalized == bindparam("name"))
+USER_BY_EXTERNAL_ID = select(_users).where(_users.c.external_id == bindparam("external_id"))
+_passwords = schema.passwords
+INSERT_PASSWORD = insert(_passwords)
+PASSWORD_OF_USER = select(_passwords).where(_passwords.c.user_id == bindparam("user_id"))
+# Compare-and-set: a rehash after a sign-in never overwrites a password removed or replaced meanwhile.
+REHASH_PASSWORD = (
+    update(_passwords)
+    .where(_passwords.c.user_id == bindparam("owner"), _passwords.c.hash == bindparam("old_hash"))
+    .values(hash=bindparam("new_hash"), updated_at=bindparam("at"))
+)
+DELETE_PASSWORD = delete(_passwords).where(_passwords.c.user_id == bindparam("user_id"))
+COUNT_PASSWORDS = select(func.count()).select_from(_passwords)
 CREDENTIAL_BY_ID = select(_credentials).where(_credentials.c.credential_id == bindparam("id"))
 CREDENTIAL_WITH_OWNER = (
     select(_credentials, *(column.label(f"owner_{column.name}") for column in _users.c))
@@ -365,6 +378,7 @@ def _user(row: Any) -> User:
         email=row.email,
         email_verified_at=row.email_verified_at,
         nudge_dismissed=row.nudge_dismissed,
+        external_id=row.external_id,
     )
 
 
@@ -397,6 +411,8 @@ def _credential(row: Any) -> Credential:
         last_used_at=row.last_used_at,
         nickname=row.nickname,
         attested=row.attested,
+        # App passkeys (app_credentials) are all made by registration ceremonies: the column is the accounts' only.
+        created_by=row._mapping.get("created_by", "registration"),
     )
 
 
@@ -439,14 +455,29 @@ class SqlUsers(_Tables):
         return _user(row) if row else None
 
     async def create_with_credential(self, user: User, credential: Credential) -> None:
+        await self.create_imported(user, [credential], None)
+
+    async def by_external_id(self, external_id: str) -> User | None:
+        async with self._read() as connection:
+            row = (await connection.execute(USER_BY_EXTERNAL_ID, {"external_id": external_id})).first()
+        return _user(row) if row else None
+
+    async def create_imported(
+        self, user: User, credentials: Sequence[Credential], password: StoredPassword | None
+    ) -> None:
         try:
             async with self._write() as connection:
                 await connection.execute(INSERT_USER, _user_values(user))
-                await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
+                for credential in credentials:
+                    await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
+                if password is not None:
+                    await connection.execute(INSERT_PASSWORD, _fields(password))
         except IntegrityError as exc:
             if "credential" in str(exc.orig).lower():
                 raise CredentialExists() from exc
-            raise UsernameTaken() from exc
+            if "username" in str(exc.orig).lower():
+                raise UsernameTaken() from exc
+            raise UsernameTaken("An account with this external id or user handle exists already.") from exc
 
     async def by_email(self, email: str) -> User | None:
         async with self._read() as connection:
@@ -473,6 +504,29 @@ class SqlUsers(_Tables):
     async def _update(self, user_id: str, **values: Any) -> None:
         async with self._write() as connection:
             await connection.execute(update(_users).where(_users.c.id == user_id).values(**values))
+
+
+class SqlPasswords(_Tables):
+    async def get(self, user_id: str) -> StoredPassword | None:
+        async with self._read() as connection:
+            row = (await connection.execute(PASSWORD_OF_USER, {"user_id": user_id})).first()
+        return _from_row(StoredPassword, row) if row else None
+
+    async def rehash(self, user_id: str, *, old_hash: str, new_hash: str, at: datetime) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(
+                REHASH_PASSWORD, {"owner": user_id, "old_hash": old_hash, "new_hash": new_hash, "at": at}
+            )
+        return bool(result.rowcount)
+
+    async def remove(self, user_id: str) -> bool:
+        async with self._write() as connection:
+            result = await connection.execute(DELETE_PASSWORD, {"user_id": user_id})
+        return bool(result.rowcount)
+
+    async def count(self) -> int:
+        async with self._read() as connection:
+            return int((await connection.execute(COUNT_PASSWORDS)).scalar_one())
 
 
 class SqlCredentials(_Tables):
@@ -1201,7 +1255,9 @@ class SqlApps(_Tables):
     async def add_credential(self, app_id: str, credential: Credential) -> None:
         try:
             async with self._write() as connection:
-                await connection.execute(insert(_app_credentials), {**_credential_values(credential), "app_id": app_id})
+                values = {**_credential_values(credential), "app_id": app_id}
+                del values["created_by"]
+                await connection.execute(insert(_app_credentials), values)
         except IntegrityError as exc:
             raise CredentialExists() from exc
 
@@ -1240,6 +1296,7 @@ class SqlApps(_Tables):
 def sql_storage(database: Database) -> Storage:
     return Storage(
         users=SqlUsers(database),
+        passwords=SqlPasswords(database),
         credentials=SqlCredentials(database),
         challenges=SqlChallenges(database),
         sessions=SqlSessions(database),

@@ -67,6 +67,7 @@ def relying_party(settings: Settings) -> RelyingParty:
         rate_limit_per_account=settings.rate_limit_per_account,
         secret_key=hashlib.sha256(settings.secret_key.encode()).digest(),
         session_token_audience=settings.session_token_audience or settings.link_base,
+        passwords="migrate" if settings.passwords == "migrate" else "off",
     )
 
 
