@@ -40,12 +40,14 @@
     │   ├── EmailTaken               email_taken           (verified by another account first)
     │   ├── RateLimited              rate_limited
     │   ├── Forbidden                forbidden
-    │   └── UnknownConsent           unknown_consent       (no consent remembered for this client)
+    │   ├── UnknownConsent           unknown_consent       (no consent remembered for this client)
+    │   └── UserHandleTaken          user_handle_taken     (an imported user handle belongs to another account)
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
     │   ├── UnsupportedMediaType     unsupported_media_type
     │   ├── BodyTooLarge             body_too_large
-    │   └── OriginNotAllowed         origin_not_allowed
+    │   ├── OriginNotAllowed         origin_not_allowed
+    │   └── InvalidImportRecord      invalid_import_record (a line of an import file; `field` names what is wrong)
     ├── ClientError  (an OpenID Connect client is unknown, or its settings are unacceptable)
     │   ├── InvalidClient            invalid_client        (unknown client, wrong secret: one answer for each)
     │   ├── InvalidClientMetadata    invalid_client_metadata  (a redirect URI, scope or name is refused)
@@ -296,6 +298,11 @@ class UnknownConsent(AccountError):
     default_message = "You have not connected this application."
 
 
+class UserHandleTaken(AccountError):
+    code = "user_handle_taken"
+    default_message = "Another account has this WebAuthn user handle."
+
+
 class RequestError(PasskeyError):
     code = "request_error"
 
@@ -318,6 +325,17 @@ class BodyTooLarge(RequestError):
 class OriginNotAllowed(RequestError):
     code = "origin_not_allowed"
     default_message = "Requests from this origin are not allowed."
+
+
+class InvalidImportRecord(RequestError):
+    """An account to import is refused as written: `field` names the part that is wrong ("passkeys[0].publicKey")."""
+
+    code = "invalid_import_record"
+    default_message = "The account to import is invalid."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ClientError(PasskeyError):

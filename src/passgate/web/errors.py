@@ -24,6 +24,8 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.UsernameTaken: 409,
     errors.AlreadySignedIn: 409,
     errors.CredentialExists: 409,
+    errors.UserHandleTaken: 409,
+    errors.InvalidImportRecord: 400,
     errors.BodyTooLarge: 413,
     errors.UnsupportedMediaType: 415,
     errors.InvalidClient: 401,  # RFC 6749 section 5.2
