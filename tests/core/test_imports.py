@@ -157,6 +157,7 @@ OTHER_KEY_DER = spki_der(ec.generate_private_key(ec.SECP256R1()).public_key())
         ({"passkeys": [passkey(), passkey(credentialId="a")]}, "passkeys[1].credentialId"),  # one char: no bytes
         ({"passkeys": [passkey(credentialId="Y3JlZA$$")]}, "passkeys[0].credentialId"),
         ({"passkeys": [passkey(credentialId=None)]}, "passkeys[0].credentialId"),
+        ({"passkeys": [passkey(), passkey(publicKey=spki_pem(P256), algorithm=-7)]}, "passkeys[1].credentialId"),
         ({"passkeys": [passkey(publicKey=None)]}, "passkeys[0].publicKey"),
         ({"passkeys": [passkey(publicKey="%%%")]}, "passkeys[0].publicKey"),
         ({"passkeys": [passkey(publicKey=b64url_encode(b"\xa1\x01\x02"))]}, "passkeys[0].publicKey"),  # no alg
@@ -195,6 +196,12 @@ def test_an_algorithm_the_policy_refuses_is_refused() -> None:
 @pytest.mark.parametrize("line", ["", "not json", "[1, 2]", '"ada"', "{" * 40 + "}" * 40])
 def test_a_line_that_is_not_an_object_is_refused(line: str) -> None:
     assert refused(line).field is None
+
+
+def test_a_line_may_come_as_bytes_and_must_then_be_utf8() -> None:
+    assert parse_record(b'{"username": "ad\xc3\xa1"}', now=NOW, allowed_algorithms=DEFAULT_ALGORITHMS).username == "adá"
+    with pytest.raises(InvalidImportRecord, match="UTF-8"):
+        parse_record(b'{"username": "ad\xe1"}', now=NOW, allowed_algorithms=DEFAULT_ALGORITHMS)
 
 
 def test_a_password_hash_is_kept_as_given() -> None:

@@ -106,7 +106,7 @@ class ImportRecord:
     passkeys: tuple[ImportedPasskey, ...]
 
 
-def parse_record(line: str, *, now: datetime, allowed_algorithms: Sequence[int]) -> ImportRecord:
+def parse_record(line: str | bytes, *, now: datetime, allowed_algorithms: Sequence[int]) -> ImportRecord:
     """Parse and check one line; `now` stands in for missing creation times.
 
     Raises:
@@ -132,6 +132,11 @@ def parse_record(line: str, *, now: datetime, allowed_algorithms: Sequence[int])
         _passkey(passkey, field=f"passkeys[{index}]", now=now, allowed_algorithms=allowed_algorithms)
         for index, passkey in enumerate(passkeys)
     )
+    first: dict[bytes, int] = {}
+    for index, passkey in enumerate(parsed):
+        if (earlier := first.setdefault(passkey.credential_id, index)) != index:
+            name = f"passkeys[{index}].credentialId"
+            raise InvalidImportRecord(f"{name} is the same as passkeys[{earlier}]'s.", field=name)
     user_handle = None
     if fields.get("userHandle") is not None:
         user_handle = _base64url(fields["userHandle"], field="userHandle", most=MAX_USER_HANDLE)
