@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from passgate.core import errors
 from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.core.errors import InvalidImportRecord, PasskeyError, UserHandleTaken
 from passgate.core.passwords import verify_password
 from passgate.core.policy import Policy
 from passgate.service import authentication, imports
@@ -23,6 +25,7 @@ from passgate.store.factory import open_storage
 from passgate.store.memory import memory_storage
 from passgate.store.migrate import upgrade
 from passgate.testing import SoftwareAuthenticator
+from passgate.web.errors import status_for
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "imports"
 ACCOUNTS = (VECTORS / "accounts.jsonl").read_text().splitlines()
@@ -303,3 +306,18 @@ async def test_stats_tell_who_still_depends_on_a_password(storage: Storage) -> N
         "upgraded": 1,
         "schemes": {"argon2id": 1, "bcrypt": 2},
     }
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (InvalidImportRecord("x", field="email"), 400, "invalid_import_record"),
+        (UserHandleTaken(), 409, "user_handle_taken"),
+    ],
+)
+def test_import_refusals_have_a_status_a_code_and_a_place_in_the_tree(
+    error: PasskeyError, status: int, code: str
+) -> None:
+    assert status_for(error) == status and error.code == code
+    [entry] = [row for row in (errors.__doc__ or "").splitlines() if f"── {type(error).__name__} " in row]
+    assert entry.split("── ")[1].split()[:2] == [type(error).__name__, code]
