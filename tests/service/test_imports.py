@@ -192,6 +192,13 @@ async def test_malformed_lines_are_reported_with_their_numbers_and_nothing_of_th
     assert (await storage.users.stats()).accounts == 2
 
 
+async def test_a_byte_order_mark_before_the_first_line_is_passed_over(storage: Storage) -> None:
+    ctx = context(storage)
+    as_text = await imports.import_accounts(ctx, CLI, ["\ufeff" + line(username="text")])
+    as_bytes = await imports.import_accounts(ctx, CLI, [b"\xef\xbb\xbf" + line(username="bytes").encode()])
+    assert statuses(as_text) == statuses(as_bytes) == [(1, "imported", None, None)]
+
+
 def line(**fields: Any) -> str:
     return json.dumps(fields)
 

@@ -11,6 +11,7 @@ Every look-up is by an indexed key (username, external id, user handle, credenti
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -113,6 +114,8 @@ async def import_accounts(
     seen = _Seen()
     outcomes: list[LineOutcome] = []
     for number, line in enumerate(lines, start=1):
+        if number == 1:  # a byte order mark, as some spreadsheet exports begin with
+            line = line.removeprefix(codecs.BOM_UTF8) if isinstance(line, bytes) else line.removeprefix("\ufeff")
         if not line.strip():
             continue
         outcomes.append(await _import_line(ctx, client, number, line, seen, dry_run=dry_run))
