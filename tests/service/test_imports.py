@@ -142,6 +142,7 @@ async def test_a_dry_run_checks_everything_and_writes_nothing(storage: Storage) 
     dry = await imports.import_accounts(ctx, CLI, [*ACCOUNTS, *MALFORMED], dry_run=True)
     assert dry.dry_run and dry.count("imported") == 6 and dry.count("refused") == 7
     assert (3, "refused", "username_taken", "username") in statuses(dry)  # the database's alan
+    assert [o.user_id for o in dry.lines if o.status == "imported"] == [None] * 6
     assert await snapshot(storage, ["ada", "grace", "edsger", "barbara", "ok1", "ok2"]) == {"events": []}
     assert (await storage.users.stats()).accounts == 1
 

@@ -153,7 +153,9 @@ async def _import_line(
     except _Refused as exc:
         return _refused(number, username, exc.error, exc.field)
     seen.add((key for key, _ in account.keys), number)
-    return LineOutcome(line=number, status="imported", username=username, user_id=account.user.id)
+    # A dry run made no account: the id it would have had is no one's.
+    user_id = None if dry_run else account.user.id
+    return LineOutcome(line=number, status="imported", username=username, user_id=user_id)
 
 
 def _refused(number: int, username: str | None, error: PasskeyError, field: str | None) -> LineOutcome:
