@@ -47,7 +47,8 @@
     │   ├── UnsupportedMediaType     unsupported_media_type
     │   ├── BodyTooLarge             body_too_large
     │   ├── OriginNotAllowed         origin_not_allowed
-    │   └── InvalidImportRecord      invalid_import_record (a line of an import file; `field` names what is wrong)
+    │   ├── InvalidImportRecord      invalid_import_record (a line of an import file; `field` names what is wrong)
+    │   └── PasswordFormatUnknown    password_format_unknown  (an imported password hash no scheme verifies)
     ├── ClientError  (an OpenID Connect client is unknown, or its settings are unacceptable)
     │   ├── InvalidClient            invalid_client        (unknown client, wrong secret: one answer for each)
     │   ├── InvalidClientMetadata    invalid_client_metadata  (a redirect URI, scope or name is refused)
@@ -336,6 +337,13 @@ class InvalidImportRecord(RequestError):
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class PasswordFormatUnknown(RequestError):
+    """A password hash to import is in no format passgate.core.passwords verifies, or is malformed."""
+
+    code = "password_format_unknown"
+    default_message = "The password hash is not in a format Passgate verifies."
 
 
 class ClientError(PasskeyError):
