@@ -3,7 +3,9 @@ passkeys signing in with the user handle of the system they came from."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -314,6 +316,34 @@ async def test_stats_tell_who_still_depends_on_a_password(storage: Storage) -> N
         "upgraded": 1,
         "schemes": {"argon2id": 1, "bcrypt": 2},
     }
+
+
+def django_pbkdf2(password: str) -> str:
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), b"saltsalt", 1000)
+    return f"pbkdf2_sha256$1000$saltsalt${base64.b64encode(digest).decode()}"
+
+
+def phc_scrypt(password: str, salt: bytes) -> str:
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=16, r=8, p=1, dklen=32)
+    encoded = (base64.b64encode(part).decode().rstrip("=") for part in (salt, digest))
+    return "$scrypt$ln=4,r=8,p=1$" + "$".join(encoded)
+
+
+async def test_stats_name_every_scheme_however_many_hashes_share_it(storage: Storage) -> None:
+    ctx = context(storage)
+    lines = [
+        line(username="d1", password=django_pbkdf2("one")),
+        line(username="d2", password=django_pbkdf2("two")),
+        line(username="s1", password=phc_scrypt("one", b"0123456789abcdef")),
+        line(username="s2", password=phc_scrypt("two", b"fedcba9876543210")),
+    ]
+    assert (await imports.import_accounts(ctx, CLI, lines)).count("imported") == 4
+    stats = await imports.migration_stats(ctx)
+    assert stats.schemes == {"django_pbkdf2_sha256": 2, "scrypt": 2} and stats.password_only == 4
+    d2 = await storage.users.by_username("d2")
+    assert d2 is not None
+    stored = await storage.passwords.get(d2.id)
+    assert stored is not None and verify_password(stored.hash, "two")
 
 
 @pytest.mark.parametrize(
