@@ -278,3 +278,17 @@ async def test_acr_values_phr_needs_a_passkey_sign_in(server: Server) -> None:
         await sign_in(browser, authenticator)
         claims: dict[str, Any] = await id_token_for(server, browser, await browser.get(back), **flow)
     assert claims["acr"] == "phr" and "pwd" not in claims["amr"]
+
+
+async def test_a_password_session_confirms_no_payment(make_server: Callable[..., Server]) -> None:
+    shop = make_server(passwords="migrate", policy="payments")
+    authenticator = SoftwareAuthenticator()
+    transaction = {"transaction": {"payee": "Bakery Ltd", "amount": "12.50", "currency": "EUR"}}
+    await imported(shop, "grace")
+    async with shop.client() as browser:
+        assert (await password_login(browser, "grace")).status_code == 200
+        assert (await upgrade(browser, authenticator)).status_code == 200
+        error(await browser.post("/auth/payments/confirm/begin", json=transaction), 403, "step_up_required")
+        await step_up(browser, authenticator)  # a passkey session now
+        begin = await browser.post("/auth/payments/confirm/begin", json=transaction)
+        assert begin.status_code == 200, begin.text
