@@ -8,8 +8,11 @@ import dataclasses
 import pytest
 
 from passgate.core.encoding import b64url_encode
-from passgate.core.errors import ChallengeMismatch, UpgradeNotAllowed, UserNotPresent
+from passgate.core.errors import ChallengeMismatch, UpgradeNotAllowed, UserNotPresent, UserNotVerified
+from passgate.core.options import creation_options
 from passgate.core.passwords import hash_password
+from passgate.core.policy import Policy
+from passgate.core.registration import verify_registration
 from passgate.service import authentication, passwords, registration, sessions
 from passgate.service.context import Client, Context
 from passgate.store.base import User
@@ -160,3 +163,35 @@ async def test_signing_in_without_user_presence_is_still_refused(ctx: Context) -
     options, binding = await authentication.begin(ctx, Client(), username="grace")
     with pytest.raises(UserNotPresent):
         await authentication.complete(ctx, Client(browser_token=binding), authenticator.get(options, origin=ORIGIN))
+
+
+@pytest.mark.parametrize(("present", "verified"), [(False, False), (True, False), (False, True)])
+def test_verify_registration_skips_presence_and_verification_only_when_told(present: bool, verified: bool) -> None:
+    """Even a policy that requires user verification takes a conditional create's response without it."""
+    policy = Policy(user_verification="required")
+    challenge = bytes(range(32))
+    options = creation_options(
+        rp_id="localhost",
+        rp_name="Passgate",
+        user_handle=b"u" * 32,
+        username="grace",
+        display_name="Grace",
+        challenge=challenge,
+        policy=policy,
+    )
+    response = SoftwareAuthenticator(user_present=present, user_verified=verified).create(options, origin=ORIGIN)
+
+    def verify(**presence: bool) -> bool:
+        registered = verify_registration(
+            response,
+            expected_challenge=challenge,
+            expected_rp_id="localhost",
+            expected_origins=[ORIGIN],
+            policy=policy,
+            **presence,
+        )
+        return registered.user_verified
+
+    with pytest.raises(UserNotPresent if not present else UserNotVerified):
+        verify()
+    assert verify(require_user_presence=False) is verified
