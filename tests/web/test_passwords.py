@@ -292,3 +292,26 @@ async def test_a_password_session_confirms_no_payment(make_server: Callable[...,
         await step_up(browser, authenticator)  # a passkey session now
         begin = await browser.post("/auth/payments/confirm/begin", json=transaction)
         assert begin.status_code == 200, begin.text
+
+
+async def test_available_is_rate_limited_like_sign_in_begin(make_server: Callable[..., Server]) -> None:
+    server = make_server(passwords="migrate", rate_limit_per_account=3)
+    async with server.client() as one, server.client() as other:
+        answers = [
+            await client.post("/auth/password/available", json={"username": name})
+            for client, name in ((one, "target"), (other, "TARGET"), (one, "target"), (other, "target"))
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert (await one.post("/auth/password/available", json={"username": "someone"})).status_code == 200
+
+
+async def test_nothing_secret_is_logged_or_recorded(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    await imported(server, "grace")
+    async with server.client() as browser:
+        await password_login(browser, "grace", "a wrong guess")
+        await password_login(browser, "grace")
+    [(stored,)] = server.rows("SELECT hash FROM passwords")
+    events = json.dumps(server.rows("SELECT * FROM events"), default=str)
+    for secret in (PASSWORD, "a wrong guess", stored):
+        assert secret not in events and secret not in caplog.text
