@@ -155,6 +155,18 @@ async def test_unknown_user_no_password_and_wrong_password_are_one_answer(ctx: C
     assert events[2].user_id is not None
 
 
+async def test_a_stored_hash_no_scheme_reads_fails_like_a_wrong_password(
+    ctx: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Imports refuse such hashes; one changed since is the server's fault, and answers as any refusal does."""
+    user = await imported(ctx, "grace", "$argon2id$v=19$not-a-hash")
+    with pytest.raises(PasswordIncorrect):
+        await passwords.login(ctx, BROWSER, "grace", PASSWORD)
+    [event] = await ctx.storage.events.list(user_id=user.id, limit=10)
+    assert (event.reason, event.detail["cause"]) == ("password_incorrect", "stored_hash_unreadable")
+    assert "not-a-hash" not in caplog.text and user.id in caplog.text
+
+
 async def test_an_unknown_user_costs_what_a_wrong_password_costs() -> None:
     """The dummy verification has the current argon2id parameters, as the account's hash does: the medians of
     several attempts stay within a factor of three of each other."""

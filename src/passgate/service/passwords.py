@@ -9,11 +9,26 @@ hash verification), so neither the answer nor its time tells which usernames exi
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
-from passgate.core.errors import InvalidRequest, NoPassword, PasswordIncorrect, PasswordsOff, StepUpRequired
+from passgate.core.errors import (
+    InvalidRequest,
+    NoPassword,
+    PasswordFormatUnknown,
+    PasswordIncorrect,
+    PasswordsOff,
+    StepUpRequired,
+)
 from passgate.core.identifiers import normalize_identifier
-from passgate.core.passwords import dummy_verify, hash_password, needs_rehash, scheme_of, verify_password
+from passgate.core.passwords import (
+    MAX_PASSWORD_LENGTH,
+    dummy_verify,
+    hash_password,
+    needs_rehash,
+    scheme_of,
+    verify_password,
+)
 from passgate.service import notify, ratelimit, sessions
 from passgate.service.accounts import clean_username
 from passgate.service.context import Client, Context, audited
@@ -23,7 +38,8 @@ from passgate.store.base import User
 # Password attempts a minute for one username, whether or not it names an account: stricter than the ceremonies'
 # budget (RelyingParty.rate_limit_per_account), as each attempt is a guess at a secret a person chose.
 ATTEMPTS_PER_ACCOUNT = 5
-MAX_PASSWORD = 1024  # characters; long enough for any passphrase, short enough to bound the hashing
+
+log = logging.getLogger("passgate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,8 +84,8 @@ async def login(ctx: Context, client: Client, username: object, password: object
         name = clean_username(username)
         if not isinstance(password, str) or not password:
             raise InvalidRequest("password is required.")
-        if len(password) > MAX_PASSWORD:
-            raise InvalidRequest(f"password must be at most {MAX_PASSWORD} characters.")
+        if len(password) > MAX_PASSWORD_LENGTH:
+            raise InvalidRequest(f"password must be at most {MAX_PASSWORD_LENGTH} characters.")
         identifier = normalize_identifier(name)  # the look-up's form: every spelling of a name shares one budget
         await ratelimit.ceremony(ctx, client, "password-login")
         if ctx.rp.rate_limit_per_account:
@@ -84,7 +100,16 @@ async def login(ctx: Context, client: Client, username: object, password: object
             await asyncio.to_thread(dummy_verify, password)  # costs what a wrong password costs
             raise PasswordIncorrect()
         audit.user_id = user.id
-        if not await asyncio.to_thread(verify_password, stored.hash, password):
+        try:
+            matches = await asyncio.to_thread(verify_password, stored.hash, password)
+        except PasswordFormatUnknown:
+            # Imports refuse such hashes, so the stored one was changed since: the server's fault, never the
+            # person's, and never an answer that tells this account from the others.
+            log.warning("the stored password hash of account %s is in no format Passgate verifies", user.id)
+            audit.detail["cause"] = "stored_hash_unreadable"
+            await asyncio.to_thread(dummy_verify, password)
+            raise PasswordIncorrect() from None
+        if not matches:
             audit.detail["cause"] = "wrong_password"
             raise PasswordIncorrect()
         rehashed = False

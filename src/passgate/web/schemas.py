@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passgate.core.passwords import MAX_PASSWORD_LENGTH
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -40,7 +42,7 @@ class PasswordAvailable(_Body):
 
 class PasswordLogin(_Body):
     username: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
 
 
 class CredentialResponse(BaseModel):
