@@ -41,7 +41,11 @@
     │   ├── RateLimited              rate_limited
     │   ├── Forbidden                forbidden
     │   ├── UnknownConsent           unknown_consent       (no consent remembered for this client)
-    │   └── UserHandleTaken          user_handle_taken     (an imported user handle belongs to another account)
+    │   ├── UserHandleTaken          user_handle_taken     (an imported user handle belongs to another account)
+    │   ├── PasswordIncorrect        password_incorrect    (unknown user, no password or a wrong one: one answer)
+    │   ├── PasswordsOff             passwords_off         (password sign-in is not offered: passwords = "off")
+    │   ├── UpgradeNotAllowed        upgrade_not_allowed   (a conditional create only right after a password sign-in)
+    │   └── NoPassword               no_password           (the account has no password to remove)
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
     │   ├── UnsupportedMediaType     unsupported_media_type
@@ -302,6 +306,29 @@ class UnknownConsent(AccountError):
 class UserHandleTaken(AccountError):
     code = "user_handle_taken"
     default_message = "Another account has this WebAuthn user handle."
+
+
+class PasswordIncorrect(AccountError):
+    """The one answer to a refused password sign-in, whether the account is unknown, has no password, or the
+    password is wrong: telling them apart would tell which usernames exist."""
+
+    code = "password_incorrect"
+    default_message = "That username and password do not match."
+
+
+class PasswordsOff(AccountError):
+    code = "passwords_off"
+    default_message = "This site no longer signs in with passwords. Sign in with a passkey."
+
+
+class UpgradeNotAllowed(AccountError):
+    code = "upgrade_not_allowed"
+    default_message = "A passkey can be made without asking only right after signing in with a password."
+
+
+class NoPassword(AccountError):
+    code = "no_password"
+    default_message = "Your account has no password."
 
 
 class RequestError(PasskeyError):
