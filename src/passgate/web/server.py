@@ -2,20 +2,34 @@
 
 Once every process listens, the last line printed is "Open <the site's origin>": uvicorn's own line names the
 address it binds (http://127.0.0.1:8000), where passkeys for the configured origin (http://localhost:8000) fail.
+
+SIGTERM (or Ctrl-C) stops it gracefully: no new connection is accepted, requests in flight are answered (for
+`graceful_shutdown_seconds` at most), the mail worker finishes the message it is sending, and the exit status is 0.
+
+With several workers, their metrics live in files of a private temporary directory (PROMETHEUS_MULTIPROC_DIR),
+made empty at start and removed at exit; a scrape of any worker, or of the metrics listener, adds them up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import socket
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from passgate import logs
 from passgate.config import Settings, to_json
 from passgate.web.app import SETTINGS_VARIABLE, create_app
+from passgate.web.metrics import MetricsListener, prepare_multiprocess_dir
 
 # How long the supervisor waits for its workers' start-up (migrations are done; this is imports and pools).
 WORKER_STARTUP_SECONDS = 120.0
@@ -59,18 +73,55 @@ def serve(settings: Settings) -> int:
         "proxy_headers": bool(settings.forwarded_allow_ips),
         "forwarded_allow_ips": list(settings.forwarded_allow_ips) or None,
         "server_header": False,
+        "log_config": logs.uvicorn_config(settings.log_format, settings.log_level),
+        "access_log": settings.log_format != "json",  # JSON access lines are Passgate's own (web.middleware)
+        "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
     }
+    # uvicorn raises the signal it caught again once it has shut down: a SIGTERM then ends the process with the
+    # signal's status unless it is handled. It is handled here (by nothing more: the shutdown is done) for exit 0.
+    previous = signal.signal(signal.SIGTERM, _shut_down)
     try:
         if settings.workers == 1:
-            server = _Server(uvicorn.Config(create_app(settings), **common), announce)
-            server.run()
+            with _metrics_listener(settings):
+                server = _Server(uvicorn.Config(create_app(settings), **common), announce)
+                server.run()
             return 0 if server.started else 1
-        # Workers rebuild the app from these settings (the secret key included, so they agree on decoys).
-        os.environ[SETTINGS_VARIABLE] = to_json(settings)
-        config = uvicorn.Config(
-            "passgate.web.app:app_from_environment", factory=True, workers=settings.workers, **common
-        )
-        _Workers(config, [config.bind_socket()], announce).run()
+        with _multiprocess_metrics(), _metrics_listener(settings):
+            # Workers rebuild the app from these settings (the secret key included, so they agree on decoys).
+            os.environ[SETTINGS_VARIABLE] = to_json(settings)
+            config = uvicorn.Config(
+                "passgate.web.app:app_from_environment", factory=True, workers=settings.workers, **common
+            )
+            _Workers(config, [config.bind_socket()], announce).run()
     except KeyboardInterrupt:  # uvicorn raises the SIGINT it caught again once it has shut down
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _shut_down(_signal: int, _frame: FrameType | None) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics() -> Iterator[None]:
+    directory = Path(tempfile.mkdtemp(prefix="passgate-metrics-"))
+    prepare_multiprocess_dir(directory)
+    try:
+        yield
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _metrics_listener(settings: Settings) -> Iterator[None]:
+    if not settings.metrics_port:
+        yield
+        return
+    listener = MetricsListener(settings.host, settings.metrics_port)
+    listener.start()
+    try:
+        yield
+    finally:
+        listener.stop()
