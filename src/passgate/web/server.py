@@ -13,6 +13,7 @@ made empty at start and removed at exit; a scrape of any worker, or of the metri
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -63,7 +64,10 @@ def serve(settings: Settings) -> int:
     """Serve until stopped; returns the exit status (1 if the server could not start)."""
 
     def announce() -> None:
-        print(f"Open {settings.link_base}", flush=True)
+        if settings.log_format == "json":  # every line of the log a JSON object
+            logging.getLogger("passgate").info("Open %s", settings.link_base)
+        else:
+            print(f"Open {settings.link_base}", flush=True)
 
     common: dict[str, Any] = {
         "host": settings.host,
