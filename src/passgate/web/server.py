@@ -12,12 +12,16 @@ made empty at start and removed at exit; a scrape of any worker, or of the metri
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
 import signal
 import socket
+import struct
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from passgate import logs
 from passgate.config import Settings, to_json
@@ -34,9 +39,37 @@ from passgate.web.metrics import MetricsListener, prepare_multiprocess_dir
 
 # How long the supervisor waits for its workers' start-up (migrations are done; this is imports and pools).
 WORKER_STARTUP_SECONDS = 120.0
+# At shutdown, how long connections already made (queued in the kernel, or just accepted) have to be taken in
+# and to deliver their requests before the listener closes. A connection made and not yet taken in when a
+# listening socket closes is reset by the kernel: its client may well have sent its request already.
+DRAIN_SECONDS = 0.25
+_SO_ATTACH_FILTER = 26  # Linux <asm-generic/socket.h>
+_DROP_EVERYTHING = struct.pack("HBBI", 0x06, 0, 0, 0)  # one classic BPF instruction: BPF_RET | BPF_K, 0
 
 
-class _Server(uvicorn.Server):
+def _refuse_new_connections(listeners: list[Any]) -> None:
+    """Drop new connection attempts (SYNs) at these listening sockets, while those already made wait to be
+    accepted: the clients of new attempts see a refused connection once the socket closes, having sent nothing.
+    Linux only (a socket filter); elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    program = ctypes.create_string_buffer(_DROP_EVERYTHING)
+    fprog = struct.pack("HP", 1, ctypes.addressof(program))
+    for listener in listeners:
+        with contextlib.suppress(OSError):
+            listener.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+
+
+class _Draining(uvicorn.Server):
+    """uvicorn's server, whose shutdown first lets the connections already made in, so that none is reset."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        _refuse_new_connections([listener for server in self.servers for listener in server.sockets])
+        await asyncio.sleep(DRAIN_SECONDS)  # the queued ones are accepted, and their requests read
+        await super().shutdown(sockets)
+
+
+class _Server(_Draining):
     def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
         super().__init__(config)
         self._announce = announce
@@ -47,6 +80,16 @@ class _Server(uvicorn.Server):
             self._announce()
 
 
+class _Worker(Process):
+    """A worker process whose server drains at shutdown."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = _Draining(config=self.config)
+        return self._server
+
+
 class _Workers(Multiprocess):
     """uvicorn's worker supervisor, announcing once every worker has finished its start-up."""
 
@@ -55,7 +98,10 @@ class _Workers(Multiprocess):
         self._announce = announce
 
     def init_processes(self) -> None:
-        super().init_processes()
+        for _ in range(self.processes_num):
+            worker = _Worker(self.config, self.sockets)
+            worker.start()
+            self.processes.append(worker)
         if all(worker.wait_until_ready(WORKER_STARTUP_SECONDS, self.should_exit) for worker in self.processes):
             self._announce()
 
