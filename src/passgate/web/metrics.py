@@ -26,10 +26,12 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.exposition import ThreadingWSGIServer
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from passgate import metrics
 from passgate.config import Settings
+from passgate.core.errors import InvalidToken
 from passgate.service.context import Context
 from passgate.web.health import Probe
 
@@ -69,16 +71,14 @@ def exposition() -> bytes:
 @router.get("/metrics", include_in_schema=False)
 async def scrape(request: Request) -> Response:
     settings: Settings = request.app.state.settings
+    """The metrics, for the metrics token only (401 invalid_token); 404 when no token is set, as for any path that
+    is not there."""
     if not settings.metrics_token:
-        return JSONResponse({"error": "not_found", "message": "Not Found"}, status_code=404)
+        raise HTTPException(status_code=404, detail="Not Found")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     given = token.strip().encode() if scheme.lower() == "bearer" else b""
     if not hmac.compare_digest(given, settings.metrics_token.encode()):
-        return JSONResponse(
-            {"error": "unauthorized", "message": "This needs the metrics token."},
-            status_code=401,
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
+        raise InvalidToken("/metrics needs the metrics token (Authorization: Bearer).")
     await refresh_gauges(request.app.state.ctx, request.app.state.probe, settings)
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
