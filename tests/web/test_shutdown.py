@@ -3,18 +3,24 @@ sent, and `passgate serve` exits with status 0."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from passgate.service import mail_queue
+from passgate.service.mail import Mailer
 from passgate.testing import SoftwareAuthenticator
 from tests.mailbox import SmtpServer
 from tests.services import PassgateProcess, free_port, passgate_command
+from tests.web.conftest import Server
 
 
 def start(tmp_path: Path, **environment: str) -> tuple[PassgateProcess, str]:
@@ -132,3 +138,32 @@ def test_sigterm_lets_the_mail_being_sent_go_out(tmp_path: Path, smtp: SmtpServe
     assert server.process.wait(timeout=60) == 0, server.log_tail()
     assert len(smtp.mailbox.to("amy@example.com")) == 1
     assert rows(tmp_path, "SELECT count(*) FROM mail_outbox") == [(0,)]  # sent, and known to be: not sent again
+
+
+@dataclass
+class StopsAfterOne:
+    """The node's mailer, with the node told to stop while its first message is being sent."""
+
+    mailer: Mailer
+    stopping: asyncio.Event
+
+    async def send(self, to: str, subject: str, text: str) -> None:
+        self.stopping.set()
+        await self.mailer.send(to, subject, text)
+
+
+async def test_a_stopping_worker_hands_the_rest_of_its_batch_back_at_once(
+    make_server: Callable[..., Server], smtp: SmtpServer
+) -> None:
+    server = make_server(lifespan=False, **smtp.settings)  # no worker of its own: the test runs one pass
+    ctx = server.app.state.ctx
+    for number in range(3):
+        await mail_queue.enqueue(ctx, f"p{number}@example.com", "Hello", "A message.")
+    stopping = asyncio.Event()
+    stopping_ctx = dataclasses.replace(ctx, mailer=StopsAfterOne(ctx.mailer, stopping))
+    done = await mail_queue.deliver_due(stopping_ctx, "stopping-worker", stopping=stopping)
+    assert done.sent == 1 and len(smtp.mailbox.messages) == 1  # the one being sent went out
+    left = server.rows("SELECT status, claimed_by FROM mail_outbox")
+    assert left == [("queued", None)] * 2  # not held for the lease's length
+    again = await mail_queue.deliver_due(ctx, "another-worker")  # due at once, for any worker
+    assert again.sent == 2 and len(smtp.mailbox.messages) == 3
