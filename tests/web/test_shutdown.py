@@ -4,6 +4,7 @@ sent, and `passgate serve` exits with status 0."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from passgate.service import mail_queue
 from passgate.service.mail import Mailer
@@ -23,19 +25,33 @@ from tests.services import PassgateProcess, free_port, passgate_command
 from tests.web.conftest import Server
 
 
-def start(tmp_path: Path, **environment: str) -> tuple[PassgateProcess, str]:
-    port = free_port()
-    origin = f"http://localhost:{port}"
-    command = passgate_command(port, database_url=f"sqlite:///{tmp_path / 'passgate.db'}", origin=origin)
-    server = PassgateProcess(
-        port=port,
-        command=command,
-        log=tmp_path / "server.log",
-        # Every visitor comes from 127.0.0.1: the per-address limit would throttle the load itself.
-        environment={"PASSGATE_RATE_LIMIT_PER_IP": "0", "PASSGATE_OUTBOX_DIR": str(tmp_path / "outbox"), **environment},
-    )
-    server.start()
-    return server, origin
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., tuple[PassgateProcess, str]]]:
+    """Start `passgate serve` on a fresh SQLite database; whatever is still running is stopped after the test."""
+    started: list[PassgateProcess] = []
+
+    def start_server(**environment: str) -> tuple[PassgateProcess, str]:
+        port = free_port()
+        origin = f"http://localhost:{port}"
+        command = passgate_command(port, database_url=f"sqlite:///{tmp_path / 'passgate.db'}", origin=origin)
+        server = PassgateProcess(
+            port=port,
+            command=command,
+            log=tmp_path / "server.log",
+            # Every visitor comes from 127.0.0.1: the per-address limit would throttle the load itself.
+            environment={
+                "PASSGATE_RATE_LIMIT_PER_IP": "0",
+                "PASSGATE_OUTBOX_DIR": str(tmp_path / "outbox"),
+                **environment,
+            },
+        )
+        started.append(server)
+        server.start()
+        return server, origin
+
+    yield start_server
+    for server in started:
+        server.kill()
 
 
 def rows(tmp_path: Path, query: str) -> list[tuple[object, ...]]:
@@ -64,8 +80,10 @@ def slow_body(parts: list[bytes], pause: float, started: threading.Event) -> Ite
     yield from parts[1:]
 
 
-def test_sigterm_under_load_loses_nothing_acknowledged_and_exits_0(tmp_path: Path) -> None:
-    server, origin = start(tmp_path)
+def test_sigterm_under_load_loses_nothing_acknowledged_and_exits_0(
+    tmp_path: Path, start: Callable[..., tuple[PassgateProcess, str]]
+) -> None:
+    server, origin = start()
     acknowledged: list[str] = []
     broken: list[str] = []
     refused = threading.Event()
@@ -124,10 +142,12 @@ def test_sigterm_under_load_loses_nothing_acknowledged_and_exits_0(tmp_path: Pat
     assert set(acknowledged) <= stored
 
 
-def test_sigterm_lets_the_mail_being_sent_go_out(tmp_path: Path, smtp: SmtpServer) -> None:
+def test_sigterm_lets_the_mail_being_sent_go_out(
+    tmp_path: Path, smtp: SmtpServer, start: Callable[..., tuple[PassgateProcess, str]]
+) -> None:
     smtp.mailbox.delay = 2.0  # the relay takes its time over the message
     settings = {f"PASSGATE_{name.upper()}": str(value) for name, value in smtp.settings.items()}
-    server, origin = start(tmp_path, **settings)
+    server, origin = start(**settings)
     with visitor(server, origin) as client:
         assert sign_up(client, origin, "amy").status_code == 200
         assert client.post("/auth/email", json={"email": "amy@example.com"}).status_code == 202
@@ -167,3 +187,23 @@ async def test_a_stopping_worker_hands_the_rest_of_its_batch_back_at_once(
     assert left == [("queued", None)] * 2  # not held for the lease's length
     again = await mail_queue.deliver_due(ctx, "another-worker")  # due at once, for any worker
     assert again.sent == 2 and len(smtp.mailbox.messages) == 3
+
+
+def test_a_request_slower_than_the_graceful_timeout_does_not_hold_the_shutdown(
+    start: Callable[..., tuple[PassgateProcess, str]],
+) -> None:
+    server, origin = start(PASSGATE_GRACEFUL_SHUTDOWN_SECONDS="1")
+    sending = threading.Event()
+
+    def stalled() -> None:
+        body = slow_body([b'{"username": "stalled",', b' "displayName": "S"}'], 30, sending)
+        with contextlib.suppress(httpx.TransportError), visitor(server, origin) as client:
+            client.post("/auth/passkey/register/begin", content=body, headers={"Content-Type": "application/json"})
+
+    threading.Thread(target=stalled, daemon=True).start()
+    assert sending.wait(10)
+    time.sleep(0.3)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    # Cut after its second, not waited for through its thirty.
+    assert server.process.wait(timeout=20) == 0, server.log_tail()
