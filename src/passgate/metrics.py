@@ -58,7 +58,8 @@ SESSIONS_ACTIVE = Gauge(
 )
 MDS_AGE = Gauge(
     "passgate_mds_age_seconds",
-    "Seconds since the FIDO metadata BLOB in use was last refreshed successfully (only with metadata configured).",
+    "Seconds since the FIDO metadata BLOB in use was last refreshed successfully (with mds_file set; +Inf while"
+    " there is none).",
     multiprocess_mode="mostrecent",
 )
 

@@ -4,6 +4,7 @@ template and by ceremony outcome; several workers' counts add up."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -165,6 +166,7 @@ async def test_metadata_age_is_the_time_since_the_last_good_refresh(
     blob = tmp_path / "mds.jwt"
     server = make_server(metrics_token=TOKEN, mds_file=str(blob))  # nothing stored yet
     async with server.client() as client:
+        assert value(await scrape(client), "passgate_mds_age_seconds") == math.inf  # never refreshed
         blob.write_text("the verified BLOB")
         refreshed = time.time() - 3 * 3600
         os.utime(blob, (refreshed, refreshed))

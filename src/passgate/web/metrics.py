@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import os
 import threading
 import time
@@ -49,7 +50,9 @@ async def refresh_gauges(ctx: Context, probe: Probe, settings: Settings) -> None
             metrics.SESSIONS_ACTIVE.set(active)
     except (SQLAlchemyError, OSError, TimeoutError):
         pass  # the database is away: /readyz says so; the gauge keeps its last value
-    if settings.mds_file and ctx.metadata.current is not None:
+    if settings.mds_file and ctx.metadata.current is None:
+        metrics.MDS_AGE.set(math.inf)  # configured, and no good BLOB yet: as old as can be, so alerts fire
+    elif settings.mds_file:
         # `passgate mds refresh` (and the server's daily refresh) writes the file only with a BLOB that verified.
         with contextlib.suppress(OSError):
             metrics.MDS_AGE.set(max(0.0, time.time() - Path(settings.mds_file).stat().st_mtime))
