@@ -230,7 +230,8 @@ async def run_forever(
     that shuts down neither cuts a message off half-way nor holds the rest of its batch for a lease's length.
     """
     worker = secrets.token_hex(16)
-    stopping = stopping or asyncio.Event()
+    if stopping is None:
+        stopping = asyncio.Event()  # never set: the task is cancelled instead
     while not stopping.is_set():
         ctx.mail_ready.clear()  # before claiming: a message queued while this pass runs wakes the next one
         done = Delivered()

@@ -192,7 +192,7 @@ def create_app(
     if settings.secure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     app.add_middleware(SecurityHeaders, headers=headers)
-    # Outermost: preflights are answered before anything else runs, and error responses carry the headers too.
+    # Outside the routes: preflights are answered before anything else runs, and error responses carry the headers.
     app.add_middleware(Cors, origins=lambda: cors.allowed_origins(app.state.ctx))
     # Outermost of all: every answer, preflights included, is counted, timed and carries its request id. With
     # JSON logs it writes the access lines (uvicorn's own access log then is off).
