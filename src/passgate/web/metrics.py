@@ -73,9 +73,9 @@ def exposition() -> bytes:
 
 @router.get("/metrics", include_in_schema=False)
 async def scrape(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
     """The metrics, for the metrics token only (401 invalid_token); 404 when no token is set, as for any path that
     is not there."""
+    settings: Settings = request.app.state.settings
     if not settings.metrics_token:
         raise HTTPException(status_code=404, detail="Not Found")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
