@@ -336,6 +336,22 @@ async def test_sessions(storage: Storage) -> None:
     assert await storage.sessions.get(b"t" * 32) is None
 
 
+async def test_active_sessions_are_counted_as_purging_would_keep_them(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    lives = {b"a": (NOW, NOW + day), b"b": (NOW - 2 * hour, NOW + day), b"c": (NOW, NOW - hour)}
+    for name, (last_seen, expires) in lives.items():
+        await storage.sessions.create(
+            Session(
+                token_hash=name * 32, user_id="u1", created_at=NOW - day, last_seen_at=last_seen, expires_at=expires
+            )
+        )
+    assert await storage.sessions.count_active(NOW, hour) == 1  # b idle too long, c past its end
+    assert await storage.sessions.count_active(NOW, 3 * hour) == 2
+    await storage.sessions.purge_expired(NOW, hour)
+    assert await storage.sessions.count_active(NOW, 3 * hour) == 1
+
+
 async def test_events_newest_first_and_by_user(storage: Storage) -> None:
     for number in range(3):
         await storage.events.record(

@@ -377,6 +377,10 @@ class SessionStore(Protocol):
         """Delete sessions past their absolute end or idle longer than `idle`; returns how many."""
         ...
 
+    async def count_active(self, now: datetime, idle: timedelta) -> int:
+        """How many sessions are neither past their absolute end nor idle longer than `idle`."""
+        ...
+
 
 class BackupCodeStore(Protocol):
     async def replace(self, user_id: str, codes: list[BackupCode]) -> None:

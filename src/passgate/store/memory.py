@@ -299,6 +299,9 @@ class MemorySessions:
             del self._rows[key]
         return doomed
 
+    async def count_active(self, now: datetime, idle: timedelta) -> int:
+        return sum(1 for s in self._rows.values() if s.expires_at > now and s.last_seen_at > now - idle)
+
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         expired = [key for key, row in self._rows.items() if row.expires_at < now or row.last_seen_at + idle < now]
         for key in expired:

@@ -183,6 +183,9 @@ class CachedSessions:
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         return await self._inner.purge_expired(now, idle)
 
+    async def count_active(self, now: datetime, idle: timedelta) -> int:
+        return await self._inner.count_active(now, idle)
+
     async def forget(self, *token_hashes: bytes) -> None:
         """Sessions ended in the database: their cache entries become tombstones."""
         try:

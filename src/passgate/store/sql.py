@@ -401,6 +401,11 @@ DELETE_OIDC_CLIENT = delete(_oidc_clients).where(_oidc_clients.c.client_id == bi
 PURGE_SESSIONS = delete(_sessions).where(
     or_(_sessions.c.expires_at < bindparam("now"), _sessions.c.last_seen_at < bindparam("idle_since"))
 )
+COUNT_ACTIVE_SESSIONS = (
+    select(func.count())
+    .select_from(_sessions)
+    .where(_sessions.c.expires_at > bindparam("now"), _sessions.c.last_seen_at > bindparam("idle_since"))
+)
 
 
 Record = TypeVar("Record")
@@ -726,6 +731,11 @@ class SqlSessions(_Tables):
         async with self._write() as connection:
             result = await connection.execute(PURGE_SESSIONS, {"now": now, "idle_since": now - idle})
         return int(result.rowcount)
+
+    async def count_active(self, now: datetime, idle: timedelta) -> int:
+        async with self._read() as connection:
+            result = await connection.execute(COUNT_ACTIVE_SESSIONS, {"now": now, "idle_since": now - idle})
+            return int(result.scalar_one())
 
 
 class SqlEvents(_Tables):

@@ -112,7 +112,7 @@ def create_app(
             asyncio.create_task(
                 housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
             ),
-            asyncio.create_task(metrics_web.refresh_forever(app.state.ctx, app.state.probe, settings)),
+            asyncio.create_task(metrics_web.refresh_forever(app.state.ctx, settings)),
         ]
         yield
         stopping.set()  # the message being sent is finished, the rest of its batch handed back

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from starlette.responses import JSONResponse
 
-from passgate.store import schema
 from passgate.store.sql import sync_url
 
 router = APIRouter(tags=["operations"])
@@ -38,10 +36,10 @@ def script_heads() -> frozenset[str]:
 
 
 class Probe:
-    """Readiness checks, and the few counts a scrape reports, on connections of their own.
+    """Readiness checks, on connections of their own.
 
     `database_url` None: the application was handed its storage (an embedding application, a test), which its
-    owner watches; the probe then checks Redis alone and counts nothing.
+    owner watches; the probe then checks Redis alone.
     """
 
     def __init__(self, database_url: str | None, redis_url: str = "") -> None:
@@ -83,28 +81,6 @@ class Probe:
             except SQLAlchemyError:  # the database answers, but was never migrated
                 return False
         return versions == script_heads()
-
-    async def active_sessions(self, now: datetime, idle: timedelta) -> int | None:
-        """Sessions neither past their absolute end nor idle longer than `idle` (None: no database to count in).
-
-        Raises:
-            SQLAlchemyError, OSError, TimeoutError: the database did not answer.
-        """
-        engine = self._engine
-        if engine is None:
-            return None
-        sessions = schema.sessions
-        query = (
-            select(func.count())
-            .select_from(sessions)
-            .where(sessions.c.expires_at > now, sessions.c.last_seen_at > now - idle)
-        )
-
-        def count() -> int:
-            with engine.connect() as connection:
-                return int(connection.execute(query).scalar_one())
-
-        return await asyncio.wait_for(asyncio.to_thread(count), PROBE_TIMEOUT_SECONDS)
 
     async def close(self) -> None:
         if self._redis is not None:

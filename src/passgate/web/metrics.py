@@ -32,23 +32,24 @@ from starlette.responses import Response
 
 from passgate import metrics
 from passgate.config import Settings
-from passgate.core.errors import InvalidToken
+from passgate.core.errors import InvalidToken, StorageUnavailable
 from passgate.service.context import Context
-from passgate.web.health import Probe
 
 log = logging.getLogger("passgate")
 router = APIRouter(tags=["operations"])
 
 REFRESH_SECONDS = 30.0
+COUNT_SECONDS = 5.0  # a scrape does not wait longer for the sessions count
 
 
-async def refresh_gauges(ctx: Context, probe: Probe, settings: Settings) -> None:
-    """Set the sessions-active and metadata-age gauges from the database and the metadata file."""
+async def refresh_gauges(ctx: Context, settings: Settings) -> None:
+    """Set the sessions-active and metadata-age gauges from the storage and the metadata file."""
     try:
-        active = await probe.active_sessions(ctx.clock(), ctx.rp.session_idle)
-        if active is not None:
-            metrics.SESSIONS_ACTIVE.set(active)
-    except (SQLAlchemyError, OSError, TimeoutError):
+        now = ctx.clock()
+        metrics.SESSIONS_ACTIVE.set(
+            await asyncio.wait_for(ctx.storage.sessions.count_active(now, ctx.rp.session_idle), COUNT_SECONDS)
+        )
+    except (SQLAlchemyError, StorageUnavailable, OSError, TimeoutError):
         pass  # the database is away: /readyz says so; the gauge keeps its last value
     if settings.mds_file and ctx.metadata.current is None:
         metrics.MDS_AGE.set(math.inf)  # configured, and no good BLOB yet: as old as can be, so alerts fire
@@ -58,10 +59,10 @@ async def refresh_gauges(ctx: Context, probe: Probe, settings: Settings) -> None
             metrics.MDS_AGE.set(max(0.0, time.time() - Path(settings.mds_file).stat().st_mtime))
 
 
-async def refresh_forever(ctx: Context, probe: Probe, settings: Settings) -> None:
+async def refresh_forever(ctx: Context, settings: Settings) -> None:
     while True:
         try:
-            await refresh_gauges(ctx, probe, settings)
+            await refresh_gauges(ctx, settings)
         except Exception:  # a failed refresh must not stop the next one
             log.exception("refreshing the metrics' gauges failed")
         await asyncio.sleep(REFRESH_SECONDS)
@@ -82,7 +83,7 @@ async def scrape(request: Request) -> Response:
     given = token.strip().encode() if scheme.lower() == "bearer" else b""
     if not hmac.compare_digest(given, settings.metrics_token.encode()):
         raise InvalidToken("/metrics needs the metrics token (Authorization: Bearer).")
-    await refresh_gauges(request.app.state.ctx, request.app.state.probe, settings)
+    await refresh_gauges(request.app.state.ctx, settings)
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
