@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 import passgate
-from passgate import mds_cli
+from passgate.cli import mds as mds_cli
 from passgate.core.encoding import b64url_decode
 from passgate.core.mds import (
     GLOBALSIGN_ROOT_R3,

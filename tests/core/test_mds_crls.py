@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from passgate.mds_cli import crl_urls, refresh
+from passgate.cli.mds import crl_urls, refresh
 from tests.services import free_port
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -34,7 +34,7 @@ async def purge(ctx: Context) -> tuple[int, int]:
 
 def load_metadata(ctx: Context, path: Path) -> None:
     """Load the stored, verified BLOB into the context (keeping the current one if it does not verify)."""
-    from passgate.mds_cli import load_stored
+    from passgate.cli.mds import load_stored
 
     blob = load_stored(path, now=ctx.clock())
     if blob is not None:
@@ -43,7 +43,7 @@ def load_metadata(ctx: Context, path: Path) -> None:
 
 async def refresh_metadata(ctx: Context, url: str, path: Path) -> None:
     """Fetch, verify and store a newer BLOB; the last good one stays in use if anything fails."""
-    from passgate.mds_cli import refresh
+    from passgate.cli.mds import refresh
 
     status = await asyncio.to_thread(refresh, None, url, path, ctx.clock())
     if status == 0:

@@ -1,4 +1,5 @@
-"""The `passgate` command: serve, migrate, events, policy, mds, mail, keys, clients."""
+"""The `passgate` command: the parser and serve, migrate and policy; one module here per other command group
+(users, apps, clients, keys, mail, mds, events)."""
 
 from __future__ import annotations
 
@@ -81,11 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--config")
     keys.add_argument("--database-url", dest="database_url")
 
-    from passgate import apps_cli, clients_cli, users_cli
+    from passgate.cli import apps, clients, users
 
-    clients_cli.add_parser(commands)
-    users_cli.add_parser(commands)
-    apps_cli.add_parser(commands)
+    clients.add_parser(commands)
+    users.add_parser(commands)
+    apps.add_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
@@ -99,15 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         *("command", "config", "user", "type", "outcome", "since", "limit", "json", "action", "file", "url", "crl"),
     )
     if arguments.command == "clients":
-        from passgate.clients_cli import ARGUMENTS
+        from passgate.cli.clients import ARGUMENTS
 
         local += ARGUMENTS
     if arguments.command == "users":
-        from passgate.users_cli import ARGUMENTS as USER_ARGUMENTS
+        from passgate.cli.users import ARGUMENTS as USER_ARGUMENTS
 
         local += USER_ARGUMENTS
     if arguments.command == "apps":
-        from passgate.apps_cli import ARGUMENTS as APP_ARGUMENTS
+        from passgate.cli.apps import ARGUMENTS as APP_ARGUMENTS
 
         local += APP_ARGUMENTS
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
@@ -127,29 +128,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "keys":
         return _keys(settings, arguments.action, load_settings(flags, os.environ, arguments.config, serving=False))
     if arguments.command == "clients":
-        from passgate import clients_cli
+        from passgate.cli import clients
 
-        return clients_cli.run(settings, arguments)
+        return clients.run(settings, arguments)
     if arguments.command == "apps":
-        from passgate import apps_cli
+        from passgate.cli import apps
 
-        return apps_cli.run(settings, arguments)
+        return apps.run(settings, arguments)
     if arguments.command == "users":
-        from passgate import users_cli
+        from passgate.cli import users
 
-        return users_cli.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
+        return users.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
     if arguments.command == "events":
-        from passgate.events_cli import list_events
+        from passgate.cli.events import list_events
 
         return list_events(settings, arguments)
     return _serve(settings)
 
 
 def _mail(settings: Settings, action: str, again: Settings) -> int:
-    from passgate import mail_cli
+    from passgate.cli import mail
 
     if action == "list":
-        return mail_cli.show(settings)
+        return mail.show(settings)
     # Unset, the secret key is drawn at random each time settings load: two loads then disagree. Queued bodies
     # are sealed under the server's key, so without it nothing could be read (only pushed back).
     if settings.secret_key != again.secret_key:
@@ -158,26 +159,26 @@ def _mail(settings: Settings, action: str, again: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    return mail_cli.flush(settings)
+    return mail.flush(settings)
 
 
 def _keys(settings: Settings, action: str, again: Settings) -> int:
-    from passgate import keys_cli
+    from passgate.cli import keys
 
     if action == "list":
-        return keys_cli.show(settings)
+        return keys.show(settings)
     # New private keys are sealed under secret_key: under a random one (unset), no server could use them.
     if settings.secret_key != again.secret_key:
         print("passgate: set secret_key (PASSGATE_SECRET_KEY) as the server has it to rotate its keys", file=sys.stderr)
         return 2
-    return keys_cli.rotate(settings)
+    return keys.rotate(settings)
 
 
 def _refresh_metadata(settings: Settings, file: str | None, url: str | None, crls: list[str]) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from passgate.mds_cli import refresh
+    from passgate.cli.mds import refresh
 
     if not settings.mds_file:
         print("passgate: set mds_file (--mds-file, PASSGATE_MDS_FILE) to where the BLOB is kept", file=sys.stderr)
