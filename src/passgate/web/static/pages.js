@@ -117,7 +117,10 @@ function wirePasswordSignin(form, passkeySignIn) {
   const continueButton = document.getElementById("continue-button");
   const passwordButton = document.getElementById("password-button");
 
+  let asked = null; // the username whose password the page asks for
+
   const showPasswordStep = (shown) => {
+    asked = shown ? usernameInput.value.trim() : null;
     step.hidden = !shown;
     passwordInput.required = shown;
     continueButton.hidden = shown;
@@ -126,8 +129,12 @@ function wirePasswordSignin(form, passkeySignIn) {
       passwordInput.value = "";
     }
   };
-  // Another username: its answer is asked for again.
-  usernameInput.addEventListener("input", () => showPasswordStep(false));
+  // Another username: its answer is asked for again (a password manager filling in the same one changes nothing).
+  usernameInput.addEventListener("input", () => {
+    if (asked !== null && usernameInput.value.trim() !== asked) {
+      showPasswordStep(false);
+    }
+  });
 
   const continueWith = async (username) => {
     if (!username) {
