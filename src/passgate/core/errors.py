@@ -45,7 +45,8 @@
     │   ├── InvalidRequest           invalid_request
     │   ├── UnsupportedMediaType     unsupported_media_type
     │   ├── BodyTooLarge             body_too_large
-    │   └── OriginNotAllowed         origin_not_allowed
+    │   ├── OriginNotAllowed         origin_not_allowed
+    │   └── PasswordFormatUnknown    password_format_unknown  (an imported password hash no scheme verifies)
     ├── ClientError  (an OpenID Connect client is unknown, or its settings are unacceptable)
     │   ├── InvalidClient            invalid_client        (unknown client, wrong secret: one answer for each)
     │   ├── InvalidClientMetadata    invalid_client_metadata  (a redirect URI, scope or name is refused)
@@ -318,6 +319,13 @@ class BodyTooLarge(RequestError):
 class OriginNotAllowed(RequestError):
     code = "origin_not_allowed"
     default_message = "Requests from this origin are not allowed."
+
+
+class PasswordFormatUnknown(RequestError):
+    """A password hash to import is in no format passgate.core.passwords verifies, or is malformed."""
+
+    code = "password_format_unknown"
+    default_message = "The password hash is not in a format Passgate verifies."
 
 
 class ClientError(PasskeyError):
