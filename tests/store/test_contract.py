@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.oidc_clients import OidcClient, hash_secret
 from passgate.store.base import (
+    AccountStats,
     AuthorizationCode,
     BackupCode,
     Consent,
@@ -26,6 +27,7 @@ from passgate.store.base import (
     EmailToken,
     Event,
     MailKind,
+    PasswordGroup,
     PendingChallenge,
     QueuedMail,
     RefreshToken,
@@ -36,6 +38,7 @@ from passgate.store.base import (
     Storage,
     StoredPassword,
     User,
+    hash_tag,
 )
 from passgate.store.factory import open_storage
 from passgate.store.memory import memory_storage
@@ -197,6 +200,68 @@ async def test_a_password_is_rehashed_only_from_the_hash_it_had(storage: Storage
     assert await storage.passwords.get("u1") == dataclasses.replace(old, hash="new", updated_at=later)
     assert not await storage.passwords.rehash("u1", old_hash="old", new_hash="newer", at=later)
     assert not await storage.passwords.rehash("nobody", old_hash="old", new_hash="new", at=later)
+
+
+async def test_an_import_records_its_event_with_the_account(storage: Storage) -> None:
+    imported = dataclasses.replace(user(), external_id="legacy-1")
+    recorded = Event(type="user.imported", outcome="success", created_at=NOW, user_id="u1", detail={"passkeys": 1})
+    await storage.users.create_imported(imported, [credential()], None, event=recorded)
+    clashing = Event(type="user.imported", outcome="success", created_at=NOW, user_id="u2")
+    with pytest.raises(UsernameTaken):
+        await storage.users.create_imported(user("alice", "u2"), [], None, event=clashing)
+    events = await storage.events.list(type="user.imported")
+    assert [(e.user_id, e.detail) for e in events] == [("u1", {"passkeys": 1})]
+
+
+async def test_an_account_is_found_by_its_user_handle(storage: Storage) -> None:
+    await storage.users.create_imported(dataclasses.replace(user(), user_handle=b"legacy-user-0042"), [], None)
+    found = await storage.users.by_user_handle(b"legacy-user-0042")
+    assert found is not None and found.id == "u1"
+    assert await storage.users.by_user_handle(b"LEGACY-USER-0042") is None
+
+
+async def test_an_import_with_an_address_another_account_verified_stores_nothing(storage: Storage) -> None:
+    verified = dataclasses.replace(user(), email="ada@example.com", email_verified_at=NOW)
+    await storage.users.create_imported(verified, [], None)
+    other = dataclasses.replace(user("Bob", "u2"), email="ADA@example.com", email_verified_at=NOW)
+    with pytest.raises(EmailTaken):
+        await storage.users.create_imported(other, [credential(b"c2", "u2")], None)
+    assert await storage.users.get("u2") is None and await storage.credentials.get(b"c2") is None
+    unverified = dataclasses.replace(other, email_verified_at=None)
+    await storage.users.create_imported(unverified, [], None)  # an unverified address belongs to nobody
+    found = await storage.users.by_email("ada@example.com")
+    assert found is not None and found.id == "u1"
+
+
+async def test_account_stats_count_who_still_needs_a_password(storage: Storage) -> None:
+    assert await storage.users.stats() == AccountStats(accounts=0, upgraded=0, passwords=())
+
+    def password(user_id: str, stored: str) -> StoredPassword:
+        return StoredPassword(user_id=user_id, hash=stored, created_at=NOW, updated_at=NOW)
+
+    await storage.users.create_with_credential(user("Passkey", "u1"), credential(b"c1", "u1"))
+    await storage.users.create_imported(user("Only", "u2"), [], password("u2", "$2b$12$aaaa"))
+    await storage.users.create_imported(user("Both", "u3"), [credential(b"c3", "u3")], password("u3", "$2b$10$bbbb"))
+    moved = dataclasses.replace(credential(b"c4", "u4"), created_by="upgrade")
+    await storage.users.create_imported(user("Moved", "u4"), [moved], password("u4", "$argon2id$v=19$m=1$cc"))
+    await storage.users.create_imported(user("Django", "u5"), [], password("u5", "pbkdf2_sha256$1$dd"))
+    await storage.users.create_imported(user("Nothing", "u6"), [], None)
+    assert await storage.users.stats() == AccountStats(
+        accounts=6,
+        upgraded=1,
+        passwords=(
+            PasswordGroup(tag="$2b$", sample="$2b$10$bbbb", accounts=2, without_passkey=1),
+            PasswordGroup(tag="$argon2id$", sample="$argon2id$v=19$m=1$cc", accounts=1, without_passkey=0),
+            PasswordGroup(tag="pbkdf2_sha256$", sample="pbkdf2_sha256$1$dd", accounts=1, without_passkey=1),
+        ),
+    )
+
+
+def test_a_hash_tag_is_its_text_up_to_the_first_dollar_after_the_first_character() -> None:
+    assert hash_tag("$2b$12$salt") == "$2b$"
+    assert hash_tag("pbkdf2_sha256$600000$salt$hash") == "pbkdf2_sha256$"
+    assert hash_tag("$argon2id") == "$"
+    assert hash_tag("plain") == "p"
 
 
 async def test_a_password_is_removed_once(storage: Storage) -> None:

@@ -146,10 +146,18 @@ async def test_openapi_describes_the_api(browser: httpx.AsyncClient) -> None:
         "/auth/logout",
         "/auth/consents",
         "/auth/consents/{client_id}",
+        "/auth/password/available",
+        "/auth/password/login",
+        "/auth/password",
     ):
         assert path in spec["paths"]
     begin = spec["paths"]["/auth/passkey/register/begin"]["post"]
-    assert "username" in begin["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"username", "conditional"} <= set(
+        begin["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )
+    login = spec["paths"]["/auth/password/login"]["post"]
+    assert set(login["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"username", "password"}
+    assert "delete" in spec["paths"]["/auth/password"]
 
 
 async def test_pages_are_served_with_security_headers(browser: httpx.AsyncClient) -> None:

@@ -45,12 +45,17 @@ def check_client_data(
         raise TokenBindingInvalid()
 
 
-def check_authenticator_data(auth_data: AuthenticatorData, *, expected_rp_id: str, policy: Policy) -> None:
+def check_authenticator_data(
+    auth_data: AuthenticatorData, *, expected_rp_id: str, policy: Policy, require_user_presence: bool = True
+) -> None:
+    """`require_user_presence=False` is for a conditional create only (WebAuthn L3 section 7.1, as amended for
+    conditional mediation): the browser may make that passkey with no prompt, so neither UP nor UV is required."""
     if not hmac.compare_digest(auth_data.rp_id_hash, hashlib.sha256(expected_rp_id.encode()).digest()):
         raise RpIdMismatch()
-    if not auth_data.user_present:
-        raise UserNotPresent()
-    if policy.requires_user_verification and not auth_data.user_verified:
-        raise UserNotVerified()
+    if require_user_presence:
+        if not auth_data.user_present:
+            raise UserNotPresent()
+        if policy.requires_user_verification and not auth_data.user_verified:
+            raise UserNotVerified()
     if auth_data.backed_up and not auth_data.backup_eligible:
         raise MalformedResponse("The backup state flag is set on a credential that is not backup eligible.")

@@ -40,12 +40,18 @@
     │   ├── EmailTaken               email_taken           (verified by another account first)
     │   ├── RateLimited              rate_limited
     │   ├── Forbidden                forbidden
-    │   └── UnknownConsent           unknown_consent       (no consent remembered for this client)
+    │   ├── UnknownConsent           unknown_consent       (no consent remembered for this client)
+    │   ├── UserHandleTaken          user_handle_taken     (an imported user handle belongs to another account)
+    │   ├── PasswordIncorrect        password_incorrect    (unknown user, no password or a wrong one: one answer)
+    │   ├── PasswordsOff             passwords_off         (password sign-in is not offered: passwords = "off")
+    │   ├── UpgradeNotAllowed        upgrade_not_allowed   (a conditional create only right after a password sign-in)
+    │   └── NoPassword               no_password           (the account has no password to remove)
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
     │   ├── UnsupportedMediaType     unsupported_media_type
     │   ├── BodyTooLarge             body_too_large
     │   ├── OriginNotAllowed         origin_not_allowed
+    │   ├── InvalidImportRecord      invalid_import_record (a line of an import file; `field` names what is wrong)
     │   └── PasswordFormatUnknown    password_format_unknown  (an imported password hash no scheme verifies)
     ├── ClientError  (an OpenID Connect client is unknown, or its settings are unacceptable)
     │   ├── InvalidClient            invalid_client        (unknown client, wrong secret: one answer for each)
@@ -297,6 +303,34 @@ class UnknownConsent(AccountError):
     default_message = "You have not connected this application."
 
 
+class UserHandleTaken(AccountError):
+    code = "user_handle_taken"
+    default_message = "Another account has this WebAuthn user handle."
+
+
+class PasswordIncorrect(AccountError):
+    """The one answer to a refused password sign-in, whether the account is unknown, has no password, or the
+    password is wrong: telling them apart would tell which usernames exist."""
+
+    code = "password_incorrect"
+    default_message = "That username and password do not match."
+
+
+class PasswordsOff(AccountError):
+    code = "passwords_off"
+    default_message = "This site no longer signs in with passwords. Sign in with a passkey."
+
+
+class UpgradeNotAllowed(AccountError):
+    code = "upgrade_not_allowed"
+    default_message = "A passkey can be made without asking only right after signing in with a password."
+
+
+class NoPassword(AccountError):
+    code = "no_password"
+    default_message = "Your account has no password."
+
+
 class RequestError(PasskeyError):
     code = "request_error"
 
@@ -319,6 +353,17 @@ class BodyTooLarge(RequestError):
 class OriginNotAllowed(RequestError):
     code = "origin_not_allowed"
     default_message = "Requests from this origin are not allowed."
+
+
+class InvalidImportRecord(RequestError):
+    """An account to import is refused as written: `field` names the part that is wrong ("passkeys[0].publicKey")."""
+
+    code = "invalid_import_record"
+    default_message = "The account to import is invalid."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PasswordFormatUnknown(RequestError):

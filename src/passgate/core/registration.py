@@ -58,12 +58,15 @@ def verify_registration(
     policy: Policy = Policy(),
     now: datetime | None = None,
     metadata: Mapping[str, AuthenticatorMetadata] | None = None,
+    require_user_presence: bool = True,
 ) -> RegisteredCredential:
     """Verify a RegistrationResponseJSON (what `navigator.credentials.create()` gives, as JSON), as a dict,
     a JSON string, or already parsed.
 
     `now` is the time at which attestation certificates are validated (default: the current time).
     `metadata` (FIDO metadata by AAGUID) adds trust anchors, and refuses models reported compromised.
+    `require_user_presence=False` accepts a response with the UP and UV flags both clear: only for the challenge of
+    a conditional create (`mediation: "conditional"`), which the browser may answer without a prompt.
 
     Raises:
         MalformedResponse, TypeMismatch, ChallengeMismatch, OriginMismatch, CrossOriginNotAllowed,
@@ -80,7 +83,9 @@ def verify_registration(
         policy=policy,
     )
     auth_data = parsed.attestation.auth_data
-    check_authenticator_data(auth_data, expected_rp_id=expected_rp_id, policy=policy)
+    check_authenticator_data(
+        auth_data, expected_rp_id=expected_rp_id, policy=policy, require_user_presence=require_user_presence
+    )
     attested = auth_data.attested
     if attested is None:
         raise MalformedResponse("The authenticator did not include the new credential.")

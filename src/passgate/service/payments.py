@@ -16,7 +16,7 @@ from typing import Any
 from passgate.core.authentication import verify_authentication
 from passgate.core.data import AuthenticationResponse
 from passgate.core.encoding import b64url_encode
-from passgate.core.errors import Forbidden, UnknownCredential, UserHandleMismatch
+from passgate.core.errors import Forbidden, StepUpRequired, UnknownCredential, UserHandleMismatch
 from passgate.core.options import CredentialDescriptor, request_options
 from passgate.core.transactions import canonical, clean_transaction
 from passgate.service import challenges, ratelimit
@@ -36,10 +36,12 @@ async def begin(ctx: Context, client: Client, current: SignedIn, transaction: ob
 
     Raises:
         Forbidden: the policy does not offer transaction confirmation.
+        StepUpRequired: a password session (a passkey sign-in or step-up first).
         InvalidRequest: a bad summary (see core.transactions.clean_transaction).
     """
     if not ctx.rp.policy.confirm_transactions:
         raise Forbidden("Transaction confirmation is not enabled by this site's policy.")
+    _refuse_password_session(current)
     summary = clean_transaction(transaction, today=ctx.clock().date())
     await ratelimit.ceremony(ctx, client, "confirm-begin", account=current.user.id)
     challenge = hashlib.sha256(ctx.random(32) + canonical(summary)).digest()
@@ -63,6 +65,12 @@ async def begin(ctx: Context, client: Client, current: SignedIn, transaction: ob
     return request_options(rp_id=ctx.rp.rp_id, challenge=challenge, policy=policy, allow=allow), browser
 
 
+def _refuse_password_session(current: SignedIn) -> None:
+    # A password session may add a passkey without a step-up: that passkey must not confirm payments on its own.
+    if current.session.kind == "password":
+        raise StepUpRequired("Confirm it's you with a passkey before confirming a payment.")
+
+
 async def complete(ctx: Context, client: Client, current: SignedIn, response: Any) -> Confirmed:
     """Verify the confirming assertion (UV required) and record the confirmed transaction.
 
@@ -71,6 +79,7 @@ async def complete(ctx: Context, client: Client, current: SignedIn, response: An
     """
     async with audited(ctx, client, "payment.confirm") as audit:
         audit.user_id = current.user.id
+        _refuse_password_session(current)
         await ratelimit.ceremony(ctx, client, "confirm-complete", account=current.user.id)
         parsed = AuthenticationResponse.parse(response)
         pending = await challenges.take(ctx, client, "confirmation", parsed.client_data.challenge)

@@ -42,7 +42,7 @@ def new_session(
 ) -> tuple[str, Session]:
     """A new session's token (for the cookie) and its stored form (the token's hash only).
 
-    A passkey session counts as a fresh authentication (step-up) now; a recovery session does not.
+    A passkey session counts as a fresh authentication (step-up) now; a recovery or password session does not.
     `credential_id` is the passkey that opened it: removing that passkey ends the session. `user_verified`:
     that passkey's assertion (or attestation, at sign-up) had the UV flag; never for a recovery path.
     """
@@ -80,7 +80,11 @@ async def start(
 
 
 async def resolve(ctx: Context, token: str | None) -> SignedIn | None:
-    """The signed-in user for a session token, or None if unknown, idle too long or past its end."""
+    """The signed-in user for a session token, or None if unknown, idle too long or past its end.
+
+    A password session also ends once password sign-in could not open it again: passwords turned off
+    (`passwords = "off"`), or the account's password removed (whoever might have known it is signed out too).
+    """
     if not token or len(token) > 128:
         return None
     token_hash = digest(token)
@@ -91,12 +95,19 @@ async def resolve(ctx: Context, token: str | None) -> SignedIn | None:
     if now >= session.expires_at or now >= session.last_seen_at + ctx.rp.session_idle:
         await ctx.storage.sessions.delete(token_hash)
         return None
+    if session.kind == "password" and not await _password_still_signs_in(ctx, session.user_id):
+        await ctx.storage.sessions.delete(token_hash)
+        return None
     user = await ctx.storage.users.get(session.user_id)
     if user is None:
         return None
     if now - session.last_seen_at >= TOUCH_INTERVAL:
         await ctx.storage.sessions.touch(token_hash, now)
     return SignedIn(user=user, session=session)
+
+
+async def _password_still_signs_in(ctx: Context, user_id: str) -> bool:
+    return ctx.rp.passwords == "migrate" and await ctx.storage.passwords.get(user_id) is not None
 
 
 async def end(ctx: Context, client: Client, *, asked_by: str | None = None) -> None:
@@ -138,7 +149,7 @@ def require_recent_passkey(ctx: Context, current: SignedIn) -> None:
     """Sensitive changes need a passkey used within the step-up window.
 
     Raises:
-        StepUpRequired: the session is a recovery session, or its last passkey use is too old.
+        StepUpRequired: the session is a recovery or password session, or its last passkey use is too old.
     """
     at = current.session.authenticated_at
     if at is None or ctx.clock() - at > ctx.rp.step_up_window:

@@ -80,6 +80,31 @@ class StoredPassword:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PasswordGroup:
+    """The accounts whose password hashes share a leading tag (`hash_tag`: "$2b$", "$argon2id$",
+    "pbkdf2_sha256$"), which names one hash scheme. `sample` is one of the hashes, to name the scheme by."""
+
+    tag: str
+    sample: str
+    accounts: int
+    without_passkey: int  # the password is their only way in
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountStats:
+    accounts: int
+    upgraded: int  # accounts with a passkey made by the upgrade right after a password sign-in
+    passwords: tuple[PasswordGroup, ...]  # by tag, sorted
+
+
+def hash_tag(stored: str) -> str:
+    """A password hash's leading tag: up to its first "$" after the first character ("$2b$12$..." gives "$2b$",
+    "pbkdf2_sha256$..." gives "pbkdf2_sha256$"); the first character if there is none."""
+    end = stored.find("$", 1)
+    return stored[: end + 1] if end >= 0 else stored[:1]
+
+
+@dataclass(frozen=True, kw_only=True)
 class PendingChallenge:
     """A challenge issued by a `begin`, waiting for its `complete`.
 
@@ -240,14 +265,28 @@ class UserStore(Protocol):
         """The imported account that had this id in the system it came from (compared exactly)."""
         ...
 
-    async def create_imported(
-        self, user: User, credentials: Sequence[Credential], password: StoredPassword | None
-    ) -> None:
-        """Create an imported account with its passkeys and password together, or nothing.
+    async def by_user_handle(self, user_handle: bytes) -> User | None:
+        """The account whose WebAuthn user handle (user.id) this is."""
+        ...
 
-        Raises CredentialExists if one of the passkeys is stored already, UsernameTaken if the username, the
-        external id or the user handle belongs to an account already.
+    async def create_imported(
+        self,
+        user: User,
+        credentials: Sequence[Credential],
+        password: StoredPassword | None,
+        *,
+        event: Event | None = None,
+    ) -> None:
+        """Create an imported account with its passkeys and password (and record `event`) together, or nothing.
+
+        Raises CredentialExists if one of the passkeys is stored already, EmailTaken if another account has
+        verified the user's (verified) address, UsernameTaken if the username, the external id or the user
+        handle belongs to an account already.
         """
+        ...
+
+    async def stats(self) -> AccountStats:
+        """How many accounts there are, and how far they have moved from passwords, in one aggregated query."""
         ...
 
 

@@ -13,6 +13,7 @@ from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, Use
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store.base import (
+    AccountStats,
     AppUser,
     AuthorizationCode,
     BackupCode,
@@ -23,6 +24,7 @@ from passgate.store.base import (
     EmailToken,
     Event,
     MailStatus,
+    PasswordGroup,
     PendingChallenge,
     QueuedMail,
     RefreshToken,
@@ -35,6 +37,7 @@ from passgate.store.base import (
     TakenCode,
     TakenRefreshToken,
     User,
+    hash_tag,
 )
 
 NEVER = datetime.min.replace(tzinfo=UTC)
@@ -48,27 +51,29 @@ def _verified_address(user: User) -> str | None:
 class MemoryUsers:
     def __init__(self, credentials: MemoryCredentials) -> None:
         self._users: dict[str, User] = {}
+        # Indexes, as the SQL adapter's unique columns: an import of many accounts looks each one up.
         self._by_name: dict[str, str] = {}
+        self._by_handle: dict[bytes, str] = {}
+        self._by_external_id: dict[str, str] = {}
+        self._by_email: dict[str, str] = {}  # verified addresses only
         self._credentials = credentials
         self.passwords: MemoryPasswords | None = None  # set by memory_storage: an import writes both
+        self.events: MemoryEvents | None = None  # set by memory_storage: an import records its event with it
 
     async def get(self, user_id: str) -> User | None:
         return self._users.get(user_id)
 
     async def by_email(self, email: str) -> User | None:
-        wanted = normalize_identifier(email)
-        for user in self._users.values():
-            if _verified_address(user) == wanted:
-                return user
-        return None
+        user_id = self._by_email.get(normalize_identifier(email))
+        return self._users.get(user_id) if user_id else None
 
     async def set_display_name(self, user_id: str, display_name: str) -> None:
         self._update(user_id, display_name=display_name)
 
     async def set_email(self, user_id: str, email: str | None, *, verified_at: datetime | None) -> None:
         if email is not None and verified_at is not None:
-            wanted = normalize_identifier(email)
-            if any(_verified_address(u) == wanted for u in self._users.values() if u.id != user_id):
+            owner = self._by_email.get(normalize_identifier(email))
+            if owner is not None and owner != user_id:
                 raise EmailTaken()
         self._update(user_id, email=email, email_verified_at=verified_at)
 
@@ -77,7 +82,12 @@ class MemoryUsers:
 
     def _update(self, user_id: str, **changes: Any) -> None:
         if user_id in self._users:
-            self._users[user_id] = dataclasses.replace(self._users[user_id], **changes)
+            before = self._users[user_id]
+            self._users[user_id] = after = dataclasses.replace(before, **changes)
+            if (address := _verified_address(before)) is not None:
+                del self._by_email[address]
+            if (address := _verified_address(after)) is not None:
+                self._by_email[address] = user_id
 
     async def by_username(self, username: str) -> User | None:
         user_id = self._by_name.get(normalize_identifier(username))
@@ -87,28 +97,66 @@ class MemoryUsers:
         await self.create_imported(user, [credential], None)
 
     async def by_external_id(self, external_id: str) -> User | None:
-        return next((user for user in self._users.values() if user.external_id == external_id), None)
+        user_id = self._by_external_id.get(external_id)
+        return self._users.get(user_id) if user_id else None
+
+    async def by_user_handle(self, user_handle: bytes) -> User | None:
+        user_id = self._by_handle.get(user_handle)
+        return self._users.get(user_id) if user_id else None
 
     async def create_imported(
-        self, user: User, credentials: Sequence[Credential], password: StoredPassword | None
+        self,
+        user: User,
+        credentials: Sequence[Credential],
+        password: StoredPassword | None,
+        *,
+        event: Event | None = None,
     ) -> None:
-        assert self.passwords is not None
-        name = normalize_identifier(user.username)
-        if name in self._by_name:
-            raise UsernameTaken()
+        assert self.passwords is not None and self.events is not None
+        name, address = normalize_identifier(user.username), _verified_address(user)
         if any(c.credential_id in self._credentials.rows for c in credentials):
             raise CredentialExists()
         if len({c.credential_id for c in credentials}) < len(credentials):
             raise CredentialExists()
-        for other in self._users.values():
-            if other.user_handle == user.user_handle or (user.external_id and other.external_id == user.external_id):
-                raise UsernameTaken("An account with this external id or user handle exists already.")
+        if address is not None and address in self._by_email:
+            raise EmailTaken()
+        if name in self._by_name:
+            raise UsernameTaken()
+        if user.user_handle in self._by_handle or (user.external_id and user.external_id in self._by_external_id):
+            raise UsernameTaken("An account with this external id or user handle exists already.")
         self._users[user.id] = user
-        self._by_name[name] = user.id
+        self._by_name[name] = self._by_handle[user.user_handle] = user.id
+        if user.external_id:
+            self._by_external_id[user.external_id] = user.id
+        if address is not None:
+            self._by_email[address] = user.id
         for credential in credentials:
             self._credentials.rows[credential.credential_id] = credential
         if password is not None:
             self.passwords.rows[user.id] = password
+        if event is not None:
+            await self.events.record(event)
+
+    async def stats(self) -> AccountStats:
+        assert self.passwords is not None
+        with_passkey = {c.user_id for c in self._credentials.rows.values()}
+        upgraded = {c.user_id for c in self._credentials.rows.values() if c.created_by == "upgrade"}
+        groups: dict[str, list[StoredPassword]] = {}
+        for password in self.passwords.rows.values():
+            groups.setdefault(hash_tag(password.hash), []).append(password)
+        return AccountStats(
+            accounts=len(self._users),
+            upgraded=len(upgraded & self._users.keys()),
+            passwords=tuple(
+                PasswordGroup(
+                    tag=tag,
+                    sample=min(p.hash for p in members),
+                    accounts=len(members),
+                    without_passkey=sum(p.user_id not in with_passkey for p in members),
+                )
+                for tag, members in sorted(groups.items())
+            ),
+        )
 
 
 class MemoryPasswords:
@@ -721,6 +769,7 @@ def memory_storage() -> Storage:
     backup_codes = MemoryBackupCodes()
     credentials.users, credentials.backup_codes, credentials.sessions = MemoryUsers(credentials), backup_codes, sessions
     credentials.users.passwords = passwords = MemoryPasswords()
+    credentials.users.events = events
     return Storage(
         users=credentials.users,
         passwords=passwords,

@@ -14,6 +14,8 @@ from sqlalchemy import (
     CursorResult,
     Engine,
     Executable,
+    FunctionElement,
+    Integer,
     bindparam,
     case,
     delete,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -29,6 +32,7 @@ from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.compiler import compiles
 
 from passgate.core.apps import App, AppKey
 from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
@@ -36,6 +40,7 @@ from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store import schema
 from passgate.store.base import (
+    AccountStats,
     AppUser,
     AuthorizationCode,
     BackupCode,
@@ -46,6 +51,7 @@ from passgate.store.base import (
     EmailToken,
     Event,
     MailStatus,
+    PasswordGroup,
     PendingChallenge,
     QueuedMail,
     RefreshToken,
@@ -214,6 +220,48 @@ REHASH_PASSWORD = (
 )
 DELETE_PASSWORD = delete(_passwords).where(_passwords.c.user_id == bindparam("user_id"))
 COUNT_PASSWORDS = select(func.count()).select_from(_passwords)
+USER_BY_HANDLE = select(_users).where(_users.c.user_handle == bindparam("user_handle"))
+
+
+class _position(FunctionElement[int]):
+    """Where a substring first occurs (1-based, 0 if nowhere): instr() in SQLite, strpos() in PostgreSQL."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_position)
+def _instr(element: _position, compiler: Any, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_position, "postgresql")
+def _strpos(element: _position, compiler: Any, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
+# base.hash_tag in SQL (literals, not parameters: GROUP BY repeats the expression, which must be the same).
+_HASH_TAG = func.substr(
+    _passwords.c.hash,
+    literal_column("1"),
+    literal_column("1") + _position(func.substr(_passwords.c.hash, literal_column("2")), literal_column("'$'")),
+)
+_HAS_PASSKEY = exists().where(_credentials.c.user_id == _users.c.id)
+_UPGRADED = exists().where(
+    _credentials.c.user_id == _users.c.id, _credentials.c.created_by == literal_column("'upgrade'")
+)
+# One row per hash tag, and one (tag NULL) for the accounts without a password: every account counted once.
+ACCOUNT_STATS = (
+    select(
+        _HASH_TAG.label("tag"),
+        func.min(_passwords.c.hash).label("sample"),
+        func.count().label("accounts"),
+        func.sum(case((_HAS_PASSKEY, literal_column("0")), else_=literal_column("1"))).label("without_passkey"),
+        func.sum(case((_UPGRADED, literal_column("1")), else_=literal_column("0"))).label("upgraded"),
+    )
+    .select_from(_users.outerjoin(_passwords, _passwords.c.user_id == _users.c.id))
+    .group_by(_HASH_TAG)
+)
 CREDENTIAL_BY_ID = select(_credentials).where(_credentials.c.credential_id == bindparam("id"))
 CREDENTIAL_WITH_OWNER = (
     select(_credentials, *(column.label(f"owner_{column.name}") for column in _users.c))
@@ -462,8 +510,18 @@ class SqlUsers(_Tables):
             row = (await connection.execute(USER_BY_EXTERNAL_ID, {"external_id": external_id})).first()
         return _user(row) if row else None
 
+    async def by_user_handle(self, user_handle: bytes) -> User | None:
+        async with self._read() as connection:
+            row = (await connection.execute(USER_BY_HANDLE, {"user_handle": user_handle})).first()
+        return _user(row) if row else None
+
     async def create_imported(
-        self, user: User, credentials: Sequence[Credential], password: StoredPassword | None
+        self,
+        user: User,
+        credentials: Sequence[Credential],
+        password: StoredPassword | None,
+        *,
+        event: Event | None = None,
     ) -> None:
         try:
             async with self._write() as connection:
@@ -472,12 +530,31 @@ class SqlUsers(_Tables):
                     await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
                 if password is not None:
                     await connection.execute(INSERT_PASSWORD, _fields(password))
+                if event is not None:
+                    await connection.execute(INSERT_EVENT, [_event_values(event)])
         except IntegrityError as exc:
-            if "credential" in str(exc.orig).lower():
+            constraint = str(exc.orig).lower()
+            if "credential" in constraint:
                 raise CredentialExists() from exc
-            if "username" in str(exc.orig).lower():
+            if "email" in constraint:
+                raise EmailTaken() from exc
+            if "username" in constraint:
                 raise UsernameTaken() from exc
             raise UsernameTaken("An account with this external id or user handle exists already.") from exc
+
+    async def stats(self) -> AccountStats:
+        async with self._read() as connection:
+            rows = (await connection.execute(ACCOUNT_STATS)).all()
+        groups = [
+            PasswordGroup(tag=row.tag, sample=row.sample, accounts=row.accounts, without_passkey=row.without_passkey)
+            for row in rows
+            if row.tag is not None
+        ]
+        return AccountStats(
+            accounts=sum(row.accounts for row in rows),
+            upgraded=sum(row.upgraded for row in rows),
+            passwords=tuple(sorted(groups, key=lambda group: group.tag)),
+        )
 
     async def by_email(self, email: str) -> User | None:
         async with self._read() as connection:

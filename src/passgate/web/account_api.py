@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from passgate.core import native
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import MalformedResponse, UnknownCredential
-from passgate.service import account, consent, payments, recovery
+from passgate.service import account, consent, passwords, payments, recovery
 from passgate.store.base import Event
 from passgate.web import schemas
 from passgate.web.api import user_json
@@ -86,6 +86,8 @@ async def get_account(request: Request) -> JSONResponse:
             "passkeys": [passkey_json(p) for p in await account.passkeys(ctx, user.id)],
             "suggestSecondPasskey": await account.show_nudge(ctx, user),
             "session": {"kind": current.session.kind, "stepUpValidUntil": step_up_until},
+            "hasPassword": await passwords.has_password(ctx, user.id),
+            "passwords": ctx.rp.passwords,
         },
         headers=NO_STORE,
     )

@@ -1,4 +1,4 @@
-"""The JSON API: the two ceremonies, the session, and the signed-in user's passkeys."""
+"""The JSON API: the two ceremonies, password sign-in (while accounts move to passkeys), the session."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 
 from passgate.core import native
 from passgate.core.encoding import b64url_encode
-from passgate.service import authentication, registration, session_tokens, sessions
+from passgate.service import authentication, passwords, registration, session_tokens, sessions
 from passgate.store.base import User
 from passgate.web import schemas
 from passgate.web.context import (
@@ -50,7 +50,9 @@ def user_json(user: User) -> dict[str, Any]:
     "/passkey/register/begin",
     responses=BINDING,
     openapi_extra=request_body(
-        schemas.RegisterBegin, "Signed out: username and display name of a new account. Signed in: {} to add a passkey."
+        schemas.RegisterBegin,
+        'Signed out: username and display name of a new account. Signed in: {} to add a passkey, {"conditional": '
+        "true} for the upgrade right after a password sign-in.",
     ),
 )
 async def register_begin(request: Request) -> JSONResponse:
@@ -65,6 +67,7 @@ async def register_begin(request: Request) -> JSONResponse:
         display_name=body.displayName,
         user_id=body.userId,
         exclude_credentials=body.excludeCredentials,
+        conditional=body.conditional,
     )
     response = JSONResponse(options, headers={"Cache-Control": "no-store"})
     set_ceremony(request, response, browser)
@@ -134,6 +137,38 @@ async def login_complete(request: Request) -> JSONResponse:
         "credentialId": b64url_encode(result.credential.credential_id),
     }
     return session_response(request, answer, result.session_token, headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/password/available",
+    openapi_extra=request_body(schemas.PasswordAvailable, "The username typed on the sign-in page."),
+)
+async def password_available(request: Request) -> JSONResponse:
+    """Whether to ask for a password: true for an account with one and for an unknown username alike (the answer
+    tells no unknown name apart); 403 passwords_off unless password sign-in is offered."""
+    body = validate(schemas.PasswordAvailable, await state_changing_body(request))
+    answer = await passwords.available(ctx_of(request), client_of(request), body.username)
+    return JSONResponse({"password": answer}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/password/login", openapi_extra=request_body(schemas.PasswordLogin, "Username and password."))
+async def password_login(request: Request) -> JSONResponse:
+    """Sign in with the password an account was imported with: a password session (rotating any previous one), and
+    `upgrade: true`, the page's cue to offer a passkey now. 401 password_incorrect for an unknown user, an account
+    without a password and a wrong password alike."""
+    body = validate(schemas.PasswordLogin, await state_changing_body(request))
+    result = await passwords.login(ctx_of(request), client_of(request), body.username, body.password)
+    answer = {"verified": True, "user": user_json(result.user), "upgrade": True}
+    return session_response(request, answer, result.session_token, headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/password")
+async def remove_password(request: Request) -> JSONResponse:
+    """Remove the account's password (needs a recent passkey: step-up); 404 no_password if it has none."""
+    await state_changing_body(request)
+    current = await require_signed_in(request)
+    await passwords.remove(ctx_of(request), client_of(request), current)
+    return JSONResponse({"removed": True}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/session")

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from passgate.core.passwords import MAX_PASSWORD_LENGTH
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,6 +20,11 @@ class RegisterBegin(_Body):
         default=None, max_length=64, description="Signed in: the current user's id (any other id is refused)."
     )
     excludeCredentials: bool = Field(default=False, description="List the account's passkeys in excludeCredentials.")
+    conditional: bool = Field(
+        default=False,
+        description="Signed in with a password, within five minutes: options for a conditional create (mediation: "
+        '"conditional"), the upgrade to a passkey the browser may make with no prompt.',
+    )
 
 
 class LoginBegin(_Body):
@@ -27,6 +34,15 @@ class LoginBegin(_Body):
     stepUp: bool = Field(
         default=False, description="Signed in: confirm it's you with one of your passkeys before a sensitive change."
     )
+
+
+class PasswordAvailable(_Body):
+    username: str = Field(max_length=64)
+
+
+class PasswordLogin(_Body):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
 
 
 class CredentialResponse(BaseModel):
