@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from passgate.core.encoding import b64url_encode
-from passgate.service import account, consent, recovery
+from passgate.service import account, consent, passwords, recovery
 from passgate.store.base import Event, User
 from passgate.web.context import ctx_of, settings_of, signed_in
 
@@ -291,7 +291,7 @@ async def account_page(request: Request) -> Response:
     events = await ctx.storage.events.list(user_id=user.id, limit=ACTIVITY_SHOWN)
     recovering = current.session.kind == "recovery"
     # The password section: while passwords sign in, for an account that still has one.
-    has_password = ctx.rp.passwords == "migrate" and await ctx.storage.passwords.get(user.id) is not None
+    has_password = ctx.rp.passwords == "migrate" and await passwords.has_password(ctx, user.id)
     return render(
         request,
         "account.html",
