@@ -159,11 +159,23 @@ def test_from_a_password_to_a_passkey_then_without_the_password(tab: Tab, tmp_pa
     assert tab.session()["user"]["username"] == "ada"
     assert len(tab.calls("resolved", method="get", mediation="optional")) == 1
     assert tab.authenticator.credential_ids() == [credential_id]
+    # Outside a fresh password session the server refuses the upgrade, and upgrade() says so instead of throwing.
+    refused = client_call(tab, "client.upgrade().then((r) => [r.created, r.reason, r.error.serverCode])")
+    assert refused == [False, "server_error", "upgrade_not_allowed"]
 
 
 def test_not_now_is_remembered_in_this_browser(tab: Tab) -> None:
     page = tab.page
     tab.goto("/signin")
+    # A username no account has is asked for a password too, which fails like a wrong one, until the limit.
+    sign_in_with_password(tab, "nobody", "guess-0")
+    expect(page.locator("#message")).to_have_text(MISMATCH)
+    for attempt in range(1, 6):
+        page.fill("#password", f"guess-{attempt}")
+        page.click("#password-button")
+        expect(page.locator("#password-button")).to_be_enabled()
+    expect(page.locator("#message")).to_have_text("Too many attempts. Please wait a few minutes, then try again.")
+
     sign_in_with_password(tab, "bob", PASSWORDS["bob"])
     expect(page.locator("#upgrade-step")).to_be_visible()
     page.click("#upgrade-later")
