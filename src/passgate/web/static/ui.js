@@ -73,6 +73,8 @@ const SERVER_MESSAGES = {
   password_incorrect: "That username and password don't match.",
   passwords_off: "Signing in with a password is no longer possible here. Sign in with a passkey.",
   no_password: "Your account has no password any more.",
+  password_format_unknown:
+    "This password can't be checked here. Sign in with a passkey, a backup code or an email link instead.",
 };
 
 const GENERIC = {
