@@ -85,6 +85,11 @@ class Settings:
     oidc_clients: tuple[Mapping[str, Any], ...] = ()  # [[oidc.clients]] tables of the file, as written there
     apps: tuple[Mapping[str, Any], ...] = ()  # [[apps]] tables of the file (apps of the passkey API)
     log_level: str = "info"
+    log_format: str = "text"  # text (uvicorn's lines, as a terminal shows them) or json (one object per line)
+    # /metrics on the main listener, for `Authorization: Bearer <metrics_token>` only; empty: not there (404).
+    metrics_token: str = field(default="", repr=False)
+    metrics_port: int = 0  # a second listener on host:metrics_port serving only /metrics, with no token; 0: none
+    graceful_shutdown_seconds: int = 30  # after SIGTERM, how long requests in flight may take before they are cut
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
@@ -402,6 +407,23 @@ def validate(settings: Settings, *, serving: bool = True) -> None:
         raise ConfigError("public_url must be one of the allowed origins: links in emails open pages of this site.")
     if settings.max_body_bytes < 4096:
         raise ConfigError("max_body_bytes must be at least 4096.")
+    _validate_operations(settings)
+
+
+def _validate_operations(settings: Settings) -> None:
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError("log_format must be 'text' or 'json'.")
+    if settings.metrics_token and len(settings.metrics_token) < 16:
+        raise ConfigError(
+            "metrics_token must be at least 16 characters"
+            " (for example the output of: python -c 'import secrets; print(secrets.token_urlsafe(32))')."
+        )
+    if settings.metrics_port and not 1 <= settings.metrics_port <= 65535:
+        raise ConfigError(f"metrics_port {settings.metrics_port} is out of range (0 turns the listener off).")
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise ConfigError("metrics_port must differ from port: the metrics listener is a second one.")
+    if not 1 <= settings.graceful_shutdown_seconds <= 600:
+        raise ConfigError("graceful_shutdown_seconds must be between 1 and 600.")
 
 
 def _validate_cors_origins(settings: Settings) -> None:

@@ -270,9 +270,10 @@ async def verified_account(server: Server, smtp: SmtpServer, username: str, addr
 
 
 def without_cookie_values(response: httpx.Response) -> list[tuple[str, str]]:
-    """The headers, with the values of the cookies and of the ceremony binding (a fresh random token each) left out."""
+    """The headers, with the values of the cookies, of the ceremony binding and of the request id (a fresh random
+    token each) left out."""
     return [
-        (name, "…" if name == "passgate-ceremony" else re.sub(r"=[^;]*;", "=…;", value, count=1))
+        (name, "…" if name in ("passgate-ceremony", "x-request-id") else re.sub(r"=[^;]*;", "=…;", value, count=1))
         for name, value in response.headers.items()
     ]
 

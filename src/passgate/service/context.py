@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from passgate import metrics
 from passgate.core.errors import PasskeyError
 from passgate.core.mds import MetadataCache, MetadataEntry
 from passgate.core.oidc_clients import OidcClient
@@ -105,15 +106,17 @@ class Audit:
 
 @asynccontextmanager
 async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Audit]:
-    """Record the use case's outcome as an event: success, or failure with the error's code."""
+    """Record the use case's outcome as an event: success, or failure with the error's code; and count it."""
     audit = Audit(type=type_)
     try:
         yield audit
     except PasskeyError as exc:
         await ctx.storage.events.record(event_of(ctx, client, audit, outcome="failure", reason=exc.code))
+        metrics.CEREMONIES.labels(audit.type, "failure", exc.code).inc()
         raise
     if not audit.recorded:
         await ctx.storage.events.record(event_of(ctx, client, audit, outcome="success", reason=None))
+    metrics.CEREMONIES.labels(audit.type, "success", metrics.NO_CODE).inc()
 
 
 def event_of(

@@ -23,13 +23,13 @@ The queue also carries OpenID Connect back-channel logout deliveries (kind "logo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
+from passgate import metrics
 from passgate.service import backchannel, email_links, sealing
 from passgate.service.context import Context
 from passgate.store.base import MailKind, QueuedMail
@@ -94,14 +94,22 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-async def deliver_due(ctx: Context, worker: str, *, limit: int = BATCH) -> Delivered:
+async def deliver_due(
+    ctx: Context, worker: str, *, limit: int = BATCH, stopping: asyncio.Event | None = None
+) -> Delivered:
     """Claim the mail due now and send it; each message is deleted when sent, or queued again or kept as failed.
     A job is carried out first: it becomes a message sent in the same pass, or is deleted.
+
+    Once `stopping` is set, the message being sent is finished and the rest of the batch is handed back, due at
+    once, for another worker (or this node after its restart) to send.
 
     Storage errors propagate (the worker tries again later); a mail server's failure is the message's retry.
     """
     done = {"sent": 0, "retried": 0, "failed": 0, "dropped": 0}
     for claimed in await ctx.storage.mail.claim(worker=worker, now=ctx.clock(), lease=LEASE, limit=limit):
+        if stopping is not None and stopping.is_set():
+            await ctx.storage.mail.retry(claimed.id, worker=worker, at=ctx.clock(), error="not sent: the node stopped")
+            continue
         try:
             ready = await _ready(ctx, worker, claimed)
         except _Unreadable as exc:
@@ -120,6 +128,7 @@ async def deliver_due(ctx: Context, worker: str, *, limit: int = BATCH) -> Deliv
             done[await _attempt_failed(ctx, worker, mail, _reason(exc))] += 1
             continue
         await ctx.storage.mail.sent(mail.id, worker=worker)
+        metrics.MAIL_SENT.labels(mail.kind).inc()
         done["sent"] += 1
     return Delivered(**done)
 
@@ -180,6 +189,7 @@ async def _attempt_failed(ctx: Context, worker: str, mail: QueuedMail, reason: s
     if mail.attempts > len(RETRY_DELAYS):
         log.error("mail %s to %s failed %d times, kept as failed: %s", mail.id, mail.recipient, mail.attempts, reason)
         await ctx.storage.mail.fail(mail.id, worker=worker, error=reason)
+        metrics.MAIL_FAILED.labels(mail.kind, "failed").inc()
         return "failed"
     delay = RETRY_DELAYS[mail.attempts - 1]
     log.warning(
@@ -191,6 +201,7 @@ async def _attempt_failed(ctx: Context, worker: str, mail: QueuedMail, reason: s
         reason,
     )
     await ctx.storage.mail.retry(mail.id, worker=worker, at=ctx.clock() + delay, error=reason)
+    metrics.MAIL_FAILED.labels(mail.kind, "retried").inc()
     return "retried"
 
 
@@ -210,17 +221,30 @@ async def flush(ctx: Context) -> Delivered:
             return total
 
 
-async def run_forever(ctx: Context, *, poll_seconds: float = POLL_SECONDS) -> None:
-    """This node's delivery worker: woken at once by `enqueue` here, and every `poll_seconds` for the rest."""
+async def run_forever(
+    ctx: Context, *, poll_seconds: float = POLL_SECONDS, stopping: asyncio.Event | None = None
+) -> None:
+    """This node's delivery worker: woken at once by `enqueue` here, and every `poll_seconds` for the rest.
+
+    Returns once `stopping` is set, after the message it is sending (if any) is sent or queued again: a node
+    that shuts down neither cuts a message off half-way nor holds the rest of its batch for a lease's length.
+    """
     worker = secrets.token_hex(16)
-    while True:
+    if stopping is None:
+        stopping = asyncio.Event()  # never set: the task is cancelled instead
+    while not stopping.is_set():
         ctx.mail_ready.clear()  # before claiming: a message queued while this pass runs wakes the next one
         done = Delivered()
         try:
-            done = await deliver_due(ctx, worker)
+            done = await deliver_due(ctx, worker, stopping=stopping)
         except Exception:  # storage unavailable: look again at the next poll
             log.exception("mail delivery failed")
         if done.claimed >= BATCH:
             continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.mail_ready.wait(), poll_seconds)
+        woken = asyncio.ensure_future(ctx.mail_ready.wait())
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait((woken, stop), timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woken.cancel()
+            stop.cancel()

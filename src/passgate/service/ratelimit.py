@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from passgate import metrics
 from passgate.core.errors import RateLimited
 from passgate.service.context import Client, Context, digest
 
@@ -28,6 +29,7 @@ async def check(ctx: Context, limit: Limit, key: str) -> None:
     bucket = f"{limit.name}:{digest(key).hex()[:32]}"
     attempts, retry_after = await ctx.storage.counters.hit(bucket, limit.window_seconds, ctx.clock())
     if attempts > limit.count:
+        metrics.RATE_LIMIT_REFUSALS.labels(limit.name).inc()
         raise RateLimited(retry_after=retry_after)
 
 

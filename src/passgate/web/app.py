@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 import passgate
-from passgate import logs
+from passgate import logs, metrics
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
 from passgate.service import apps as app_passkeys
@@ -29,13 +29,16 @@ from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, app_api, hosts, oidc, pages, wellknown
+from passgate.web import account_api, api, app_api, health, hosts, oidc, pages, wellknown
+from passgate.web import metrics as metrics_web
 from passgate.web.errors import error_response
-from passgate.web.middleware import Cors, SecurityHeaders
+from passgate.web.middleware import Cors, RequestLog, SecurityHeaders
 
 log = logging.getLogger("passgate")
 
 STATIC = Path(__file__).with_name("static")
+# How long a stopping node waits for its mail worker to finish the message it is sending (SMTP's timeout is 10 s).
+MAIL_STOP_SECONDS = 15.0
 
 # No inline script anywhere: pages load ES modules from /static.
 SECURITY_HEADERS = {
@@ -99,20 +102,27 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        logs.install(settings.log_level)  # here, not at import: uvicorn configures its loggers before it starts
+        # Here, not at import: uvicorn configures its loggers before it starts.
+        logs.install(settings.log_level, settings.log_format)
         await app_passkeys.keep_file_apps(app.state.ctx, settings.file_apps())
+        stopping = asyncio.Event()
+        # Every node runs one: it sends what this node queues at once, and what others left, by polling.
+        mail = asyncio.create_task(mail_queue.run_forever(app.state.ctx, stopping=stopping))
         tasks = [
             asyncio.create_task(
                 housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
             ),
-            # Every node runs one: it sends what this node queues at once, and what others left, by polling.
-            asyncio.create_task(mail_queue.run_forever(app.state.ctx)),
+            asyncio.create_task(metrics_web.refresh_forever(app.state.ctx, app.state.probe, settings)),
         ]
         yield
-        for task in tasks:
+        stopping.set()  # the message being sent is finished, the rest of its batch handed back
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(mail), MAIL_STOP_SECONDS)
+        for task in [*tasks, mail]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app.state.probe.close()
         if close_storage is not None:
             await close_storage()
 
@@ -126,6 +136,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.close_storage = close_storage
+    # The probe watches the storage this application opened; one handed in is its owner's to watch.
+    opened = close_storage is not None
+    app.state.probe = health.Probe(settings.database_url if opened else None, settings.redis_url if opened else "")
     app.state.ctx = Context(
         rp=relying_party(settings),
         storage=storage,
@@ -140,6 +153,8 @@ def create_app(
     app.include_router(account_api.router)
     app.include_router(wellknown.router)
     app.include_router(oidc.router)
+    app.include_router(health.router)
+    app.include_router(metrics_web.router)
     app.include_router(pages.router, dependencies=[Depends(hosts.on_site_host)])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -155,6 +170,7 @@ def create_app(
     @app.exception_handler(RedisError)
     @app.exception_handler(OSError)
     async def storage_unavailable(_request: Request, exc: Exception) -> Response:
+        metrics.STORAGE_ERRORS.labels(type(exc).__name__).inc()
         if isinstance(exc, IntegrityError | DataError | ProgrammingError):
             raise exc  # a bug, not an outage: let it be a 500 with its traceback in the log
         # Connection refused, server shutting down, connection lost: the request changed nothing; retry later.
@@ -176,8 +192,11 @@ def create_app(
     if settings.secure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     app.add_middleware(SecurityHeaders, headers=headers)
-    # Outermost: preflights are answered before anything else runs, and error responses carry the headers too.
+    # Outside the routes: preflights are answered before anything else runs, and error responses carry the headers.
     app.add_middleware(Cors, origins=lambda: cors.allowed_origins(app.state.ctx))
+    # Outermost of all: every answer, preflights included, is counted, timed and carries its request id. With
+    # JSON logs it writes the access lines (uvicorn's own access log then is off).
+    app.add_middleware(RequestLog, access_log=settings.log_format == "json")
 
     return app
 

@@ -79,6 +79,7 @@ async def signed_in(request: Request) -> SignedIn | None:
     if "passgate_signed_in" not in request.scope:
         request.scope["passgate_signed_in"] = await resolve(ctx_of(request), session_token_of(request))
     current: SignedIn | None = request.scope["passgate_signed_in"]
+    request.scope.setdefault("state", {})["user_id"] = current.user.id if current else None  # for the access log
     return current
 
 
