@@ -87,6 +87,29 @@ export function register(options?: {
 export function signIn(options?: { username?: string; signal?: AbortSignal }): Promise<SignedIn>;
 export function autofill(options?: { signal?: AbortSignal }): Promise<SignedIn>;
 export function signOut(): Promise<{ signedOut: true }>;
+
+export interface SignedInWithPassword extends SignedIn {
+  /** Offer the passkey now: call upgrade(), then register() if it made none. */
+  upgrade?: boolean;
+}
+
+export type UpgradeResult =
+  | { created: true; passkey: Registered }
+  | {
+      created: false;
+      /** "unsupported": no conditional create here; "cancelled": the browser made nothing in time; ... */
+      reason: ErrorCode;
+      error?: PasskeyClientError;
+    };
+
+/** Whether the server should be asked for a password for this username (true also when no account has it). */
+export function passwordAvailable(username: string): Promise<boolean>;
+export function signInWithPassword(username: string, password: string): Promise<SignedInWithPassword>;
+/** Right after a password sign-in: a passkey made by the browser without a prompt, where it can. */
+export function isConditionalCreateSupported(): Promise<boolean>;
+export function upgrade(options?: { signal?: AbortSignal; timeout?: number }): Promise<UpgradeResult>;
+/** Needs step-up: wrap it in withStepUp. */
+export function removePassword(): Promise<{ removed: true }>;
 export function stepUp(options?: { signal?: AbortSignal }): Promise<Registered>;
 export function withStepUp<T>(
   action: () => Promise<T>,

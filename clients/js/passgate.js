@@ -10,9 +10,18 @@
  *     await signIn();                                                    // the browser's passkey prompt
  *     await autofill({ signal });                                        // passkeys offered in the username field
  *
+ * Accounts imported with a password (Passgate's `passwords = "migrate"`) sign in with it while they move, and
+ * right after that the browser is asked to make a passkey without a prompt where it can (conditional create):
+ *
+ *     if (await passwordAvailable("ada")) {
+ *       const { upgrade: offer } = await signInWithPassword("ada", password);
+ *       const { created } = offer ? await upgrade() : { created: false };  // created: false, reason: "unsupported"...
+ *     }
+ *
  * Account management for the signed-in user (each call is one request to the JSON API):
  *
  *     await withStepUp(() => removePasskey(id));   // confirm with a passkey first when the server asks to
+ *     await withStepUp(() => removePassword());     // passkeys only from now on
  *     await renamePasskey(id, "Work laptop");
  *     await updateDisplayName("Ada King");          // and tells the passkey providers (Signal API)
  *     const { codes } = await generateBackupCodes();
@@ -56,6 +65,9 @@ const ENDPOINTS = {
   signInLink: "/auth/recovery/email",
   signInLinkComplete: "/auth/recovery/email/complete",
   consents: "/auth/consents",
+  passwordAvailable: "/auth/password/available",
+  passwordLogin: "/auth/password/login",
+  password: "/auth/password",
 };
 
 // The app passkey API's browser endpoints (configure({ appId })).
@@ -68,6 +80,10 @@ const APP_ENDPOINTS = {
 const CEREMONY_HEADER = "Passgate-Ceremony";
 
 const STEP_UP_REQUIRED = "step_up_required";
+
+// How long upgrade() waits for the browser by default. A browser that will make the passkey does so at once; one
+// that will not (no saved password it trusts, no password manager that takes part) may leave the request pending.
+const UPGRADE_WAIT_MS = 2000;
 
 // Where Passgate answers: "" is this page's own origin. Loaded from a Passgate on another origin (a page's
 // `<script type="module" src="https://auth.example.com/static/passgate.js">`), the client talks to that one.
@@ -259,6 +275,74 @@ async function createCredential(publicKey, signal) {
   return credential;
 }
 
+/**
+ * Resolves to whether the browser may make a passkey without a prompt right after a password sign-in
+ * (`PublicKeyCredential.getClientCapabilities()` reports `conditionalCreate`).
+ */
+export async function isConditionalCreateSupported() {
+  if (!isSupported() || typeof PublicKeyCredential.getClientCapabilities !== "function") {
+    return false;
+  }
+  try {
+    return (await PublicKeyCredential.getClientCapabilities()).conditionalCreate === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Right after a password sign-in, ask the browser to make a passkey for the account without a prompt (a
+ * conditional create, `mediation: "conditional"`): password managers that take part make one for a password they
+ * just filled in. Passgate allows it only within a few minutes of the password sign-in.
+ *
+ * Never throws for what the browser or the server decided: resolves to `{created: true, passkey}` (the server's
+ * answer) or `{created: false, reason, error?}`, `reason` being a code of ERROR_CODES: `unsupported` (no
+ * conditional create here), `cancelled` (the browser made nothing within `timeout` ms, or `signal` aborted),
+ * `already_registered` (this password manager holds a passkey for the account already), `server_error`, ...
+ * Then offer a normal passkey creation (`register()`), with a word on what a passkey is.
+ *
+ * @param {{signal?: AbortSignal, timeout?: number}} [options] `timeout`: how long to wait for the browser (ms)
+ * @returns {Promise<{created: true, passkey: {verified: boolean, user: object, credentialId: string}} |
+ *                   {created: false, reason: string, error?: PasskeyClientError}>}
+ */
+export async function upgrade({ signal, timeout = UPGRADE_WAIT_MS } = {}) {
+  if (!(await isConditionalCreateSupported())) {
+    return { created: false, reason: "unsupported" };
+  }
+  await abortAutofill(); // a pending conditional get would keep the browser from taking this request
+  const controller = new AbortController();
+  const stop = (reason) => controller.abort(reason);
+  signal?.addEventListener("abort", () => stop(signal.reason), { once: true });
+  let timer = null;
+  try {
+    const optionsJSON = await postJSON(ENDPOINTS.registerBegin, { conditional: true });
+    const publicKey = parseCreationOptions(optionsJSON);
+    if (signal?.aborted) {
+      throw new PasskeyClientError("cancelled", "The passkey upgrade was aborted.", { cause: signal.reason });
+    }
+    timer = setTimeout(() => stop(new PasskeyClientError("cancelled", "The browser made no passkey.")), timeout);
+    let credential;
+    try {
+      const request = { publicKey, mediation: "conditional", signal: controller.signal };
+      credential = await navigator.credentials.create(request);
+    } catch (error) {
+      throw fromDOMException(error, "create", controller.signal);
+    }
+    clearTimeout(timer); // the browser answered: the server's answer is worth waiting for
+    if (credential === null) {
+      throw new PasskeyClientError("cancelled", "The browser made no passkey.");
+    }
+    return { created: true, passkey: await postJSON(ENDPOINTS.registerComplete, credentialToJSON(credential)) };
+  } catch (error) {
+    if (!(error instanceof PasskeyClientError)) {
+      throw error; // a bug, not the browser's or the server's verdict
+    }
+    return { created: false, reason: error.code, error };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function requireApp() {
   if (appId === null) {
     throw new TypeError("call configure({ appId }) first: the app passkey API needs the app's id");
@@ -358,6 +442,44 @@ export async function withStepUp(action, { beforeStepUp, afterStepUp } = {}) {
   await stepUp();
   afterStepUp?.();
   return action();
+}
+
+// --- Passwords (while accounts move to passkeys) --------------------------------------------------------
+
+/**
+ * Whether the sign-in page should ask for `username`'s password: true for an account with one, and also for a
+ * username no account has (its password then fails like a wrong one), false for an account without a password.
+ * Refused with `passwords_off` where Passgate offers no password sign-in.
+ *
+ * @param {string} username
+ * @returns {Promise<boolean>}
+ * @throws {PasskeyClientError}
+ */
+export async function passwordAvailable(username) {
+  const { password } = await postJSON(ENDPOINTS.passwordAvailable, { username });
+  return password === true;
+}
+
+/**
+ * Sign in with the password an account was imported with: a password session, which may add a passkey but not
+ * make other sensitive changes. `upgrade: true` in the answer means "offer the passkey now" (upgrade()).
+ * Refused with `password_incorrect` alike for an unknown username, an account without a password and a wrong
+ * password.
+ *
+ * @param {string} username
+ * @param {string} password
+ * @returns {Promise<{verified: boolean, user: {id: string, username: string, displayName: string},
+ *                    upgrade?: boolean}>}
+ * @throws {PasskeyClientError}
+ */
+export async function signInWithPassword(username, password) {
+  return postJSON(ENDPOINTS.passwordLogin, { username, password });
+}
+
+/** Remove the account's password, so only its passkeys (and ways back in) sign in. Needs step-up: wrap it in
+ * withStepUp. Refused with `no_password` when the account has none. */
+export async function removePassword() {
+  return requestJSON("DELETE", ENDPOINTS.password);
 }
 
 // --- Account ------------------------------------------------------------------------------------------

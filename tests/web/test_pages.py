@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -153,3 +154,78 @@ async def test_next_goes_from_the_sign_in_page_to_the_sign_up_page_and_back(serv
         signed_in = await browser.get("/signup", params={"next": authorize})
         assert signed_in.status_code == 303 and signed_in.headers["location"] == authorize
         assert (await browser.get("/signup", params={"next": "//evil.example/"})).headers["location"] == "/account"
+
+
+async def test_the_sign_in_page_asks_for_a_password_only_where_passwords_sign_in(
+    make_server: Callable[..., Server],
+) -> None:
+    async with make_server(passwords="migrate").client() as browser:
+        migrating = await page(browser, "/signin")
+    async with make_server().client() as browser:
+        off = await page(browser, "/signin")
+
+    assert migrating.elements["signin-form"]["data-passwords"] == "migrate"
+    assert migrating.elements["username"]["autocomplete"] == "username webauthn"
+    field = migrating.elements["password"]
+    assert field["type"] == "password" and field["autocomplete"] == "current-password"
+    assert "hidden" in migrating.elements["password-step"]  # until the server says this username may have one
+    assert migrating.elements["continue-button"]["type"] == "submit"
+    assert migrating.elements["signin-button"]["type"] == "button"  # a passkey sign-in stays one click away
+    assert "hidden" in migrating.elements["upgrade-step"]
+    assert "nothing to remember" in migrating.text
+
+    assert "data-passwords" not in off.elements["signin-form"]
+    for absent in ("password", "password-step", "password-button", "continue-button", "upgrade-step"):
+        assert absent not in off.elements, absent
+    assert off.elements["signin-button"]["type"] == "submit"
+    # Only the site-wide footer speaks of passwords (that passkeys replace them).
+    assert off.text.lower().count("password") == 1
+
+
+def give_password(server: Server, username: str) -> None:
+    """Store a password hash for an account, as an import would (the page only looks at whether there is one)."""
+    with sqlite3.connect(server.database) as connection:
+        connection.execute(
+            "INSERT INTO passwords (user_id, hash, created_at, updated_at) "
+            "SELECT id, '$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$aGFzaA', '2026-01-01 12:00:00', "
+            "'2026-01-01 12:00:00' FROM users WHERE username = ?",
+            (username,),
+        )
+
+
+async def test_the_account_page_offers_to_remove_a_password_once_there_is_a_passkey(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(passwords="migrate")
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "grace")
+        without_password = await page(browser, "/account")
+        give_password(server, "grace")
+        with_passkey = await page(browser, "/account")
+        codes = (await browser.post("/auth/recovery/codes")).json()["codes"]
+        [only] = (await browser.get("/auth/passkeys")).json()["passkeys"]
+        assert (await browser.delete(f"/auth/passkeys/{only['id']}")).status_code == 200
+        no_passkey = await page(browser, "/account")
+    async with server.client() as recovering:
+        await recovering.post("/auth/recovery/codes/sign-in", json={"username": "grace", "code": codes[0]})
+        locked = await page(recovering, "/account")
+
+    assert "password-section" not in without_password.elements
+    assert "hidden" not in with_passkey.elements["password-remove-offer"]
+    assert "hidden" in with_passkey.elements["password-needs-passkey"]
+    assert with_passkey.elements["remove-password"]["tag"] == "button"
+    assert "disabled" not in with_passkey.elements["remove-password"]
+    assert "hidden" in no_passkey.elements["password-remove-offer"]
+    assert "hidden" not in no_passkey.elements["password-needs-passkey"]
+    assert "add a passkey first" in no_passkey.text
+    assert "You can still sign in with your password for now." in no_passkey.text  # not "you will need a code"
+    assert "disabled" in locked.elements["remove-password"] and "password-locked" in locked.elements
+    assert "password-banner" not in with_passkey.elements  # only in a password session
+
+
+async def test_the_account_page_has_no_password_section_while_passwords_are_off(server: Server) -> None:
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "ada")
+        give_password(server, "ada")
+        shown = await page(browser, "/account")
+    assert "password-section" not in shown.elements

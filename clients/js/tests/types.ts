@@ -9,6 +9,10 @@ import {
   listPasskeys,
   withStepUp,
   removePasskey,
+  passwordAvailable,
+  signInWithPassword,
+  upgrade,
+  removePassword,
 } from "../passgate.js";
 import { setTexts, TEXTS } from "../passgate-elements.js";
 
@@ -30,6 +34,25 @@ async function flow(): Promise<string> {
   await withStepUp(() => removePasskey(passkeys[0].id));
   return created.credentialId + signedIn.user.displayName + configuration.baseUrl;
 }
+
+async function fromPassword(username: string, password: string): Promise<string | null> {
+  if (!(await passwordAvailable(username))) {
+    return null;
+  }
+  const signedIn = await signInWithPassword(username, password);
+  if (signedIn.upgrade) {
+    const result = await upgrade({ timeout: 1000 });
+    if (result.created) {
+      return result.passkey.credentialId;
+    }
+    const reason: string = result.reason;
+    const created = await register();
+    await withStepUp(() => removePassword());
+    return reason + created.credentialId;
+  }
+  return signedIn.user.username;
+}
+fromPassword("ada", "hunter2").catch(() => null);
 
 flow().catch((error: unknown) => {
   if (error instanceof PasskeyClientError && error.code === "cancelled") {

@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
 from passgate.core.encoding import b64url_encode
-from passgate.service import account, consent, recovery
+from passgate.service import account, consent, passwords, recovery
 from passgate.store.base import Event, User
 from passgate.web.context import ctx_of, settings_of, signed_in
 
@@ -47,6 +47,8 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "oidc.consent": ("Allowed an app to use your account", "Allowing an app failed"),
     "oidc.consent_denied": ("Refused an app the use of your account", "Refusing an app failed"),
     "oidc.consent_withdrawn": ("Disconnected an app", "Disconnecting an app was refused"),
+    "password.sign_in": ("Signed in with your password", "A password sign-in was refused"),
+    "password.removed": ("Removed your password", "Removing your password was refused"),
 }
 
 PASSKEY_EVENTS = frozenset({"sign_in", "step_up", "passkey.register", "passkey.remove", "passkey.rename"})
@@ -71,6 +73,8 @@ REASON_WORDS = {
     "credential_exists": "already registered",
     "user_not_verified": "fingerprint, face or PIN not confirmed",
     "sign_count_regression": "possible copy of a passkey",
+    "password_incorrect": "wrong password",
+    "no_password": "there was no password",
 }
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
@@ -166,6 +170,8 @@ def activity_view(event: Event, labels: dict[str, str]) -> ActivityView:
     success, failure = EVENT_WORDS.get(event.type, (event.type, f"{event.type} failed"))
     if event.type == "passkey.register" and event.detail.get("new_account"):
         success = "Created your account with a passkey"
+    elif event.type == "passkey.register" and event.detail.get("upgrade"):
+        success = "Your browser created a passkey after a password sign-in"
     failed = event.outcome == "failure"
     text = failure if failed else success
     label = labels.get(b64url_encode(event.credential_id)) if event.credential_id else None
@@ -235,7 +241,8 @@ async def signin_page(request: Request) -> Response:
     if (next_path is None or not next_path.startswith("/")) and await signed_in(request):
         return RedirectResponse(next_path or "/account", status_code=303)
     login_hint = request.query_params.get("login_hint", "")[:64]
-    return render(request, "signin.html", login_hint=login_hint, **_next_of(next_path))
+    passwords = ctx_of(request).rp.passwords == "migrate"  # imported accounts may still sign in with a password
+    return render(request, "signin.html", login_hint=login_hint, passwords=passwords, **_next_of(next_path))
 
 
 @router.get("/signup")
@@ -283,12 +290,16 @@ async def account_page(request: Request) -> Response:
     labels = {p.id: p.label for p in passkeys}
     events = await ctx.storage.events.list(user_id=user.id, limit=ACTIVITY_SHOWN)
     recovering = current.session.kind == "recovery"
+    # The password section: while passwords sign in, for an account that still has one.
+    has_password = ctx.rp.passwords == "migrate" and await passwords.has_password(ctx, user.id)
     return render(
         request,
         "account.html",
         user=user,
         passkeys=passkeys,
         recovering=recovering,
+        password_session=current.session.kind == "password",
+        has_password=has_password,
         suggest_second_passkey=not recovering and await account.show_nudge(ctx, user),
         codes_remaining=await recovery.codes_remaining(ctx, user.id),
         email=user.email,

@@ -1,6 +1,6 @@
 /**
- * The account page: passkeys (add, rename, remove), the display name, backup codes, the email address,
- * connected apps (disconnect).
+ * The account page: passkeys (add, rename, remove), the password an account was imported with (remove), the
+ * display name, backup codes, the email address, connected apps (disconnect).
  *
  * The server renders the page; this wires its controls to the JSON API through passgate.js. Changes the
  * server guards with a step-up (removing a passkey, backup codes, email, adding a passkey) first try, and
@@ -17,6 +17,7 @@ import {
   isSupported,
   register,
   removePasskey,
+  removePassword,
   renamePasskey,
   setEmail,
   signalAcceptedCredentials,
@@ -48,6 +49,7 @@ export function wireAccount() {
   for (const item of document.querySelectorAll("#passkeys li.passkey")) {
     wirePasskey(item);
   }
+  wirePassword();
   wireDisplayName();
   wireBackupCodes();
   wireEmail();
@@ -146,6 +148,12 @@ function withoutPasskeyConsequence() {
 
 function showNoPasskeyBanner() {
   document.getElementById("second-passkey-nudge")?.remove();
+  // The password stays until there is a passkey again.
+  const offer = document.getElementById("password-remove-offer");
+  if (offer !== null) {
+    offer.hidden = true;
+    document.getElementById("password-needs-passkey").hidden = false;
+  }
   const banner = document.getElementById("no-passkey-banner");
   if (banner !== null) {
     banner.hidden = false;
@@ -228,6 +236,28 @@ function wirePasskey(item) {
       list.append(empty);
       showNoPasskeyBanner();
     }
+  });
+}
+
+/** Remove password: needs a passkey confirmation (a password session always asks for one), then it is gone. */
+function wirePassword() {
+  const button = document.getElementById("remove-password");
+  if (button === null) {
+    return;
+  }
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    try {
+      await confirmingIfNeeded(() => removePassword());
+    } catch (error) {
+      showMessage(describe(error, "password"), "error");
+      setBusy(button, false);
+      return;
+    }
+    document.getElementById("password-section").remove();
+    // The confirmation signed this browser in with the passkey: the password session's banner is out of date.
+    document.getElementById("password-banner")?.remove();
+    showMessage("Your password is removed. From now on you sign in with your passkeys.", "success");
   });
 }
 

@@ -8,11 +8,14 @@ import {
   autofill,
   isAutofillSupported,
   isSupported,
+  passwordAvailable,
   register,
   requestSignInLink,
   signIn,
   signInWithBackupCode,
   signInWithLink,
+  signInWithPassword,
+  upgrade,
   verifyEmail,
 } from "./passgate.js";
 import {
@@ -30,13 +33,27 @@ const LINK_USED_UP = new Set(["invalid_link"]);
 
 const RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time.";
 
+const PASSKEY_ADDED = "Passkey added. You can now sign in with it.";
+const PASSKEY_MADE = "Your browser created a passkey for you. Next time, sign in with it instead of your password.";
+
+// "Not now" on the passkey offer after a password sign-in: later password sign-ins in this browser go straight
+// on for this long (the account page still offers a passkey).
+const UPGRADE_LATER_KEY = "passgate:upgrade-later";
+const UPGRADE_LATER_MS = 30 * 24 * 60 * 60 * 1000;
+
 /** Where the sign-in and sign-up pages go once signed in: their `next` (or `return_to`), a path on this site or a
- * page of an allowed origin, as the server checked it before writing it in the page; else /account. */
-function goOn() {
+ * page of an allowed origin, as the server checked it before writing it in the page; else /account, showing
+ * `message` there if there is one. */
+function goOn(message) {
   const next = document.querySelector("form[data-next]")?.dataset.next ?? "";
   const local = next.startsWith("/") && !next.startsWith("//") && !next.includes("\\");
   const allowedPage = /^https?:\/\//.test(next);
-  window.location.assign(local || allowedPage ? next : "/account");
+  const target = local || allowedPage ? next : "/account";
+  if (message && target === "/account") {
+    navigateWithMessage(target, message);
+  } else {
+    window.location.assign(target);
+  }
 }
 
 function wireSignup() {
@@ -56,12 +73,13 @@ function wireSignup() {
 function wireSignin() {
   const form = document.getElementById("signin-form");
   const button = document.getElementById("signin-button");
-  if (refuseWithoutWebAuthn(isSupported(), button)) {
+  const passwords = form.dataset.passwords === "migrate";
+  const passkeys = !refuseWithoutWebAuthn(isSupported(), button);
+  if (!passkeys && !passwords) {
     return;
   }
   const help = document.getElementById("signin-help");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  const passkeySignIn = async () => {
     help.hidden = true;
     const username = document.getElementById("username").value.trim();
     const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goOn);
@@ -70,8 +88,156 @@ function wireSignin() {
       help.hidden = failure.code !== "cancelled";
       startAutofill(); // signIn() aborted it; offer passkeys in the field again
     }
+  };
+  if (passwords) {
+    wirePasswordSignin(form, passkeys ? passkeySignIn : null);
+    if (passkeys) {
+      button.addEventListener("click", passkeySignIn);
+    }
+  } else {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      passkeySignIn();
+    });
+  }
+  if (passkeys) {
+    startAutofill();
+  }
+}
+
+/**
+ * Username first: "Continue" asks the server whether to ask for a password (an account without one goes on to
+ * its passkeys, `passkeySignIn`, null without WebAuthn); the password then signs in, and the browser is asked
+ * for a passkey straight away (offerPasskey).
+ */
+function wirePasswordSignin(form, passkeySignIn) {
+  const usernameInput = document.getElementById("username");
+  const step = document.getElementById("password-step");
+  const passwordInput = document.getElementById("password");
+  const continueButton = document.getElementById("continue-button");
+  const passwordButton = document.getElementById("password-button");
+
+  let asked = null; // the username whose password the page asks for
+
+  const showPasswordStep = (shown) => {
+    asked = shown ? usernameInput.value.trim() : null;
+    step.hidden = !shown;
+    passwordInput.required = shown;
+    continueButton.hidden = shown;
+    passwordButton.hidden = !shown;
+    if (!shown) {
+      passwordInput.value = "";
+    }
+  };
+  // Another username: its answer is asked for again (a password manager filling in the same one changes nothing).
+  usernameInput.addEventListener("input", () => {
+    if (asked !== null && usernameInput.value.trim() !== asked) {
+      showPasswordStep(false);
+    }
   });
-  startAutofill();
+
+  const continueWith = async (username) => {
+    if (!username) {
+      showMessage("Enter your username to continue, or sign in with a passkey.", "error");
+      usernameInput.focus();
+      return;
+    }
+    setBusy(continueButton, true);
+    let asksForPassword;
+    try {
+      asksForPassword = await passwordAvailable(username);
+    } catch (error) {
+      showMessage(describe(error, "signin"), "error");
+      setBusy(continueButton, false);
+      return;
+    }
+    setBusy(continueButton, false);
+    clearMessage();
+    if (asksForPassword) {
+      showPasswordStep(true);
+      passwordInput.focus();
+    } else if (passkeySignIn !== null) {
+      passkeySignIn(); // the account signs in with its passkeys only
+    } else {
+      showMessage(describe({ code: "unsupported" }, "signin"), "error");
+    }
+  };
+
+  const signInWith = async (username, password) => {
+    setBusy(passwordButton, true);
+    clearMessage();
+    let answer;
+    try {
+      answer = await signInWithPassword(username, password);
+    } catch (error) {
+      showMessage(describe(error, "signin"), "error");
+      setBusy(passwordButton, false);
+      passwordInput.select();
+      return;
+    }
+    if (answer.upgrade && isSupported()) {
+      await offerPasskey();
+    } else {
+      goOn();
+    }
+  };
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const username = usernameInput.value.trim();
+    if (step.hidden) {
+      continueWith(username);
+    } else {
+      signInWith(username, passwordInput.value);
+    }
+  });
+}
+
+/**
+ * Right after a password sign-in: the browser may make a passkey with no prompt (upgrade). Where it made none,
+ * say what a passkey is and offer to create one, unless the person said "not now" lately.
+ */
+async function offerPasskey() {
+  showMessage("You're signed in.", "success");
+  const result = await upgrade();
+  if (result.created) {
+    goOn(PASSKEY_MADE);
+    return;
+  }
+  // already_registered: this browser's password manager holds a passkey for the account, nothing to offer.
+  if (result.reason === "already_registered" || upgradeLater()) {
+    goOn();
+    return;
+  }
+  for (const element of document.querySelectorAll("#signin-form, #signin-help, main .switch")) {
+    element.hidden = true;
+  }
+  clearMessage();
+  const step = document.getElementById("upgrade-step");
+  const create = document.getElementById("upgrade-create");
+  step.hidden = false;
+  create.focus();
+  create.addEventListener("click", () => ceremony(create, "add", () => register(), () => goOn(PASSKEY_ADDED)));
+  document.getElementById("upgrade-later").addEventListener("click", () => {
+    rememberUpgradeLater();
+    goOn();
+  });
+}
+
+function upgradeLater() {
+  try {
+    return Number(window.localStorage.getItem(UPGRADE_LATER_KEY)) > Date.now();
+  } catch {
+    return false; // storage refused (a private window, say): ask again
+  }
+}
+
+function rememberUpgradeLater() {
+  try {
+    window.localStorage.setItem(UPGRADE_LATER_KEY, String(Date.now() + UPGRADE_LATER_MS));
+  } catch {
+    // Not remembered: the offer comes again next time.
+  }
 }
 
 async function startAutofill() {

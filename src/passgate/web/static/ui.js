@@ -38,6 +38,7 @@ const CANCELLED = {
   remove: "Not confirmed, so the passkey was kept.",
   codes: "Not confirmed, so no backup codes were created.",
   email: "Not confirmed, so your email address was not changed.",
+  password: "Not confirmed, so your password was kept.",
 };
 
 const ALREADY_REGISTERED = {
@@ -68,6 +69,12 @@ const SERVER_MESSAGES = {
     "or ask for a new one from the browser you want to use.",
   email_taken: "This email address is already confirmed for another account. Use another address.",
   rate_limited: "Too many attempts. Please wait a few minutes, then try again.",
+  // One answer for a wrong password, an unknown username and an account without a password: no hint which.
+  password_incorrect: "That username and password don't match.",
+  passwords_off: "Signing in with a password is no longer possible here. Sign in with a passkey.",
+  no_password: "Your account has no password any more.",
+  password_format_unknown:
+    "This password can't be checked here. Sign in with a passkey, a backup code or an email link instead.",
 };
 
 const GENERIC = {
