@@ -370,7 +370,7 @@ class PasswordFormatUnknown(RequestError):
     """A password hash to import is in no format passgate.core.passwords verifies, or is malformed."""
 
     code = "password_format_unknown"
-    default_message = "The password hash is not in a format Passgate verifies."
+    default_message = "The password hash is not in a format this server verifies."
 
 
 class ClientError(PasskeyError):

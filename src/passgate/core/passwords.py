@@ -119,11 +119,11 @@ def _dummy_hash() -> str:
 
 def _parse(stored: object) -> _Parsed:
     if not isinstance(stored, str) or not stored or len(stored) > 1024 or not stored.isascii():
-        raise PasswordFormatUnknown("The password hash is not in a format Passgate verifies.")
+        raise PasswordFormatUnknown("The password hash is not in a format this server verifies.")
     for prefix, parse in _SCHEMES.items():
         if stored.startswith(prefix):
             return parse(stored)
-    raise PasswordFormatUnknown("The password hash is not in a format Passgate verifies.")
+    raise PasswordFormatUnknown("The password hash is not in a format this server verifies.")
 
 
 def _refuse(scheme: str, what: str) -> PasswordFormatUnknown:
@@ -200,7 +200,7 @@ def _django_pbkdf2(stored: str) -> _Parsed:
     if stored.count("$") != 3 or not salt:
         raise _refuse(scheme, "it is not algorithm$iterations$salt$hash")
     if not iterations.isdigit() or not 1 <= int(iterations) <= _MAX_PBKDF2_ITERATIONS:
-        raise _refuse(scheme, "its iterations are not a number Passgate accepts")
+        raise _refuse(scheme, "its iterations are not a number this server accepts")
     try:
         expected = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
@@ -225,7 +225,7 @@ def _phc_pbkdf2(stored: str) -> _Parsed:
     # passlib writes the iteration count alone; the PHC form names it (and may give the length).
     rounds = int(parts[2]) if parts[2].isdigit() else _params(parts[2], scheme, ("i", "l")).get("i", 0)
     if not 1 <= rounds <= _MAX_PBKDF2_ITERATIONS:
-        raise _refuse(scheme, "its iterations are not a number Passgate accepts")
+        raise _refuse(scheme, "its iterations are not a number this server accepts")
     salt = _b64decode(parts[3], scheme, "salt")
     expected = _b64decode(parts[4], scheme, "hash")
     if not 16 <= len(expected) <= 128:
