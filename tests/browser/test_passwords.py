@@ -9,63 +9,64 @@ passkeys with "Create a passkey" and "Not now".
 
 from __future__ import annotations
 
-import asyncio
-import secrets
+import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from playwright.sync_api import expect
 
-from passgate.core.passwords import hash_password
-from passgate.store.base import StoredPassword, User
-from passgate.store.factory import open_storage
-from passgate.store.migrate import upgrade
+from passgate.core.passwords import needs_rehash, scheme_of
 from tests.browser.conftest import Server, Tab, passgate_serve, sign_out
 
 pytestmark = pytest.mark.browser
 
 PASSWORDS = {"ada": "correct horse battery staple", "bob": "Tr0ub4dor&3"}
+PASSGATE = str(Path(sys.executable).with_name("passgate"))
 MISMATCH = "That username and password don't match."
 REMOVED = "Your password is removed. From now on you sign in with your passkeys."
 
 
-def seed_accounts(database_url: str) -> None:
-    """The accounts an import would have made, each with only a password, written before the server starts."""
+def seed_accounts(tmp_path: Path) -> None:
+    """Accounts as the old system exported them, a bcrypt and a Django hash each with no passkey, imported with
+    `passgate users import` before the server starts."""
+    bcrypt_hash = bcrypt.hashpw(PASSWORDS["ada"].encode(), bcrypt.gensalt(4)).decode()
+    django_hash = PBKDF2PasswordHasher().encode(PASSWORDS["bob"], PBKDF2PasswordHasher().salt(), 1000)
+    export = tmp_path / "export.jsonl"
+    export.write_text(
+        json.dumps({"username": "ada", "displayName": "Ada", "externalId": "legacy-0", "password": bcrypt_hash})
+        + "\n"
+        + json.dumps({"username": "bob", "displayName": "Bob", "externalId": "legacy-1", "password": django_hash})
+        + "\n"
+    )
+    imported = subprocess.run(
+        [PASSGATE, "users", "import", str(export), "--database-url", f"sqlite:///{tmp_path}/passgate.db"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
 
-    async def seed() -> None:
-        storage, close = open_storage(database_url)
-        try:
-            now = datetime.now(UTC)
-            for number, (username, password) in enumerate(PASSWORDS.items()):
-                user = User(
-                    id=secrets.token_urlsafe(12),
-                    username=username,
-                    display_name=username.title(),
-                    user_handle=secrets.token_bytes(32),
-                    created_at=now,
-                    external_id=f"legacy-{number}",
-                )
-                stored = StoredPassword(user_id=user.id, hash=hash_password(password), created_at=now, updated_at=now)
-                await storage.users.create_imported(user, [], stored)
-        finally:
-            await close()
 
-    upgrade(database_url)
-    # Playwright's sync API holds this thread's event loop: the storage runs in a thread of its own.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, seed()).result()
+def stored_hash(tmp_path: Path, username: str) -> str:
+    with sqlite3.connect(tmp_path / "passgate.db") as database:
+        row = database.execute(
+            "SELECT hash FROM passwords JOIN users ON users.id = passwords.user_id WHERE username = ?", (username,)
+        ).fetchone()
+    return str(row[0]) if row else ""
 
 
 @pytest.fixture
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     """`passgate serve` with `passwords` set to the test's parameter ("migrate" unless it says otherwise)."""
     passwords = getattr(request, "param", "migrate")
-    seed_accounts(f"sqlite:///{tmp_path}/passgate.db")
+    seed_accounts(tmp_path)
     with passgate_serve(tmp_path, config=f'passwords = "{passwords}"\n', log_level="info") as running:
         yield running
 
@@ -114,6 +115,7 @@ def test_from_a_password_to_a_passkey_then_without_the_password(tab: Tab, tmp_pa
     expect(page.locator("#message")).to_have_text(MISMATCH)
     assert tab.session_status() == 401
 
+    assert scheme_of(stored_hash(tmp_path, "ada")) == "bcrypt"
     page.fill("#password", PASSWORDS["ada"])
     page.click("#password-button")
     # The browser was asked for a passkey without a prompt, made none, and the page explains passkeys instead.
@@ -124,6 +126,8 @@ def test_from_a_password_to_a_passkey_then_without_the_password(tab: Tab, tmp_pa
     tab.wait_until(lambda: len(tab.calls("rejected", method="create")) == 1, what="the page giving up on it")
     assert tab.authenticator.credentials() == []
     assert tab.session()["user"]["username"] == "ada"
+    moved = stored_hash(tmp_path, "ada")  # the first sign-in moved the old system's bcrypt hash to argon2id
+    assert scheme_of(moved) == "argon2id" and not needs_rehash(moved)
 
     page.click("#upgrade-create")
     tab.wait_for_path("/account")
