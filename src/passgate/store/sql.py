@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -170,12 +172,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # transaction's reads would run before it, unserialised; Passgate begins transactions itself instead.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets readers run beside the writer; the busy timeout queues writers instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The busy timeout queues writers instead of failing.
     cursor.execute("PRAGMA busy_timeout=5000")
+    _use_wal(cursor)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    # WAL lets readers run beside the writer, and the file keeps it once set. Switching to it needs the
+    # database alone, and SQLite answers "locked" at once there instead of waiting out the busy timeout,
+    # so nodes opening a new database together try again for as long as a writer would wait.
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(connection: Connection) -> None:
