@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 from passgate.core.errors import InvalidClientMetadata
 from passgate.core.oidc_clients import (
     DEFAULT_SCOPES,
@@ -90,6 +92,13 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     metrics_port: int = 0  # a second listener on host:metrics_port serving only /metrics, with no token; 0: none
     graceful_shutdown_seconds: int = 30  # after SIGTERM, how long requests in flight may take before they are cut
+    # The FIDO2 conformance-test profile (web/conformance.py): for the conformance tools only, never in production.
+    conformance: bool = False
+    conformance_force: bool = False  # serve the profile even with an https origin that is not localhost
+    # Test-only metadata: a folder of metadata statements (one JSON file each) and the MDS root trusted instead of
+    # the pinned GlobalSign one (a PEM file, or the PEM itself).
+    mds_statements_dir: str = ""
+    mds_root_pem: str = ""
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
@@ -114,6 +123,17 @@ class Settings:
     @property
     def secure_cookies(self) -> bool:
         return all(origin.startswith("https://") for origin in self.allowed_origins)
+
+    @property
+    def mds_root(self) -> str:
+        """The MDS trust anchor as PEM text: `mds_root_pem` itself or the file it names; empty for the pinned one.
+
+        Raises:
+            OSError: the file cannot be read.
+        """
+        if not self.mds_root_pem or self.mds_root_pem.lstrip().startswith("-----BEGIN"):
+            return self.mds_root_pem
+        return Path(self.mds_root_pem).read_text(encoding="ascii")
 
     def effective_policy(self) -> Policy:
         """The preset with the configuration's overrides applied.
@@ -186,6 +206,7 @@ def _app_tables(value: object) -> tuple[Mapping[str, Any], ...]:
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
+_BOOL_FIELDS = {f.name for f in fields(Settings) if f.type == "bool"}
 _FILE_ONLY = {"policy_overrides", "oidc_clients", "apps"}  # tables of the file: no environment variable sets them
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")} - _FILE_ONLY
 _FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
@@ -280,6 +301,8 @@ def load_settings(
             values[name] = int(values[name])
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{name} must be a whole number, not {values[name]!r}.") from exc
+    for name in _BOOL_FIELDS & set(values):
+        values[name] = _boolean(name, values[name])
     for name in _TUPLE_FIELDS & set(values):
         items = values[name]
         items = [items] if isinstance(items, str) else items
@@ -289,6 +312,17 @@ def load_settings(
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
     return settings
+
+
+def _boolean(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}.")
 
 
 def is_service_link(key: str, value: str) -> bool:
@@ -424,6 +458,36 @@ def _validate_operations(settings: Settings) -> None:
         raise ConfigError("metrics_port must differ from port: the metrics listener is a second one.")
     if not 1 <= settings.graceful_shutdown_seconds <= 600:
         raise ConfigError("graceful_shutdown_seconds must be between 1 and 600.")
+    _validate_conformance(settings)
+
+
+def production_origins(settings: Settings) -> tuple[str, ...]:
+    """The configured origins that look like a production site's: https, on a host other than localhost."""
+    return tuple(
+        origin
+        for origin in settings.allowed_origins
+        if urlsplit(origin).scheme == "https"
+        and (urlsplit(origin).hostname or "") != "localhost"
+        and not (urlsplit(origin).hostname or "").endswith(".localhost")
+    )
+
+
+def _validate_conformance(settings: Settings) -> None:
+    if settings.conformance and not settings.conformance_force and production_origins(settings):
+        raise ConfigError(
+            f"conformance = true serves the FIDO conformance-test endpoints, which are for test servers only, but"
+            f" {production_origins(settings)[0]} looks like a production site. Use a localhost origin, or set"
+            " conformance_force = true if this really is a test server."
+        )
+    if settings.conformance_force and not settings.conformance:
+        raise ConfigError("conformance_force needs conformance = true.")
+    if settings.mds_statements_dir and not Path(settings.mds_statements_dir).is_dir():
+        raise ConfigError(f"mds_statements_dir {settings.mds_statements_dir!r} is not a folder.")
+    if settings.mds_root_pem:
+        try:
+            x509.load_pem_x509_certificate(settings.mds_root.encode("ascii"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"mds_root_pem is neither a PEM certificate nor a file holding one: {exc}") from exc
 
 
 def _validate_cors_origins(settings: Settings) -> None:

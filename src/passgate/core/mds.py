@@ -518,6 +518,23 @@ def _parse_entry(raw: object) -> MetadataEntry | None:
     )
 
 
+def statement_entry(statement: object) -> MetadataEntry | None:
+    """The entry a bare metadata statement (as the conformance tools hand them out, outside any BLOB) describes;
+    None for a UAF model. It has no status reports: a statement alone says nothing of compromise.
+
+    Raises:
+        MetadataMalformed: not a metadata statement with a description.
+    """
+    if not isinstance(statement, dict):
+        raise MetadataMalformed("not a JSON object")
+    wrapped = {
+        "aaguid": statement.get("aaguid"),
+        "attestationCertificateKeyIdentifiers": statement.get("attestationCertificateKeyIdentifiers"),
+        "metadataStatement": statement,
+    }
+    return _parse_entry({k: v for k, v in wrapped.items() if v is not None})
+
+
 def _aaguid(value: uuid.UUID | bytes | str) -> str:
     try:
         if isinstance(value, uuid.UUID):

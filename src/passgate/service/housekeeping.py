@@ -36,7 +36,7 @@ def load_metadata(ctx: Context, path: Path) -> None:
     """Load the stored, verified BLOB into the context (keeping the current one if it does not verify)."""
     from passgate.cli.mds import load_stored
 
-    blob = load_stored(path, now=ctx.clock())
+    blob = load_stored(path, now=ctx.clock(), trust_anchor_pem=ctx.metadata.trust_anchor_pem)
     if blob is not None:
         ctx.metadata.refresh(blob.jws, now=ctx.clock())
 
@@ -45,7 +45,8 @@ async def refresh_metadata(ctx: Context, url: str, path: Path) -> None:
     """Fetch, verify and store a newer BLOB; the last good one stays in use if anything fails."""
     from passgate.cli.mds import refresh
 
-    status = await asyncio.to_thread(refresh, None, url, path, ctx.clock())
+    anchor = ctx.metadata.trust_anchor_pem
+    status = await asyncio.to_thread(lambda: refresh(None, url, path, ctx.clock(), trust_anchor_pem=anchor))
     if status == 0:
         load_metadata(ctx, path)
     else:

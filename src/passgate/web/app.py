@@ -23,13 +23,15 @@ import passgate
 from passgate import logs, metrics
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
+from passgate.core.mds import GLOBALSIGN_ROOT_R3, MetadataCache
 from passgate.service import apps as app_passkeys
+from passgate.service import conformance as conformance_service
 from passgate.service import cors, housekeeping, mail_queue
 from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, app_api, health, hosts, oidc, pages, wellknown
+from passgate.web import account_api, api, app_api, conformance, health, hosts, oidc, pages, wellknown
 from passgate.web import metrics as metrics_web
 from passgate.web.errors import error_response
 from passgate.web.middleware import Cors, RequestLog, SecurityHeaders
@@ -145,9 +147,14 @@ def create_app(
         mailer=mailer(settings),
         clock=clock,
         file_clients=settings.file_clients(),
+        metadata=MetadataCache(trust_anchor_pem=settings.mds_root or GLOBALSIGN_ROOT_R3),
     )
     if settings.mds_file:
         housekeeping.load_metadata(app.state.ctx, Path(settings.mds_file))
+    if settings.mds_statements_dir:
+        conformance_service.load_statements(app.state.ctx, Path(settings.mds_statements_dir))
+    if settings.conformance:
+        app.include_router(conformance.router)
     app.include_router(api.router)
     app.include_router(app_api.router)
     app.include_router(account_api.router)
