@@ -21,7 +21,7 @@ from passgate.core.encoding import MAX_NESTING
 from passgate.core.errors import BadSignature, MalformedResponse, UnsupportedAlgorithm
 
 # COSE algorithm identifiers (IANA "COSE Algorithms").
-ES256, ES384, ES512 = -7, -35, -36
+ES256, ES384, ES512, ES256K = -7, -35, -36, -47  # ES256K: ECDSA on secp256k1 (RFC 8812)
 EDDSA, ED25519, ED448 = -8, -19, -53
 PS256, PS384, PS512 = -37, -38, -39
 RS256, RS384, RS512, RS1 = -257, -258, -259, -65535
@@ -31,6 +31,7 @@ ALGORITHM_NAMES: Mapping[int, str] = {
     ES256: "ES256",
     ES384: "ES384",
     ES512: "ES512",
+    ES256K: "ES256K",
     EDDSA: "EdDSA",
     ED25519: "Ed25519",
     ED448: "Ed448",
@@ -47,13 +48,19 @@ ALGORITHM_NAMES: Mapping[int, str] = {
 }
 
 _KTY_OKP, _KTY_EC2, _KTY_RSA, _KTY_AKP = 1, 2, 3, 7
-_EC_CURVES: Mapping[int, ec.EllipticCurve] = {1: ec.SECP256R1(), 2: ec.SECP384R1(), 3: ec.SECP521R1()}
+_EC_CURVES: Mapping[int, ec.EllipticCurve] = {
+    1: ec.SECP256R1(),
+    2: ec.SECP384R1(),
+    3: ec.SECP521R1(),
+    8: ec.SECP256K1(),
+}
 # The curve each ECDSA algorithm must be used with (WebAuthn §5.8.5 / RFC 9053).
-_EC_ALG_CURVE: Mapping[int, int] = {ES256: 1, ES384: 2, ES512: 3}
+_EC_ALG_CURVE: Mapping[int, int] = {ES256: 1, ES384: 2, ES512: 3, ES256K: 8}
 _HASHES: Mapping[int, Callable[[], hashes.HashAlgorithm]] = {
     ES256: hashes.SHA256,
     ES384: hashes.SHA384,
     ES512: hashes.SHA512,
+    ES256K: hashes.SHA256,
     PS256: hashes.SHA256,
     PS384: hashes.SHA384,
     PS512: hashes.SHA512,
@@ -89,7 +96,7 @@ def verify_signature(key: Any, algorithm: int, signature: bytes, data: bytes) ->
         UnsupportedAlgorithm: `algorithm` is unknown or does not fit the key.
     """
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey) and algorithm in (ES256, ES384, ES512):
+        if isinstance(key, ec.EllipticCurvePublicKey) and algorithm in (ES256, ES384, ES512, ES256K):
             key.verify(signature, data, ec.ECDSA(_HASHES[algorithm]()))
         elif isinstance(key, rsa.RSAPublicKey) and algorithm in (RS256, RS384, RS512, RS1):
             key.verify(signature, data, padding.PKCS1v15(), _HASHES[algorithm]())

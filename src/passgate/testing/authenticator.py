@@ -41,7 +41,22 @@ __all__ = [
 ALG_ES256: Final = -7
 ALG_EDDSA: Final = -8
 ALG_RS256: Final = -257
-_SUPPORTED_ALGORITHMS: Final = frozenset({ALG_ES256, ALG_EDDSA, ALG_RS256})
+# The curve (COSE crv, cryptography curve) and hash of each ECDSA algorithm; the hash of each RSA one.
+_ECDSA: Final[Mapping[int, tuple[int, type[ec.EllipticCurve], type[hashes.HashAlgorithm]]]] = {
+    ALG_ES256: (1, ec.SECP256R1, hashes.SHA256),
+    -35: (2, ec.SECP384R1, hashes.SHA384),  # ES384
+    -36: (3, ec.SECP521R1, hashes.SHA512),  # ES512
+    -47: (8, ec.SECP256K1, hashes.SHA256),  # ES256K
+}
+_PKCS1: Final[Mapping[int, type[hashes.HashAlgorithm]]] = {
+    ALG_RS256: hashes.SHA256,
+    -258: hashes.SHA384,  # RS384
+    -259: hashes.SHA512,  # RS512
+    -65535: hashes.SHA1,  # RS1, which the FIDO conformance tools still use
+}
+_PSS: Final[Mapping[int, type[hashes.HashAlgorithm]]] = {-37: hashes.SHA256, -38: hashes.SHA384, -39: hashes.SHA512}
+_EDDSA_ALGORITHMS: Final = frozenset({ALG_EDDSA, -19})  # EdDSA, and the fully specified Ed25519
+_SUPPORTED_ALGORITHMS: Final = frozenset({*_ECDSA, *_PKCS1, *_PSS, *_EDDSA_ALGORITHMS})
 _ATTESTATION_FORMATS: Final = frozenset({"none", "packed"})
 
 FLAG_UP: Final = 0x01
@@ -104,15 +119,18 @@ class SoftwareCredential:
     def sign(self, data: bytes) -> bytes:
         """Sign ``data`` with this credential's key as WebAuthn does for its algorithm.
 
-        ES256 gives a DER ECDSA signature over SHA-256, EdDSA a raw Ed25519 signature and RS256 an
-        RSASSA-PKCS1-v1_5 SHA-256 signature.
+        ECDSA algorithms give a DER signature with their curve's hash, EdDSA a raw Ed25519 signature, RS* an
+        RSASSA-PKCS1-v1_5 and PS* an RSASSA-PSS signature with their hash.
         """
         key = self.private_key
         if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(data, ec.ECDSA(hashes.SHA256()))
+            return key.sign(data, ec.ECDSA(_ECDSA[self.algorithm][2]()))
         if isinstance(key, ed25519.Ed25519PrivateKey):
             return key.sign(data)
-        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        if self.algorithm in _PSS:
+            digest = _PSS[self.algorithm]()
+            return key.sign(data, padding.PSS(padding.MGF1(digest), digest.digest_size), digest)
+        return key.sign(data, padding.PKCS1v15(), _PKCS1[self.algorithm]())
 
 
 class SoftwareAuthenticator:
@@ -467,9 +485,9 @@ def _client_data_json(
 
 
 def _generate_key(algorithm: int) -> CredentialPrivateKey:
-    if algorithm == ALG_ES256:
-        return ec.generate_private_key(ec.SECP256R1())
-    if algorithm == ALG_EDDSA:
+    if algorithm in _ECDSA:
+        return ec.generate_private_key(_ECDSA[algorithm][1]())
+    if algorithm in _EDDSA_ALGORITHMS:
         return ed25519.Ed25519PrivateKey.generate()
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -478,12 +496,13 @@ def _cose_public_key(private_key: CredentialPrivateKey, algorithm: int) -> bytes
     cose: dict[int, Any]
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         numbers = private_key.public_key().public_numbers()
+        size = (private_key.curve.key_size + 7) // 8
         cose = {
             1: 2,
             3: algorithm,
-            -1: 1,
-            -2: numbers.x.to_bytes(32, "big"),
-            -3: numbers.y.to_bytes(32, "big"),
+            -1: _ECDSA[algorithm][0],
+            -2: numbers.x.to_bytes(size, "big"),
+            -3: numbers.y.to_bytes(size, "big"),
         }
     elif isinstance(private_key, ed25519.Ed25519PrivateKey):
         raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+
+CertificatePublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,14 +41,38 @@ class TestRoot:
     def pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, subject: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
-        """A certificate for `public_key` issued by this root, to add extensions to and `sign(root.key, ...)`."""
+    def issue(
+        self,
+        subject: x509.Name,
+        public_key: CertificatePublicKey,
+        *,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> x509.CertificateBuilder:
+        """A certificate for `public_key` issued by this root, to add extensions to and `sign(root.key, ...)`; valid
+        as long as this root unless `not_before` or `not_after` say otherwise."""
         builder = x509.CertificateBuilder().subject_name(subject).issuer_name(self.name).public_key(public_key)
         return (
             builder.serial_number(x509.random_serial_number())
-            .not_valid_before(self.certificate.not_valid_before_utc)
-            .not_valid_after(self.certificate.not_valid_after_utc)
+            .not_valid_before(not_before or self.certificate.not_valid_before_utc)
+            .not_valid_after(not_after or self.certificate.not_valid_after_utc)
         )
+
+    def intermediate(self, common_name: str, *, not_after: datetime.datetime | None = None) -> TestRoot:
+        """A CA certificate issued by this root, which issues in turn (an `x5c` chain's middle certificate).
+        `not_after` in the past makes an expired intermediate; what it issues keeps this root's validity."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        certificate = (
+            self.issue(name, key.public_key(), not_after=not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        return TestRoot(key=key, name=name, certificate=certificate)
+
+    @property
+    def der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
 
 
 def _valid_around(builder: x509.CertificateBuilder, moment: datetime.datetime) -> x509.CertificateBuilder:

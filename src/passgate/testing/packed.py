@@ -41,6 +41,10 @@ class PackedAttestation:
     root_pem: str  # the trust anchor the attestation certificate chains to
 
 
+Chain = Literal["leaf-first", "with-root", "reversed"]
+Validity = Literal["valid", "expired", "not-yet-valid"]
+
+
 def packed_attestation(
     response: dict[str, Any],
     *,
@@ -49,12 +53,25 @@ def packed_attestation(
     certificate_is_ca: bool = False,
     version: Literal[1, 3] = 3,
     now: datetime.datetime | None = None,
+    root: TestRoot | None = None,
+    intermediate: bool = False,
+    expired_intermediate: bool = False,
+    chain: Chain = "leaf-first",
+    validity: Validity = "valid",
+    alg: int = -7,
+    signing_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> PackedAttestation:
     """Rewrite a registration response (from `SoftwareAuthenticator.create`) as packed-attested with x5c.
 
     `aaguid_extension` True names the authenticator data's AAGUID in the id-fido-gen-ce-aaguid extension,
     False leaves the extension out, and bytes name that value instead. `subject`, `certificate_is_ca` and
     `version=1` (a certificate without extensions) produce certificates WebAuthn §8.2.1 forbids.
+
+    `root` issues the chain (default: a new test root); `intermediate` puts a CA between it and the attestation
+    certificate (`expired_intermediate`: one that has expired). `chain` "with-root" sends the root too, and
+    "reversed" the certificates in the wrong order; `validity` makes the attestation certificate expired or not
+    yet valid; `alg` is the algorithm the statement claims, and `signing_key` signs instead of the attestation
+    key (the credential's own key, say): all things a relying party must refuse.
     """
     body = response["response"]
     attestation = cbor2.loads(b64url_decode(body["attestationObject"]))
@@ -62,23 +79,38 @@ def packed_attestation(
     client_data_hash = hashlib.sha256(b64url_decode(body["clientDataJSON"])).digest()
 
     moment = now or datetime.datetime.now(datetime.UTC)
-    root = TestRoot.create("Passgate Test Attestation Root", moment)
+    root = root or TestRoot.create("Passgate Test Attestation Root", moment)
+    issuer = root
+    if intermediate or expired_intermediate:
+        ended = moment - datetime.timedelta(days=1) if expired_intermediate else None
+        issuer = root.intermediate("Passgate Test Attestation CA", not_after=ended)
     attestation_key = ec.generate_private_key(ec.SECP256R1())
-    builder = root.issue(subject, attestation_key.public_key()).add_extension(
-        x509.BasicConstraints(ca=certificate_is_ca, path_length=None), critical=True
-    )
+    not_before, not_after = {
+        "valid": (None, None),
+        "expired": (moment - datetime.timedelta(days=30), moment - datetime.timedelta(days=1)),
+        "not-yet-valid": (moment + datetime.timedelta(days=1), moment + datetime.timedelta(days=30)),
+    }[validity]
+    builder = issuer.issue(
+        subject, attestation_key.public_key(), not_before=not_before, not_after=not_after
+    ).add_extension(x509.BasicConstraints(ca=certificate_is_ca, path_length=None), critical=True)
     if aaguid_extension is not False:
         aaguid = auth_data[37:53] if aaguid_extension is True else aaguid_extension
         builder = builder.add_extension(
             x509.UnrecognizedExtension(FIDO_GEN_CE_AAGUID, _der(der.OCTET_STRING, aaguid)), critical=False
         )
-    certificate = builder.sign(root.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    certificate = builder.sign(issuer.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
     if version == 1:
-        certificate = _as_version_1(certificate, root.key)
+        certificate = _as_version_1(certificate, issuer.key)
+    x5c = [certificate] + ([issuer.der] if issuer is not root else [])
+    if chain == "with-root":
+        x5c.append(root.der)
+    elif chain == "reversed":
+        x5c.reverse()
+    signer = signing_key or attestation_key
     statement = {
-        "alg": -7,
-        "sig": attestation_key.sign(auth_data + client_data_hash, ec.ECDSA(hashes.SHA256())),
-        "x5c": [certificate],
+        "alg": alg,
+        "sig": signer.sign(auth_data + client_data_hash, ec.ECDSA(hashes.SHA256())),
+        "x5c": x5c,
     }
     rewritten = {
         **response,
