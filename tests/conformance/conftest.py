@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import itertools
+import json
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import cbor2
 import httpx
 import pytest
 
-from passgate.testing import SoftwareAuthenticator
-from tests.web.conftest import ORIGIN, Server, make_server, server
+from passgate.config import load_settings
+from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.store.migrate import upgrade
+from passgate.testing import SoftwareAuthenticator, SoftwareCredential
+from passgate.testing.certificates import TestRoot
+from passgate.testing.metadata import metadata_statement
+from passgate.web import create_app
+from tests.web.conftest import ORIGIN, Clock, Server, make_server, server
 
 __all__ = ["make_server", "server"]  # the web tests' fixtures, for these tests too
 
@@ -108,3 +120,107 @@ async def tool(conformance_server: Server) -> AsyncIterator[Tool]:
     async with conformance_server.client() as http:
         http.headers.pop("Origin")
         yield Tool(http=http)
+
+
+# -- the tools' authenticator models: metadata statements naming one conformance-like root --------------------------
+
+PACKED_AAGUID = bytes.fromhex("4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e4e")
+TPM_AAGUID = bytes.fromhex("08987058cadc4b81b6e130de50dcbe96")
+ANDROID_KEY_AAGUID = bytes.fromhex("b93fd961f2e6462fb12282002247de78")
+SAFETYNET_AAGUID = bytes.fromhex("b5397666488f4e4c9b8d2f8d6c4e7a21")
+# Every algorithm the tools try (RS1 and ES256K included), as a conformance test server's policy lists them.
+ALL_ALGORITHMS = [-7, -35, -36, -47, -8, -19, -37, -38, -39, -257, -258, -259, -65535]
+
+
+@dataclass(frozen=True)
+class Models:
+    root: TestRoot  # the root every model's statement names, like the conformance tools' fake root
+    statements: Path  # the folder of metadata statements (mds_statements_dir)
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
+    root = TestRoot.create("Conformance Test Attestation Root", datetime.datetime.now(datetime.UTC))
+    folder = tmp_path_factory.mktemp("statements")
+    for name, aaguid in [
+        ("packed", PACKED_AAGUID),
+        ("tpm", TPM_AAGUID),
+        ("android-key", ANDROID_KEY_AAGUID),
+        ("android-safetynet", SAFETYNET_AAGUID),
+    ]:
+        statement = metadata_statement(aaguid, description=f"Conformance {name} authenticator", roots=[root.pem])
+        (folder / f"{name}.json").write_text(json.dumps(statement))
+    return Models(root=root, statements=folder)
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database to copy: migrating one per case would cost most of the cases' time."""
+    database = tmp_path_factory.mktemp("template") / "passgate.db"
+    upgrade(f"sqlite:///{database}")
+    return database
+
+
+@pytest.fixture
+async def tool_with_models(migrated: Path, models: Models, tmp_path: Path) -> AsyncIterator[Tool]:
+    """A conformance test server as the tools expect it: the statements loaded, every algorithm accepted."""
+    database = tmp_path / "passgate.db"
+    shutil.copyfile(migrated, database)
+    settings = load_settings(
+        {
+            "database_url": f"sqlite:///{database}",
+            "origins": [ORIGIN],
+            "conformance": True,
+            "rate_limit_per_ip": 0,
+            "rate_limit_per_account": 0,
+            "mds_statements_dir": str(models.statements),
+            "policy_overrides": {"allowed_algorithms": ALL_ALGORITHMS},
+        }
+    )
+    server = Server(app=create_app(settings, clock=Clock()), database=database, clock=Clock(), lifespan=False)
+    try:
+        async with server.client() as http:
+            http.headers.pop("Origin")
+            yield Tool(http=http)
+    finally:
+        await server.stop()
+
+
+# -- changing what the authenticator answered ----------------------------------------------------------------------
+
+
+def client_data(credential: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(b64url_decode(credential["response"]["clientDataJSON"]))
+    return data
+
+
+def set_client_data(credential: dict[str, Any], data: dict[str, Any] | bytes) -> None:
+    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    credential["response"]["clientDataJSON"] = b64url_encode(raw)
+
+
+def attestation_object(credential: dict[str, Any]) -> dict[str, Any]:
+    decoded: dict[str, Any] = cbor2.loads(b64url_decode(credential["response"]["attestationObject"]))
+    return decoded
+
+
+def set_attestation_object(credential: dict[str, Any], value: dict[str, Any] | bytes) -> None:
+    raw = value if isinstance(value, bytes) else cbor2.dumps(value)
+    credential["response"]["attestationObject"] = b64url_encode(raw)
+
+
+def signed_data(credential: dict[str, Any], auth_data: bytes) -> bytes:
+    return auth_data + hashlib.sha256(b64url_decode(credential["response"]["clientDataJSON"])).digest()
+
+
+def resign_assertion(credential: dict[str, Any], key: SoftwareCredential, auth_data: bytes | None = None) -> None:
+    """Sign the (changed) authenticator data and client data again, as a genuine authenticator would."""
+    if auth_data is not None:
+        credential["response"]["authenticatorData"] = b64url_encode(auth_data)
+    data = b64url_decode(credential["response"]["authenticatorData"])
+    credential["response"]["signature"] = b64url_encode(key.sign(signed_data(credential, data)))
+
+
+def with_extensions(auth_data: bytes, extensions: dict[str, Any]) -> bytes:
+    """Authenticator data with the ED flag and an extensions map after whatever it holds."""
+    return auth_data[:32] + bytes([auth_data[32] | 0x80]) + auth_data[33:] + cbor2.dumps(extensions)

@@ -212,7 +212,13 @@ def safetynet_attestation(response: dict[str, Any], **payload: Any) -> tuple[dic
     root = certificate(root_name, root_key, True)
     leaf = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attest.android.com")]), leaf_key, False)
     nonce = base64.b64encode(hashlib.sha256(auth_data + client_data_hash).digest()).decode()
-    claims = {"nonce": nonce, "timestampMs": 1, "basicIntegrity": True, "ctsProfileMatch": True, **payload}
+    claims = {
+        "nonce": nonce,
+        "timestampMs": int(now.timestamp() * 1000),
+        "basicIntegrity": True,
+        "ctsProfileMatch": True,
+        **payload,
+    }
     header = {"alg": "RS256", "x5c": [base64.b64encode(leaf.public_bytes(serialization.Encoding.DER)).decode()]}
     signed = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
     signature = leaf_key.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())

@@ -3,8 +3,9 @@
 `none` and packed self-attestation are verified here; the certificate-based formats are delegated
 to py_webauthn's verifiers, with certificate chains validated at the caller's `now`, and completed
 where py_webauthn stops short of the spec: the packed certificate requirements (WebAuthn §8.2.1), the
-AAGUID extension of packed and TPM certificates, SafetyNet's ctsProfileMatch, and chains that must not
-end at a platform vendor's root when the policy does not trust those.
+AAGUID extension of packed and TPM certificates, SafetyNet's ctsProfileMatch and timestamp, packed x5c
+without the root, and chains that must not end at a platform vendor's root when the policy does not trust
+those.
 """
 
 from __future__ import annotations
@@ -240,6 +241,11 @@ def _verify_packed_x5c(statement: Statement) -> Trust:
     fields = statement.attestation.statement
     attested = statement.attestation.auth_data.attested
     assert isinstance(fields, Mapping) and attested is not None
+    with _malformed_is_invalid():
+        chain = [x509.load_der_x509_certificate(bytes(certificate)) for certificate in fields["x5c"]]
+        # The trust anchor comes from the relying party, never from the statement (FIDO server requirements).
+        if any(certificate.issuer == certificate.subject for certificate in chain):
+            raise AttestationInvalid("The attestation's x5c must not include a root certificate.")
     certificate = bytes(fields["x5c"][0])
     with _malformed_is_invalid():
         _check_packed_certificate(x509.load_der_x509_certificate(certificate))
@@ -428,15 +434,16 @@ def _verify_compound(statement: Statement) -> Trust:
 _STRENGTH: tuple[Trust, ...] = ("none", "self", "attested")
 
 
-# The JWS nonce binds it to this authenticator data and client data, and so to a challenge issued
-# minutes ago: its own timestamp adds nothing, and would tie verification to the wall clock, not `now`.
+# A SafetyNet verdict is good for SAFETYNET_GRACE around its timestamp (py_webauthn's window), checked at the
+# caller's `now`; without one, py_webauthn checks it against the current time, as it does the certificates.
+SAFETYNET_GRACE_MS = 10_000
 _verify_android_safetynet_by_py_webauthn = _certified(
     lambda s, parsed, roots: verify_android_safetynet(
         attestation_statement=parsed,
         attestation_object=s.attestation.raw,
         client_data_json=s.client_data.raw,
         pem_root_certs_bytes=roots,
-        verify_timestamp_ms=False,
+        verify_timestamp_ms=_validation_time.get() is None,
     )
 )
 
@@ -449,6 +456,13 @@ def _verify_android_safetynet(statement: Statement) -> Trust:
         raise AttestationInvalid("An android-safetynet attestation statement must be a map.")
     _, payload = _safetynet_jws(fields)
     trust = _verify_android_safetynet_by_py_webauthn(statement)
+    now = _validation_time.get()
+    timestamp = payload.get("timestampMs")
+    if now is not None:
+        if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+            raise AttestationInvalid("The SafetyNet verdict has no timestamp.")
+        if abs(now.timestamp() * 1000 - timestamp) > SAFETYNET_GRACE_MS:
+            raise AttestationInvalid("The SafetyNet verdict is not from the time of this registration.")
     if statement.require_cts_profile_match and payload.get("ctsProfileMatch") is not True:
         raise AttestationInvalid("The Android device failed SafetyNet's compatibility check (ctsProfileMatch).")
     return trust

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date
@@ -165,11 +166,31 @@ async def attestation_options(
     return _with_extensions(options, extensions), browser, state
 
 
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_ENCODED_MEMBERS = ("clientDataJSON", "attestationObject", "authenticatorData", "signature", "userHandle")
+
+
 def credential_json(body: Any) -> Any:
     """The tools' ServerPublicKeyCredential as the ceremonies read a credential: `getClientExtensionResults` is
-    its name for `clientExtensionResults` (and `rawId`, which it leaves out, defaults to `id` already)."""
-    if isinstance(body, dict) and "getClientExtensionResults" in body and "clientExtensionResults" not in body:
+    its name for `clientExtensionResults` (and `rawId`, which it leaves out, defaults to `id` already).
+
+    The transport binding's binary members are base64url, strictly: the JSON API also reads padding and the
+    standard alphabet (some clients send them), the conformance tools check that a server refuses them.
+
+    Raises:
+        MalformedResponse: `id` or a binary member of `response` is a string that is not strict base64url.
+    """
+    if not isinstance(body, dict):
+        return body
+    if "getClientExtensionResults" in body and "clientExtensionResults" not in body:
         body = {**body, "clientExtensionResults": body["getClientExtensionResults"]}
+    response = body.get("response")
+    members = [("id", body.get("id"))]
+    if isinstance(response, dict):
+        members += [(name, response.get(name)) for name in _ENCODED_MEMBERS]
+    for name, value in members:
+        if isinstance(value, str) and not _BASE64URL.fullmatch(value):
+            raise MalformedResponse(f"{name} is not base64url.")
     return body
 
 
