@@ -12,7 +12,7 @@ from typing import Literal
 
 import httpx
 
-from tests.conformance.conftest import Models, Tool
+from tests.conformance.conftest import Models, Tool, ok
 
 Outcome = Literal["ok", "failed"]
 Build = Callable[[Tool, Models], Awaitable[httpx.Response]]
@@ -41,3 +41,13 @@ def fails(checks: str, build: Build) -> Case:
 
 def deviates(checks: str, build: Build, *, tool: Outcome, why: str) -> Case:
     return Case(checks=checks, tool=tool, passgate="failed" if tool == "ok" else "ok", build=build, why=why)
+
+
+async def check(case: Case, code: str | None, tool: Tool, models: Models) -> None:
+    """Run a case: Passgate's answer is ok, or failed with `code`, the refusal the case is about."""
+    response = await case.build(tool, models)
+    if case.passgate == "ok":
+        assert ok(response), response.text
+    else:
+        assert not ok(response), response.text
+        assert response.json()["error"] == code, response.text

@@ -17,7 +17,7 @@ from passgate.testing.android import android_key_attestation, safetynet_attestat
 from passgate.testing.packed import packed_attestation
 from passgate.testing.tpm import tpm_attestation
 from passgate.testing.u2f import fido_u2f_attestation
-from tests.conformance.cases import Build, Case, deviates, fails, passes
+from tests.conformance.cases import Build, Case, check, deviates, fails, passes
 from tests.conformance.conftest import (
     ANDROID_KEY_AAGUID,
     PACKED_AAGUID,
@@ -215,8 +215,12 @@ CREATION_OPTIONS: dict[str, Case] = {
 async def test_Server_ServerPublicKeyCredentialCreationOptions_Req_1(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = CREATION_OPTIONS[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        CREATION_OPTIONS[case],
+        CODES.get("Server-ServerPublicKeyCredentialCreationOptions-Req-1", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Server-ServerAuthenticatorAttestationResponse-Resp-1: the credential's structure -------------------------------
@@ -268,8 +272,12 @@ RESP_1: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_1(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_1[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_1[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-1", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-2: CollectedClientData ----------------------------------------------------------------------------------
@@ -314,8 +322,12 @@ RESP_2: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_2(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_2[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_2[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-2", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-3: the attestation object --------------------------------------------------------------------------------
@@ -374,8 +386,12 @@ RESP_3: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_3(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_3[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_3[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-3", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-4: algorithms, SELF packed --------------------------------------------------------------------------------
@@ -407,8 +423,12 @@ RESP_4: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_4(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_4[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_4[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-4", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-5: packed FULL attestation ---------------------------------------------------------------------------------
@@ -463,8 +483,12 @@ RESP_5: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_5(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_5[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_5[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-5", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-6: packed SELF (surrogate) --------------------------------------------------------------------------------
@@ -499,8 +523,12 @@ RESP_6: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_6(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_6[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_6[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-6", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-7: "none" ------------------------------------------------------------------------------------------------
@@ -516,8 +544,12 @@ RESP_7: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_7(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_7[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_7[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-7", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-8: "fido-u2f" --------------------------------------------------------------------------------------------
@@ -542,8 +574,12 @@ RESP_8: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_8(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_8[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_8[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-8", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-9: "tpm" (the tools' TPM manufacturer FFFFF1D0) ------------------------------------------------------------
@@ -570,8 +606,12 @@ RESP_9: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_9(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_9[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_9[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-9", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-A: "android-key" -----------------------------------------------------------------------------------------
@@ -596,8 +636,12 @@ RESP_A: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_A(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_A[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_A[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-A", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 # -- Resp-B: "android-safetynet" -----------------------------------------------------------------------------------
@@ -627,8 +671,12 @@ RESP_B: dict[str, Case] = {
 async def test_Server_ServerAuthenticatorAttestationResponse_Resp_B(
     tool_with_models: Tool, models: Models, case: str
 ) -> None:
-    spec = RESP_B[case]
-    assert ok(await spec.build(tool_with_models, models)) == (spec.passgate == "ok")
+    await check(
+        RESP_B[case],
+        CODES.get("Server-ServerAuthenticatorAttestationResponse-Resp-B", {}).get(case),
+        tool_with_models,
+        models,
+    )
 
 
 GROUPS: dict[str, dict[str, Case]] = {
@@ -644,4 +692,111 @@ GROUPS: dict[str, dict[str, Case]] = {
     "Server-ServerAuthenticatorAttestationResponse-Resp-9": RESP_9,
     "Server-ServerAuthenticatorAttestationResponse-Resp-A": RESP_A,
     "Server-ServerAuthenticatorAttestationResponse-Resp-B": RESP_B,
+}
+
+
+# The error code each refused case answers with: refused for the reason the case is about.
+CODES: dict[str, dict[str, str]] = {
+    "Server-ServerAuthenticatorAttestationResponse-Resp-1": {
+        "F-1": "malformed_response",
+        "F-2": "malformed_response",
+        "F-3": "malformed_response",
+        "F-4": "malformed_response",
+        "F-5": "malformed_response",
+        "F-6": "malformed_response",
+        "F-7": "malformed_response",
+        "F-8": "malformed_response",
+        "F-9": "malformed_response",
+        "F-10": "malformed_response",
+        "F-11": "malformed_response",
+        "F-12": "malformed_response",
+        "F-13": "malformed_response",
+        "F-14": "malformed_response",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-2": {
+        "F-1": "malformed_response",
+        "F-2": "malformed_response",
+        "F-3": "type_mismatch",
+        "F-4": "type_mismatch",
+        "F-5": "type_mismatch",
+        "F-6": "malformed_response",
+        "F-7": "malformed_response",
+        "F-8": "challenge_not_found",
+        "F-9": "malformed_response",
+        "F-10": "challenge_not_found",
+        "F-11": "malformed_response",
+        "F-12": "malformed_response",
+        "F-13": "origin_mismatch",
+        "F-14": "origin_mismatch",
+        "F-17": "token_binding_invalid",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-3": {
+        "F-1": "malformed_response",
+        "F-2": "malformed_response",
+        "F-3": "malformed_response",
+        "F-4": "malformed_response",
+        "F-5": "malformed_response",
+        "F-6": "malformed_response",
+        "F-7": "malformed_response",
+        "F-8": "malformed_response",
+        "F-9": "malformed_response",
+        "F-10": "malformed_response",
+        "F-11": "malformed_response",
+        "F-12": "malformed_response",
+        "F-13": "attestation_invalid",
+        "F-14": "attestation_invalid",
+        "F-15": "attestation_invalid",
+        "F-16": "unsupported_algorithm",
+        "F-17": "attestation_invalid",
+        "F-18": "attestation_invalid",
+        "F-19": "attestation_invalid",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-5": {
+        "F-1": "unsupported_attestation_format",
+        "F-2": "attestation_invalid",
+        "F-3": "attestation_invalid",
+        "F-4": "attestation_invalid",
+        "F-5": "attestation_invalid",
+        "F-6": "attestation_untrusted",
+        "F-7": "attestation_untrusted",
+        "F-8": "attestation_invalid",
+        "F-9": "attestation_untrusted",
+        "F-10": "attestation_invalid",
+        "F-11": "attestation_invalid",
+        "F-12": "attestation_untrusted",
+        "F-13": "attestation_invalid",
+        "F-14": "attestation_invalid",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-6": {
+        "F-1": "attestation_invalid",
+        "F-2": "attestation_invalid",
+        "F-3": "unsupported_attestation_format",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-7": {
+        "F-1": "attestation_invalid",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-8": {
+        "F-1": "attestation_invalid",
+        "F-2": "attestation_invalid",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-9": {
+        "F-1": "attestation_invalid",
+        "F-2": "attestation_invalid",
+        "F-3": "attestation_invalid",
+        "F-4": "attestation_invalid",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-A": {
+        "F-1": "attestation_invalid",
+        "F-2": "attestation_invalid",
+        "F-3": "attestation_untrusted",
+    },
+    "Server-ServerAuthenticatorAttestationResponse-Resp-B": {
+        "F-1": "attestation_invalid",
+        "F-2": "attestation_invalid",
+        "F-3": "attestation_invalid",
+        "F-4": "attestation_invalid",
+        "F-5": "attestation_invalid",
+        "F-6": "attestation_invalid",
+        "F-7": "attestation_invalid",
+    },
 }
