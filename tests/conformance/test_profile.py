@@ -88,3 +88,28 @@ def test_both_ceremonies_over_a_real_socket(tmp_path: Path) -> None:
             assert result.json() == {"status": "ok", "errorMessage": ""}, result.text
     finally:
         process.stop()
+
+
+async def test_rs1_and_es256k_keys_only_where_the_policy_lists_them(tool: Tool, tool_with_models: Tool) -> None:
+    default = await tool.attestation_options()
+    assert not {-65535, -47} & {p["alg"] for p in default["pubKeyCredParams"]}
+    listed = await tool_with_models.attestation_options()
+    assert {-65535, -47} <= {p["alg"] for p in listed["pubKeyCredParams"]}
+    for algorithm in (-65535, -47):
+        authenticator = SoftwareAuthenticator(algorithm=algorithm)
+        registered = await tool_with_models.register(authenticator, username=f"alg{-algorithm}")
+        assert ok(registered), registered.text
+        assert ok(await tool_with_models.sign_in(authenticator, f"alg{-algorithm}"))
+
+
+async def test_the_profile_reads_strict_base64url_only(tool: Tool) -> None:
+    authenticator = SoftwareAuthenticator()
+    options = await tool.attestation_options("padded")
+    credential = authenticator.create(options, origin=tool.origin)
+    credential["response"]["clientDataJSON"] += "=" * (-len(credential["response"]["clientDataJSON"]) % 4 or 4)
+    refused = await tool.post("/attestation/result", credential)
+    assert refused.json() == {
+        "status": "failed",
+        "errorMessage": "clientDataJSON is not base64url.",
+        "error": "malformed_response",
+    }

@@ -24,6 +24,7 @@ from passgate.core.data import RegistrationResponse
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.policy import preset
 from passgate.testing import SoftwareAuthenticator
+from passgate.testing.certificates import TestRoot
 from passgate.testing.packed import ATTESTATION_SUBJECT, packed_attestation
 from passgate.testing.tpm import tpm_attestation
 from tests.conftest import load_vector
@@ -34,9 +35,11 @@ AAGUID_TEXT = "00010203-0405-0607-0809-0a0b0c0d0e0f"
 OTHER_AAGUID = "ee882879-721c-4913-9775-3dfcce97072a"
 
 
-def verify(response: dict[str, Any], policy: passgate.Policy) -> passgate.RegisteredCredential:
+def verify(
+    response: dict[str, Any], policy: passgate.Policy, *, now: datetime.datetime | None = None
+) -> passgate.RegisteredCredential:
     return passgate.verify_registration(
-        response, expected_challenge=CHALLENGE, expected_rp_id=RP_ID, expected_origins=[ORIGIN], policy=policy
+        response, expected_challenge=CHALLENGE, expected_rp_id=RP_ID, expected_origins=[ORIGIN], policy=policy, now=now
     )
 
 
@@ -350,3 +353,23 @@ def test_the_configuration_file_names_a_bad_aaguid(tmp_path: Path) -> None:
     config.write_text('[policy]\npreset = "enterprise"\naaguid_block = ["876CA4F5-2071"]\n')
     with pytest.raises(ConfigError, match="876CA4F5-2071"):
         load_settings({}, {}, config)
+
+
+@pytest.mark.parametrize("seconds", [-61, 30])
+def test_a_safetynet_verdict_must_be_from_the_verification_time(seconds: int) -> None:
+    response, root = safetynet_attestation(software_response())
+    policy = attested_policy(trusted_roots={"android-safetynet": (root,)})
+    now = datetime.datetime.now(datetime.UTC)
+    assert verify(response, policy, now=now).attestation_trust == "attested"
+    with pytest.raises(passgate.AttestationInvalid, match="not from the time of this registration"):
+        verify(response, policy, now=now + datetime.timedelta(seconds=seconds))
+
+
+def test_a_packed_x5c_that_carries_its_root_is_refused() -> None:
+    root = TestRoot.create("Passgate Test Attestation Root", datetime.datetime.now(datetime.UTC))
+    response = software_response()
+    policy = attested_policy(trusted_roots={"packed": (root.pem,)})
+    assert verify(packed_attestation(response, root=root, intermediate=True).response, policy).aaguid_attested
+    with_root = packed_attestation(response, root=root, intermediate=True, chain="with-root").response
+    with pytest.raises(passgate.AttestationInvalid, match="must not include a root"):
+        verify(with_root, policy)
