@@ -113,3 +113,14 @@ async def test_the_profile_reads_strict_base64url_only(tool: Tool) -> None:
         "errorMessage": "clientDataJSON is not base64url.",
         "error": "malformed_response",
     }
+
+
+def test_the_documented_configuration_loads(tmp_path: Path) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "conformance.md").read_text()
+    example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "conformance-statements").mkdir()
+    config = tmp_path / "passgate.toml"
+    config.write_text(example.replace('"conformance-statements"', f'"{tmp_path / "conformance-statements"}"'))
+    settings = load_settings(config_file=config)
+    assert settings.conformance and settings.rate_limit_per_ip == 0
+    assert {-65535, -47} <= set(settings.effective_policy().allowed_algorithms)

@@ -40,14 +40,14 @@ def _failed(error: PasskeyError) -> JSONResponse:
     return JSONResponse(body, status_code=status_for(error), headers=NO_STORE)
 
 
-def _cookie(request: Request, response: Response, name: str, value: str) -> None:
+def _cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None) -> None:
     settings = settings_of(request)
     # A tool's page calls from another origin with credentials: over https only SameSite=None cookies come back.
     secure = settings.secure_cookies
     response.set_cookie(
         name,
         value,
-        max_age=settings.challenge_timeout_seconds + 300,
+        max_age=max_age or settings.challenge_timeout_seconds + 300,
         path="/",
         httponly=True,
         secure=secure,
@@ -143,14 +143,4 @@ async def _signed_in(request: Request) -> SignedIn | None:
 
 
 def _session_cookie(request: Request, response: Response, token: str) -> None:
-    settings = settings_of(request)
-    secure = settings.secure_cookies
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=settings.session_absolute_hours * 3600,
-        path="/",
-        httponly=True,
-        secure=secure,
-        samesite="none" if secure else "lax",
-    )
+    _cookie(request, response, SESSION_COOKIE, token, max_age=settings_of(request).session_absolute_hours * 3600)
