@@ -124,3 +124,12 @@ def test_the_documented_configuration_loads(tmp_path: Path) -> None:
     settings = load_settings(config_file=config)
     assert settings.conformance and settings.rate_limit_per_ip == 0
     assert {-65535, -47} <= set(settings.effective_policy().allowed_algorithms)
+
+
+async def test_a_taken_username_is_refused_to_another_client(tool: Tool, conformance_server: Server) -> None:
+    assert ok(await tool.register(SoftwareAuthenticator(), username="dave"))
+    async with conformance_server.client() as other:
+        response = await other.post("/attestation/options", json={"username": "Dave", "displayName": "Dave"})
+    assert response.status_code == 409 and response.json()["error"] == "username_taken"
+    again = await tool.attestation_options("Dave")  # the signed-in owner, whatever the case: another passkey
+    assert len(again["excludeCredentials"]) == 1

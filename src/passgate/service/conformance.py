@@ -24,6 +24,7 @@ from typing import Any
 
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.core.errors import InvalidRequest, MalformedResponse
+from passgate.core.identifiers import normalize_identifier
 from passgate.core.mds import MetadataBlob, MetadataEntry, MetadataError, statement_entry
 from passgate.core.policy import Policy
 from passgate.service import authentication, registration, sessions
@@ -157,7 +158,8 @@ async def attestation_options(
         attachment=_member(selection, "authenticatorAttachment", _ATTACHMENT),
     )
     ceremony_ctx = _under(ctx, state)
-    if signed_in is not None and signed_in.user.username == username.strip():
+    own = signed_in is not None and normalize_identifier(signed_in.user.username) == normalize_identifier(username)
+    if signed_in is not None and own:
         options, browser = await registration.begin(ceremony_ctx, client, signed_in=signed_in, exclude_credentials=True)
     else:
         options, browser = await registration.begin(
