@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.conformance import test_get_assertion, test_make_credential
+from tests.conformance import test_get_assertion, test_make_credential, test_metadata_service
 
 DOCS = Path(__file__).parents[2] / "docs" / "conformance.md"
-ROW = re.compile(r"\| (?P<case>[PF]-\d+) \| .+ \| `(?P<file>[\w.]+)::(?P<test>\w+)\[(?P=case)\]` \| (?P<result>.+) \|")
+ROW = re.compile(
+    r"\| (?P<case>[PF]-\d+(?: [A-Z_]+)?) \| .+ \| `(?P<file>[\w.]+)::(?P<test>\w+)\[(?P=case)\]` \| (?P<result>.+) \|"
+)
 
 
 def documented() -> dict[str, dict[str, tuple[str, str]]]:
     groups: dict[str, dict[str, tuple[str, str]]] = {}
     current: dict[str, tuple[str, str]] = {}
     for line in DOCS.read_text().splitlines():
-        if line.startswith("### Server-"):
+        if line.startswith(("### Server-", "### MDS-")):
             current = groups.setdefault(line.removeprefix("### "), {})
         elif match := ROW.fullmatch(line):
             current[match["case"]] = (match["test"], match["result"])
@@ -24,7 +26,7 @@ def documented() -> dict[str, dict[str, tuple[str, str]]]:
 
 def test_the_docs_table_lists_every_case_with_its_verdict() -> None:
     table = documented()
-    expected = {**test_make_credential.GROUPS, **test_get_assertion.GROUPS}
+    expected = {**test_make_credential.GROUPS, **test_get_assertion.GROUPS, **test_metadata_service.GROUPS}
     assert list(table) == list(expected)
     for group, cases in expected.items():
         assert list(table[group]) == list(cases), group

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -72,6 +72,25 @@ class TestMetadataService:
     @property
     def root_pem(self) -> str:
         return self.root.pem
+
+    def crl(
+        self, issuer: Literal["root", "ca"], *, revoke: bool = False, moment: datetime.datetime | None = None
+    ) -> bytes:
+        """A current DER CRL of the root (revoking the CA with `revoke`) or of the CA (revoking the signer)."""
+        when = moment or datetime.datetime.now(datetime.UTC)
+        authority, revoked = (
+            (self.root, self.ca.certificate) if issuer == "root" else (self.ca, self.signer_certificate)
+        )
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(authority.name)
+            .last_update(when - datetime.timedelta(hours=1))
+            .next_update(when + datetime.timedelta(days=7))
+        )
+        if revoke:
+            entry = x509.RevokedCertificateBuilder().serial_number(revoked.serial_number).revocation_date(when)
+            builder = builder.add_revoked_certificate(entry.build())
+        return builder.sign(authority.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def blob(
         self,
