@@ -1416,9 +1416,7 @@ REVOKE_ADMIN_KEY = (
     .where(_admin_keys.c.name == bindparam("name"), _admin_keys.c.revoked_at.is_(None))
     .values(revoked_at=bindparam("at"))
 )
-SESSIONS_OF_USER = (
-    select(_sessions).where(_sessions.c.user_id == bindparam("user_id")).order_by(_sessions.c.created_at)
-)
+SESSIONS_OF_USER = select(_sessions).where(_sessions.c.user_id == bindparam("user_id")).order_by(_sessions.c.created_at)
 END_SESSIONS_OF_USER = (
     delete(_sessions).where(_sessions.c.user_id == bindparam("user_id")).returning(_sessions.c.token_hash)
 )
