@@ -253,6 +253,15 @@ async def export_events(ctx: Context, query: EventQuery) -> AsyncIterator[Event]
         before = batch[-1].id
 
 
+async def list_clients(ctx: Context) -> list[OidcClient]:
+    """The configuration file's clients, then the stored ones."""
+    return await oidc_clients.list_clients(ctx)
+
+
+async def list_apps(ctx: Context) -> list[App]:
+    return await ctx.storage.apps.list_apps()
+
+
 async def add_client(ctx: Context, actor: Actor, **settings: Any) -> tuple[OidcClient, str | None]:
     """Add an OpenID Connect client (passgate.service.oidc_clients.add, whose errors it raises)."""
     async with audited(ctx, actor.client, "admin.client.add") as audit:
