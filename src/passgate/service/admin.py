@@ -13,9 +13,11 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from passgate.core.apps import App, AppKey
+from passgate.core.encoding import b64url_encode
 from passgate.core.errors import AdminNotFound, InvalidRequest
 from passgate.core.oidc_clients import OidcClient
 from passgate.service import account, apps, backchannel, oidc_clients, sessions
@@ -70,6 +72,40 @@ class Ended:
 class EventPage:
     events: list[Event]
     next_cursor: str | None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """An account as the admin API and `--json` show it."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "displayName": user.display_name,
+        "email": user.email,
+        "emailVerified": user.email_verified_at is not None,
+        "externalId": user.external_id,
+        "createdAt": _iso(user.created_at),
+        "disabledAt": _iso(user.disabled_at),
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """An event as the admin API, its export and `--json` show it."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "outcome": event.outcome,
+        "reason": event.reason,
+        "userId": event.user_id,
+        "credentialId": b64url_encode(event.credential_id) if event.credential_id else None,
+        "ip": event.ip,
+        "userAgent": event.user_agent,
+        "detail": event.detail,
+        "createdAt": _iso(event.created_at),
+    }
 
 
 def pseudonym(ctx: Context, user_id: str) -> str:

@@ -1413,7 +1413,7 @@ ADMIN_KEY_IN_USE = select(_admin_keys.c.key_hash).where(
 )
 REVOKE_ADMIN_KEY = (
     update(_admin_keys)
-    .where(_admin_keys.c.name == bindparam("name"), _admin_keys.c.revoked_at.is_(None))
+    .where(_admin_keys.c.name == bindparam("key_name"), _admin_keys.c.revoked_at.is_(None))
     .values(revoked_at=bindparam("at"))
 )
 SESSIONS_OF_USER = select(_sessions).where(_sessions.c.user_id == bindparam("user_id")).order_by(_sessions.c.created_at)
@@ -1422,20 +1422,20 @@ END_SESSIONS_OF_USER = (
 )
 DISABLE_USER = (
     update(_users)
-    .where(_users.c.id == bindparam("id"))
+    .where(_users.c.id == bindparam("target"))
     .values(disabled_at=func.coalesce(_users.c.disabled_at, bindparam("at")))
 )
-ENABLE_USER = update(_users).where(_users.c.id == bindparam("id")).values(disabled_at=None)
+ENABLE_USER = update(_users).where(_users.c.id == bindparam("target")).values(disabled_at=None)
 REVOKE_REFRESH_OF_USER = (
     update(schema.refresh_tokens)
-    .where(schema.refresh_tokens.c.user_id == bindparam("user_id"), ~schema.refresh_tokens.c.revoked)
+    .where(schema.refresh_tokens.c.user_id == bindparam("owner"), ~schema.refresh_tokens.c.revoked)
     .values(revoked=True)
 )
 USER_EVENTS = select(_events.c.id, _events.c.detail).where(_events.c.user_id == bindparam("user_id"))
 PSEUDONYMISE_EVENT = (
     update(_events)
     .where(_events.c.id == bindparam("event_id"))
-    .values(user_id=bindparam("pseudonym"), detail=bindparam("detail"))
+    .values(user_id=bindparam("pseudonym"), detail=bindparam("scrubbed"))
 )
 # Every table that names an account by its id: what deleting the account erases (events are pseudonymised).
 _OWNED_BY_USER = (
@@ -1482,7 +1482,7 @@ class SqlAdminKeys(_Tables):
 
     async def revoke(self, name: str, at: datetime) -> bool:
         async with self._write() as connection:
-            return bool((await connection.execute(REVOKE_ADMIN_KEY, {"name": name, "at": at})).rowcount)
+            return bool((await connection.execute(REVOKE_ADMIN_KEY, {"key_name": name, "at": at})).rowcount)
 
 
 class SqlAdmin(_Tables):
@@ -1508,16 +1508,16 @@ class SqlAdmin(_Tables):
 
     async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
         async with self._write() as connection:
-            if not (await connection.execute(DISABLE_USER, {"id": user_id, "at": at})).rowcount:
+            if not (await connection.execute(DISABLE_USER, {"target": user_id, "at": at})).rowcount:
                 return None
             ended = tuple((await connection.execute(END_SESSIONS_OF_USER, {"user_id": user_id})).scalars())
-            await connection.execute(REVOKE_REFRESH_OF_USER, {"user_id": user_id})
+            await connection.execute(REVOKE_REFRESH_OF_USER, {"owner": user_id})
             await connection.execute(INSERT_EVENT, [_event_values(event)])
         return ended
 
     async def enable(self, user_id: str, *, event: Event) -> bool:
         async with self._write() as connection:
-            if not (await connection.execute(ENABLE_USER, {"id": user_id})).rowcount:
+            if not (await connection.execute(ENABLE_USER, {"target": user_id})).rowcount:
                 return False
             await connection.execute(INSERT_EVENT, [_event_values(event)])
         return True
@@ -1536,7 +1536,7 @@ class SqlAdmin(_Tables):
             for found in (await connection.execute(USER_EVENTS, {"user_id": user_id})).all():
                 await connection.execute(
                     PSEUDONYMISE_EVENT,
-                    {"event_id": found.id, "pseudonym": pseudonym, "detail": without_person(found.detail, user)},
+                    {"event_id": found.id, "pseudonym": pseudonym, "scrubbed": without_person(found.detail, user)},
                 )
             await connection.execute(delete(_users).where(_users.c.id == user_id))
             await connection.execute(INSERT_EVENT, [_event_values(event)])

@@ -22,7 +22,7 @@ from passgate.core.oidc_clients import DEFAULT_SCOPES, OidcClient
 from passgate.service import admin, admin_keys
 from passgate.service.admin import Actor
 from passgate.service.context import Client
-from passgate.store.base import AdminKey, AdminScope, Credential, Event, EventQuery, Session, User
+from passgate.store.base import AdminKey, AdminScope, Credential, EventQuery, Session
 from passgate.web.context import client_of, ctx_of, settings_of
 from passgate.web.requests import read_json
 
@@ -73,19 +73,6 @@ def _moment(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "displayName": user.display_name,
-        "email": user.email,
-        "emailVerified": user.email_verified_at is not None,
-        "externalId": user.external_id,
-        "createdAt": _moment(user.created_at),
-        "disabledAt": _moment(user.disabled_at),
-    }
-
-
 def _passkey_json(credential: Credential) -> dict[str, Any]:
     return {
         "id": b64url_encode(credential.credential_id),
@@ -110,21 +97,6 @@ def _session_json(session: Session) -> dict[str, Any]:
         "expiresAt": _moment(session.expires_at),
         "authenticatedAt": _moment(session.authenticated_at),
         "passkeyId": b64url_encode(session.credential_id) if session.credential_id else None,
-    }
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "outcome": event.outcome,
-        "reason": event.reason,
-        "userId": event.user_id,
-        "credentialId": b64url_encode(event.credential_id) if event.credential_id else None,
-        "ip": event.ip,
-        "userAgent": event.user_agent,
-        "detail": event.detail,
-        "createdAt": _moment(event.created_at),
     }
 
 
@@ -158,7 +130,7 @@ async def list_users(
     `nextCursor` continues."""
     page = await admin.list_users(ctx_of(request), search=search, cursor=cursor, limit=limit)
     return JSONResponse(
-        {"users": [_user_json(u) for u in page.users], "nextCursor": page.next_cursor}, headers=NO_STORE
+        {"users": [admin.user_json(u) for u in page.users], "nextCursor": page.next_cursor}, headers=NO_STORE
     )
 
 
@@ -168,7 +140,7 @@ async def get_user(request: Request, user_id: str, _actor: UsersRead) -> JSONRes
     found = await admin.details(ctx_of(request), user_id)
     return JSONResponse(
         {
-            **_user_json(found.user),
+            **admin.user_json(found.user),
             "passkeys": [_passkey_json(c) for c in found.passkeys],
             "sessions": [_session_json(s) for s in found.sessions],
             "recovery": {
@@ -176,7 +148,7 @@ async def get_user(request: Request, user_id: str, _actor: UsersRead) -> JSONRes
                 "emailVerified": found.recovery.email_verified,
                 "password": found.recovery.password,
             },
-            "recentEvents": [event_json(e) for e in found.recent_events],
+            "recentEvents": [admin.event_json(e) for e in found.recent_events],
         },
         headers=NO_STORE,
     )
@@ -294,7 +266,7 @@ async def list_events(
     query = EventQuery(**{**query.__dict__, "before_id": admin.event_cursor(cursor)})
     page = await admin.events(ctx_of(request), query, limit=limit)
     return JSONResponse(
-        {"events": [event_json(e) for e in page.events], "nextCursor": page.next_cursor}, headers=NO_STORE
+        {"events": [admin.event_json(e) for e in page.events], "nextCursor": page.next_cursor}, headers=NO_STORE
     )
 
 
@@ -314,7 +286,7 @@ async def export_events(
 
     async def lines() -> AsyncIterator[bytes]:
         async for event in admin.export_events(ctx, query):
-            yield (json.dumps(event_json(event), ensure_ascii=False) + "\n").encode()
+            yield (json.dumps(admin.event_json(event), ensure_ascii=False) + "\n").encode()
 
     return StreamingResponse(lines(), media_type="application/x-ndjson", headers=NO_STORE)
 
