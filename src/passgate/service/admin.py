@@ -25,6 +25,7 @@ from passgate.service.context import Audit, Client, Context, audited, event_of
 from passgate.store.base import Credential, Event, EventQuery, Session, User
 
 MAX_PAGE = 200
+MAX_SEARCH = 255  # the longest field searched (an external id)
 EXPORT_BATCH = 500
 RECENT_EVENTS = 20
 PSEUDONYM_LABEL = b"passgate deleted user v1"
@@ -138,8 +139,14 @@ async def find(ctx: Context, name_or_id: str) -> User | None:
 async def list_users(
     ctx: Context, *, search: str | None = None, cursor: str | None = None, limit: int = 50
 ) -> UserPage:
-    """A page of accounts in a stable order (by id); `search` matches username, email or external id."""
+    """A page of accounts in a stable order (by id); `search` matches username, email or external id.
+
+    Raises:
+        InvalidRequest: `limit` out of range, or a search or cursor longer than any account's field.
+    """
     limit = _limit(limit)
+    if len(search or "") > MAX_SEARCH or len(cursor or "") > MAX_SEARCH:
+        raise InvalidRequest(f"search and cursor must be at most {MAX_SEARCH} characters.")
     found = await ctx.storage.admin.list_users(search=search or None, after=cursor or None, limit=limit + 1)
     more = len(found) > limit
     found = found[:limit]

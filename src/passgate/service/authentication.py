@@ -35,6 +35,10 @@ async def begin(
 
     An unknown username gets decoy credentials derived from the server secret (passgate.core.decoys),
     stable across requests, so the answer does not tell whether the account exists.
+
+    Raises:
+        AccountDisabled: the username's account (or the step-up's) is disabled: it starts no ceremony. That tells
+            whoever asks that the name is a disabled account's; a discoverable sign-in is refused at `complete`.
     """
     await ratelimit.ceremony(ctx, client, "login-begin")
     allow: list[CredentialDescriptor] = []
