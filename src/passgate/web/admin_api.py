@@ -33,6 +33,7 @@ BEARER = HTTPBearer(
     description="An admin key made with `passgate admin keys add NAME --scope ...`.",
 )
 NO_STORE = {"Cache-Control": "no-store"}
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 router = APIRouter(prefix="/admin/v1", tags=["admin API"])
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
@@ -41,10 +42,13 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 def needs(scope: AdminScope) -> Callable[..., Awaitable[Actor]]:
     """The route's dependency: the admin key of the request, which must have `scope`.
 
-    Raises InvalidAdminKey (none, unknown, revoked, or not an admin key: a session cookie is never looked at) or
-    InsufficientScope."""
+    A body is read first, as every JSON route of Passgate reads it: a malformed one is refused (400) alike for every
+    caller, before the key. Raises InvalidAdminKey (none, unknown, revoked, or not an admin key: a session cookie is
+    never looked at) or InsufficientScope."""
 
     async def actor(request: Request, credentials: Bearer) -> Actor:
+        if request.method in BODY_METHODS:
+            request.state.admin_body = await read_json(request, settings_of(request))
         key: AdminKey = await admin_keys.authenticate(ctx_of(request), credentials.credentials if credentials else None)
         admin_keys.require_scope(key, scope)
         seen = client_of(request)
@@ -60,8 +64,9 @@ EventsRead = Annotated[Actor, Depends(needs("events:read"))]
 AppsWrite = Annotated[Actor, Depends(needs("apps:write"))]
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    body = await read_json(request, settings_of(request))
+def _body(request: Request) -> dict[str, Any]:
+    """The JSON object `needs` read before the key."""
+    body = request.state.admin_body
     if body is None:
         return {}
     if not isinstance(body, dict):
@@ -317,7 +322,7 @@ def _optional_string(body: dict[str, Any], name: str) -> str | None:
 @router.post("/clients")
 async def add_client(request: Request, actor: AppsWrite) -> JSONResponse:
     """Add an OpenID Connect client; its secret (confidential clients) is in this answer only."""
-    body = await _body(request)
+    body = _body(request)
     name = _optional_string(body, "name")
     if not name:
         raise InvalidRequest("name is required.")
@@ -366,7 +371,7 @@ async def list_apps(request: Request, _actor: AppsWrite) -> JSONResponse:
 @router.post("/apps")
 async def add_app(request: Request, actor: AppsWrite) -> JSONResponse:
     """Register an app of the passkey API; its first API key is in this answer only."""
-    body = await _body(request)
+    body = _body(request)
     name = _optional_string(body, "name")
     if not name:
         raise InvalidRequest("name is required.")
