@@ -23,7 +23,8 @@ from passgate.testing import SoftwareAuthenticator, SoftwareCredential
 from passgate.testing.certificates import TestRoot
 from passgate.testing.metadata import metadata_statement
 from passgate.web import create_app
-from tests.web.conftest import ORIGIN, Clock, Server, make_server, server
+from tests.clock import Clock
+from tests.web.conftest import ORIGIN, Server, make_server, server
 
 __all__ = ["make_server", "server"]  # the web tests' fixtures, for these tests too
 

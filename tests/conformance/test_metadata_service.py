@@ -17,9 +17,10 @@ from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.testing import SoftwareAuthenticator
 from passgate.testing.metadata import TestMetadataService, metadata_statement
 from passgate.testing.packed import packed_attestation
+from tests.clock import Clock
 from tests.conformance.cases import Case, fails, passes
 from tests.conformance.conftest import PACKED_AAGUID, Models, Tool, ok
-from tests.web.conftest import Clock, Server
+from tests.web.conftest import Server
 
 MOMENT = Clock().now  # the servers' clock, at which the BLOB is verified
 COMPROMISES = [

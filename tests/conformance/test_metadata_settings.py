@@ -15,8 +15,9 @@ from passgate.testing import SoftwareAuthenticator
 from passgate.testing.certificates import TestRoot
 from passgate.testing.metadata import TestMetadataService, metadata_statement
 from passgate.testing.packed import packed_attestation
+from tests.clock import Clock
 from tests.conformance.conftest import Tool, ok
-from tests.web.conftest import Clock, Server
+from tests.web.conftest import Server
 
 AAGUID = bytes.fromhex("c5ef55ff" + "ad9a4b9f" + "80b3e5cd" + "2a1e0001")
 
