@@ -76,6 +76,10 @@
     │   ├── InvalidRegistrationToken invalid_registration_token  (unknown, used or expired)
     │   ├── InvalidSignInToken       invalid_signin_token  (not a sign-in token of this app, or expired)
     │   └── TokenUsed                token_used            (a sign-in token verified once already)
+    ├── WebhookError  (a webhook endpoint or delivery is unknown, or an address is refused)
+    │   ├── UnknownWebhookEndpoint   unknown_webhook_endpoint
+    │   ├── UnknownWebhookDelivery   unknown_webhook_delivery
+    │   └── WebhookAddressRefused    webhook_address_refused  (private, loopback, link-local... and not allowed)
     └── StorageUnavailable           storage_unavailable   (a database or Redis cannot be reached; retry)
 
 Catch ``PasskeyError`` to handle them all; ``code`` is what clients should branch on,
@@ -499,3 +503,25 @@ class InvalidSignInToken(AppError):
 class TokenUsed(AppError):
     code = "token_used"
     default_message = "This sign-in token was verified already."
+
+
+class WebhookError(PasskeyError):
+    code = "webhook_error"
+
+
+class UnknownWebhookEndpoint(WebhookError):
+    code = "unknown_webhook_endpoint"
+    default_message = "No webhook endpoint has this id."
+
+
+class UnknownWebhookDelivery(WebhookError):
+    code = "unknown_webhook_delivery"
+    default_message = "No webhook delivery has this id."
+
+
+class WebhookAddressRefused(WebhookError):
+    code = "webhook_address_refused"
+    default_message = (
+        "The webhook URL leads to a private, loopback, link-local or otherwise non-public address, which"
+        " webhooks_allow_private = false refuses."
+    )

@@ -17,6 +17,7 @@ from passgate.core.errors import PasskeyError
 from passgate.core.mds import MetadataCache, MetadataEntry
 from passgate.core.oidc_clients import OidcClient
 from passgate.core.policy import Policy
+from passgate.core.webhooks import RETRY_SECONDS
 from passgate.service.keys import Keyring
 from passgate.service.mail import Mailer, OutboxMailer
 from passgate.store.base import Event, Storage
@@ -49,6 +50,15 @@ class RelyingParty:
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebhookOptions:
+    """How this node delivers webhooks (passgate.service.webhooks)."""
+
+    allow_private: bool = False  # private, loopback, link-local... addresses refused unless True
+    timeout_seconds: float = 10.0  # to connect, and again to send and to read
+    retry_seconds: tuple[float, ...] = RETRY_SECONDS
+
+
 @dataclass
 class OriginsCache:
     """This process's copy of the apps' origins (passgate.service.cors), and until when (time.monotonic) it holds."""
@@ -72,6 +82,9 @@ class Context:
     file_clients: Mapping[str, OidcClient] = field(default_factory=dict)
     keyring: Keyring = field(default_factory=Keyring)  # this process's copy of the signing keys
     app_origins: OriginsCache = field(default_factory=OriginsCache)
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    # Set when webhook events are queued: wakes this node's webhook delivery worker at once.
+    webhooks_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def models(self) -> Mapping[str, MetadataEntry]:
         """FIDO metadata entries by AAGUID (empty without metadata)."""

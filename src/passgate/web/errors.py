@@ -41,6 +41,9 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.InvalidRegistrationToken: 400,
     errors.InvalidSignInToken: 401,
     errors.TokenUsed: 410,
+    errors.UnknownWebhookEndpoint: 404,
+    errors.UnknownWebhookDelivery: 404,
+    errors.WebhookAddressRefused: 400,
 }
 
 
