@@ -1,5 +1,5 @@
 """The `passgate` command: the parser and serve, migrate and policy; one module here per other command group
-(users, apps, clients, keys, mail, mds, events)."""
+(users, apps, clients, keys, mail, mds, events, webhooks)."""
 
 from __future__ import annotations
 
@@ -82,11 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--config")
     keys.add_argument("--database-url", dest="database_url")
 
-    from passgate.cli import apps, clients, users
+    from passgate.cli import apps, clients, users, webhooks
 
     clients.add_parser(commands)
     users.add_parser(commands)
     apps.add_parser(commands)
+    webhooks.add_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
@@ -111,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.cli.apps import ARGUMENTS as APP_ARGUMENTS
 
         local += APP_ARGUMENTS
+    if arguments.command == "webhooks":
+        from passgate.cli.webhooks import ARGUMENTS as WEBHOOK_ARGUMENTS
+
+        local += WEBHOOK_ARGUMENTS
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config, serving=arguments.command == "serve")
@@ -139,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.cli import users
 
         return users.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
+    if arguments.command == "webhooks":
+        from passgate.cli import webhooks
+
+        return webhooks.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
     if arguments.command == "events":
         from passgate.cli.events import list_events
 
