@@ -18,6 +18,7 @@ from sqlalchemy import (
     Executable,
     FunctionElement,
     Integer,
+    String,
     bindparam,
     case,
     delete,
@@ -1460,13 +1461,13 @@ QUEUE_WEBHOOK = insert(_outbox).from_select(
     ],
     select(
         _endpoints.c.id,
-        bindparam("message_id"),
-        bindparam("type"),
-        bindparam("body"),
-        bindparam("at"),
-        bindparam("at"),
-        literal(0),
-        literal("queued"),
+        bindparam("message_id", type_=String()),
+        bindparam("type", type_=String()),
+        bindparam("body", type_=String()),
+        bindparam("at", type_=schema.UTCDateTime()),
+        bindparam("at", type_=schema.UTCDateTime()),
+        literal(0, type_=Integer()),
+        literal("queued", type_=String()),
     ).where(
         _endpoints.c.enabled.is_(True),
         or_(
