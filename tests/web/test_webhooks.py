@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from passgate.core.webhooks import EVENT_TYPES
 from passgate.service import webhooks
@@ -83,7 +84,15 @@ async def settle(server: Server, receiver: Receiver, count: int) -> None:
     raise AssertionError(f"{len(receiver.received)} of {count} arrived: {receiver.types()}")
 
 
+def delivered_so_far() -> tuple[float, float]:
+    """The deliveries counted and the lag histogram's count, as a scrape would report them."""
+    delivered = REGISTRY.get_sample_value("passgate_webhook_deliveries_total", {"outcome": "delivered"}) or 0.0
+    lags = REGISTRY.get_sample_value("passgate_webhook_delivery_lag_seconds_count") or 0.0
+    return delivered, lags
+
+
 async def test_every_event_type_arrives_signed_with_ids_only(server: Server, receiver: Receiver) -> None:
+    counted = delivered_so_far()
     phone, laptop = SoftwareAuthenticator(), SoftwareAuthenticator()
     async with server.client() as browser, server.client() as other, server.client() as third:
         await sign_up(browser, phone, "noor")  # user.created, passkey.created
@@ -122,7 +131,12 @@ async def test_every_event_type_arrives_signed_with_ids_only(server: Server, rec
         assert "noor" not in str(payload)  # ids, never a person's data
     by_type = Counter(receiver.types())
     assert by_type["passkey.created"] == 2 and by_type["session.ended"] >= 1
+    for _ in range(500):  # the worker records each delivery once the receiver has answered
+        if server.rows("SELECT count(*) FROM webhook_outbox WHERE status = 'delivered'") == [(14,)]:
+            break
+        await asyncio.sleep(0.01)
     assert server.rows("SELECT count(*) FROM webhook_outbox WHERE status = 'delivered'") == [(14,)]
+    assert delivered_so_far() == (counted[0] + 14, counted[1] + 14)  # the metrics moved with the deliveries
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_once_back(server: Server, receiver: Receiver) -> None:

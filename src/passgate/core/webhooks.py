@@ -20,6 +20,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
@@ -145,8 +147,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
-    from email.utils import parsedate_to_datetime
-
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -185,8 +185,6 @@ def check_url(url: str) -> str:
     Raises:
         InvalidRequest: another shape.
     """
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidRequest("A webhook URL is https://host/path (http only for tests and private networks).")

@@ -1567,14 +1567,18 @@ def _endpoint_values(endpoint: WebhookEndpoint) -> dict[str, Any]:
 class SqlWebhooks(_Tables):
     async def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
         values = _endpoint_values(endpoint)
-        async with self._write() as connection:
-            updated = await connection.execute(
-                update(_endpoints)
-                .where(_endpoints.c.id == endpoint.id)
-                .values(**{k: v for k, v in values.items() if k not in ("id", "created_at")})
-            )
-            if not updated.rowcount:
-                await connection.execute(insert(_endpoints), values)
+        changed = {k: v for k, v in values.items() if k not in ("id", "created_at")}
+        try:
+            async with self._write() as connection:
+                updated = await connection.execute(
+                    update(_endpoints).where(_endpoints.c.id == endpoint.id).values(changed)
+                )
+                if not updated.rowcount:
+                    await connection.execute(insert(_endpoints), values)
+        except IntegrityError:
+            # Another node, starting with the same file, stored it first: this one's copy replaces it.
+            async with self._write() as connection:
+                await connection.execute(update(_endpoints).where(_endpoints.c.id == endpoint.id).values(changed))
 
     async def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
         async with self._read() as connection:
