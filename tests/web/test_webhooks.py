@@ -18,7 +18,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from passgate.core.webhooks import EVENT_TYPES
-from passgate.service import webhooks
+from passgate.service import admin, webhooks
+from passgate.service.admin import Actor
+from passgate.service.context import Client
 from passgate.testing import SoftwareAuthenticator
 from tests.web.conftest import ORIGIN, Server, login_options, sign_up
 from tests.web.test_account_api import account, add_passkey
@@ -59,6 +61,9 @@ def hooked(make_server: Callable[..., Server], receiver: Receiver) -> Callable[.
 @pytest.fixture
 async def server(hooked: Callable[..., Awaitable[Server]]) -> Server:
     return await hooked()
+
+
+ACTOR = Actor(admin_key="ops", client=Client(ip="127.0.0.1", user_agent="test"))
 
 
 async def sign_in(client: Any, authenticator: SoftwareAuthenticator) -> Any:
@@ -114,13 +119,16 @@ async def test_every_event_type_arrives_signed_with_ids_only(server: Server, rec
         assert used.status_code == 200  # recovery.used
     ctx = server.app.state.ctx
     [user_id] = [row[0] for row in server.rows("SELECT id FROM users")]
-    # What the administration calls queue in its own transactions, and a metadata refresh: the same events.
-    await webhooks.queue(ctx, webhooks.user_disabled(ctx, user_id))
-    await webhooks.queue(ctx, webhooks.user_deleted(ctx, user_id))
+    # An administrator disables the account (ending its open sessions) and deletes it; a metadata refresh.
+    open_sessions = len(server.rows("SELECT token_hash FROM sessions"))
+    assert open_sessions >= 1
+    assert (await admin.disable(ctx, ACTOR, user_id)).sessions == open_sessions  # user.disabled, session.ended
+    await admin.delete(ctx, ACTOR, user_id)  # user.deleted
+    expected = 14 + open_sessions
     changed = webhooks.mds_status_changed(ctx, "00000000-0000-0000-0000-000000000001", "REVOKED", blob_number=7)
     assert await webhooks.queue(ctx, changed) == 1
     assert await webhooks.queue(ctx, changed) == 0  # another node noticing the same change queues nothing
-    await settle(server, receiver, 14)
+    await settle(server, receiver, expected)
     await asyncio.sleep(0.2)  # nothing more is on its way
     assert set(receiver.types()) == set(EVENT_TYPES)
     assert all(r.verified is not None for r in receiver.received)  # standardwebhooks verified each signature
@@ -130,13 +138,15 @@ async def test_every_event_type_arrives_signed_with_ids_only(server: Server, rec
         assert payload["data"].get("user_id", user_id) == user_id
         assert "noor" not in str(payload)  # ids, never a person's data
     by_type = Counter(receiver.types())
-    assert by_type["passkey.created"] == 2 and by_type["session.ended"] >= 1
+    assert (
+        by_type["passkey.created"] == 2 and by_type["session.ended"] == 1 + open_sessions
+    )  # sign-out, then the disabling
     for _ in range(500):  # the worker records each delivery once the receiver has answered
-        if server.rows("SELECT count(*) FROM webhook_outbox WHERE status = 'delivered'") == [(14,)]:
+        if server.rows("SELECT count(*) FROM webhook_outbox WHERE status = 'delivered'") == [(expected,)]:
             break
         await asyncio.sleep(0.01)
-    assert server.rows("SELECT count(*) FROM webhook_outbox WHERE status = 'delivered'") == [(14,)]
-    assert delivered_so_far() == (counted[0] + 14, counted[1] + 14)  # the metrics moved with the deliveries
+    assert server.rows("SELECT count(*) FROM webhook_outbox WHERE status = 'delivered'") == [(expected,)]
+    assert delivered_so_far() == (counted[0] + expected, counted[1] + expected)  # the metrics moved with the deliveries
 
 
 async def test_a_receiver_down_for_a_while_gets_everything_once_back(server: Server, receiver: Receiver) -> None:

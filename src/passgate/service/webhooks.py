@@ -89,6 +89,11 @@ def user_disabled(ctx: Context, user_id: str) -> list[WebhookEvent]:
     return [event(ctx, "user.disabled", user_id=user_id)]
 
 
+def with_sessions_ended(ctx: Context, user_id: str, events: list[WebhookEvent], reason: str) -> OutboxOfEnded:
+    """`events`, and session.ended for each of the user's sessions that the same change ends."""
+    return lambda ended: [*events, *sessions_ended(ctx, user_id, reason)(ended)]
+
+
 def passkey_created(ctx: Context, user_id: str, credential_id: bytes) -> list[WebhookEvent]:
     return [event(ctx, "passkey.created", user_id=user_id, credential_id=b64url_encode(credential_id))]
 

@@ -44,6 +44,11 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.UnknownWebhookEndpoint: 404,
     errors.UnknownWebhookDelivery: 404,
     errors.WebhookAddressRefused: 400,
+    errors.AccountDisabled: 403,
+    errors.InvalidAdminKey: 401,
+    errors.InsufficientScope: 403,
+    errors.AdminNotFound: 404,
+    errors.AdminKeyExists: 409,
 }
 
 

@@ -1,7 +1,7 @@
 """webhooks: endpoints and the outbox of their deliveries
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from passgate.store.schema import UTCDateTime
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
