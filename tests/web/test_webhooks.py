@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from passgate.core.webhooks import EVENT_TYPES
-from passgate.service import admin, webhooks
+from passgate.service import admin, admin_keys, webhooks
 from passgate.service.admin import Actor
 from passgate.service.context import Client
 from passgate.testing import SoftwareAuthenticator
@@ -270,3 +270,55 @@ async def test_stored_endpoints_sign_with_both_secrets_while_rotating(server: Se
     from standardwebhooks import Webhook
 
     assert Webhook(added.secret).verify(request.body, request.headers)["type"] == "passkey.created"
+
+
+async def test_an_administrator_subscribes_reads_the_log_redelivers_and_removes(
+    server: Server, receiver: Receiver
+) -> None:
+    ctx = server.app.state.ctx
+    [file_endpoint] = await webhooks.list_endpoints(ctx)
+    await webhooks.disable_endpoint(ctx, file_endpoint.id, "this test uses its own endpoint")
+    _key, secret = await admin_keys.add(ctx, Client(), "integrations", ["apps:write"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    async with server.client() as operator, server.client() as browser:
+        made = await operator.post(
+            "/admin/v1/webhooks", headers=headers, json={"url": receiver.url("/crm"), "events": ["user.created"]}
+        )
+        assert made.status_code == 201, made.text
+        endpoint = made.json()
+        assert endpoint["source"] == "stored" and endpoint["events"] == ["user.created"]
+        receiver.secret = endpoint["secret"]  # shown in this answer only
+        listed = (await operator.get("/admin/v1/webhooks", headers=headers)).json()["webhooks"]
+        assert {e["id"] for e in listed} == {file_endpoint.id, endpoint["id"]}
+        assert all("secret" not in e for e in listed)
+        await sign_up(browser, SoftwareAuthenticator(), "vera")
+        [first] = await receiver.wait_for(1)
+        assert first.path == "/crm" and first.type == "user.created"
+        log = f"/admin/v1/webhooks/{endpoint['id']}/deliveries"
+        for _ in range(500):  # the worker records the delivery once the receiver has answered
+            [delivery] = (await operator.get(log, headers=headers)).json()["deliveries"]
+            if delivery["status"] == "delivered":
+                break
+            await asyncio.sleep(0.01)
+        assert delivery["webhookId"] == first.message_id and delivery["lastStatus"] == 200
+        again = await operator.post(f"/admin/v1/webhooks/deliveries/{delivery['id']}/redeliver", headers=headers)
+        assert again.status_code == 200 and again.json()["status"] == "queued"
+        await settle(server, receiver, 2)
+        assert receiver.received[1].message_id == first.message_id  # the same id: the receiver deduplicates
+        rotated = await operator.post(f"/admin/v1/webhooks/{endpoint['id']}/rotate", headers=headers)
+        assert rotated.json()["secret"].startswith("whsec_")
+        # The configuration file's endpoint is the file's to change.
+        refused = await operator.delete(f"/admin/v1/webhooks/{file_endpoint.id}", headers=headers)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+        assert (await operator.delete(f"/admin/v1/webhooks/{endpoint['id']}", headers=headers)).status_code == 204
+        gone = await operator.get(log, headers=headers)
+        assert gone.status_code == 404
+    events = server.rows("SELECT type, detail FROM events WHERE type LIKE 'admin.webhook.%' ORDER BY id")
+    assert [t for t, _ in events] == [
+        "admin.webhook.add",
+        "admin.webhook.redeliver",
+        "admin.webhook.rotate",
+        "admin.webhook.remove",
+        "admin.webhook.remove",
+    ]
+    assert all('"integrations"' in str(detail) for _, detail in events)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from passgate.core.errors import AdminNotFound, InvalidRequest
 from passgate.core.oidc_clients import OidcClient
 from passgate.service import account, apps, backchannel, oidc_clients, sessions, webhooks
 from passgate.service.context import Audit, Client, Context, audited, event_of
-from passgate.store.base import Credential, Event, EventQuery, Session, User
+from passgate.store.base import Credential, Event, EventQuery, Session, User, WebhookDelivery, WebhookEndpoint
 
 MAX_PAGE = 200
 MAX_SEARCH = 255  # the longest field searched (an external id)
@@ -351,3 +351,58 @@ async def remove_app(ctx: Context, actor: Actor, app_id: str) -> None:
         audit.detail.update({"admin_key": actor.admin_key, "app_id": app_id[:32]})
         if not await ctx.storage.apps.remove(app_id):
             raise AdminNotFound("There is no app with this id.")
+
+
+async def add_webhook(ctx: Context, actor: Actor, *, url: str, events: Sequence[str]) -> webhooks.AddedEndpoint:
+    """Subscribe an endpoint (passgate.service.webhooks.add_endpoint, whose errors it raises); its secret is
+    in the answer only."""
+    async with audited(ctx, actor.client, "admin.webhook.add") as audit:
+        audit.detail["admin_key"] = actor.admin_key
+        added = await webhooks.add_endpoint(ctx, url, events)
+        audit.detail["endpoint_id"] = added.endpoint.id
+    return added
+
+
+async def _stored_endpoint(ctx: Context, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = await webhooks.get_endpoint(ctx, endpoint_id)
+    if endpoint.source == "file":
+        raise InvalidRequest("This endpoint is set in the configuration file: change it there.")
+    return endpoint
+
+
+async def remove_webhook(ctx: Context, actor: Actor, endpoint_id: str) -> None:
+    """Remove a stored endpoint with its deliveries. Raises UnknownWebhookEndpoint, or InvalidRequest for one
+    of the configuration file's (it would come back at the next start)."""
+    async with audited(ctx, actor.client, "admin.webhook.remove") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "endpoint_id": endpoint_id[:64]})
+        await _stored_endpoint(ctx, endpoint_id)
+        await webhooks.remove_endpoint(ctx, endpoint_id)
+
+
+async def enable_webhook(ctx: Context, actor: Actor, endpoint_id: str) -> WebhookEndpoint:
+    """Turn an endpoint disabled by a 410 Gone on again. Raises UnknownWebhookEndpoint."""
+    async with audited(ctx, actor.client, "admin.webhook.enable") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "endpoint_id": endpoint_id[:64]})
+        return await webhooks.enable_endpoint(ctx, endpoint_id)
+
+
+async def rotate_webhook_secret(ctx: Context, actor: Actor, endpoint_id: str) -> str:
+    """A new secret for a stored endpoint, both signing until the next rotation; returns it. Raises
+    UnknownWebhookEndpoint, or InvalidRequest for one of the configuration file's."""
+    async with audited(ctx, actor.client, "admin.webhook.rotate") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "endpoint_id": endpoint_id[:64]})
+        await _stored_endpoint(ctx, endpoint_id)
+        return await webhooks.rotate_secret(ctx, endpoint_id)
+
+
+async def webhook_deliveries(ctx: Context, endpoint_id: str, *, limit: int = 50) -> list[WebhookDelivery]:
+    """The endpoint's delivery log, newest first. Raises UnknownWebhookEndpoint, or InvalidRequest for a limit
+    out of 1 to MAX_PAGE."""
+    return await webhooks.deliveries(ctx, endpoint_id, limit=_limit(limit))
+
+
+async def redeliver_webhook(ctx: Context, actor: Actor, delivery_id: int) -> WebhookDelivery:
+    """Send a delivery again now, with its webhook-id. Raises UnknownWebhookDelivery."""
+    async with audited(ctx, actor.client, "admin.webhook.redeliver") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "delivery_id": delivery_id})
+        return await webhooks.redeliver(ctx, delivery_id)
