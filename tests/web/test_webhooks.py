@@ -24,6 +24,7 @@ from passgate.service.context import Client
 from passgate.testing import SoftwareAuthenticator
 from tests.web.conftest import ORIGIN, Server, login_options, sign_up
 from tests.web.test_account_api import account, add_passkey
+from tests.web.test_passwords import imported, password_login
 from tests.webhook_receiver import Receiver
 
 IDS = {"user_id", "credential_id", "session_id", "code", "method", "reason", "aaguid", "status"}
@@ -322,3 +323,19 @@ async def test_an_administrator_subscribes_reads_the_log_redelivers_and_removes(
         "admin.webhook.remove",
     ]
     assert all('"integrations"' in str(detail) for _, detail in events)
+
+
+async def test_password_sign_ins_while_migrating_are_webhook_events_too(
+    hooked: Callable[..., Awaitable[Server]], receiver: Receiver
+) -> None:
+    server = await hooked(passwords="migrate")
+    user = await imported(server, "ines")  # straight into the store: no user.created
+    async with server.client() as browser:
+        assert (await password_login(browser, "ines", "not the password")).status_code == 401
+        assert (await password_login(browser, "ines")).status_code == 200
+    received = await receiver.wait_for(2)
+    payloads = {p["type"]: p["data"] for p in receiver.payloads()}
+    assert payloads["signin.failed"] == {"user_id": user.id, "code": "password_incorrect", "method": "password"}
+    succeeded = payloads["signin.succeeded"]
+    assert succeeded["method"] == "password" and succeeded["user_id"] == user.id and "credential_id" not in succeeded
+    assert len({r.message_id for r in received}) == 2

@@ -112,22 +112,26 @@ def passkey_removed(ctx: Context, user_id: str, credential_id: bytes) -> OutboxO
     return events
 
 
-def signin_succeeded(ctx: Context, user_id: str, credential_id: bytes, token_hash: bytes) -> list[WebhookEvent]:
+def signin_succeeded(ctx: Context, user_id: str, credential_id: bytes | None, token_hash: bytes) -> list[WebhookEvent]:
+    """A sign-in with a passkey (`credential_id`), or with a password (None) while passwords are migrated."""
     return [
         event(
             ctx,
             "signin.succeeded",
             user_id=user_id,
-            credential_id=b64url_encode(credential_id),
+            credential_id=b64url_encode(credential_id) if credential_id else None,
             session_id=session_ref(token_hash),
+            method="passkey" if credential_id else "password",
         )
     ]
 
 
-def signin_failed(ctx: Context, user_id: str | None, credential_id: bytes | None, code: str) -> list[WebhookEvent]:
+def signin_failed(
+    ctx: Context, user_id: str | None, credential_id: bytes | None, code: str, *, method: str = "passkey"
+) -> list[WebhookEvent]:
     """A sign-in refused, with the error code (user and passkey when known)."""
     credential = b64url_encode(credential_id) if credential_id else None
-    return [event(ctx, "signin.failed", user_id=user_id, credential_id=credential, code=code)]
+    return [event(ctx, "signin.failed", user_id=user_id, credential_id=credential, code=code, method=method)]
 
 
 def clone_suspected(ctx: Context, user_id: str, credential_id: bytes) -> list[WebhookEvent]:
