@@ -18,7 +18,7 @@ from typing import Any
 
 from passgate.core.apps import App, AppKey
 from passgate.core.encoding import b64url_encode
-from passgate.core.errors import AdminNotFound, InvalidRequest
+from passgate.core.errors import InvalidRequest, NotFound
 from passgate.core.oidc_clients import OidcClient
 from passgate.service import account, apps, backchannel, oidc_clients, sessions, webhooks
 from passgate.service.context import Audit, Client, Context, audited, event_of
@@ -123,10 +123,10 @@ def _limit(limit: int) -> int:
 
 
 async def user(ctx: Context, user_id: str) -> User:
-    """Raises AdminNotFound."""
+    """Raises NotFound."""
     found = await ctx.storage.users.get(user_id)
     if found is None:
-        raise AdminNotFound("There is no account with this id.")
+        raise NotFound("There is no account with this id.")
     return found
 
 
@@ -154,7 +154,7 @@ async def list_users(
 
 
 async def details(ctx: Context, user_id: str) -> UserDetails:
-    """An account with its passkeys, sessions, ways to recover and latest events. Raises AdminNotFound."""
+    """An account with its passkeys, sessions, ways to recover and latest events. Raises NotFound."""
     found = await user(ctx, user_id)
     return UserDetails(
         user=found,
@@ -179,7 +179,7 @@ async def disable(ctx: Context, actor: Actor, user_id: str) -> Ended:
     and its refresh tokens are revoked in the same transaction, so an open session stops working at once.
 
     Raises:
-        AdminNotFound: no such account.
+        NotFound: no such account.
     """
     async with audited(ctx, actor.client, "admin.user.disable") as audit:
         audit.user_id, audit.detail["admin_key"] = user_id, actor.admin_key
@@ -187,18 +187,18 @@ async def disable(ctx: Context, actor: Actor, user_id: str) -> Ended:
         outbox = webhooks.with_sessions_ended(ctx, user_id, webhooks.user_disabled(ctx, user_id), "user_disabled")
         ended = await ctx.storage.admin.disable(user_id, ctx.clock(), event=event, outbox=outbox)
         if ended is None:
-            raise AdminNotFound("There is no account with this id.")
+            raise NotFound("There is no account with this id.")
         audit.recorded = True
     webhooks.wake(ctx)
     return Ended(sessions=len(ended), logout_tokens=await backchannel.sessions_ended(ctx, ended))
 
 
 async def enable(ctx: Context, actor: Actor, user_id: str) -> None:
-    """Enable a disabled account again: its passkeys and recovery ways sign in as before. Raises AdminNotFound."""
+    """Enable a disabled account again: its passkeys and recovery ways sign in as before. Raises NotFound."""
     async with audited(ctx, actor.client, "admin.user.enable") as audit:
         audit.user_id, audit.detail["admin_key"] = user_id, actor.admin_key
         if not await ctx.storage.admin.enable(user_id, event=_event(ctx, actor, "admin.user.enable", user_id)):
-            raise AdminNotFound("There is no account with this id.")
+            raise NotFound("There is no account with this id.")
         audit.recorded = True
 
 
@@ -207,7 +207,7 @@ async def delete(ctx: Context, actor: Actor, user_id: str) -> Ended:
     stay under a pseudonym. The clients their sessions signed in to are told by back-channel logout first.
 
     Raises:
-        AdminNotFound: no such account.
+        NotFound: no such account.
     """
     alias = pseudonym(ctx, user_id)
     async with audited(ctx, actor.client, "admin.user.delete") as audit:
@@ -222,7 +222,7 @@ async def delete(ctx: Context, actor: Actor, user_id: str) -> Ended:
         outbox = webhooks.with_sessions_ended(ctx, user_id, webhooks.user_deleted(ctx, user_id), "user_deleted")
         ended = await ctx.storage.admin.delete_user(user_id, pseudonym=alias, event=event, outbox=outbox)
         if ended is None:
-            raise AdminNotFound("There is no account with this id.")
+            raise NotFound("There is no account with this id.")
         audit.recorded = True
     webhooks.wake(ctx)
     return Ended(sessions=len(signed_out) + len(ended), logout_tokens=logout_tokens)
@@ -230,7 +230,7 @@ async def delete(ctx: Context, actor: Actor, user_id: str) -> Ended:
 
 async def end_sessions(ctx: Context, actor: Actor, user_id: str) -> sessions.EndedEverywhere:
     """End every session of the account, with back-channel logout and its refresh tokens revoked (the same as
-    `passgate users sign-out`). Raises AdminNotFound."""
+    `passgate users sign-out`). Raises NotFound."""
     return await sessions.end_everywhere(ctx, actor.client, await user(ctx, user_id), admin_key=actor.admin_key)
 
 
@@ -238,13 +238,13 @@ async def end_session(ctx: Context, actor: Actor, user_id: str, sid: str) -> Non
     """End one of the account's sessions, named by its public id (`sid`), with back-channel logout.
 
     Raises:
-        AdminNotFound: no such account, or no such session of it.
+        NotFound: no such account, or no such session of it.
     """
     async with audited(ctx, actor.client, "admin.session.end") as audit:
         audit.user_id, audit.detail["admin_key"] = user_id, actor.admin_key
         found = await ctx.storage.sessions.by_sid(sid) if sid and len(sid) <= 64 else None
         if found is None or found.user_id != user_id:
-            raise AdminNotFound("The account has no session with this id.")
+            raise NotFound("The account has no session with this id.")
         audit.detail["sid"] = sid
         await ctx.storage.sessions.delete(
             found.token_hash, outbox=webhooks.session_ended(ctx, user_id, found.token_hash, "ended_by_admin")
@@ -254,13 +254,13 @@ async def end_session(ctx: Context, actor: Actor, user_id: str, sid: str) -> Non
 
 
 async def passkeys(ctx: Context, user_id: str) -> list[Credential]:
-    """Raises AdminNotFound."""
+    """Raises NotFound."""
     return await ctx.storage.credentials.list_for_user((await user(ctx, user_id)).id)
 
 
 async def remove_passkey(ctx: Context, actor: Actor, user_id: str, credential_id: bytes) -> None:
     """Remove one of the account's passkeys as the user's own removal does (sessions it opened end, the user is
-    told by email). Raises AdminNotFound, UnknownCredential or LastPasskey."""
+    told by email). Raises NotFound, UnknownCredential or LastPasskey."""
     await account.remove_for(ctx, actor.client, await user(ctx, user_id), credential_id, admin_key=actor.admin_key)
 
 
@@ -324,14 +324,14 @@ async def add_client(ctx: Context, actor: Actor, **settings: Any) -> tuple[OidcC
 
 
 async def remove_client(ctx: Context, actor: Actor, client_id: str) -> None:
-    """Remove a stored client and its consents. Raises AdminNotFound (or InvalidRequest for a file client)."""
+    """Remove a stored client and its consents. Raises NotFound (or InvalidRequest for a file client)."""
     async with audited(ctx, actor.client, "admin.client.remove") as audit:
         audit.detail.update({"admin_key": actor.admin_key, "client_id": client_id[:64]})
         outcome = await oidc_clients.remove(ctx, client_id)
         if outcome == "from_file":
             raise InvalidRequest("This client is set in the configuration file: remove it there.")
         if outcome == "not_found":
-            raise AdminNotFound("There is no client with this client_id.")
+            raise NotFound("There is no client with this client_id.")
 
 
 async def add_app(
@@ -346,11 +346,11 @@ async def add_app(
 
 
 async def remove_app(ctx: Context, actor: Actor, app_id: str) -> None:
-    """Remove an app with its keys, users and passkeys. Raises AdminNotFound."""
+    """Remove an app with its keys, users and passkeys. Raises NotFound."""
     async with audited(ctx, actor.client, "admin.app.remove") as audit:
         audit.detail.update({"admin_key": actor.admin_key, "app_id": app_id[:32]})
         if not await ctx.storage.apps.remove(app_id):
-            raise AdminNotFound("There is no app with this id.")
+            raise NotFound("There is no app with this id.")
 
 
 async def add_webhook(ctx: Context, actor: Actor, *, url: str, events: Sequence[str]) -> webhooks.AddedEndpoint:

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from passgate.core.encoding import b64url_decode, b64url_encode
-from passgate.core.errors import AdminNotFound, InvalidRequest
+from passgate.core.errors import InvalidRequest, NotFound
 from passgate.core.oidc_clients import DEFAULT_SCOPES, OidcClient
 from passgate.service import admin, admin_keys, webhooks
 from passgate.service.admin import Actor
@@ -195,7 +195,7 @@ async def remove_passkey(request: Request, user_id: str, passkey_id: str, actor:
     try:
         credential_id = b64url_decode(passkey_id)
     except ValueError as exc:
-        raise AdminNotFound("The account has no passkey with this id.") from exc
+        raise NotFound("The account has no passkey with this id.") from exc
     await admin.remove_passkey(ctx_of(request), actor, user_id, credential_id)
     return Response(status_code=204)
 

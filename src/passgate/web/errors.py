@@ -37,7 +37,7 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.InvalidToken: 401,  # RFC 6750 section 3.1
     errors.StorageUnavailable: 503,
     errors.InvalidApiKey: 401,
-    errors.AppNotFound: 404,
+    errors.NotFound: 404,
     errors.InvalidRegistrationToken: 400,
     errors.InvalidSignInToken: 401,
     errors.TokenUsed: 410,
@@ -47,7 +47,6 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.AccountDisabled: 403,
     errors.InvalidAdminKey: 401,
     errors.InsufficientScope: 403,
-    errors.AdminNotFound: 404,
     errors.AdminKeyExists: 409,
 }
 
