@@ -22,6 +22,16 @@ PAGES = {
     "/recover/email": "Sign in with your email link",
 }
 NEEDS_LINK = "This page needs the full link from your email. Open the link exactly as it was sent."
+REFUSED = "This was not accepted. Check what you entered, then try again."
+# What the pages say of a refusal the server explains in its own (English) words.
+DESCRIBE_INVALID_REQUEST = """
+async () => {
+  const { describe } = await import("/static/ui.js");
+  const { PasskeyClientError } = await import("/static/passgate.js");
+  const error = new PasskeyClientError("server_error", "username is required.", { serverCode: "invalid_request" });
+  return describe(error, "signup");
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +68,9 @@ def test_every_page_speaks_the_browsers_language(browser: Browser, server: Serve
         expect(page.locator("#language-select")).to_have_value(language)
     # A sentence of the scripts (pages.js): the emailed link's page opened without its token.
     expect(page.locator("#message")).to_have_text(words(language, NEEDS_LINK))
+    # The server's English explanation on an English page only.
+    expected = "username is required." if language == "en" else words(language, REFUSED)
+    assert page.evaluate(DESCRIBE_INVALID_REQUEST) == expected
 
     # Sign up on the page, then the account page and a sentence account.js says after a change.
     page.goto(server.url + "/signup")

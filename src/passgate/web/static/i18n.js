@@ -30,6 +30,11 @@ function fill(text, values) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
+/** Whether the page carries translations (a page in another language than English). */
+export function translated() {
+  return Object.keys(catalog()).length > 0;
+}
+
 /** `message` (English) in the page's language, with `values` filled in. */
 export function t(message, values = {}) {
   const translated = catalog()[message];

@@ -6,7 +6,7 @@
  * carries in `<body data-rp-name="...">`: a site that runs Passgate under its own name shows only that name.
  */
 
-import { language, t } from "./i18n.js";
+import { language, t, translated } from "./i18n.js";
 
 /** The site's name for sentences (always written mid-sentence, so the fallback reads well too). */
 export function siteName() {
@@ -93,6 +93,7 @@ const GENERIC = {
   unsupported: t("This browser cannot use passkeys. Try an up-to-date Chrome, Edge, Safari or Firefox."),
   network_error: () => t("Could not reach {site}. Check your connection and try again.", { site: siteName() }),
   unknown: t("Something went wrong with the passkey request. Please try again."),
+  refused: t("This was not accepted. Check what you entered, then try again."),
 };
 
 /** The sentence to show for a failure (`action`: signup, signin, add, remove, codes, email, ...). */
@@ -108,8 +109,12 @@ export function describe(error, action) {
         // message is written for developers, not for the person.
         return sentence(GENERIC.unknown);
       }
-      // invalid_request messages name the field ("username is required."), so they are worth showing.
-      return sentence(SERVER_MESSAGES[error.serverCode] ?? error.message ?? GENERIC.unknown);
+      // invalid_request messages name the field ("username is required."), so they are worth showing; the
+      // server writes them in English, so a page in another language says it in its own words instead.
+      if (Object.hasOwn(SERVER_MESSAGES, error.serverCode)) {
+        return sentence(SERVER_MESSAGES[error.serverCode]);
+      }
+      return translated() ? GENERIC.refused : (error.message ?? GENERIC.unknown);
     default:
       return sentence(GENERIC[error?.code] ?? GENERIC.unknown);
   }
