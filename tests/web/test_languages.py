@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from jinja2 import nodes
 
 from passgate import i18n
 from passgate.config import ConfigError, load_settings, validate
+from passgate.service.email_links import LinkRequest
+from passgate.store.base import Event
 from passgate.testing import SoftwareAuthenticator
+from passgate.web import pages
 from tests.mailbox import SmtpServer
 from tests.web.conftest import Server, sign_up
 
@@ -214,8 +218,6 @@ def test_the_default_language_must_be_one_passgate_has() -> None:
 
 
 def test_moments_and_numbers_are_written_as_the_language_writes_them() -> None:
-    from datetime import UTC, datetime
-
     moment = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
     assert i18n.format_moment(moment, "en") == "Mar 1, 2026, 2:05\u202fPM UTC"
     assert i18n.format_moment(moment, "de") == "01.03.2026, 14:05 UTC"
@@ -312,10 +314,32 @@ async def test_emails_are_written_in_the_language_of_the_request_that_caused_the
 
 
 def test_a_sign_in_link_job_queued_before_languages_is_written_in_english() -> None:
-    from passgate.service.email_links import LinkRequest
-
     old = LinkRequest.loads('{"browser": "AAAA", "ip": null, "user_agent": null}')
     assert old.language == "en"
     assert LinkRequest.loads(LinkRequest(browser=b"\0", ip=None, user_agent=None, language="ja").dumps()).language == (
         "ja"
     )
+
+
+def test_what_the_pages_build_in_python_is_in_the_pages_language() -> None:
+    chrome = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+    refused = Event(
+        type="passkey.remove",
+        outcome="failure",
+        reason="last_passkey",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        credential_id=b"\1",
+        ip="127.0.0.1",
+        user_agent=chrome,
+    )
+    labels = {"AQ": "Laptop"}
+    assert pages.activity_view(refused, labels, "en").text == (
+        "Removing a passkey was refused (Laptop): it was the only passkey"
+    )
+    german = pages.activity_view(refused, labels, "de")
+    assert german.text == "Das Entfernen eines Passkeys wurde abgelehnt (Laptop): es war der einzige Passkey"
+    assert german.where == "Chrome unter macOS, 127.0.0.1"
+    assert pages.activity_view(refused, labels, "ja").where == "macOS の Chrome、127.0.0.1"
+    assert pages.scope_words("openid", "Acme", "fr") == "Savoir qui vous êtes sur Acme"
+    assert pages.scope_words("profile", "Acme", "es") == "Tu nombre de usuario y tu nombre"
+    assert pages.scope_words("payments", "Acme", "de") == "payments"  # a scope with no words is shown as it is
