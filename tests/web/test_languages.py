@@ -25,6 +25,7 @@ from passgate.testing import SoftwareAuthenticator
 from passgate.web import pages
 from tests.mailbox import SmtpServer
 from tests.web.conftest import Server, sign_up
+from tests.web.test_oidc_consent import CLIENTS, start
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ROOT / "src" / "passgate"
@@ -343,3 +344,17 @@ def test_what_the_pages_build_in_python_is_in_the_pages_language() -> None:
     assert pages.scope_words("openid", "Acme", "fr") == "Savoir qui vous êtes sur Acme"
     assert pages.scope_words("profile", "Acme", "es") == "Tu nombre de usuario y tu nombre"
     assert pages.scope_words("payments", "Acme", "de") == "payments"  # a scope with no words is shown as it is
+
+
+async def test_the_consent_page_is_in_the_persons_language(make_server: Callable[..., Server]) -> None:
+    provider = make_server(oidc_clients=CLIENTS, rp_name="Example Bank")
+    async with provider.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "alice")
+        browser.cookies.set("lang", "de")
+        page, _ = await start(provider, browser, scope="openid profile email")
+    assert page.status_code == 200, page.text
+    assert html_lang(page) == "de"
+    assert "Partner Travel die Nutzung Ihres Kontos bei Example Bank erlauben?" in page.text
+    assert "<li>Wissen, wer Sie bei Example Bank sind</li>" in page.text
+    assert "<li>Ihre E-Mail-Adresse</li>" in page.text
+    assert ">Erlauben</button>" in page.text
