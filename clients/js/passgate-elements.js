@@ -39,13 +39,19 @@ export { configure };
 
 // On Passgate's own pages, the page's language: its translations of these texts are in the page's
 // <script type="application/json" id="passgate-messages"> (the same catalogs as the pages'). Elsewhere: English.
-function translated(message) {
+function pageMessages() {
   try {
-    const messages = JSON.parse(document.getElementById("passgate-messages")?.textContent ?? "{}");
-    return typeof messages[message] === "string" && messages[message] ? messages[message] : message;
+    return JSON.parse(document.getElementById("passgate-messages")?.textContent ?? "{}");
   } catch {
-    return message;
+    return {};
   }
+}
+
+const PAGE_MESSAGES = pageMessages();
+
+function translated(message) {
+  const text = PAGE_MESSAGES[message];
+  return typeof text === "string" && text ? text : message;
 }
 
 export const TEXTS = {

@@ -47,7 +47,8 @@ export function tn(singular, plural, count, values = {}) {
   const forms = catalog()[singular];
   let text = count === 1 ? singular : plural;
   if (Array.isArray(forms) && forms.length > 0) {
-    // The catalogs' languages have one form (ja) or two, the first for "one" (en, de, es: 1; fr: 0 and 1).
+    // The catalogs' languages have one form (ja), or a first for "one" (en, de, es: 1; fr: 0 and 1) and the
+    // plural after it (fr and es add a form for millions, written like the plural).
     const one = new Intl.PluralRules(language()).select(count) === "one";
     text = forms.length === 1 || one ? forms[0] : forms[1];
   }
