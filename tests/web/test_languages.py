@@ -310,8 +310,8 @@ async def test_emails_are_written_in_the_language_of_the_request_that_caused_the
         body = {"username": "amy", "code": codes[0]}
         assert (await recovering.post("/auth/recovery/codes/sign-in", json=body)).status_code == 200
         notice = (await smtp.mailbox.received("amy@example.com", count=3))[-1]
-        assert notice["Subject"] == "Acme\u00a0: Un code de secours a servi à se connecter à votre compte"
-        assert notice.get_content().replace("\r\n", "\n").startswith("Bonjour amy,\n\nUn code de secours a servi")
+        assert notice["Subject"] == "Acme\u00a0: Un code de secours a été utilisé pour se connecter à votre compte"
+        assert notice.get_content().replace("\r\n", "\n").startswith("Bonjour amy,\n\nUn code de secours a été utilisé")
 
 
 def test_a_sign_in_link_job_queued_before_languages_is_written_in_english() -> None:
