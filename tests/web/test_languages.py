@@ -358,3 +358,11 @@ async def test_the_consent_page_is_in_the_persons_language(make_server: Callable
     assert "<li>Wissen, wer Sie bei Example Bank sind</li>" in page.text
     assert "<li>Ihre E-Mail-Adresse</li>" in page.text
     assert ">Erlauben</button>" in page.text
+
+
+async def test_a_page_that_redirects_keeps_the_language_it_was_asked_in(server: Server) -> None:
+    async with server.client() as browser:
+        await sign_up(browser, SoftwareAuthenticator(), "amy")
+        redirected = await browser.get("/signup?lang=es")
+        assert redirected.status_code == 303 and redirected.headers["location"] == "/account"
+        assert html_lang(await browser.get("/account")) == "es"

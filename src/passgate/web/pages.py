@@ -211,9 +211,16 @@ def render(request: Request, name: str, **context: Any) -> Response:
     return response
 
 
+def _see_other(request: Request, url: str) -> Response:
+    """A redirect from a page, keeping a `lang` it was asked with for the page it leads to."""
+    response = RedirectResponse(url, status_code=303)
+    remember_choice(request, response)
+    return response
+
+
 @router.get("/")
 async def home(request: Request) -> Response:
-    return RedirectResponse("/account" if await signed_in(request) else "/signin", status_code=303)
+    return _see_other(request, "/account" if await signed_in(request) else "/signin")
 
 
 def local_path(value: str | None) -> str | None:
@@ -258,7 +265,7 @@ async def signin_page(request: Request) -> Response:
     # when that request wants a new sign-in; with another origin's page, a signed-in person goes straight back.
     next_path = _return_to(request)
     if (next_path is None or not next_path.startswith("/")) and await signed_in(request):
-        return RedirectResponse(next_path or "/account", status_code=303)
+        return _see_other(request, next_path or "/account")
     login_hint = request.query_params.get("login_hint", "")[:64]
     passwords = ctx_of(request).rp.passwords == "migrate"  # imported accounts may still sign in with a password
     return render(request, "signin.html", login_hint=login_hint, passwords=passwords, **_next_of(next_path))
@@ -269,7 +276,7 @@ async def signup_page(request: Request) -> Response:
     # `next` as on the sign-in page: a new person an authorization request sent here goes back to it once signed up.
     next_path = _return_to(request)
     if await signed_in(request):
-        return RedirectResponse(next_path or "/account", status_code=303)
+        return _see_other(request, next_path or "/account")
     return render(request, "signup.html", **_next_of(next_path))
 
 
@@ -282,7 +289,7 @@ def _next_of(next_path: str | None) -> dict[str, str | None]:
 async def recover_page(request: Request) -> Response:
     """Lost passkeys: a backup code, or a sign-in link to the account's verified email address."""
     if await signed_in(request):
-        return RedirectResponse("/account", status_code=303)
+        return _see_other(request, "/account")
     return render(request, "recover.html", magic_link_minutes=settings_of(request).magic_link_minutes)
 
 
@@ -302,7 +309,7 @@ async def email_link_page(request: Request) -> Response:
 async def account_page(request: Request) -> Response:
     current = await signed_in(request)
     if current is None:
-        return RedirectResponse("/signin", status_code=303)
+        return _see_other(request, "/signin")
     ctx = ctx_of(request)
     user = current.user
     language = language_of(request)
