@@ -13,8 +13,11 @@ from tests.browser.conftest import PLATFORM_AUTHENTICATOR, Clock, Server, serve_
 
 pytestmark = pytest.mark.browser
 
-# Each page a person reaches without an application, and its heading (English, as the catalogs' ids).
+# Each page a person reaches signed out, and its heading (English, as the catalogs' ids); the emailed link's last.
 PAGES = {
+    "/oauth2/authorize?client_id=nobody": "This sign-in request cannot be completed",
+    "/oauth2/logout?post_logout_redirect_uri=https://evil.example/": "This sign-out request cannot be completed",
+    "/oauth2/logout": "You are signed out",
     "/signup": "Create an account",
     "/signin": "Sign in",
     "/recover": "Lost your passkeys?",
