@@ -366,3 +366,15 @@ async def test_a_page_that_redirects_keeps_the_language_it_was_asked_in(server: 
         redirected = await browser.get("/signup?lang=es")
         assert redirected.status_code == 303 and redirected.headers["location"] == "/account"
         assert html_lang(await browser.get("/account")) == "es"
+
+
+async def test_a_refused_request_is_explained_in_the_page_language_with_the_servers_words_kept(server: Server) -> None:
+    async with server.client() as browser:
+        english = await browser.get("/oauth2/authorize?client_id=nobody")
+        german = await browser.get("/oauth2/authorize?client_id=nobody&lang=de")
+    assert english.status_code == german.status_code == 401
+    detail = re.search(r'<p id="authorize-error" data-error="invalid_client">([^<]+)</p>', english.text)
+    assert detail, english.text
+    assert "Details for the application" not in english.text
+    assert "Diese Anwendung ist hier nicht bekannt" in german.text
+    assert f'Details für das Team der Anwendung: <span lang="en">{detail.group(1)}</span>' in german.text
