@@ -375,8 +375,9 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture
-def tab(browser: Browser, server: Server) -> Iterator[Tab]:
+@contextlib.contextmanager
+def open_tab(browser: Browser, server: Server) -> Iterator[Tab]:
+    """A fresh browser context on `server` with one virtual platform authenticator, its WebAuthn calls recorded."""
     context = browser.new_context()
     context.set_default_timeout(10_000)
     calls: list[dict[str, Any]] = []
@@ -397,3 +398,9 @@ def tab(browser: Browser, server: Server) -> Iterator[Tab]:
     context.close()
     # An uncaught exception in pages.js is a bug even when the test's own checks passed.
     assert tab.page_errors == [], f"uncaught errors in the page: {tab.page_errors}"
+
+
+@pytest.fixture
+def tab(browser: Browser, server: Server) -> Iterator[Tab]:
+    with open_tab(browser, server) as opened:
+        yield opened

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.browser.conftest import PLATFORM_AUTHENTICATOR, Server, Tab, VirtualAuthenticator, passgate_serve
+from tests.browser.conftest import Server, Tab, open_tab, passgate_serve
 from tests.browser.test_embedding import ShopSite
 from tests.services import free_port
 
@@ -56,18 +56,8 @@ def app_tab(browser: Browser, tmp_path: Path) -> Iterator[tuple[Tab, ShopSite, s
             added = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
             assert added.returncode == 0, added.stderr
             [api_key] = [line.split(": ", 1)[1] for line in added.stdout.splitlines() if line.startswith("api_key: ")]
-            context = browser.new_context()
-            context.set_default_timeout(10_000)
-            page = context.new_page()
-            cdp = context.new_cdp_session(page)
-            cdp.send("WebAuthn.enable", {"enableUI": False})
-            result = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
-            authenticator = VirtualAuthenticator(cdp=cdp, authenticator_id=result["authenticatorId"])
-            tab = Tab(page=page, context=context, cdp=cdp, authenticator=authenticator, server=server)
-            page.on("pageerror", lambda error: tab.page_errors.append(str(error)))
-            yield tab, shop, api_key
-            context.close()
-            assert tab.page_errors == [], f"uncaught errors in the page: {tab.page_errors}"
+            with open_tab(browser, server) as tab:
+                yield tab, shop, api_key
     finally:
         shop.shutdown()
         shop.server_close()

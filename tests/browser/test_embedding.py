@@ -14,11 +14,10 @@ import pytest
 from playwright.sync_api import Browser
 
 from tests.browser.conftest import (
-    PLATFORM_AUTHENTICATOR,
     SERVER_START_SECONDS,
     Server,
     Tab,
-    VirtualAuthenticator,
+    open_tab,
 )
 from tests.services import PassgateProcess, ServerFailed, free_port, passgate_command
 
@@ -118,19 +117,8 @@ def shop_and_passgate(tmp_path: Path) -> Iterator[tuple[ShopSite, Server]]:
 
 @pytest.fixture
 def shop_tab(browser: Browser, tmp_path: Path) -> Iterator[tuple[Tab, ShopSite]]:
-    with shop_and_passgate(tmp_path) as (shop, server):
-        context = browser.new_context()
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        cdp = context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable", {"enableUI": False})
-        result = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": PLATFORM_AUTHENTICATOR})
-        authenticator = VirtualAuthenticator(cdp=cdp, authenticator_id=result["authenticatorId"])
-        tab = Tab(page=page, context=context, cdp=cdp, authenticator=authenticator, server=server)
-        page.on("pageerror", lambda error: tab.page_errors.append(str(error)))
+    with shop_and_passgate(tmp_path) as (shop, server), open_tab(browser, server) as tab:
         yield tab, shop
-        context.close()
-        assert tab.page_errors == [], f"uncaught errors in the page: {tab.page_errors}"
 
 
 def events(tab: Tab) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,21 +20,11 @@ from passgate.store.base import SigningKey, Storage
 from passgate.store.factory import open_storage
 from passgate.store.memory import MemorySigningKeys, memory_storage
 from passgate.store.migrate import upgrade
+from tests.clock import Clock
 from tests.services import PostgresServer
 
 SECRET = b"s" * 32
 MAX_AGE = timedelta(seconds=300)
-
-
-@dataclass
-class Clock:
-    now: datetime = field(default_factory=lambda: datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class CountedKeys(MemorySigningKeys):

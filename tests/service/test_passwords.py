@@ -10,8 +10,6 @@ import logging
 import secrets
 import statistics
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bcrypt
@@ -31,21 +29,11 @@ from passgate.service.context import Client, Context, RelyingParty, digest
 from passgate.store.base import StoredPassword, User
 from passgate.store.memory import memory_storage
 from passgate.testing import SoftwareAuthenticator
+from tests.clock import Clock
 
 ORIGIN = "http://localhost:8000"
 PASSWORD = "correct horse battery staple"
 BROWSER = Client(ip="192.0.2.10", browser_token="browser-one", user_agent="test")
-
-
-@dataclass
-class Clock:
-    now: datetime = field(default_factory=lambda: datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def make_ctx(clock: Clock | None = None, **rp: Any) -> Context:

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import AdminKeyExists, ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.oidc_clients import OidcClient, hash_secret
 from passgate.store.base import (
     AccountStats,
+    AdminKey,
     AuthorizationCode,
     BackupCode,
     Consent,
@@ -26,6 +27,7 @@ from passgate.store.base import (
     CredentialUse,
     EmailToken,
     Event,
+    EventQuery,
     MailKind,
     PasswordGroup,
     PendingChallenge,
@@ -1269,3 +1271,169 @@ async def test_putting_an_app_again_keeps_its_keys_and_users(storage: Storage) -
     )
     assert await storage.apps.key_by_hash(b"f" * 32) is not None
     assert await storage.apps.get_user("f1", "u") == user
+
+
+# Administration: admin keys and the account admin store.
+
+
+def admin_key(name: str = "support", key_hash: bytes = b"k" * 32, **changes: Any) -> AdminKey:
+    key = AdminKey(name=name, key_hash=key_hash, scopes=("users:read", "events:read"), created_at=NOW)
+    return dataclasses.replace(key, **changes)
+
+
+def admin_event(type_: str, user_id: str | None = "u1", **detail: Any) -> Event:
+    return Event(type=type_, outcome="success", created_at=NOW, user_id=user_id, detail={"admin_key": "ops", **detail})
+
+
+async def test_admin_keys_are_added_found_by_hash_listed_and_revoked(storage: Storage) -> None:
+    await storage.admin_keys.add(admin_key())
+    assert await storage.admin_keys.by_hash(b"k" * 32) == admin_key()
+    assert await storage.admin_keys.by_hash(b"x" * 32) is None
+    with pytest.raises(AdminKeyExists):
+        await storage.admin_keys.add(admin_key(key_hash=b"j" * 32))
+    assert await storage.admin_keys.revoke("support", NOW)
+    assert not await storage.admin_keys.revoke("support", NOW)
+    assert (await storage.admin_keys.by_hash(b"k" * 32)) == admin_key(revoked_at=NOW)
+    await storage.admin_keys.add(admin_key(key_hash=b"j" * 32, created_at=NOW + timedelta(seconds=1)))
+    assert [k.key_hash for k in await storage.admin_keys.list()] == [b"k" * 32, b"j" * 32]
+
+
+async def test_users_are_listed_in_pages_and_searched(storage: Storage) -> None:
+    for number in range(5):
+        account = dataclasses.replace(
+            user(f"user{number}", f"u{number}"), email=f"Person{number}@Example.com", external_id=f"ext-{number}"
+        )
+        await storage.users.create_imported(account, [], None)
+    first = await storage.admin.list_users(search=None, after=None, limit=2)
+    assert [u.id for u in first] == ["u0", "u1"]
+    rest = await storage.admin.list_users(search=None, after="u1", limit=10)
+    assert [u.id for u in rest] == ["u2", "u3", "u4"]
+    assert [u.id for u in await storage.admin.list_users(search="USER3", after=None, limit=10)] == ["u3"]
+    assert [u.id for u in await storage.admin.list_users(search="person4@example", after=None, limit=10)] == ["u4"]
+    assert [u.id for u in await storage.admin.list_users(search="ext-2", after=None, limit=10)] == ["u2"]
+    assert await storage.admin.list_users(search="%", after=None, limit=10) == []
+
+
+async def test_disabling_ends_every_session_and_refresh_token_with_its_event(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    await storage.sessions.create(session(b"1", b"c1"))
+    await storage.sessions.create(session(b"2", None))
+    await storage.sessions.create(session(b"3", b"c2", user_id="u2"))
+    await storage.refresh_tokens.add(refresh_token())
+    assert {s.token_hash for s in await storage.admin.sessions_for_user("u1")} == {b"1" * 32, b"2" * 32}
+    ended = await storage.admin.disable("u1", NOW, event=admin_event("admin.user.disable"))
+    assert ended is not None and set(ended) == {b"1" * 32, b"2" * 32}
+    assert (await storage.users.get("u1")) == dataclasses.replace(user(), disabled_at=NOW)
+    assert await storage.sessions.get(b"1" * 32) is None and await storage.sessions.get(b"2" * 32) is None
+    assert await storage.sessions.get(b"3" * 32) is not None
+    token = await storage.refresh_tokens.get(b"r" * 32)
+    assert token is not None and token.revoked
+    later = NOW + timedelta(hours=1)
+    assert await storage.admin.disable("u1", later, event=admin_event("admin.user.disable")) == ()
+    assert (await storage.users.get("u1")) == dataclasses.replace(user(), disabled_at=NOW)  # the first time stays
+    found = await storage.credentials.get_with_owner(b"c1")
+    assert found is not None and found[1].disabled_at == NOW
+    assert await storage.admin.enable("u1", event=admin_event("admin.user.enable"))
+    assert await storage.users.get("u1") == user()
+    assert await storage.admin.disable("nobody", NOW, event=admin_event("admin.user.disable")) is None
+    assert not await storage.admin.enable("nobody", event=admin_event("admin.user.enable"))
+    types = [e.type for e in await storage.events.list(user_id="u1")]
+    assert types == ["admin.user.enable", "admin.user.disable", "admin.user.disable"]
+
+
+async def test_an_open_session_ended_by_disabling_is_not_served_from_a_cache(storage: Storage) -> None:
+    await storage.users.create_with_credential(user(), credential())
+    await storage.sessions.create(session(b"1", b"c1"))
+    assert await storage.sessions.get(b"1" * 32) is not None  # read once: cached where there is a cache
+    await storage.admin.disable("u1", NOW, event=admin_event("admin.user.disable"))
+    assert await storage.sessions.get(b"1" * 32) is None
+
+
+async def test_events_are_paged_by_id_and_filtered(storage: Storage) -> None:
+    for number in range(6):
+        await storage.events.record(
+            Event(
+                type="sign_in" if number % 2 else "passkey.register",
+                outcome="success" if number < 4 else "failure",
+                created_at=NOW + timedelta(minutes=number),
+                user_id="u1" if number < 3 else "u2",
+            )
+        )
+    everything = await storage.admin.events(EventQuery(), limit=10)
+    ids = [e.id for e in everything]
+    assert len(ids) == 6 and ids == sorted(ids, reverse=True)
+    page = await storage.admin.events(EventQuery(), limit=2)
+    after = await storage.admin.events(EventQuery(before_id=page[-1].id), limit=10)
+    assert [e.id for e in page + after] == ids
+    assert [e.created_at for e in await storage.admin.events(EventQuery(user_id="u2", type="sign_in"), limit=10)] == [
+        NOW + timedelta(minutes=5),
+        NOW + timedelta(minutes=3),
+    ]
+    assert len(await storage.admin.events(EventQuery(outcome="failure"), limit=10)) == 2
+    window = EventQuery(since=NOW + timedelta(minutes=1), until=NOW + timedelta(minutes=3))
+    assert [e.created_at for e in await storage.admin.events(window, limit=10)] == [
+        NOW + timedelta(minutes=2),
+        NOW + timedelta(minutes=1),
+    ]
+
+
+async def test_deleting_a_user_erases_them_and_pseudonymises_their_events(storage: Storage) -> None:
+    alice = dataclasses.replace(user(), email="alice@example.com", email_verified_at=NOW, external_id="legacy-9")
+    await storage.users.create_imported(
+        alice, [credential()], StoredPassword(user_id="u1", hash="h", created_at=NOW, updated_at=NOW)
+    )
+    await storage.users.create_with_credential(user("Bob", "u2"), credential(b"c2", "u2"))
+    await storage.sessions.create(session(b"1", b"c1"))
+    await storage.sessions.create(session(b"3", b"c2", user_id="u2"))
+    await storage.backup_codes.replace(
+        "u1", [BackupCode(user_id="u1", number=1, code_hash=b"h", salt=b"s", created_at=NOW)]
+    )
+    await storage.email_tokens.put(
+        EmailToken(
+            token_hash=b"e" * 32,
+            purpose="sign_in",
+            user_id="u1",
+            email="alice@example.com",
+            browser=None,
+            created_at=NOW,
+            expires_at=NOW + timedelta(minutes=5),
+        )
+    )
+    await storage.refresh_tokens.add(refresh_token())
+    await storage.consents.grant("u1", "partner", ["openid"], NOW)
+    await storage.mail.enqueue(dataclasses.replace(mail("m1"), recipient="Alice@Example.com"))
+    await storage.mail.enqueue(dataclasses.replace(mail("m2"), recipient="bob@example.com"))
+    await storage.events.record(
+        Event(type="user.imported", outcome="success", created_at=NOW, user_id="u1", detail={"external_id": "legacy-9"})
+    )
+    await storage.events.record(
+        Event(type="sign_in", outcome="success", created_at=NOW, user_id="u1", detail={"who": "Alice", "n": 1})
+    )
+    ended = await storage.admin.delete_user("u1", pseudonym="anon_1", event=admin_event("admin.user.delete", "anon_1"))
+    assert ended == (b"1" * 32,)
+    assert await storage.users.get("u1") is None
+    assert await storage.users.by_username("alice") is None
+    assert await storage.users.by_email("alice@example.com") is None
+    assert await storage.users.by_external_id("legacy-9") is None
+    assert await storage.credentials.get(b"c1") is None
+    assert await storage.passwords.get("u1") is None
+    assert await storage.sessions.get(b"1" * 32) is None
+    assert await storage.backup_codes.unused("u1") == []
+    assert await storage.email_tokens.get(b"e" * 32) is None
+    assert await storage.refresh_tokens.get(b"r" * 32) is None
+    assert await storage.consents.get("u1", "partner") is None
+    assert [m.id for m in await storage.mail.list()] == ["m2"]
+    assert await storage.events.list(user_id="u1") == []
+    kept = await storage.events.list(user_id="anon_1")
+    assert [(e.type, e.detail) for e in kept] == [
+        ("admin.user.delete", {"admin_key": "ops"}),
+        ("sign_in", {"n": 1}),
+        ("user.imported", {}),
+    ]
+    assert await storage.users.get("u2") is not None and await storage.sessions.get(b"3" * 32) is not None
+    assert await storage.admin.delete_user("u1", pseudonym="anon_1", event=admin_event("admin.user.delete")) is None
+    # The username and address are free again.
+    await storage.users.create_with_credential(
+        dataclasses.replace(user(), id="u9", user_handle=b"9" * 32), credential(b"c9", "u9")
+    )

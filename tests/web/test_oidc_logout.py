@@ -261,7 +261,7 @@ async def test_oidcc_backchannel_logout_when_an_administrator_signs_a_person_out
         [logout_token] = await received(receiver)
         await assert_logout_token(browser, logout_token, sid=claims["sid"], sub=claims["sub"])
     [(detail,)] = provider.rows("SELECT detail FROM events WHERE type = 'admin.sign_out' AND outcome = 'success'")
-    assert json.loads(detail) == {"sessions": 2, "logout_tokens": 1, "refresh_tokens": 1}
+    assert json.loads(detail) == {"admin_key": "cli", "sessions": 2, "logout_tokens": 1, "refresh_tokens": 1}
 
 
 def passgate_cli(server: Server, config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,5 @@
 """The `passgate` command: the parser and serve, migrate and policy; one module here per other command group
-(users, apps, clients, keys, mail, mds, events)."""
+(users, sessions, admin, apps, clients, keys, mail, mds, events)."""
 
 from __future__ import annotations
 
@@ -82,10 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--config")
     keys.add_argument("--database-url", dest="database_url")
 
-    from passgate.cli import apps, clients, users
+    from passgate.cli import admin, apps, clients, sessions, users
 
     clients.add_parser(commands)
     users.add_parser(commands)
+    sessions.add_parser(commands)
+    admin.add_parser(commands)
     apps.add_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
@@ -111,6 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.cli.apps import ARGUMENTS as APP_ARGUMENTS
 
         local += APP_ARGUMENTS
+    if arguments.command == "admin":
+        from passgate.cli.admin import ARGUMENTS as ADMIN_ARGUMENTS
+
+        local += ADMIN_ARGUMENTS
+    if arguments.command == "sessions":
+        from passgate.cli.sessions import ARGUMENTS as SESSION_ARGUMENTS
+
+        local += SESSION_ARGUMENTS
     flags: dict[str, Any] = {k: v for k, v in vars(arguments).items() if k not in local}
     try:
         settings = load_settings(flags, os.environ, arguments.config, serving=arguments.command == "serve")
@@ -139,6 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.cli import users
 
         return users.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
+    if arguments.command == "admin":
+        from passgate.cli import admin
+
+        return admin.run(settings, arguments)
+    if arguments.command == "sessions":
+        from passgate.cli import sessions
+
+        return sessions.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
     if arguments.command == "events":
         from passgate.cli.events import list_events
 

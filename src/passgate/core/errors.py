@@ -45,7 +45,8 @@
     │   ├── PasswordIncorrect        password_incorrect    (unknown user, no password or a wrong one: one answer)
     │   ├── PasswordsOff             passwords_off         (password sign-in is not offered: passwords = "off")
     │   ├── UpgradeNotAllowed        upgrade_not_allowed   (a conditional create only right after a password sign-in)
-    │   └── NoPassword               no_password           (the account has no password to remove)
+    │   ├── NoPassword               no_password           (the account has no password to remove)
+    │   └── AccountDisabled          account_disabled      (an administrator disabled the account)
     ├── RequestError  (the HTTP request itself is unacceptable)
     │   ├── InvalidRequest           invalid_request
     │   ├── UnsupportedMediaType     unsupported_media_type
@@ -70,6 +71,11 @@
     │   ├── InvalidGrant             invalid_grant         (code unknown, used, expired, or not this request's)
     │   ├── UnsupportedGrantType     unsupported_grant_type
     │   └── InvalidToken             invalid_token         (an access token refused: bad, expired or revoked)
+    ├── AdminError  (a request of the admin API is refused)
+    │   ├── InvalidAdminKey          invalid_admin_key     (unknown, revoked or missing admin key)
+    │   ├── InsufficientScope        insufficient_scope    (the admin key lacks the scope the action needs)
+    │   ├── AdminNotFound            not_found             (no such user, passkey, session or client)
+    │   └── AdminKeyExists           admin_key_exists      (an admin key of this name is in use)
     ├── AppError  (a request of the app passkey API is refused)
     │   ├── InvalidApiKey            invalid_api_key       (unknown, revoked or missing app API key)
     │   ├── AppNotFound              not_found             (no such app, user or passkey for this app)
@@ -331,6 +337,11 @@ class NoPassword(AccountError):
     default_message = "Your account has no password."
 
 
+class AccountDisabled(AccountError):
+    code = "account_disabled"
+    default_message = "This account is disabled. Contact the site's support to enable it again."
+
+
 class RequestError(PasskeyError):
     code = "request_error"
 
@@ -470,6 +481,30 @@ class InvalidToken(AuthorizationError):
 class StorageUnavailable(PasskeyError):
     code = "storage_unavailable"
     default_message = "The service is briefly unavailable. Nothing was changed; please try again."
+
+
+class AdminError(PasskeyError):
+    code = "admin_error"
+
+
+class InvalidAdminKey(AdminError):
+    code = "invalid_admin_key"
+    default_message = "The admin key is unknown or revoked. The admin API takes admin keys only."
+
+
+class InsufficientScope(AdminError):
+    code = "insufficient_scope"
+    default_message = "The admin key does not have the scope this action needs."
+
+
+class AdminNotFound(AdminError):
+    code = "not_found"
+    default_message = "There is nothing with this id."
+
+
+class AdminKeyExists(AdminError):
+    code = "admin_key_exists"
+    default_message = "An admin key with this name is in use; revoke it first or choose another name."
 
 
 class AppError(PasskeyError):

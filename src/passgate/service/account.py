@@ -13,9 +13,9 @@ from passgate.core.errors import LastPasskey, UnknownCredential
 from passgate.i18n import N_
 from passgate.service import backchannel, notify
 from passgate.service.accounts import clean_name
-from passgate.service.context import Client, Context, audited
+from passgate.service.context import Audit, Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
-from passgate.store.base import Credential, User
+from passgate.store.base import Credential, Removal, User
 
 GENERIC_PROVIDER = "Passkey"
 
@@ -103,16 +103,39 @@ async def remove(ctx: Context, client: Client, current: SignedIn, credential_id:
     async with audited(ctx, client, "passkey.remove") as audit:
         audit.user_id, audit.credential_id = current.user.id, credential_id
         require_recent_passkey(ctx, current)
-        removal = await ctx.storage.credentials.remove(
-            credential_id, current.user.id, keep_session=current.session.token_hash
-        )
-        if removal.outcome == "not_found":
-            raise UnknownCredential()
-        if removal.outcome == "last_passkey":
-            raise LastPasskey()
-        audit.detail["sessions_ended"] = len(removal.ended_sessions)
+        removal = await _remove(ctx, audit, current.user, credential_id, keep_session=current.session.token_hash)
+    await _removed(ctx, current.user, removal, client.language)
+
+
+async def remove_for(ctx: Context, client: Client, user: User, credential_id: bytes, *, admin_key: str) -> None:
+    """An administrator removes one of the user's passkeys: the same removal, sessions ended and notification as
+    the user's own (every session the passkey opened ends), recorded as "admin.passkey.remove" naming the key.
+
+    Raises:
+        UnknownCredential, LastPasskey: as `remove`.
+    """
+    async with audited(ctx, client, "admin.passkey.remove") as audit:
+        audit.user_id, audit.credential_id = user.id, credential_id
+        audit.detail["admin_key"] = admin_key
+        removal = await _remove(ctx, audit, user, credential_id, keep_session=None)
+    await _removed(ctx, user, removal, client.language)
+
+
+async def _remove(
+    ctx: Context, audit: Audit, user: User, credential_id: bytes, *, keep_session: bytes | None
+) -> Removal:
+    removal = await ctx.storage.credentials.remove(credential_id, user.id, keep_session=keep_session)
+    if removal.outcome == "not_found":
+        raise UnknownCredential()
+    if removal.outcome == "last_passkey":
+        raise LastPasskey()
+    audit.detail["sessions_ended"] = len(removal.ended_sessions)
+    return removal
+
+
+async def _removed(ctx: Context, user: User, removal: Removal, language: str) -> None:
     await backchannel.sessions_ended(ctx, removal.ended_sessions)
-    await notify.security_event(ctx, current.user, N_("A passkey was removed from your account"), client.language)
+    await notify.security_event(ctx, user, N_("A passkey was removed from your account"), language)
 
 
 async def set_display_name(ctx: Context, client: Client, current: SignedIn, display_name: object) -> str:

@@ -1,11 +1,12 @@
-"""Usernames and display names: what an account may be called."""
+"""Usernames and display names: what an account may be called; and whether it may sign in at all."""
 
 from __future__ import annotations
 
 import unicodedata
 
-from passgate.core.errors import InvalidRequest
+from passgate.core.errors import AccountDisabled, InvalidRequest
 from passgate.core.identifiers import normalize_identifier
+from passgate.store.base import User
 
 MAX_NAME = 64
 
@@ -47,3 +48,13 @@ def clean_username(value: object, *, field: str = "username") -> str:
     if len(normalized) > MAX_NAME:
         raise InvalidRequest(f"{field} must be at most {MAX_NAME} characters once normalized.")
     return name
+
+
+def refuse_disabled(user: User) -> None:
+    """Every ceremony and recovery step calls this once it knows the account.
+
+    Raises:
+        AccountDisabled: an administrator disabled the account (passgate.service.admin.disable).
+    """
+    if user.disabled_at is not None:
+        raise AccountDisabled()

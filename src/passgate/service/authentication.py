@@ -13,7 +13,7 @@ from passgate.core.errors import AuthenticatorCompromised, SignCountRegression, 
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.options import CredentialDescriptor, request_options
 from passgate.service import challenges, ratelimit, sessions
-from passgate.service.accounts import clean_username
+from passgate.service.accounts import clean_username, refuse_disabled
 from passgate.service.context import Client, Context, audited, digest, event_of
 from passgate.store.base import Credential, CredentialUse, SessionKind, User
 
@@ -35,11 +35,16 @@ async def begin(
 
     An unknown username gets decoy credentials derived from the server secret (passgate.core.decoys),
     stable across requests, so the answer does not tell whether the account exists.
+
+    Raises:
+        AccountDisabled: the username's account (or the step-up's) is disabled: it starts no ceremony. That tells
+            whoever asks that the name is a disabled account's; a discoverable sign-in is refused at `complete`.
     """
     await ratelimit.ceremony(ctx, client, "login-begin")
     allow: list[CredentialDescriptor] = []
     user_id: str | None = None
     if step_up is not None:  # the signed-in user confirms it's them before a sensitive change
+        refuse_disabled(step_up)
         user_id = step_up.id
         allow = [
             CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
@@ -51,6 +56,7 @@ async def begin(
         await ratelimit.ceremony(ctx, client, "login-begin", account=identifier, per_ip=False)
         user = await ctx.storage.users.by_username(name)
         if user is not None:
+            refuse_disabled(user)
             user_id = user.id
             allow = [
                 CredentialDescriptor(credential_id=c.credential_id, transports=c.transports)
@@ -84,6 +90,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
             raise UnknownCredential()
         credential, user = found
         audit.user_id = credential.user_id
+        refuse_disabled(user)  # a discoverable sign-in learns its account only here
         await ratelimit.ceremony(ctx, client, "login-complete", account=credential.user_id, per_ip=False)
         if parsed.user_handle is None:
             if pending.user_id is None:

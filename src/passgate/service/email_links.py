@@ -145,6 +145,8 @@ async def fulfil_sign_in_link(ctx: Context, address: str, request: LinkRequest) 
     user = await ctx.storage.users.by_email(address)
     if user is None or user.email is None:  # by_email finds verified addresses only
         return None
+    if user.disabled_at is not None:  # no way in for a disabled account: the request is dropped as unknown
+        return None
     composed = await compose(ctx, user, user.email, "sign_in", request.browser, request.language)
     asker = Client(ip=request.ip, user_agent=request.user_agent)
     sent = Audit(type="sign_in_link.sent", user_id=user.id)

@@ -30,6 +30,7 @@ from passgate.core import authorization
 from passgate.core.authorization import AuthorizationRequest, PageError, Parameters
 from passgate.core.errors import (
     AccessDenied,
+    AccountDisabled,
     AuthorizationError,
     ConsentRequired,
     InvalidClient,
@@ -43,6 +44,7 @@ from passgate.core.errors import (
     UnsupportedGrantType,
 )
 from passgate.service import backchannel, consent, keys, oidc_clients, ratelimit, session_tokens
+from passgate.service.accounts import refuse_disabled
 from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, assurance_of
 from passgate.store.base import AuthorizationCode, RefreshToken, SigningAlgorithm, User
@@ -144,6 +146,8 @@ async def authorize(
     except InvalidRequest as exc:
         return refuse(exc)
     login_hint = request.login_hint or (hinted.username if hinted is not None else None)
+    if current is not None and current.user.disabled_at is not None:  # its sessions end as it is disabled
+        return refuse(AccountDisabled())
     if current is None or current.session.sid is None:
         if request.prompt_none:
             return refuse(LoginRequired())
@@ -373,7 +377,7 @@ async def userinfo(ctx: Context, token: str) -> dict[str, Any]:
     if not await _access_token_live(ctx, claims):
         raise InvalidToken()
     user = await ctx.storage.users.get(str(claims["sub"]))
-    if user is None:
+    if user is None or user.disabled_at is not None:
         raise InvalidToken()
     scope = str(claims.get("scope", "")).split()
     answer: dict[str, Any] = {"sub": user.id}
@@ -448,12 +452,15 @@ async def _refresh(ctx: Context, client_id: str, form: Mapping[str, str], audit:
         raise InvalidGrant(REFRESH_REFUSED)
     audit.user_id = current.user_id
     audit.detail["family_id"] = current.family_id
+    owner = await ctx.storage.users.get(current.user_id)
+    if owner is not None:
+        refuse_disabled(owner)  # disabling revoked the tokens too; this tells the client why
     if current.revoked:
         raise InvalidGrant(REFRESH_REFUSED)
     if current.used_at is None:  # a used one goes straight to rotate, which revokes its family
         if now >= current.expires_at:
             raise InvalidGrant(REFRESH_REFUSED)
-        if await ctx.storage.users.get(current.user_id) is None:
+        if owner is None:
             raise InvalidGrant(REFRESH_REFUSED)
     scope = _narrowed(current.scope, form.get("scope"))
     value, jti = secrets.token_urlsafe(32), secrets.token_urlsafe(16)

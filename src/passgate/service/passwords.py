@@ -31,7 +31,7 @@ from passgate.core.passwords import (
 )
 from passgate.i18n import N_
 from passgate.service import notify, ratelimit, sessions
-from passgate.service.accounts import clean_username
+from passgate.service.accounts import clean_username, refuse_disabled
 from passgate.service.context import Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import User
@@ -113,6 +113,7 @@ async def login(ctx: Context, client: Client, username: object, password: object
         if not matches:
             audit.detail["cause"] = "wrong_password"
             raise PasswordIncorrect()
+        refuse_disabled(user)  # only once the password is right: the answer tells nobody else the account's state
         rehashed = False
         if needs_rehash(stored.hash):
             old_scheme = scheme_of(stored.hash)

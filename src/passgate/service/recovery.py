@@ -16,7 +16,7 @@ from passgate.core.errors import InvalidCode, InvalidLink, InvalidRequest, LinkO
 from passgate.core.identifiers import normalize_identifier
 from passgate.i18n import N_
 from passgate.service import email_links, mail_queue, notify, ratelimit, sessions
-from passgate.service.accounts import clean_username
+from passgate.service.accounts import clean_username, refuse_disabled
 from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import BackupCode, EmailPurpose, EmailToken, User
@@ -115,6 +115,7 @@ async def sign_in_with_code(ctx: Context, client: Client, username: object, code
                 match = candidate
         if user is None or match is None:
             raise InvalidCode()
+        refuse_disabled(user)  # only once the code is right, and the code stays unused
         if not await ctx.storage.backup_codes.use(user.id, match.number, ctx.clock()):
             raise InvalidCode()  # used by a concurrent attempt
         token = await sessions.start(ctx, client, user.id, kind="recovery")
@@ -167,6 +168,7 @@ async def verify_email(ctx: Context, client: Client, token: object) -> User:
         user = await ctx.storage.users.get(stored.user_id)
         if user is None or user.email != stored.email:
             raise InvalidLink()
+        refuse_disabled(user)
         await ctx.storage.users.set_email(user.id, stored.email, verified_at=ctx.clock())
         verified = await ctx.storage.users.get(user.id)
     assert verified is not None
@@ -201,6 +203,7 @@ async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Reco
         user = await ctx.storage.users.get(stored.user_id)
         if user is None or user.email != stored.email or user.email_verified_at is None:
             raise InvalidLink()
+        refuse_disabled(user)
         token_ = await sessions.start(ctx, client, user.id, kind="recovery")
     await notify.security_event(
         ctx, user, N_("An email sign-in link was used to sign in to your account"), client.language

@@ -21,7 +21,7 @@ from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
 from passgate.i18n import N_
 from passgate.service import challenges, notify, ratelimit
-from passgate.service.accounts import clean_name, clean_username
+from passgate.service.accounts import clean_name, clean_username, refuse_disabled
 from passgate.service.context import Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import Credential, CredentialSource, PendingChallenge, User
@@ -67,6 +67,7 @@ async def begin(
         UpgradeNotAllowed: `conditional` without a password session, or too long after its password sign-in.
     """
     if signed_in is not None:
+        refuse_disabled(signed_in.user)
         account: str | None = signed_in.user.id
     else:
         account = normalize_identifier(username) if isinstance(username, str) else None
@@ -160,6 +161,8 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
         parsed = RegistrationResponse.parse(response)
         pending = await challenges.take(ctx, client, "registration", parsed.client_data.challenge)
         upgrade = _is_upgrade(pending)
+        if signed_in is not None:
+            refuse_disabled(signed_in.user)
         if pending.user_id is not None:
             if signed_in is None:
                 raise NotSignedIn("Your session ended before the passkey was saved. Sign in and try again.")

@@ -101,6 +101,9 @@ async def resolve(ctx: Context, token: str | None) -> SignedIn | None:
     user = await ctx.storage.users.get(session.user_id)
     if user is None:
         return None
+    if user.disabled_at is not None:  # disabling ends the sessions; one read just before ends here
+        await ctx.storage.sessions.delete(token_hash)
+        return None
     if now - session.last_seen_at >= TOUCH_INTERVAL:
         await ctx.storage.sessions.touch(token_hash, now)
     return SignedIn(user=user, session=session)
@@ -129,12 +132,13 @@ async def end(ctx: Context, client: Client, *, asked_by: str | None = None) -> N
             audit.detail["client_id"] = asked_by
 
 
-async def end_everywhere(ctx: Context, client: Client, user: User) -> EndedEverywhere:
+async def end_everywhere(ctx: Context, client: Client, user: User, *, admin_key: str = "cli") -> EndedEverywhere:
     """End every session of the user (an administrator's "sign out everywhere"): back-channel logout for each
     client that received tokens for one of them, and every refresh token the user's sign-ins granted is revoked,
-    so no app keeps acting for the user either."""
+    so no app keeps acting for the user either. The event names the admin key (`cli`: the command line)."""
     async with audited(ctx, client, "admin.sign_out") as audit:
         audit.user_id = user.id
+        audit.detail["admin_key"] = admin_key
         ended = await ctx.storage.sessions.delete_for_user(user.id)
         ended_everywhere = EndedEverywhere(
             sessions=len(ended),

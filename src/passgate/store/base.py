@@ -45,6 +45,9 @@ class User:
     nudge_dismissed: bool = False
     # The account's id in the system it was imported from, kept as given (unique among accounts).
     external_id: str | None = None
+    # When an administrator disabled the account (None: enabled). A disabled account has no session and can
+    # start no ceremony or recovery.
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -770,6 +773,100 @@ class AppStore(Protocol):
         ...
 
 
+# Administration: the admin API's keys, and what only an administrator does to accounts.
+
+AdminScope = Literal["users:read", "users:write", "sessions:write", "events:read", "apps:write"]
+ADMIN_SCOPES: tuple[AdminScope, ...] = ("users:read", "users:write", "sessions:write", "events:read", "apps:write")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdminKey:
+    """A key of the admin API, stored as the SHA-256 of its secret (`pga_...`), with the scopes it was given."""
+
+    name: str
+    key_hash: bytes
+    scopes: tuple[AdminScope, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AdminKeyStore(Protocol):
+    async def add(self, key: AdminKey) -> None:
+        """Raises AdminKeyExists, storing nothing, if an unrevoked key has this name."""
+        ...
+
+    async def by_hash(self, key_hash: bytes) -> AdminKey | None: ...
+    async def list(self) -> list[AdminKey]:
+        """Oldest first, revoked ones too."""
+        ...
+
+    async def revoke(self, name: str, at: datetime) -> bool:
+        """Revoke the unrevoked key of this name; False if there is none."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventQuery:
+    """Which events to read: every field given narrows; `before_id` continues a page (keyset, newest first)."""
+
+    user_id: str | None = None
+    type: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    before_id: int | None = None
+
+
+# Event details that name a person: dropped from a deleted account's events, beside any value that is their
+# username or address.
+PERSONAL_DETAIL_KEYS = frozenset({"username", "email", "display_name", "displayName", "external_id", "externalId"})
+
+
+def without_person(detail: dict[str, Any], user: User) -> dict[str, Any]:
+    """An event's detail with nothing left that names the person: see PERSONAL_DETAIL_KEYS."""
+    named = {value.casefold() for value in (user.username, user.email, user.display_name, user.external_id) if value}
+    return {
+        key: value
+        for key, value in detail.items()
+        if key not in PERSONAL_DETAIL_KEYS and not (isinstance(value, str) and value.casefold() in named)
+    }
+
+
+class AccountAdminStore(Protocol):
+    """What an administrator does to accounts, each change in one transaction with its event."""
+
+    async def list_users(self, *, search: str | None, after: str | None, limit: int) -> list[User]:
+        """Accounts ordered by id, those after the id `after` (a page's cursor). `search` keeps those whose
+        username or email contains it (compared as normalize_identifier forms) or whose external id is it."""
+        ...
+
+    async def sessions_for_user(self, user_id: str) -> list[Session]:
+        """Oldest first."""
+        ...
+
+    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
+        """Disable the account, end all its sessions, revoke its refresh tokens and record `event`, in one
+        transaction. Returns the ended sessions' token hashes; None, changing nothing, if there is no such user.
+        An account disabled already keeps its first `disabled_at`."""
+        ...
+
+    async def enable(self, user_id: str, *, event: Event) -> bool:
+        """Enable the account and record `event` together; False, changing nothing, if there is no such user."""
+        ...
+
+    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
+        """Erase the account and everything kept of the person, in one transaction: passkeys, password, sessions,
+        backup codes, email tokens, pending challenges, authorization codes, refresh tokens, consents, the
+        clients told of their sessions, and mail queued to their address. Their events stay, with `pseudonym` in
+        place of the user id and no username, email or display name in their details; `event` is recorded.
+        Returns the ended sessions' token hashes; None, changing nothing, if there is no such user."""
+        ...
+
+    async def events(self, query: EventQuery, *, limit: int) -> list[Event]:
+        """Up to `limit` events matching `query`, newest (highest id) first."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Storage:
     users: UserStore
@@ -790,3 +887,5 @@ class Storage:
     refresh_tokens: RefreshTokenStore
     consents: ConsentStore
     apps: AppStore
+    admin_keys: AdminKeyStore
+    admin: AccountAdminStore

@@ -29,6 +29,7 @@ def open_storage(
     client = None
     if redis_url:
         from passgate.store.redis import (
+            CachedAdmin,
             CachedCredentials,
             CachedSessions,
             CachedSignIns,
@@ -46,6 +47,7 @@ def open_storage(
             sessions=sessions,
             sign_ins=CachedSignIns(storage.sign_ins, sessions),
             counters=RedisCounters(client),
+            admin=CachedAdmin(storage.admin, sessions),
         )
 
     async def close() -> None:

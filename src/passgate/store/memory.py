@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from passgate.core.apps import App, AppKey
-from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import AdminKeyExists, ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store.base import (
     AccountStats,
+    AdminKey,
     AppUser,
     AuthorizationCode,
     BackupCode,
@@ -23,6 +24,7 @@ from passgate.store.base import (
     EmailPurpose,
     EmailToken,
     Event,
+    EventQuery,
     MailStatus,
     PasswordGroup,
     PendingChallenge,
@@ -38,6 +40,7 @@ from passgate.store.base import (
     TakenRefreshToken,
     User,
     hash_tag,
+    without_person,
 )
 
 NEVER = datetime.min.replace(tzinfo=UTC)
@@ -767,13 +770,164 @@ class MemoryApps:
         return True
 
 
+# Administration: admin keys, and what only an administrator does to accounts (store.base.AccountAdminStore).
+
+
+class MemoryAdminKeys:
+    def __init__(self) -> None:
+        self._keys: dict[bytes, AdminKey] = {}
+
+    async def add(self, key: AdminKey) -> None:
+        if any(k.name == key.name and k.revoked_at is None for k in self._keys.values()):
+            raise AdminKeyExists()
+        self._keys[key.key_hash] = key
+
+    async def by_hash(self, key_hash: bytes) -> AdminKey | None:
+        return self._keys.get(key_hash)
+
+    async def list(self) -> list[AdminKey]:
+        return sorted(self._keys.values(), key=lambda key: (key.created_at, key.name))
+
+    async def revoke(self, name: str, at: datetime) -> bool:
+        for key_hash, key in self._keys.items():
+            if key.name == name and key.revoked_at is None:
+                self._keys[key_hash] = dataclasses.replace(key, revoked_at=at)
+                return True
+        return False
+
+
+class MemoryAdmin:
+    """Reads and changes the other memory stores' rows; each change runs with no await between its steps, so it is
+    atomic on the event loop as the SQL adapter's transaction is."""
+
+    def __init__(self) -> None:
+        self.storage: Storage | None = None  # set by memory_storage
+
+    def _parts(self) -> Storage:
+        assert self.storage is not None
+        return self.storage
+
+    async def list_users(self, *, search: str | None, after: str | None, limit: int) -> list[User]:
+        users: MemoryUsers = self._parts().users  # type: ignore[assignment]
+        wanted = normalize_identifier(search) if search else None
+        found = [
+            user
+            for user in sorted(users._users.values(), key=lambda user: user.id)
+            if (after is None or user.id > after)
+            and (
+                wanted is None
+                or wanted in normalize_identifier(user.username)
+                or (user.email is not None and wanted.lower() in user.email.lower())
+                or user.external_id == search
+            )
+        ]
+        return found[:limit]
+
+    async def sessions_for_user(self, user_id: str) -> list[Session]:
+        sessions: MemorySessions = self._parts().sessions  # type: ignore[assignment]
+        return sorted((s for s in sessions._rows.values() if s.user_id == user_id), key=lambda s: s.created_at)
+
+    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
+        parts = self._parts()
+        users: MemoryUsers = parts.users  # type: ignore[assignment]
+        user = users._users.get(user_id)
+        if user is None:
+            return None
+        users._update(user_id, disabled_at=user.disabled_at or at)
+        sessions: MemorySessions = parts.sessions  # type: ignore[assignment]
+        refresh: MemoryRefreshTokens = parts.refresh_tokens  # type: ignore[assignment]
+        ended = tuple(key for key, row in sessions._rows.items() if row.user_id == user_id)
+        for key in ended:
+            del sessions._rows[key]
+        for key, token in refresh._tokens.items():
+            if token.user_id == user_id:
+                refresh._tokens[key] = dataclasses.replace(token, revoked=True)
+        self._record(event)
+        return ended
+
+    async def enable(self, user_id: str, *, event: Event) -> bool:
+        users: MemoryUsers = self._parts().users  # type: ignore[assignment]
+        if user_id not in users._users:
+            return False
+        users._update(user_id, disabled_at=None)
+        self._record(event)
+        return True
+
+    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
+        parts = self._parts()
+        users: MemoryUsers = parts.users  # type: ignore[assignment]
+        user = users._users.get(user_id)
+        if user is None:
+            return None
+        sessions: MemorySessions = parts.sessions  # type: ignore[assignment]
+        ended = tuple(key for key, row in sessions._rows.items() if row.user_id == user_id)
+        sessions._rows = {key: row for key, row in sessions._rows.items() if row.user_id != user_id}
+        credentials: MemoryCredentials = parts.credentials  # type: ignore[assignment]
+        credentials.rows = {key: row for key, row in credentials.rows.items() if row.user_id != user_id}
+        passwords: MemoryPasswords = parts.passwords  # type: ignore[assignment]
+        passwords.rows.pop(user_id, None)
+        codes: MemoryBackupCodes = parts.backup_codes  # type: ignore[assignment]
+        codes._rows.pop(user_id, None)
+        tokens: MemoryEmailTokens = parts.email_tokens  # type: ignore[assignment]
+        tokens._rows = {key: row for key, row in tokens._rows.items() if row.user_id != user_id}
+        if isinstance(parts.challenges, MemoryChallenges):  # Redis forgets its challenges by itself
+            challenges = parts.challenges._rows
+            parts.challenges._rows = {key: row for key, row in challenges.items() if row.user_id != user_id}
+        codes_: MemoryAuthorizationCodes = parts.authorization_codes  # type: ignore[assignment]
+        codes_._codes = {key: row for key, row in codes_._codes.items() if row.user_id != user_id}
+        told: MemorySessionClients = parts.session_clients  # type: ignore[assignment]
+        told._rows = {key: row for key, row in told._rows.items() if row.user_id != user_id}
+        refresh: MemoryRefreshTokens = parts.refresh_tokens  # type: ignore[assignment]
+        refresh._tokens = {key: row for key, row in refresh._tokens.items() if row.user_id != user_id}
+        consents: MemoryConsents = parts.consents  # type: ignore[assignment]
+        consents._consents = {key: row for key, row in consents._consents.items() if row.user_id != user_id}
+        if user.email:
+            mail: MemoryMail = parts.mail  # type: ignore[assignment]
+            address = user.email.lower()
+            mail._rows = {key: row for key, row in mail._rows.items() if row.recipient.lower() != address}
+        events: MemoryEvents = parts.events  # type: ignore[assignment]
+        events._rows = [
+            dataclasses.replace(row, user_id=pseudonym, detail=without_person(row.detail, user))
+            if row.user_id == user_id
+            else row
+            for row in events._rows
+        ]
+        users._update(user_id, email=None, email_verified_at=None)  # drops the verified address's index entry
+        del users._users[user_id]
+        users._by_name.pop(normalize_identifier(user.username), None)
+        users._by_handle.pop(user.user_handle, None)
+        if user.external_id:
+            users._by_external_id.pop(user.external_id, None)
+        self._record(event)
+        return ended
+
+    async def events(self, query: EventQuery, *, limit: int) -> list[Event]:
+        events: MemoryEvents = self._parts().events  # type: ignore[assignment]
+        found = [
+            e
+            for e in reversed(events._rows)
+            if (query.user_id is None or e.user_id == query.user_id)
+            and (query.type is None or e.type == query.type)
+            and (query.outcome is None or e.outcome == query.outcome)
+            and (query.since is None or e.created_at >= query.since)
+            and (query.until is None or e.created_at < query.until)
+            and (query.before_id is None or (e.id is not None and e.id < query.before_id))
+        ]
+        return found[:limit]
+
+    def _record(self, event: Event) -> None:
+        events: MemoryEvents = self._parts().events  # type: ignore[assignment]
+        events._rows.append(dataclasses.replace(event, id=len(events._rows) + 1))
+
+
 def memory_storage() -> Storage:
     credentials, sessions, events = MemoryCredentials(), MemorySessions(), MemoryEvents()
     backup_codes = MemoryBackupCodes()
     credentials.users, credentials.backup_codes, credentials.sessions = MemoryUsers(credentials), backup_codes, sessions
     credentials.users.passwords = passwords = MemoryPasswords()
     credentials.users.events = events
-    return Storage(
+    admin = MemoryAdmin()
+    admin.storage = Storage(
         users=credentials.users,
         passwords=passwords,
         credentials=credentials,
@@ -792,4 +946,7 @@ def memory_storage() -> Storage:
         refresh_tokens=MemoryRefreshTokens(),
         consents=MemoryConsents(),
         apps=MemoryApps(),
+        admin_keys=MemoryAdminKeys(),
+        admin=admin,
     )
+    return admin.storage

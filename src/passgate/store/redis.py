@@ -16,10 +16,12 @@ from redis.exceptions import RedisError
 
 from passgate.core.errors import StorageUnavailable
 from passgate.store.base import (
+    AccountAdminStore,
     Credential,
     CredentialStore,
     CredentialUse,
     Event,
+    EventQuery,
     PendingChallenge,
     Removal,
     Session,
@@ -276,6 +278,39 @@ class CachedCredentials:
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         return await self._inner.record_use(credential_id, sign_count=sign_count, backed_up=backed_up, used_at=used_at)
+
+
+class CachedAdmin:
+    """An administrator's changes to accounts in the database; the sessions a disable or delete ends become
+    tombstones in the session cache at once."""
+
+    def __init__(self, inner: AccountAdminStore, sessions: CachedSessions) -> None:
+        self._inner = inner
+        self._sessions = sessions
+
+    async def list_users(self, *, search: str | None, after: str | None, limit: int) -> list[User]:
+        return await self._inner.list_users(search=search, after=after, limit=limit)
+
+    async def sessions_for_user(self, user_id: str) -> list[Session]:
+        return await self._inner.sessions_for_user(user_id)
+
+    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
+        ended = await self._inner.disable(user_id, at, event=event)
+        if ended:
+            await self._sessions.forget(*ended)
+        return ended
+
+    async def enable(self, user_id: str, *, event: Event) -> bool:
+        return await self._inner.enable(user_id, event=event)
+
+    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
+        ended = await self._inner.delete_user(user_id, pseudonym=pseudonym, event=event)
+        if ended:
+            await self._sessions.forget(*ended)
+        return ended
+
+    async def events(self, query: EventQuery, *, limit: int) -> list[Event]:
+        return await self._inner.events(query, limit=limit)
 
 
 class RedisCounters:

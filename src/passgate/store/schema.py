@@ -62,6 +62,8 @@ users = Table(
     Column("nudge_dismissed", Boolean, nullable=False, server_default=false()),
     # An imported account's id in the system it came from; NULL for accounts made here.
     Column("external_id", String(255), nullable=True),
+    # Set while an administrator has disabled the account: no ceremony or recovery lets it in.
+    Column("disabled_at", UTCDateTime(), nullable=True),
     Index("ux_users_email_normalized", "email_normalized", unique=True),
     Index("ux_users_external_id", "external_id", unique=True),
 )
@@ -359,4 +361,16 @@ app_credentials = Table(
     Column("nickname", String(64), nullable=True),
     Column("attested", Boolean, nullable=False),
     Index("ix_app_credentials_user", "app_id", "user_id"),
+)
+
+# Keys of the admin API (/admin/v1), kept as their SHA-256 only, each with the scopes it was given (a JSON array of
+# strings). A revoked key stays, so the events that name it can be read against it; one unrevoked key per name.
+admin_keys = Table(
+    "admin_keys",
+    metadata,
+    Column("key_hash", LargeBinary(32), primary_key=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
 )

@@ -37,12 +37,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 
 from passgate.core.apps import App, AppKey
-from passgate.core.errors import ClientExists, CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import AdminKeyExists, ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store import schema
 from passgate.store.base import (
     AccountStats,
+    AdminKey,
     AppUser,
     AuthorizationCode,
     BackupCode,
@@ -52,6 +53,7 @@ from passgate.store.base import (
     EmailPurpose,
     EmailToken,
     Event,
+    EventQuery,
     MailStatus,
     PasswordGroup,
     PendingChallenge,
@@ -66,6 +68,7 @@ from passgate.store.base import (
     TakenCode,
     TakenRefreshToken,
     User,
+    without_person,
 )
 from passgate.store.memory import MemoryCounters
 
@@ -451,6 +454,7 @@ def _user(row: Any) -> User:
         email_verified_at=row.email_verified_at,
         nudge_dismissed=row.nudge_dismissed,
         external_id=row.external_id,
+        disabled_at=row.disabled_at,
     )
 
 
@@ -1399,6 +1403,163 @@ class SqlApps(_Tables):
             return bool((await connection.execute(statement, parameters)).rowcount)
 
 
+# Administration: admin keys, and what only an administrator does to accounts (store.base.AccountAdminStore).
+
+_admin_keys = schema.admin_keys
+ADMIN_KEY_BY_HASH = select(_admin_keys).where(_admin_keys.c.key_hash == bindparam("hash"))
+ADMIN_KEYS = select(_admin_keys).order_by(_admin_keys.c.created_at, _admin_keys.c.name)
+ADMIN_KEY_IN_USE = select(_admin_keys.c.key_hash).where(
+    _admin_keys.c.name == bindparam("name"), _admin_keys.c.revoked_at.is_(None)
+)
+REVOKE_ADMIN_KEY = (
+    update(_admin_keys)
+    .where(_admin_keys.c.name == bindparam("key_name"), _admin_keys.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("at"))
+)
+SESSIONS_OF_USER = select(_sessions).where(_sessions.c.user_id == bindparam("user_id")).order_by(_sessions.c.created_at)
+END_SESSIONS_OF_USER = (
+    delete(_sessions).where(_sessions.c.user_id == bindparam("user_id")).returning(_sessions.c.token_hash)
+)
+DISABLE_USER = (
+    update(_users)
+    .where(_users.c.id == bindparam("target"))
+    .values(disabled_at=func.coalesce(_users.c.disabled_at, bindparam("at")))
+)
+ENABLE_USER = update(_users).where(_users.c.id == bindparam("target")).values(disabled_at=None)
+REVOKE_REFRESH_OF_USER = (
+    update(schema.refresh_tokens)
+    .where(schema.refresh_tokens.c.user_id == bindparam("owner"), ~schema.refresh_tokens.c.revoked)
+    .values(revoked=True)
+)
+USER_EVENTS = select(_events.c.id, _events.c.detail).where(_events.c.user_id == bindparam("user_id"))
+PSEUDONYMISE_EVENT = (
+    update(_events)
+    .where(_events.c.id == bindparam("event_id"))
+    .values(user_id=bindparam("pseudonym"), detail=bindparam("scrubbed"))
+)
+# Every table that names an account by its id: what deleting the account erases (events are pseudonymised).
+_OWNED_BY_USER = (
+    schema.credentials,
+    schema.passwords,
+    schema.sessions,
+    schema.backup_codes,
+    schema.email_tokens,
+    schema.challenges,
+    schema.authorization_codes,
+    schema.session_clients,
+    schema.refresh_tokens,
+    schema.consents,
+)
+
+
+def _admin_key(row: Any) -> AdminKey:
+    return AdminKey(
+        name=row.name,
+        key_hash=row.key_hash,
+        scopes=tuple(row.scopes),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlAdminKeys(_Tables):
+    async def add(self, key: AdminKey) -> None:
+        async with self._write() as connection:
+            # SQLite: the write transaction runs alone. PostgreSQL: two adds of one name at once could both
+            # pass the check; the name is an operator's label, the key its secret, so that harms nothing.
+            if (await connection.execute(ADMIN_KEY_IN_USE, {"name": key.name})).first() is not None:
+                raise AdminKeyExists()
+            await connection.execute(insert(_admin_keys), {**_fields(key), "scopes": list(key.scopes)})
+
+    async def by_hash(self, key_hash: bytes) -> AdminKey | None:
+        async with self._read() as connection:
+            row = (await connection.execute(ADMIN_KEY_BY_HASH, {"hash": key_hash})).first()
+        return _admin_key(row) if row else None
+
+    async def list(self) -> list[AdminKey]:
+        async with self._read() as connection:
+            return [_admin_key(row) for row in await connection.execute(ADMIN_KEYS)]
+
+    async def revoke(self, name: str, at: datetime) -> bool:
+        async with self._write() as connection:
+            return bool((await connection.execute(REVOKE_ADMIN_KEY, {"key_name": name, "at": at})).rowcount)
+
+
+class SqlAdmin(_Tables):
+    async def list_users(self, *, search: str | None, after: str | None, limit: int) -> list[User]:
+        statement = select(_users).order_by(_users.c.id).limit(limit)
+        if after is not None:
+            statement = statement.where(_users.c.id > after)
+        if search:
+            wanted = normalize_identifier(search)
+            statement = statement.where(
+                or_(
+                    _users.c.username_normalized.contains(wanted, autoescape=True),
+                    func.lower(_users.c.email).contains(wanted.lower(), autoescape=True),
+                    _users.c.external_id == search,
+                )
+            )
+        async with self._read() as connection:
+            return [_user(row) for row in await connection.execute(statement)]
+
+    async def sessions_for_user(self, user_id: str) -> list[Session]:
+        async with self._read() as connection:
+            return [_session(row) for row in await connection.execute(SESSIONS_OF_USER, {"user_id": user_id})]
+
+    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
+        async with self._write() as connection:
+            if not (await connection.execute(DISABLE_USER, {"target": user_id, "at": at})).rowcount:
+                return None
+            ended = tuple((await connection.execute(END_SESSIONS_OF_USER, {"user_id": user_id})).scalars())
+            await connection.execute(REVOKE_REFRESH_OF_USER, {"owner": user_id})
+            await connection.execute(INSERT_EVENT, [_event_values(event)])
+        return ended
+
+    async def enable(self, user_id: str, *, event: Event) -> bool:
+        async with self._write() as connection:
+            if not (await connection.execute(ENABLE_USER, {"target": user_id})).rowcount:
+                return False
+            await connection.execute(INSERT_EVENT, [_event_values(event)])
+        return True
+
+    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
+        async with self._write() as connection:
+            row = (await connection.execute(USER_BY_ID.with_for_update(), {"id": user_id})).first()
+            if row is None:
+                return None
+            user = _user(row)
+            ended = tuple((await connection.execute(END_SESSIONS_OF_USER, {"user_id": user_id})).scalars())
+            for table in _OWNED_BY_USER:
+                await connection.execute(delete(table).where(table.c.user_id == user_id))
+            if user.email:
+                await connection.execute(delete(_mail).where(func.lower(_mail.c.recipient) == user.email.lower()))
+            for found in (await connection.execute(USER_EVENTS, {"user_id": user_id})).all():
+                await connection.execute(
+                    PSEUDONYMISE_EVENT,
+                    {"event_id": found.id, "pseudonym": pseudonym, "scrubbed": without_person(found.detail, user)},
+                )
+            await connection.execute(delete(_users).where(_users.c.id == user_id))
+            await connection.execute(INSERT_EVENT, [_event_values(event)])
+        return ended
+
+    async def events(self, query: EventQuery, *, limit: int) -> list[Event]:
+        statement = select(_events).order_by(_events.c.id.desc()).limit(limit)
+        if query.user_id is not None:
+            statement = statement.where(_events.c.user_id == query.user_id)
+        if query.type is not None:
+            statement = statement.where(_events.c.type == query.type)
+        if query.outcome is not None:
+            statement = statement.where(_events.c.outcome == query.outcome)
+        if query.since is not None:
+            statement = statement.where(_events.c.created_at >= query.since)
+        if query.until is not None:
+            statement = statement.where(_events.c.created_at < query.until)
+        if query.before_id is not None:
+            statement = statement.where(_events.c.id < query.before_id)
+        async with self._read() as connection:
+            return [_from_row(Event, row) for row in await connection.execute(statement)]
+
+
 def sql_storage(database: Database) -> Storage:
     return Storage(
         users=SqlUsers(database),
@@ -1419,4 +1580,6 @@ def sql_storage(database: Database) -> Storage:
         refresh_tokens=SqlRefreshTokens(database),
         consents=SqlConsents(database),
         apps=SqlApps(database),
+        admin_keys=SqlAdminKeys(database),
+        admin=SqlAdmin(database),
     )

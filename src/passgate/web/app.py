@@ -29,7 +29,7 @@ from passgate.service.context import Context, RelyingParty, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, api, app_api, health, hosts, oidc, pages, wellknown
+from passgate.web import account_api, admin_api, api, app_api, health, hosts, oidc, pages, wellknown
 from passgate.web import metrics as metrics_web
 from passgate.web.errors import error_response
 from passgate.web.languages import templates_for
@@ -153,6 +153,7 @@ def create_app(
         housekeeping.load_metadata(app.state.ctx, Path(settings.mds_file))
     app.include_router(api.router)
     app.include_router(app_api.router)
+    app.include_router(admin_api.router)
     app.include_router(account_api.router)
     app.include_router(wellknown.router)
     app.include_router(oidc.router)

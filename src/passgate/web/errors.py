@@ -41,6 +41,11 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.InvalidRegistrationToken: 400,
     errors.InvalidSignInToken: 401,
     errors.TokenUsed: 410,
+    errors.AccountDisabled: 403,
+    errors.InvalidAdminKey: 401,
+    errors.InsufficientScope: 403,
+    errors.AdminNotFound: 404,
+    errors.AdminKeyExists: 409,
 }
 
 
