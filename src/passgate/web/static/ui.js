@@ -83,6 +83,7 @@ const SERVER_MESSAGES = {
   password_incorrect: t("That username and password don't match."),
   passwords_off: t("Signing in with a password is no longer possible here. Sign in with a passkey."),
   no_password: t("Your account has no password any more."),
+  account_disabled: t("This account is disabled. Contact the site's support to enable it again."),
   password_format_unknown: t(
     "This password can't be checked here. Sign in with a passkey, a backup code or an email link instead.",
   ),
