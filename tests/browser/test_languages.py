@@ -89,6 +89,15 @@ def test_every_page_speaks_the_browsers_language(browser: Browser, server: Serve
     renamed = i18n.client_messages(language).get("Passkey renamed to “{name}”.", "Passkey renamed to “{name}”.")
     assert isinstance(renamed, str)
     expect(page.locator("#message")).to_have_text(renamed.replace("{name}", "Laptop"))
+
+    # The switcher, from this language to the next one, on the account page.
+    codes = list(i18n.LANGUAGES)
+    other = codes[(codes.index(language) + 1) % len(codes)]
+    page.select_option("#language-select", other)
+    page.click("#language-submit")
+    expect(page.locator("html")).to_have_attribute("lang", other)
+    expect(page.locator("h1")).to_have_text(words(other, "Your account"))
+    expect(page.locator("#language-select")).to_have_value(other)
     context.close()
     assert errors == []
 
