@@ -30,6 +30,7 @@ from passgate.core.oidc_clients import (
     hash_secret,
 )
 from passgate.core.policy import Policy, preset
+from passgate.core.webhooks import RETRY_SECONDS
 from passgate.i18n import LANGUAGES
 
 log = logging.getLogger("passgate")
@@ -92,6 +93,12 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     metrics_port: int = 0  # a second listener on host:metrics_port serving only /metrics, with no token; 0: none
     graceful_shutdown_seconds: int = 30  # after SIGTERM, how long requests in flight may take before they are cut
+    webhooks: tuple[Mapping[str, Any], ...] = ()  # [[webhooks]] tables of the file: url, events, secret(s)
+    # Deliveries to private, loopback, link-local (any non-global) addresses: refused unless this is true.
+    webhooks_allow_private: bool = False
+    webhook_timeout_seconds: int = 10  # to connect, and again to send and to read the answer
+    # The waits between attempts (each drawn +-20% around its step); after the last, a delivery is given up.
+    webhook_retry_seconds: tuple[float, ...] = RETRY_SECONDS
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
@@ -180,6 +187,45 @@ class Settings:
             found.append(app)
         return found
 
+    def file_webhooks(self) -> list[dict[str, Any]]:
+        """The endpoints of the file's [[webhooks]] tables: url, events and their secrets (newest first: `secret`,
+        then `previous_secret`, or the list `secrets`).
+
+        Raises:
+            ConfigError: naming the endpoint and what is wrong.
+        """
+        from passgate.core.errors import InvalidRequest
+        from passgate.core.webhooks import check_event_types, check_secret, check_url
+
+        found: list[dict[str, Any]] = []
+        for number, table in enumerate(self.webhooks, start=1):
+            unknown = set(table) - {"url", "events", "secret", "previous_secret", "secrets"}
+            if unknown:
+                raise ConfigError(f"webhooks[{number}]: unknown key(s) {', '.join(sorted(unknown))}.")
+            url, events = table.get("url"), table.get("events", ["*"])
+            secrets_ = table.get("secrets") or [table.get("secret"), table.get("previous_secret")]
+            secrets_ = [secret for secret in secrets_ if secret]
+            if not isinstance(url, str):
+                raise ConfigError(f"webhooks[{number}]: url must be the endpoint's URL.")
+            if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+                raise ConfigError(f"webhooks[{number}]: events must be a list of event types, or ['*'].")
+            if not secrets_ or not all(isinstance(secret, str) for secret in secrets_) or len(secrets_) > 2:
+                raise ConfigError(
+                    f"webhooks[{number}]: secret must be set (whsec_...; with previous_secret while it rotates)."
+                )
+            if url in {endpoint["url"] for endpoint in found}:
+                raise ConfigError(f"webhooks[{number}]: url {url!r} is another endpoint's.")
+            try:
+                endpoint = {
+                    "url": check_url(url),
+                    "events": check_event_types(events),
+                    "secrets": tuple(check_secret(secret) for secret in secrets_),
+                }
+            except InvalidRequest as exc:
+                raise ConfigError(f"webhooks[{number}]: {exc.message}") from exc
+            found.append(endpoint)
+        return found
+
 
 def _app_tables(value: object) -> tuple[Mapping[str, Any], ...]:
     if not isinstance(value, list) or not all(isinstance(table, dict) for table in value):
@@ -188,7 +234,8 @@ def _app_tables(value: object) -> tuple[Mapping[str, Any], ...]:
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type == "int"}
-_FILE_ONLY = {"policy_overrides", "oidc_clients", "apps"}  # tables of the file: no environment variable sets them
+# Tables of the file: no environment variable sets them.
+_FILE_ONLY = {"policy_overrides", "oidc_clients", "apps", "webhooks"}
 _TUPLE_FIELDS = {f.name for f in fields(Settings) if f.type.startswith("tuple")} - _FILE_ONLY
 _FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
 _IOS_APP = re.compile(r"^[A-Z0-9]{10}\.[A-Za-z0-9.-]+$")
@@ -258,6 +305,10 @@ def load_settings(
             values["oidc_clients"] = _oidc_tables(values.pop("oidc"))
         if "apps" in values:
             values["apps"] = _app_tables(values["apps"])
+        if "webhooks" in values:
+            if not isinstance(values["webhooks"], list) or not all(isinstance(t, dict) for t in values["webhooks"]):
+                raise ConfigError("webhooks must be [[webhooks]] tables.")
+            values["webhooks"] = tuple(values["webhooks"])
     known = {f.name for f in fields(Settings)}
     links = sorted(key for key, raw in environ.items() if is_service_link(key, raw))
     if links:
@@ -286,11 +337,27 @@ def load_settings(
         items = values[name]
         items = [items] if isinstance(items, str) else items
         values[name] = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
+    _typed_webhook_settings(values)
     settings = Settings(**values)
     validate(settings, serving=serving)
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(32))
     return settings
+
+
+def _typed_webhook_settings(values: dict[str, Any]) -> None:
+    allow = values.get("webhooks_allow_private")
+    if isinstance(allow, str):
+        if allow.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"webhooks_allow_private must be true or false, not {allow!r}.")
+        values["webhooks_allow_private"] = allow.strip().lower() in ("true", "1", "yes")
+    elif allow is not None and not isinstance(allow, bool):
+        raise ConfigError("webhooks_allow_private must be true or false.")
+    if "webhook_retry_seconds" in values:
+        try:
+            values["webhook_retry_seconds"] = tuple(float(step) for step in values["webhook_retry_seconds"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("webhook_retry_seconds must be a list of seconds, e.g. [5, 300, 1800].") from exc
 
 
 def is_service_link(key: str, value: str) -> bool:
@@ -316,7 +383,7 @@ def to_json(settings: Settings) -> str:
 
 def from_json(text: str) -> Settings:
     fields_ = json.loads(text)
-    for name in _TUPLE_FIELDS | {"oidc_clients"}:
+    for name in _TUPLE_FIELDS | {"oidc_clients", "webhooks"}:
         fields_[name] = tuple(fields_[name])
     settings = Settings(**fields_)
     validate(settings)
@@ -428,6 +495,11 @@ def _validate_operations(settings: Settings) -> None:
         raise ConfigError("metrics_port must differ from port: the metrics listener is a second one.")
     if not 1 <= settings.graceful_shutdown_seconds <= 600:
         raise ConfigError("graceful_shutdown_seconds must be between 1 and 600.")
+    if not 1 <= settings.webhook_timeout_seconds <= 60:
+        raise ConfigError("webhook_timeout_seconds must be between 1 and 60.")
+    if not settings.webhook_retry_seconds or any(step <= 0 for step in settings.webhook_retry_seconds):
+        raise ConfigError("webhook_retry_seconds must be a list of positive waits in seconds.")
+    settings.file_webhooks()  # raises ConfigError naming the endpoint
 
 
 def _validate_cors_origins(settings: Settings) -> None:

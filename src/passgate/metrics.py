@@ -46,6 +46,17 @@ MAIL_FAILED = Counter(
     "Delivery attempts that failed, by kind and what became of the message (retried, or kept as failed).",
     ["kind", "outcome"],
 )
+WEBHOOK_DELIVERIES = Counter(
+    "passgate_webhook_deliveries",
+    "Webhook delivery attempts, by outcome: delivered, retried (queued again), failed (given up), disabled"
+    " (the endpoint answered 410 Gone).",
+    ["outcome"],
+)
+WEBHOOK_LAG = Histogram(
+    "passgate_webhook_delivery_lag_seconds",
+    "Time from an event to its delivery (the endpoint's 2xx), retries included.",
+    buckets=(0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 6 * 3600.0, 86400.0, 3 * 86400.0),
+)
 STORAGE_ERRORS = Counter(
     "passgate_storage_errors",
     "Exceptions from the database or Redis that reached the error handler, by exception class.",

@@ -178,3 +178,57 @@ def test_serving_workers_without_a_secret_key_refuses_to_start(tmp_path: Path) -
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=60, check=False)
     assert result.returncode == 2 and "secret_key (PASSGATE_SECRET_KEY) must be set: workers is 2" in result.stderr
     assert not (tmp_path / "p.db").exists()
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_webhooks_come_from_the_file_with_their_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "passgate.toml"
+    config.write_text(
+        "webhooks_allow_private = true\nwebhook_retry_seconds = [1, 2.5]\n"
+        f'[[webhooks]]\nurl = "https://crm.example.com/in"\nevents = ["passkey.*"]\nsecret = "{SECRET}"\n'
+        'previous_secret = "whsec_b2xkIHNlY3JldCwgMjQgYnl0ZXMgbG9uZyEh"\n'
+        f'[[webhooks]]\nurl = "https://all.example.com/in"\nsecret = "{SECRET}"\n'
+    )
+    settings = load_settings({}, {}, config)
+    assert settings.webhooks_allow_private is True and settings.webhook_retry_seconds == (1.0, 2.5)
+    crm, everything = settings.file_webhooks()
+    assert crm["events"] == ("passkey.*",) and crm["secrets"] == (SECRET, "whsec_b2xkIHNlY3JldCwgMjQgYnl0ZXMgbG9uZyEh")
+    assert everything["events"] == ("*",)
+    assert load_settings({}, {}).webhooks_allow_private is False  # refused unless allowed
+    from passgate.config import from_json, to_json
+
+    handed_to_workers = from_json(to_json(settings))
+    assert handed_to_workers.file_webhooks() == settings.file_webhooks()
+    assert handed_to_workers.webhook_retry_seconds == (1.0, 2.5) and handed_to_workers.webhooks_allow_private
+    environment = {"PASSGATE_WEBHOOKS_ALLOW_PRIVATE": "false", "PASSGATE_WEBHOOK_RETRY_SECONDS": "0.5,0.5"}
+    from_environment = load_settings({}, environment)
+    assert from_environment.webhooks_allow_private is False and from_environment.webhook_retry_seconds == (0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"url": "https://a.example/", "events": ["*"]}, "secret must be set"),
+        ({"url": "https://a.example/", "secret": "hunter2"}, "whsec_"),
+        ({"url": "ftp://a.example/", "secret": SECRET}, "https://host/path"),
+        ({"url": "https://a.example/", "events": ["user.made"], "secret": SECRET}, "Unknown event type"),
+        ({"url": "https://a.example/", "secret": SECRET, "headers": {}}, "unknown key(s) headers"),
+    ],
+)
+def test_a_wrong_webhook_table_is_refused_naming_it(table: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+        load_settings({"webhooks": [table]}, {})
+    assert str(refused.value).startswith("webhooks[1]:")
+
+
+def test_webhook_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="webhooks_allow_private must be true or false"):
+        load_settings({}, {"PASSGATE_WEBHOOKS_ALLOW_PRIVATE": "maybe"})
+    with pytest.raises(ConfigError, match="webhook_retry_seconds"):
+        load_settings({}, {"PASSGATE_WEBHOOK_RETRY_SECONDS": "5,soon"})
+    with pytest.raises(ConfigError, match="webhook_timeout_seconds"):
+        load_settings({"webhook_timeout_seconds": 0}, {})
+    with pytest.raises(ConfigError, match="Unknown setting PASSGATE_WEBHOOKS"):
+        load_settings({}, {"PASSGATE_WEBHOOKS": "https://a.example/"})  # tables of the file only

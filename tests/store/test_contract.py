@@ -1273,6 +1273,85 @@ async def test_putting_an_app_again_keeps_its_keys_and_users(storage: Storage) -
     assert await storage.apps.get_user("f1", "u") == user
 
 
+def endpoint(endpoint_id: str, events: tuple[str, ...], *, enabled: bool = True) -> Any:
+    from passgate.store.base import WebhookEndpoint
+
+    url = f"https://{endpoint_id}.example/"
+    return WebhookEndpoint(
+        id=endpoint_id, url=url, events=events, secrets=b"\x01sealed", created_at=NOW, enabled=enabled
+    )
+
+
+def webhook(message_id: str, type_: str) -> Any:
+    from passgate.store.base import WebhookEvent
+
+    return WebhookEvent(message_id=message_id, type=type_, body=f'{{"type":"{type_}"}}', created_at=NOW)
+
+
+async def test_webhook_events_are_queued_for_the_endpoints_subscribed(storage: Storage) -> None:
+    await storage.webhooks.put_endpoint(endpoint("all", ("*",)))
+    await storage.webhooks.put_endpoint(endpoint("keys", ("passkey.*", "user.deleted")))
+    await storage.webhooks.put_endpoint(endpoint("off", ("*",), enabled=False))
+    await storage.users.create_with_credential(
+        user(), credential(), outbox=[webhook("m1", "user.created"), webhook("m2", "passkey.created")]
+    )
+    assert await storage.webhooks.enqueue([webhook("m3", "user.deleted"), webhook("m4", "signin.failed")]) == 3
+    assert await storage.webhooks.enqueue([webhook("m3", "user.deleted")]) == 0  # queued already
+    queued = await storage.webhooks.list_deliveries()
+    assert sorted((d.endpoint_id, d.message_id) for d in queued) == [
+        ("all", "m1"),
+        ("all", "m2"),
+        ("all", "m3"),
+        ("all", "m4"),
+        ("keys", "m2"),
+        ("keys", "m3"),
+    ]
+    assert all(d.status == "queued" and d.attempts == 0 and d.next_attempt_at == NOW for d in queued)
+    assert [d.message_id for d in await storage.webhooks.list_deliveries(endpoint_id="keys")] == ["m3", "m2"]
+    assert await storage.webhooks.remove_endpoint("keys")
+    assert await storage.webhooks.list_deliveries(endpoint_id="keys") == []
+    assert not await storage.webhooks.remove_endpoint("keys")
+    stored = await storage.webhooks.get_endpoint("off")
+    assert stored is not None and stored.events == ("*",) and not stored.enabled and stored.secrets == b"\x01sealed"
+
+
+async def test_webhook_deliveries_are_leased_retried_failed_and_redelivered(storage: Storage) -> None:
+    await storage.webhooks.put_endpoint(endpoint("e", ("*",)))
+    await storage.webhooks.enqueue([webhook("m1", "user.created"), webhook("m2", "user.deleted")])
+    first, second = await storage.webhooks.claim(worker="w1", now=NOW, lease=LEASE, limit=10)
+    assert (first.attempts, first.claimed_by) == (1, "w1")
+    assert await storage.webhooks.claim(worker="w2", now=NOW, lease=LEASE, limit=10) == []
+    assert not await storage.webhooks.retry(first.id, worker="w2", at=NOW, error="not mine")
+    assert await storage.webhooks.retry(first.id, worker="w1", at=NOW + LEASE, error="HTTP 500", status=500)
+    assert await storage.webhooks.delivered(second.id, worker="w1", at=NOW, status=204)
+    assert not await storage.webhooks.delivered(second.id, worker="w1", at=NOW, status=204)  # once
+    assert await storage.webhooks.claim(worker="w2", now=NOW, lease=LEASE, limit=10) == []  # the retry is not due
+    [again] = await storage.webhooks.claim(worker="w2", now=NOW + LEASE, lease=LEASE, limit=10)
+    assert (again.id, again.attempts, again.last_error, again.last_status) == (first.id, 2, "HTTP 500", 500)
+    assert await storage.webhooks.fail(again.id, worker="w2", at=NOW, error="given up", status=500)
+    failed = await storage.webhooks.get_delivery(first.id)
+    assert failed is not None and (failed.status, failed.finished_at, failed.claimed_by) == ("failed", NOW, None)
+    assert await storage.webhooks.set_enabled("e", False, reason="410 Gone", at=NOW)
+    assert await storage.webhooks.redeliver(first.id, at=NOW)
+    assert await storage.webhooks.claim(worker="w3", now=NOW, lease=LEASE, limit=10) == []  # the endpoint is off
+    assert await storage.webhooks.set_enabled("e", True)
+    [redelivered] = await storage.webhooks.claim(worker="w3", now=NOW, lease=LEASE, limit=10)
+    assert (redelivered.message_id, redelivered.attempts, redelivered.status) == ("m1", 1, "queued")
+    assert not await storage.webhooks.redeliver(999, at=NOW)
+    assert await storage.webhooks.purge(NOW + timedelta(seconds=1)) == 1  # the delivered one; the queued stays
+    assert [d.id for d in await storage.webhooks.list_deliveries()] == [first.id]
+
+
+async def test_concurrent_claims_take_each_webhook_delivery_once(storage: Storage) -> None:
+    await storage.webhooks.put_endpoint(endpoint("e", ("*",)))
+    await storage.webhooks.enqueue([webhook(f"m{number:02}", "user.created") for number in range(12)])
+    batches = await asyncio.gather(
+        *(storage.webhooks.claim(worker=f"w{n}", now=NOW, lease=LEASE, limit=5) for n in range(4))
+    )
+    ids = [d.message_id for batch in batches for d in batch]
+    assert sorted(ids) == [f"m{number:02}" for number in range(12)]
+
+
 # Administration: admin keys and the account admin store.
 
 

@@ -1,5 +1,5 @@
 """The `passgate` command: the parser and serve, migrate and policy; one module here per other command group
-(users, sessions, admin, apps, clients, keys, mail, mds, events)."""
+(users, sessions, admin, apps, clients, keys, mail, mds, events, webhooks)."""
 
 from __future__ import annotations
 
@@ -82,13 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--config")
     keys.add_argument("--database-url", dest="database_url")
 
-    from passgate.cli import admin, apps, clients, sessions, users
+    from passgate.cli import admin, apps, clients, sessions, users, webhooks
 
     clients.add_parser(commands)
     users.add_parser(commands)
     sessions.add_parser(commands)
     admin.add_parser(commands)
     apps.add_parser(commands)
+    webhooks.add_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.add_argument("--config")
@@ -113,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.cli.apps import ARGUMENTS as APP_ARGUMENTS
 
         local += APP_ARGUMENTS
+    if arguments.command == "webhooks":
+        from passgate.cli.webhooks import ARGUMENTS as WEBHOOK_ARGUMENTS
+
+        local += WEBHOOK_ARGUMENTS
     if arguments.command == "admin":
         from passgate.cli.admin import ARGUMENTS as ADMIN_ARGUMENTS
 
@@ -149,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from passgate.cli import users
 
         return users.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
+    if arguments.command == "webhooks":
+        from passgate.cli import webhooks
+
+        return webhooks.run(settings, arguments, load_settings(flags, os.environ, arguments.config, serving=False))
     if arguments.command == "admin":
         from passgate.cli import admin
 

@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from passgate.config import Settings
-from passgate.core.errors import AppNotFound, InvalidRequest
+from passgate.core.errors import InvalidRequest, NotFound
 from passgate.service import apps
 from passgate.service.context import Context
 from passgate.store.factory import open_storage
@@ -107,7 +107,7 @@ async def _keys(ctx: Context, arguments: argparse.Namespace) -> int:
     if arguments.key_action == "add":
         try:
             key, secret = await apps.add_key(ctx, arguments.app_id)
-        except AppNotFound:
+        except NotFound:
             print(f"passgate: there is no app {arguments.app_id!r}", file=sys.stderr)
             return 1
         _print_key(key.key_id, secret)

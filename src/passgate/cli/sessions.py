@@ -13,7 +13,7 @@ import sys
 
 from passgate.cli.admin import actor, context
 from passgate.config import Settings
-from passgate.core.errors import AdminNotFound
+from passgate.core.errors import NotFound
 from passgate.service import admin
 from passgate.store.migrate import upgrade
 
@@ -49,7 +49,7 @@ async def _end(settings: Settings, who: str, sid: str | None, *, as_json: bool) 
         if sid is not None:
             try:
                 await admin.end_session(ctx, actor("passgate sessions end"), user.id, sid)
-            except AdminNotFound:
+            except NotFound:
                 print(f"passgate: {user.username!r} has no session {sid!r}", file=sys.stderr)
                 return 1
             outcome = {"userId": user.id, "sessionsEnded": 1}

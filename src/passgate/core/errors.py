@@ -74,14 +74,17 @@
     ├── AdminError  (a request of the admin API is refused)
     │   ├── InvalidAdminKey          invalid_admin_key     (unknown, revoked or missing admin key)
     │   ├── InsufficientScope        insufficient_scope    (the admin key lacks the scope the action needs)
-    │   ├── AdminNotFound            not_found             (no such user, passkey, session or client)
     │   └── AdminKeyExists           admin_key_exists      (an admin key of this name is in use)
     ├── AppError  (a request of the app passkey API is refused)
     │   ├── InvalidApiKey            invalid_api_key       (unknown, revoked or missing app API key)
-    │   ├── AppNotFound              not_found             (no such app, user or passkey for this app)
     │   ├── InvalidRegistrationToken invalid_registration_token  (unknown, used or expired)
     │   ├── InvalidSignInToken       invalid_signin_token  (not a sign-in token of this app, or expired)
     │   └── TokenUsed                token_used            (a sign-in token verified once already)
+    ├── WebhookError  (a webhook endpoint or delivery is unknown, or an address is refused)
+    │   ├── UnknownWebhookEndpoint   unknown_webhook_endpoint
+    │   ├── UnknownWebhookDelivery   unknown_webhook_delivery
+    │   └── WebhookAddressRefused    webhook_address_refused  (private, loopback, link-local... and not allowed)
+    ├── NotFound                     not_found             (the admin or app API has nothing with this id)
     └── StorageUnavailable           storage_unavailable   (a database or Redis cannot be reached; retry)
 
 Catch ``PasskeyError`` to handle them all; ``code`` is what clients should branch on,
@@ -483,6 +486,13 @@ class StorageUnavailable(PasskeyError):
     default_message = "The service is briefly unavailable. Nothing was changed; please try again."
 
 
+class NotFound(PasskeyError):
+    """The admin API or the app API has nothing with the id asked for (user, passkey, session, client, app...)."""
+
+    code = "not_found"
+    default_message = "There is nothing with this id."
+
+
 class AdminError(PasskeyError):
     code = "admin_error"
 
@@ -495,11 +505,6 @@ class InvalidAdminKey(AdminError):
 class InsufficientScope(AdminError):
     code = "insufficient_scope"
     default_message = "The admin key does not have the scope this action needs."
-
-
-class AdminNotFound(AdminError):
-    code = "not_found"
-    default_message = "There is nothing with this id."
 
 
 class AdminKeyExists(AdminError):
@@ -516,11 +521,6 @@ class InvalidApiKey(AppError):
     default_message = "The API key is unknown or revoked."
 
 
-class AppNotFound(AppError):
-    code = "not_found"
-    default_message = "Nothing of this app has this id."
-
-
 class InvalidRegistrationToken(AppError):
     code = "invalid_registration_token"
     default_message = "The registration token is unknown, used or expired. Ask the app for a new one."
@@ -534,3 +534,25 @@ class InvalidSignInToken(AppError):
 class TokenUsed(AppError):
     code = "token_used"
     default_message = "This sign-in token was verified already."
+
+
+class WebhookError(PasskeyError):
+    code = "webhook_error"
+
+
+class UnknownWebhookEndpoint(WebhookError):
+    code = "unknown_webhook_endpoint"
+    default_message = "No webhook endpoint has this id."
+
+
+class UnknownWebhookDelivery(WebhookError):
+    code = "unknown_webhook_delivery"
+    default_message = "No webhook delivery has this id."
+
+
+class WebhookAddressRefused(WebhookError):
+    code = "webhook_address_refused"
+    default_message = (
+        "The webhook URL leads to a private, loopback, link-local or otherwise non-public address, which"
+        " webhooks_allow_private = false refuses."
+    )

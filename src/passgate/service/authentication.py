@@ -12,10 +12,10 @@ from passgate.core.decoys import decoy_credentials
 from passgate.core.errors import AuthenticatorCompromised, SignCountRegression, UnknownCredential, UserHandleMismatch
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.options import CredentialDescriptor, request_options
-from passgate.service import challenges, ratelimit, sessions
+from passgate.service import challenges, ratelimit, sessions, webhooks
 from passgate.service.accounts import clean_username, refuse_disabled
-from passgate.service.context import Client, Context, audited, digest, event_of
-from passgate.store.base import Credential, CredentialUse, SessionKind, User
+from passgate.service.context import Audit, Client, Context, audited, digest, event_of
+from passgate.store.base import Credential, CredentialUse, SessionKind, User, WebhookEvent
 
 # Bound to a username that has no account: no credential can complete such a ceremony.
 _NOBODY = "-"
@@ -79,6 +79,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         PasskeyError: every refusal, with its code (see passgate.core.errors).
     """
     async with audited(ctx, client, "sign_in") as audit:
+        audit.failure_outbox = lambda code: _failed(ctx, audit, code)
         await ratelimit.ceremony(ctx, client, "login-complete")
         parsed = AuthenticationResponse.parse(response)
         pending = await challenges.take(ctx, client, "authentication", parsed.client_data.challenge)
@@ -134,9 +135,25 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         )
         ended = digest(client.session_token) if client.session_token else None
         event = event_of(ctx, client, audit, outcome="success", reason=None)
-        if not await ctx.storage.sign_ins.record(use, session=session, ended_session=ended, event=event):
+        outbox = webhooks.signin_succeeded(ctx, user.id, credential.credential_id, session.token_hash)
+        if verified.clone_warning:
+            outbox += webhooks.clone_suspected(ctx, user.id, credential.credential_id)
+        if not await ctx.storage.sign_ins.record(use, session=session, ended_session=ended, event=event, outbox=outbox):
             # Another sign-in with a higher counter won the race: this assertion is stale.
             audit.detail["clone_warning"] = True
             raise SignCountRegression()
         audit.recorded = True
+        webhooks.wake(ctx)
         return SignedInWith(user=user, credential=credential, session_token=token)
+
+
+def _failed(ctx: Context, audit: Audit, code: str) -> list[WebhookEvent]:
+    """signin.failed for a refused sign-in, and passkey.clone_suspected when the counter went backwards.
+    A rate limit's refusal tells nothing new, and telling it would let a flood of requests become one of
+    webhooks."""
+    if code == "rate_limited":
+        return []
+    events = webhooks.signin_failed(ctx, audit.user_id, audit.credential_id, code)
+    if audit.detail.get("clone_warning") and audit.user_id is not None and audit.credential_id is not None:
+        events += webhooks.clone_suspected(ctx, audit.user_id, audit.credential_id)
+    return events

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,9 +17,10 @@ from passgate.core.errors import PasskeyError
 from passgate.core.mds import MetadataCache, MetadataEntry
 from passgate.core.oidc_clients import OidcClient
 from passgate.core.policy import Policy
+from passgate.core.webhooks import RETRY_SECONDS
 from passgate.service.keys import Keyring
 from passgate.service.mail import Mailer, OutboxMailer
-from passgate.store.base import Event, Storage
+from passgate.store.base import Event, Storage, WebhookEvent
 
 
 def utcnow() -> datetime:
@@ -49,6 +50,15 @@ class RelyingParty:
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebhookOptions:
+    """How this node delivers webhooks (passgate.service.webhooks)."""
+
+    allow_private: bool = False  # private, loopback, link-local... addresses refused unless True
+    timeout_seconds: float = 10.0  # to connect, and again to send and to read
+    retry_seconds: tuple[float, ...] = RETRY_SECONDS
+
+
 @dataclass
 class OriginsCache:
     """This process's copy of the apps' origins (passgate.service.cors), and until when (time.monotonic) it holds."""
@@ -72,6 +82,9 @@ class Context:
     file_clients: Mapping[str, OidcClient] = field(default_factory=dict)
     keyring: Keyring = field(default_factory=Keyring)  # this process's copy of the signing keys
     app_origins: OriginsCache = field(default_factory=OriginsCache)
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    # Set when webhook events are queued: wakes this node's webhook delivery worker at once.
+    webhooks_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def models(self) -> Mapping[str, MetadataEntry]:
         """FIDO metadata entries by AAGUID (empty without metadata)."""
@@ -103,6 +116,10 @@ class Audit:
     credential_id: bytes | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     recorded: bool = False  # the use case wrote the success event itself, inside its own transaction
+    # Webhook events queued with the success event (passgate.service.webhooks builds them), and those a
+    # failure queues with its event, given the error's code.
+    outbox: list[WebhookEvent] = field(default_factory=list)
+    failure_outbox: Callable[[str], Sequence[WebhookEvent]] | None = None
 
 
 @asynccontextmanager
@@ -112,11 +129,18 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
     try:
         yield audit
     except PasskeyError as exc:
-        await ctx.storage.events.record(event_of(ctx, client, audit, outcome="failure", reason=exc.code))
+        outbox = audit.failure_outbox(exc.code) if audit.failure_outbox is not None else ()
+        await ctx.storage.events.record(event_of(ctx, client, audit, outcome="failure", reason=exc.code), outbox=outbox)
+        if outbox:
+            ctx.webhooks_ready.set()
         metrics.CEREMONIES.labels(audit.type, "failure", exc.code).inc()
         raise
     if not audit.recorded:
-        await ctx.storage.events.record(event_of(ctx, client, audit, outcome="success", reason=None))
+        await ctx.storage.events.record(
+            event_of(ctx, client, audit, outcome="success", reason=None), outbox=audit.outbox
+        )
+        if audit.outbox:
+            ctx.webhooks_ready.set()
     metrics.CEREMONIES.labels(audit.type, "success", metrics.NO_CODE).inc()
 
 

@@ -1,18 +1,22 @@
 """Periodic clean-up: challenges of abandoned ceremonies, sessions that have ended, signing keys no longer published,
-authorization codes whose tokens have expired, refresh tokens whose family has expired."""
+authorization codes whose tokens have expired, refresh tokens whose family has expired, webhook deliveries
+older than the delivery log keeps."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from passgate.service import oidc
+from passgate.core.webhooks import status_changes
+from passgate.service import oidc, webhooks
 from passgate.service.context import Context
 
 log = logging.getLogger("passgate")
 METADATA_REFRESH_SECONDS = 24 * 3600
+WEBHOOK_LOG = timedelta(days=30)  # how long delivered and failed webhook deliveries stay in the log
 
 
 async def purge(ctx: Context) -> tuple[int, int]:
@@ -29,6 +33,7 @@ async def purge(ctx: Context) -> tuple[int, int]:
     # A session lasts session_absolute at most: its clients are kept no longer, ended or not.
     await ctx.storage.session_clients.purge(now - ctx.rp.session_absolute)
     await ctx.storage.refresh_tokens.purge(now)
+    await ctx.storage.webhooks.purge(now - WEBHOOK_LOG)
     return challenges, sessions
 
 
@@ -47,7 +52,17 @@ async def refresh_metadata(ctx: Context, url: str, path: Path) -> None:
 
     status = await asyncio.to_thread(refresh, None, url, path, ctx.clock())
     if status == 0:
+        before = {aaguid: entry.latest_status for aaguid, entry in ctx.models().items()}
         load_metadata(ctx, path)
+        after = {aaguid: entry.latest_status for aaguid, entry in ctx.models().items()}
+        number = ctx.metadata.current.number if ctx.metadata.current else 0
+        changed = [
+            found
+            for aaguid, latest in status_changes(before, after)
+            for found in webhooks.mds_status_changed(ctx, aaguid, latest, blob_number=number)
+        ]
+        if changed:
+            await webhooks.queue(ctx, changed)
     else:
         log.warning("FIDO metadata refresh failed; keeping the last good BLOB")
 

@@ -29,6 +29,7 @@ from passgate.core.errors import (
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.imports import ImportRecord, parse_record
 from passgate.core.passwords import scheme_of
+from passgate.service import webhooks
 from passgate.service.accounts import clean_name, clean_username
 from passgate.service.context import Client, Context
 from passgate.service.recovery import clean_email
@@ -280,7 +281,11 @@ async def _store(ctx: Context, client: Client, account: _Account) -> None:
         detail=detail,
     )
     try:
-        await ctx.storage.users.create_imported(user, account.credentials, account.password, event=event)
+        created = webhooks.user_created(ctx, user.id, [c.credential_id for c in account.credentials])
+        await ctx.storage.users.create_imported(
+            user, account.credentials, account.password, event=event, outbox=created
+        )
+        webhooks.wake(ctx)
     except CredentialExists as exc:  # stored since the checks, by another import or a sign-up
         raise _Refused(exc, "passkeys") from exc
     except EmailTaken as exc:

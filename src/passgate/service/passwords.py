@@ -30,9 +30,9 @@ from passgate.core.passwords import (
     verify_password,
 )
 from passgate.i18n import N_
-from passgate.service import notify, ratelimit, sessions
+from passgate.service import notify, ratelimit, sessions, webhooks
 from passgate.service.accounts import clean_username, refuse_disabled
-from passgate.service.context import Client, Context, audited
+from passgate.service.context import Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import User
 
@@ -82,6 +82,9 @@ async def login(ctx: Context, client: Client, username: object, password: object
     """
     require_passwords(ctx)
     async with audited(ctx, client, "password.sign_in") as audit:
+        audit.failure_outbox = lambda code: (
+            [] if code == "rate_limited" else webhooks.signin_failed(ctx, audit.user_id, None, code, method="password")
+        )
         name = clean_username(username)
         if not isinstance(password, str) or not password:
             raise InvalidRequest("password is required.")
@@ -125,6 +128,7 @@ async def login(ctx: Context, client: Client, username: object, password: object
             if rehashed:
                 audit.detail.update({"rehashed": True, "old_scheme": old_scheme})
         token = await sessions.start(ctx, client, user.id, kind="password")
+        audit.outbox = webhooks.signin_succeeded(ctx, user.id, None, digest(token))
     return SignedInWithPassword(user=user, session_token=token, rehashed=rehashed)
 
 

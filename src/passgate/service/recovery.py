@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from passgate.core.errors import InvalidCode, InvalidLink, InvalidRequest, LinkOtherBrowser
 from passgate.core.identifiers import normalize_identifier
 from passgate.i18n import N_
-from passgate.service import email_links, mail_queue, notify, ratelimit, sessions
+from passgate.service import email_links, mail_queue, notify, ratelimit, sessions, webhooks
 from passgate.service.accounts import clean_username, refuse_disabled
 from passgate.service.context import Audit, Client, Context, audited, digest
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -116,8 +116,10 @@ async def sign_in_with_code(ctx: Context, client: Client, username: object, code
         if user is None or match is None:
             raise InvalidCode()
         refuse_disabled(user)  # only once the code is right, and the code stays unused
-        if not await ctx.storage.backup_codes.use(user.id, match.number, ctx.clock()):
+        used = webhooks.recovery_used(ctx, user.id, "backup_code")
+        if not await ctx.storage.backup_codes.use(user.id, match.number, ctx.clock(), outbox=used):
             raise InvalidCode()  # used by a concurrent attempt
+        webhooks.wake(ctx)
         token = await sessions.start(ctx, client, user.id, kind="recovery")
         audit.detail["codes_left"] = len(unused) - 1
     await notify.security_event(ctx, user, N_("A backup code was used to sign in to your account"), client.language)
@@ -205,6 +207,7 @@ async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Reco
             raise InvalidLink()
         refuse_disabled(user)
         token_ = await sessions.start(ctx, client, user.id, kind="recovery")
+        audit.outbox = webhooks.recovery_used(ctx, user.id, "email_link")
     await notify.security_event(
         ctx, user, N_("An email sign-in link was used to sign in to your account"), client.language
     )

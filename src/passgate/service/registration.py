@@ -20,7 +20,7 @@ from passgate.core.identifiers import normalize_identifier
 from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
 from passgate.i18n import N_
-from passgate.service import challenges, notify, ratelimit
+from passgate.service import challenges, notify, ratelimit, webhooks
 from passgate.service.accounts import clean_name, clean_username, refuse_disabled
 from passgate.service.context import Client, Context, audited
 from passgate.service.sessions import SignedIn, require_recent_passkey
@@ -195,13 +195,18 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
             )
             audit.user_id = user.id
             credential = _credential(ctx, user.id, registered)
-            await ctx.storage.users.create_with_credential(user, credential)
+            created = webhooks.user_created(ctx, user.id, [credential.credential_id])
+            await ctx.storage.users.create_with_credential(user, credential, outbox=created)
+            webhooks.wake(ctx)
             audit.detail["new_account"] = True
             return Registered(user=user, credential=credential, new_account=True)
         assert signed_in is not None
         source: CredentialSource = "upgrade" if upgrade else "registration"
         credential = _credential(ctx, signed_in.user.id, registered, created_by=source)
-        await ctx.storage.credentials.add(credential)
+        await ctx.storage.credentials.add(
+            credential, outbox=webhooks.passkey_created(ctx, signed_in.user.id, credential.credential_id)
+        )
+        webhooks.wake(ctx)
         # A password session stays one: a passkey made without a prompt proves nothing more than the password did.
         if signed_in.session.kind == "recovery":
             # A new passkey with user verification: the recovery is over.

@@ -16,10 +16,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["MAIL_OUTBOX", "SIGNING_KEYS", "InvalidTag", "seal", "unseal"]
+__all__ = ["MAIL_OUTBOX", "SIGNING_KEYS", "WEBHOOK_SECRETS", "InvalidTag", "seal", "unseal"]
 
 MAIL_OUTBOX = b"passgate mail outbox v1"  # queued mail bodies, bound to the message id
 SIGNING_KEYS = b"passgate signing keys v1"  # private signing keys, bound to their kid
+WEBHOOK_SECRETS = b"passgate webhook secrets v1"  # an endpoint's signing secrets, bound to its id
 
 _NONCE = 12
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from passgate.core.assurance import Assurance, SignInProof, assurance
 from passgate.core.errors import StepUpRequired
-from passgate.service import backchannel
+from passgate.service import backchannel, webhooks
 from passgate.service.context import Client, Context, audited, digest
 from passgate.store.base import Session, SessionKind, User
 
@@ -125,7 +125,9 @@ async def end(ctx: Context, client: Client, *, asked_by: str | None = None) -> N
         return  # signed out already: nothing to record
     async with audited(ctx, client, "sign_out") as audit:
         audit.user_id, audit.credential_id = session.user_id, session.credential_id
-        await ctx.storage.sessions.delete(token_hash)
+        ended = webhooks.session_ended(ctx, session.user_id, token_hash, "signed_out")
+        if await ctx.storage.sessions.delete(token_hash, outbox=ended):
+            webhooks.wake(ctx)
         queued = await backchannel.sessions_ended(ctx, [token_hash])
         audit.detail.update({"sid": session.sid, "logout_tokens": queued})
         if asked_by is not None:
@@ -139,7 +141,10 @@ async def end_everywhere(ctx: Context, client: Client, user: User, *, admin_key:
     async with audited(ctx, client, "admin.sign_out") as audit:
         audit.user_id = user.id
         audit.detail["admin_key"] = admin_key
-        ended = await ctx.storage.sessions.delete_for_user(user.id)
+        ended = await ctx.storage.sessions.delete_for_user(
+            user.id, outbox=webhooks.sessions_ended(ctx, user.id, "ended_everywhere")
+        )
+        webhooks.wake(ctx)
         ended_everywhere = EndedEverywhere(
             sessions=len(ended),
             logout_tokens=await backchannel.sessions_ended(ctx, ended),

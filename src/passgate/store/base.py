@@ -6,7 +6,7 @@ adapter passes the same contract suite in tests/store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -31,6 +31,67 @@ MailStatus = Literal["queued", "failed"]
 # but an OpenID Connect back-channel logout token (the body) to POST to the client named by the recipient.
 MailKind = Literal["message", "sign_in_link", "logout_token"]
 SigningAlgorithm = Literal["ES256", "RS256"]
+# "queued": waiting for its (next) attempt; "delivered": the endpoint answered 2xx; "failed": given up (the
+# schedule ran out, or the endpoint answered 410 Gone and was disabled).
+DeliveryStatus = Literal["queued", "delivered", "failed"]
+EndpointSource = Literal["file", "stored"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookEvent:
+    """One event to tell subscribed endpoints, written with the change it reports (the `outbox=` argument of
+    the store's write methods): one delivery per endpoint subscribed to its type, in the same transaction.
+
+    `message_id` is the Standard Webhooks `webhook-id`: the same on every attempt and every endpoint, so a
+    receiver told twice knows it. `body` is the JSON payload, ids only.
+    """
+
+    message_id: str
+    type: str
+    body: str
+    created_at: datetime
+
+
+# The events to queue with a change whose ended sessions are known only inside its transaction (a passkey's
+# removal, the end of all of a person's sessions): given their token hashes, the events.
+OutboxOfEnded = Callable[[Sequence[bytes]], Sequence[WebhookEvent]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookEndpoint:
+    """A subscription: where to POST which event types. `secrets` is sealed by the service (the signing
+    secrets, the newest first: two while one rotates); file endpoints are copied from the configuration."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    secrets: bytes
+    created_at: datetime
+    source: EndpointSource = "stored"
+    enabled: bool = True
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookDelivery:
+    """One event for one endpoint: the outbox row its delivery worker leases, and its log once delivered or
+    failed. `attempts` counts claims; `last_status` is the endpoint's last HTTP status (None: no answer)."""
+
+    id: int
+    endpoint_id: str
+    message_id: str
+    type: str
+    body: str
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int = 0
+    status: DeliveryStatus = "queued"
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    last_error: str | None = None
+    last_status: int | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,8 +318,10 @@ class UserStore(Protocol):
         """Case-insensitive: `username` is compared by its `normalize_identifier` form."""
         ...
 
-    async def create_with_credential(self, user: User, credential: Credential) -> None:
-        """Create the account and its first passkey together, or neither.
+    async def create_with_credential(
+        self, user: User, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()
+    ) -> None:
+        """Create the account and its first passkey together (with the webhook events of `outbox`), or neither.
 
         Raises UsernameTaken or CredentialExists.
         """
@@ -279,8 +342,10 @@ class UserStore(Protocol):
         password: StoredPassword | None,
         *,
         event: Event | None = None,
+        outbox: Sequence[WebhookEvent] = (),
     ) -> None:
-        """Create an imported account with its passkeys and password (and record `event`) together, or nothing.
+        """Create an imported account with its passkeys and password (and record `event`, queue `outbox`)
+        together, or nothing.
 
         Raises CredentialExists if one of the passkeys is stored already, EmailTaken if another account has
         verified the user's (verified) address, UsernameTaken if the username, the external id or the user
@@ -317,16 +382,26 @@ class CredentialStore(Protocol):
         """The credential and its user, in one look-up (sign-in needs both)."""
         ...
 
-    async def add(self, credential: Credential) -> None:
-        """Raises CredentialExists."""
+    async def add(self, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()) -> None:
+        """Store the passkey (and queue `outbox`). Raises CredentialExists, storing nothing."""
         ...
 
-    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
-        """Rename one of `user_id`'s passkeys; False if it is not theirs."""
+    async def rename(
+        self, credential_id: bytes, user_id: str, nickname: str | None, *, outbox: Sequence[WebhookEvent] = ()
+    ) -> bool:
+        """Rename one of `user_id`'s passkeys (and queue `outbox`); False, queueing nothing, if it is not theirs."""
         ...
 
-    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
-        """Remove one of `user_id`'s passkeys and end the sessions it opened, except `keep_session`.
+    async def remove(
+        self,
+        credential_id: bytes,
+        user_id: str,
+        *,
+        keep_session: bytes | None = None,
+        outbox: OutboxOfEnded | None = None,
+    ) -> Removal:
+        """Remove one of `user_id`'s passkeys and end the sessions it opened, except `keep_session`; the events
+        `outbox` gives for the ended sessions are queued in the same step, and only if the passkey is removed.
 
         The account's last passkey is removed only if the account has another way in: a verified email
         address or an unused backup code. That is decided in the same atomic step as the removal, so
@@ -370,11 +445,16 @@ class SessionStore(Protocol):
         session becomes a passkey session, ended when that passkey is removed."""
         ...
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
-        """End all of the user's sessions but `keep`; returns their token hashes."""
+    async def delete_for_user(
+        self, user_id: str, *, keep: bytes | None = None, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...]:
+        """End all of the user's sessions but `keep` (queueing the events `outbox` gives for them); returns
+        their token hashes."""
         ...
 
-    async def delete(self, token_hash: bytes) -> None: ...
+    async def delete(self, token_hash: bytes, *, outbox: Sequence[WebhookEvent] = ()) -> bool:
+        """End the session (queueing `outbox` if there was one); False, queueing nothing, if there was none."""
+        ...
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         """Delete sessions past their absolute end or idle longer than `idle`; returns how many."""
@@ -391,8 +471,9 @@ class BackupCodeStore(Protocol):
         ...
 
     async def unused(self, user_id: str) -> list[BackupCode]: ...
-    async def use(self, user_id: str, number: int, at: datetime) -> bool:
-        """Mark a code used; False if it was used already (so each code works once, even concurrently)."""
+    async def use(self, user_id: str, number: int, at: datetime, *, outbox: Sequence[WebhookEvent] = ()) -> bool:
+        """Mark a code used (queueing `outbox`); False, queueing nothing, if it was used already (so each code
+        works once, even concurrently)."""
         ...
 
 
@@ -418,7 +499,10 @@ class CounterStore(Protocol):
 
 
 class EventStore(Protocol):
-    async def record(self, event: Event) -> None: ...
+    async def record(self, event: Event, *, outbox: Sequence[WebhookEvent] = ()) -> None:
+        """Record the event, and queue the webhook events of `outbox` with it."""
+        ...
+
     async def list(
         self,
         *,
@@ -631,9 +715,18 @@ class CredentialUse:
 
 
 class SignInStore(Protocol):
-    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
+    async def record(
+        self,
+        use: CredentialUse,
+        *,
+        session: Session,
+        ended_session: bytes | None,
+        event: Event,
+        outbox: Sequence[WebhookEvent] = (),
+    ) -> bool:
         """Record a verified sign-in in one step: the passkey's use (counter moved forward atomically, as in
-        `CredentialStore.record_use`), the new session replacing `ended_session`, and the event.
+        `CredentialStore.record_use`), the new session replacing `ended_session`, the event and the webhook
+        events of `outbox`.
 
         Returns False, writing nothing, if the counter did not move forward.
         """
@@ -773,6 +866,71 @@ class AppStore(Protocol):
         ...
 
 
+class WebhookStore(Protocol):
+    """Webhook endpoints and the outbox of their deliveries (passgate.service.webhooks sends them)."""
+
+    async def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        """Store the endpoint, or replace the one with its id (keeping its deliveries; enabled as given)."""
+        ...
+
+    async def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None: ...
+    async def list_endpoints(self) -> list[WebhookEndpoint]:
+        """Oldest first."""
+        ...
+
+    async def remove_endpoint(self, endpoint_id: str) -> bool:
+        """Remove the endpoint with its deliveries; False if there was none."""
+        ...
+
+    async def set_enabled(
+        self, endpoint_id: str, enabled: bool, *, reason: str | None = None, at: datetime | None = None
+    ) -> bool:
+        """Enable or disable the endpoint (recording why and when); False if there is none."""
+        ...
+
+    async def enqueue(self, events: Sequence[WebhookEvent]) -> int:
+        """Queue the events on their own (for changes no other write method records); returns how many
+        deliveries that made. An event whose `message_id` is queued already is skipped: nodes that notice one
+        change each queue it, and it goes out once."""
+        ...
+
+    async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[WebhookDelivery]:
+        """Claim up to `limit` queued deliveries due by `now` (oldest first) whose lease is free or has run out,
+        for enabled endpoints; each is leased to `worker` until `now + lease` and its `attempts` counted,
+        atomically: two workers never hold the same delivery at once."""
+        ...
+
+    async def delivered(self, delivery_id: int, *, worker: str, at: datetime, status: int) -> bool:
+        """Record the delivery done (kept for the log); False if `worker` no longer holds its lease."""
+        ...
+
+    async def retry(
+        self, delivery_id: int, *, worker: str, at: datetime, error: str, status: int | None = None
+    ) -> bool:
+        """Release the lease and queue the delivery again for `at`; False if `worker` no longer holds it."""
+        ...
+
+    async def fail(self, delivery_id: int, *, worker: str, at: datetime, error: str, status: int | None = None) -> bool:
+        """Give the delivery up (never claimed again, kept for the log); False if `worker` no longer holds it."""
+        ...
+
+    async def redeliver(self, delivery_id: int, *, at: datetime) -> bool:
+        """Queue a delivery again for `at`, whatever its status, with its attempts counted anew and its lease
+        dropped; False if there is none."""
+        ...
+
+    async def get_delivery(self, delivery_id: int) -> WebhookDelivery | None: ...
+    async def list_deliveries(
+        self, *, endpoint_id: str | None = None, status: DeliveryStatus | None = None, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        """Newest first."""
+        ...
+
+    async def purge(self, finished_before: datetime) -> int:
+        """Delete deliveries delivered or failed before `finished_before` (the log's end); returns how many."""
+        ...
+
+
 # Administration: the admin API's keys, and what only an administrator does to accounts.
 
 AdminScope = Literal["users:read", "users:write", "sessions:write", "events:read", "apps:write"]
@@ -844,21 +1002,27 @@ class AccountAdminStore(Protocol):
         """Oldest first."""
         ...
 
-    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
-        """Disable the account, end all its sessions, revoke its refresh tokens and record `event`, in one
-        transaction. Returns the ended sessions' token hashes; None, changing nothing, if there is no such user.
-        An account disabled already keeps its first `disabled_at`."""
+    async def disable(
+        self, user_id: str, at: datetime, *, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
+        """Disable the account, end all its sessions, revoke its refresh tokens, record `event` and queue the
+        webhook events `outbox` gives for the ended sessions, in one transaction. Returns the ended sessions'
+        token hashes; None, changing nothing, if there is no such user. An account disabled already keeps its
+        first `disabled_at`."""
         ...
 
     async def enable(self, user_id: str, *, event: Event) -> bool:
         """Enable the account and record `event` together; False, changing nothing, if there is no such user."""
         ...
 
-    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
+    async def delete_user(
+        self, user_id: str, *, pseudonym: str, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
         """Erase the account and everything kept of the person, in one transaction: passkeys, password, sessions,
         backup codes, email tokens, pending challenges, authorization codes, refresh tokens, consents, the
         clients told of their sessions, and mail queued to their address. Their events stay, with `pseudonym` in
-        place of the user id and no username, email or display name in their details; `event` is recorded.
+        place of the user id and no username, email or display name in their details; `event` is recorded, and
+        the webhook events `outbox` gives for the ended sessions queued.
         Returns the ended sessions' token hashes; None, changing nothing, if there is no such user."""
         ...
 
@@ -887,5 +1051,6 @@ class Storage:
     refresh_tokens: RefreshTokenStore
     consents: ConsentStore
     apps: AppStore
+    webhooks: WebhookStore
     admin_keys: AdminKeyStore
     admin: AccountAdminStore

@@ -12,6 +12,7 @@ from passgate.core.apps import App, AppKey
 from passgate.core.errors import AdminKeyExists, ClientExists, CredentialExists, EmailTaken, UsernameTaken
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
+from passgate.core.webhooks import subscribed
 from passgate.store.base import (
     AccountStats,
     AdminKey,
@@ -21,11 +22,13 @@ from passgate.store.base import (
     Consent,
     Credential,
     CredentialUse,
+    DeliveryStatus,
     EmailPurpose,
     EmailToken,
     Event,
     EventQuery,
     MailStatus,
+    OutboxOfEnded,
     PasswordGroup,
     PendingChallenge,
     QueuedMail,
@@ -39,6 +42,9 @@ from passgate.store.base import (
     TakenCode,
     TakenRefreshToken,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
     hash_tag,
     without_person,
 )
@@ -61,6 +67,7 @@ class MemoryUsers:
         self._by_email: dict[str, str] = {}  # verified addresses only
         self._credentials = credentials
         self.passwords: MemoryPasswords | None = None  # set by memory_storage: an import writes both
+        self.outbox = MemoryWebhooks()  # the storage's, set by memory_storage: webhook events go there
         self.events: MemoryEvents | None = None  # set by memory_storage: an import records its event with it
 
     async def get(self, user_id: str) -> User | None:
@@ -96,8 +103,10 @@ class MemoryUsers:
         user_id = self._by_name.get(normalize_identifier(username))
         return self._users.get(user_id) if user_id else None
 
-    async def create_with_credential(self, user: User, credential: Credential) -> None:
-        await self.create_imported(user, [credential], None)
+    async def create_with_credential(
+        self, user: User, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()
+    ) -> None:
+        await self.create_imported(user, [credential], None, outbox=outbox)
 
     async def by_external_id(self, external_id: str) -> User | None:
         user_id = self._by_external_id.get(external_id)
@@ -114,6 +123,7 @@ class MemoryUsers:
         password: StoredPassword | None,
         *,
         event: Event | None = None,
+        outbox: Sequence[WebhookEvent] = (),
     ) -> None:
         assert self.passwords is not None and self.events is not None
         name, address = normalize_identifier(user.username), _verified_address(user)
@@ -139,6 +149,7 @@ class MemoryUsers:
             self.passwords.rows[user.id] = password
         if event is not None:
             await self.events.record(event)
+        self.outbox.queue_events(outbox)
 
     async def stats(self) -> AccountStats:
         assert self.passwords is not None
@@ -191,6 +202,7 @@ class MemoryCredentials:
         # ends the sessions the passkey opened.
         self.backup_codes: MemoryBackupCodes | None = None
         self.sessions: MemorySessions | None = None
+        self.outbox = MemoryWebhooks()  # the storage's, set by memory_storage: webhook events go there
 
     async def get_with_owner(self, credential_id: bytes) -> tuple[Credential, User] | None:
         credential = self.rows.get(credential_id)
@@ -203,19 +215,30 @@ class MemoryCredentials:
     async def list_for_user(self, user_id: str) -> list[Credential]:
         return sorted((c for c in self.rows.values() if c.user_id == user_id), key=lambda c: c.created_at)
 
-    async def add(self, credential: Credential) -> None:
+    async def add(self, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()) -> None:
         if credential.credential_id in self.rows:
             raise CredentialExists()
         self.rows[credential.credential_id] = credential
+        self.outbox.queue_events(outbox)
 
-    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
+    async def rename(
+        self, credential_id: bytes, user_id: str, nickname: str | None, *, outbox: Sequence[WebhookEvent] = ()
+    ) -> bool:
         current = self.rows.get(credential_id)
         if current is None or current.user_id != user_id:
             return False
         self.rows[credential_id] = dataclasses.replace(current, nickname=nickname)
+        self.outbox.queue_events(outbox)
         return True
 
-    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
+    async def remove(
+        self,
+        credential_id: bytes,
+        user_id: str,
+        *,
+        keep_session: bytes | None = None,
+        outbox: OutboxOfEnded | None = None,
+    ) -> Removal:
         assert self.users is not None and self.backup_codes is not None and self.sessions is not None
         # Nothing here waits on anything: the check and the removal are one step on the event loop.
         current = self.rows.get(credential_id)
@@ -229,7 +252,10 @@ class MemoryCredentials:
             if not verified and not await self.backup_codes.unused(user_id):
                 return Removal(outcome="last_passkey")
         del self.rows[credential_id]
-        return Removal(outcome="removed", ended_sessions=self.sessions.end_opened_with(credential_id, keep_session))
+        removal = Removal(outcome="removed", ended_sessions=self.sessions.end_opened_with(credential_id, keep_session))
+        if outbox is not None:
+            self.outbox.queue_events(outbox(removal.ended_sessions))
+        return removal
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         current = self.rows.get(credential_id)
@@ -260,6 +286,7 @@ class MemoryChallenges:
 
 class MemorySessions:
     def __init__(self) -> None:
+        self.outbox = MemoryWebhooks()  # the storage's, set by memory_storage: webhook events go there
         self._rows: dict[bytes, Session] = {}
 
     async def create(self, session: Session) -> None:
@@ -272,8 +299,11 @@ class MemorySessions:
         if token_hash in self._rows:
             self._rows[token_hash] = dataclasses.replace(self._rows[token_hash], last_seen_at=at)
 
-    async def delete(self, token_hash: bytes) -> None:
-        self._rows.pop(token_hash, None)
+    async def delete(self, token_hash: bytes, *, outbox: Sequence[WebhookEvent] = ()) -> bool:
+        if self._rows.pop(token_hash, None) is None:
+            return False
+        self.outbox.queue_events(outbox)
+        return True
 
     async def by_sid(self, sid: str) -> Session | None:
         return next((row for row in self._rows.values() if row.sid is not None and row.sid == sid), None)
@@ -296,10 +326,14 @@ class MemorySessions:
             del self._rows[key]
         return doomed
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
+    async def delete_for_user(
+        self, user_id: str, *, keep: bytes | None = None, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...]:
         doomed = tuple(key for key, row in self._rows.items() if row.user_id == user_id and key != keep)
         for key in doomed:
             del self._rows[key]
+        if outbox is not None and doomed:
+            self.outbox.queue_events(outbox(doomed))
         return doomed
 
     async def count_active(self, now: datetime, idle: timedelta) -> int:
@@ -314,10 +348,12 @@ class MemorySessions:
 
 class MemoryEvents:
     def __init__(self) -> None:
+        self.outbox = MemoryWebhooks()  # the storage's, set by memory_storage: webhook events go there
         self._rows: list[Event] = []
 
-    async def record(self, event: Event) -> None:
+    async def record(self, event: Event, *, outbox: Sequence[WebhookEvent] = ()) -> None:
         self._rows.append(dataclasses.replace(event, id=len(self._rows) + 1))
+        self.outbox.queue_events(outbox)
 
     async def list(
         self,
@@ -341,6 +377,7 @@ class MemoryEvents:
 
 class MemoryBackupCodes:
     def __init__(self) -> None:
+        self.outbox = MemoryWebhooks()  # the storage's, set by memory_storage: webhook events go there
         self._rows: dict[str, list[BackupCode]] = {}
 
     async def replace(self, user_id: str, codes: list[BackupCode]) -> None:
@@ -349,11 +386,12 @@ class MemoryBackupCodes:
     async def unused(self, user_id: str) -> list[BackupCode]:
         return [code for code in self._rows.get(user_id, []) if code.used_at is None]
 
-    async def use(self, user_id: str, number: int, at: datetime) -> bool:
+    async def use(self, user_id: str, number: int, at: datetime, *, outbox: Sequence[WebhookEvent] = ()) -> bool:
         codes = self._rows.get(user_id, [])
         for index, code in enumerate(codes):
             if code.number == number and code.used_at is None:
                 codes[index] = dataclasses.replace(code, used_at=at)
+                self.outbox.queue_events(outbox)
                 return True
         return False
 
@@ -653,7 +691,15 @@ class MemorySignIns:
     def __init__(self, credentials: MemoryCredentials, sessions: MemorySessions, events: MemoryEvents) -> None:
         self._credentials, self._sessions, self._events = credentials, sessions, events
 
-    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
+    async def record(
+        self,
+        use: CredentialUse,
+        *,
+        session: Session,
+        ended_session: bytes | None,
+        event: Event,
+        outbox: Sequence[WebhookEvent] = (),
+    ) -> bool:
         # No await before the counter is checked and written: atomic on the event loop.
         if not await self._credentials.record_use(
             use.credential_id, sign_count=use.sign_count, backed_up=use.backed_up, used_at=use.used_at
@@ -662,7 +708,7 @@ class MemorySignIns:
         if ended_session is not None:
             await self._sessions.delete(ended_session)
         await self._sessions.create(session)
-        await self._events.record(event)
+        await self._events.record(event, outbox=outbox)
         return True
 
 
@@ -770,6 +816,147 @@ class MemoryApps:
         return True
 
 
+class MemoryWebhooks:
+    """Endpoints and their outbox in this process; the other stores queue events here (`queue`)."""
+
+    def __init__(self) -> None:
+        self._endpoints: dict[str, WebhookEndpoint] = {}
+        self._deliveries: dict[int, WebhookDelivery] = {}
+
+    def queue_events(self, events: Sequence[WebhookEvent]) -> int:
+        queued = 0
+        for webhook in events:
+            for endpoint in self._endpoints.values():
+                if endpoint.enabled and subscribed(endpoint.events, webhook.type):
+                    delivery_id = len(self._deliveries) + 1
+                    self._deliveries[delivery_id] = WebhookDelivery(
+                        id=delivery_id,
+                        endpoint_id=endpoint.id,
+                        message_id=webhook.message_id,
+                        type=webhook.type,
+                        body=webhook.body,
+                        created_at=webhook.created_at,
+                        next_attempt_at=webhook.created_at,
+                    )
+                    queued += 1
+        return queued
+
+    async def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        current = self._endpoints.get(endpoint.id)
+        if current is not None:
+            endpoint = dataclasses.replace(endpoint, created_at=current.created_at)
+        self._endpoints[endpoint.id] = endpoint
+
+    async def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
+        return self._endpoints.get(endpoint_id)
+
+    async def list_endpoints(self) -> list[WebhookEndpoint]:
+        return sorted(self._endpoints.values(), key=lambda endpoint: (endpoint.created_at, endpoint.id))
+
+    async def remove_endpoint(self, endpoint_id: str) -> bool:
+        if self._endpoints.pop(endpoint_id, None) is None:
+            return False
+        for key in [key for key, row in self._deliveries.items() if row.endpoint_id == endpoint_id]:
+            del self._deliveries[key]
+        return True
+
+    async def set_enabled(
+        self, endpoint_id: str, enabled: bool, *, reason: str | None = None, at: datetime | None = None
+    ) -> bool:
+        current = self._endpoints.get(endpoint_id)
+        if current is None:
+            return False
+        self._endpoints[endpoint_id] = dataclasses.replace(
+            current,
+            enabled=enabled,
+            disabled_reason=None if enabled else reason,
+            disabled_at=None if enabled else at,
+        )
+        return True
+
+    async def enqueue(self, events: Sequence[WebhookEvent]) -> int:
+        queued = {row.message_id for row in self._deliveries.values()}
+        return self.queue_events([webhook for webhook in events if webhook.message_id not in queued])
+
+    async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[WebhookDelivery]:
+        # No await between choosing and leasing: atomic on the event loop.
+        due = sorted(
+            (
+                row
+                for row in self._deliveries.values()
+                if row.status == "queued"
+                and row.next_attempt_at <= now
+                and (row.claimed_until is None or row.claimed_until < now)
+                and self._endpoints[row.endpoint_id].enabled
+            ),
+            key=lambda row: (row.next_attempt_at, row.id),
+        )[:limit]
+        claimed = []
+        for row in due:
+            leased = dataclasses.replace(row, claimed_by=worker, claimed_until=now + lease, attempts=row.attempts + 1)
+            self._deliveries[row.id] = leased
+            claimed.append(leased)
+        return claimed
+
+    def _held(self, delivery_id: int, worker: str) -> WebhookDelivery | None:
+        row = self._deliveries.get(delivery_id)
+        return row if row is not None and row.claimed_by == worker and row.status == "queued" else None
+
+    def _release(self, delivery_id: int, worker: str, **values: Any) -> bool:
+        row = self._held(delivery_id, worker)
+        if row is None:
+            return False
+        self._deliveries[delivery_id] = dataclasses.replace(row, claimed_by=None, claimed_until=None, **values)
+        return True
+
+    async def delivered(self, delivery_id: int, *, worker: str, at: datetime, status: int) -> bool:
+        return self._release(
+            delivery_id, worker, status="delivered", finished_at=at, last_status=status, last_error=None
+        )
+
+    async def retry(
+        self, delivery_id: int, *, worker: str, at: datetime, error: str, status: int | None = None
+    ) -> bool:
+        return self._release(delivery_id, worker, next_attempt_at=at, last_status=status, last_error=error[:512])
+
+    async def fail(self, delivery_id: int, *, worker: str, at: datetime, error: str, status: int | None = None) -> bool:
+        return self._release(
+            delivery_id, worker, status="failed", finished_at=at, last_status=status, last_error=error[:512]
+        )
+
+    async def redeliver(self, delivery_id: int, *, at: datetime) -> bool:
+        row = self._deliveries.get(delivery_id)
+        if row is None:
+            return False
+        self._deliveries[delivery_id] = dataclasses.replace(
+            row, status="queued", next_attempt_at=at, attempts=0, claimed_by=None, claimed_until=None, finished_at=None
+        )
+        return True
+
+    async def get_delivery(self, delivery_id: int) -> WebhookDelivery | None:
+        return self._deliveries.get(delivery_id)
+
+    async def list_deliveries(
+        self, *, endpoint_id: str | None = None, status: DeliveryStatus | None = None, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        rows = [
+            row
+            for row in sorted(self._deliveries.values(), key=lambda row: row.id, reverse=True)
+            if (endpoint_id is None or row.endpoint_id == endpoint_id) and (status is None or row.status == status)
+        ]
+        return rows[:limit]
+
+    async def purge(self, finished_before: datetime) -> int:
+        done = [
+            key
+            for key, row in self._deliveries.items()
+            if row.status != "queued" and row.finished_at is not None and row.finished_at < finished_before
+        ]
+        for key in done:
+            del self._deliveries[key]
+        return len(done)
+
+
 # Administration: admin keys, and what only an administrator does to accounts (store.base.AccountAdminStore).
 
 
@@ -827,7 +1014,9 @@ class MemoryAdmin:
         sessions: MemorySessions = self._parts().sessions  # type: ignore[assignment]
         return sorted((s for s in sessions._rows.values() if s.user_id == user_id), key=lambda s: s.created_at)
 
-    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
+    async def disable(
+        self, user_id: str, at: datetime, *, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
         parts = self._parts()
         users: MemoryUsers = parts.users  # type: ignore[assignment]
         user = users._users.get(user_id)
@@ -843,6 +1032,8 @@ class MemoryAdmin:
             if token.user_id == user_id:
                 refresh._tokens[key] = dataclasses.replace(token, revoked=True)
         self._record(event)
+        if outbox is not None:
+            parts.webhooks.queue_events(outbox(ended))  # type: ignore[attr-defined]
         return ended
 
     async def enable(self, user_id: str, *, event: Event) -> bool:
@@ -853,7 +1044,9 @@ class MemoryAdmin:
         self._record(event)
         return True
 
-    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
+    async def delete_user(
+        self, user_id: str, *, pseudonym: str, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
         parts = self._parts()
         users: MemoryUsers = parts.users  # type: ignore[assignment]
         user = users._users.get(user_id)
@@ -899,6 +1092,8 @@ class MemoryAdmin:
         if user.external_id:
             users._by_external_id.pop(user.external_id, None)
         self._record(event)
+        if outbox is not None:
+            parts.webhooks.queue_events(outbox(ended))  # type: ignore[attr-defined]
         return ended
 
     async def events(self, query: EventQuery, *, limit: int) -> list[Event]:
@@ -926,6 +1121,9 @@ def memory_storage() -> Storage:
     credentials.users, credentials.backup_codes, credentials.sessions = MemoryUsers(credentials), backup_codes, sessions
     credentials.users.passwords = passwords = MemoryPasswords()
     credentials.users.events = events
+    webhooks = MemoryWebhooks()
+    for store in (credentials.users, credentials, sessions, events, backup_codes):
+        store.outbox = webhooks
     admin = MemoryAdmin()
     admin.storage = Storage(
         users=credentials.users,
@@ -946,6 +1144,7 @@ def memory_storage() -> Storage:
         refresh_tokens=MemoryRefreshTokens(),
         consents=MemoryConsents(),
         apps=MemoryApps(),
+        webhooks=webhooks,
         admin_keys=MemoryAdminKeys(),
         admin=admin,
     )

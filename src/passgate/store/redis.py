@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,12 +23,14 @@ from passgate.store.base import (
     CredentialUse,
     Event,
     EventQuery,
+    OutboxOfEnded,
     PendingChallenge,
     Removal,
     Session,
     SessionStore,
     SignInStore,
     User,
+    WebhookEvent,
 )
 
 log = logging.getLogger("passgate")
@@ -157,8 +160,10 @@ class CachedSessions:
         await self._inner.mark_authenticated(token_hash, at, credential_id=credential_id, user_verified=user_verified)
         await self._quietly("delete", self._key(token_hash))
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
-        ended = await self._inner.delete_for_user(user_id, keep=keep)
+    async def delete_for_user(
+        self, user_id: str, *, keep: bytes | None = None, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...]:
+        ended = await self._inner.delete_for_user(user_id, keep=keep, outbox=outbox)
         members = self._prefix + "user:" + user_id
         try:
             cached = await self._redis.smembers(members)
@@ -178,9 +183,10 @@ class CachedSessions:
         await self._inner.touch(token_hash, at)
         await self._quietly("delete", self._key(token_hash))
 
-    async def delete(self, token_hash: bytes) -> None:
-        await self._inner.delete(token_hash)
+    async def delete(self, token_hash: bytes, *, outbox: Sequence[WebhookEvent] = ()) -> bool:
+        deleted = await self._inner.delete(token_hash, outbox=outbox)
         await self.forget(token_hash)
+        return deleted
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         return await self._inner.purge_expired(now, idle)
@@ -241,8 +247,18 @@ class CachedSignIns:
         self._inner = inner
         self._sessions = sessions
 
-    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
-        recorded = await self._inner.record(use, session=session, ended_session=ended_session, event=event)
+    async def record(
+        self,
+        use: CredentialUse,
+        *,
+        session: Session,
+        ended_session: bytes | None,
+        event: Event,
+        outbox: Sequence[WebhookEvent] = (),
+    ) -> bool:
+        recorded = await self._inner.record(
+            use, session=session, ended_session=ended_session, event=event, outbox=outbox
+        )
         if recorded and ended_session is not None:
             await self._sessions.forget(ended_session)
         return recorded
@@ -264,14 +280,23 @@ class CachedCredentials:
     async def get_with_owner(self, credential_id: bytes) -> tuple[Credential, User] | None:
         return await self._inner.get_with_owner(credential_id)
 
-    async def add(self, credential: Credential) -> None:
-        await self._inner.add(credential)
+    async def add(self, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()) -> None:
+        await self._inner.add(credential, outbox=outbox)
 
-    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
-        return await self._inner.rename(credential_id, user_id, nickname)
+    async def rename(
+        self, credential_id: bytes, user_id: str, nickname: str | None, *, outbox: Sequence[WebhookEvent] = ()
+    ) -> bool:
+        return await self._inner.rename(credential_id, user_id, nickname, outbox=outbox)
 
-    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
-        removal = await self._inner.remove(credential_id, user_id, keep_session=keep_session)
+    async def remove(
+        self,
+        credential_id: bytes,
+        user_id: str,
+        *,
+        keep_session: bytes | None = None,
+        outbox: OutboxOfEnded | None = None,
+    ) -> Removal:
+        removal = await self._inner.remove(credential_id, user_id, keep_session=keep_session, outbox=outbox)
         if removal.ended_sessions:
             await self._sessions.forget(*removal.ended_sessions)
         return removal
@@ -294,8 +319,10 @@ class CachedAdmin:
     async def sessions_for_user(self, user_id: str) -> list[Session]:
         return await self._inner.sessions_for_user(user_id)
 
-    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
-        ended = await self._inner.disable(user_id, at, event=event)
+    async def disable(
+        self, user_id: str, at: datetime, *, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
+        ended = await self._inner.disable(user_id, at, event=event, outbox=outbox)
         if ended:
             await self._sessions.forget(*ended)
         return ended
@@ -303,8 +330,10 @@ class CachedAdmin:
     async def enable(self, user_id: str, *, event: Event) -> bool:
         return await self._inner.enable(user_id, event=event)
 
-    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
-        ended = await self._inner.delete_user(user_id, pseudonym=pseudonym, event=event)
+    async def delete_user(
+        self, user_id: str, *, pseudonym: str, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
+        ended = await self._inner.delete_user(user_id, pseudonym=pseudonym, event=event, outbox=outbox)
         if ended:
             await self._sessions.forget(*ended)
         return ended

@@ -363,6 +363,48 @@ app_credentials = Table(
     Index("ix_app_credentials_user", "app_id", "user_id"),
 )
 
+# Webhook subscriptions: those of the configuration file (copied here at start-up, `source` "file") and those
+# added with the CLI or the admin API. `events` is the subscribed types between spaces (" passkey.created * "),
+# so one LIKE per pattern finds the endpoints of a type inside the transaction that queues an event.
+# `secrets` is sealed (AES-GCM under a key derived from secret_key): the signing secrets, newest first.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", String(2048), nullable=False),
+    Column("events", String(1024), nullable=False),
+    Column("secrets", LargeBinary, nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(200), nullable=True),
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# The webhook outbox: one row per event and subscribed endpoint, written in the transaction of the change it
+# reports; delivery workers lease rows as they do mail. Delivered and failed rows stay a while as the log.
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint_id", String(32), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(40), nullable=False),
+    Column("type", String(48), nullable=False),
+    Column("body", String(4096), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("claimed_by", String(32), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("last_error", String(512), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ux_webhook_outbox_message", "message_id", "endpoint_id", unique=True),
+    Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+    Index("ix_webhook_outbox_endpoint", "endpoint_id", "id"),
+)
+
 # Keys of the admin API (/admin/v1), kept as their SHA-256 only, each with the scopes it was given (a JSON array of
 # strings). A revoked key stays, so the events that name it can be read against it; one unrevoked key per name.
 admin_keys = Table(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Executable,
     FunctionElement,
     Integer,
+    String,
     bindparam,
     case,
     delete,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -50,11 +52,13 @@ from passgate.store.base import (
     Consent,
     Credential,
     CredentialUse,
+    DeliveryStatus,
     EmailPurpose,
     EmailToken,
     Event,
     EventQuery,
     MailStatus,
+    OutboxOfEnded,
     PasswordGroup,
     PendingChallenge,
     QueuedMail,
@@ -68,6 +72,9 @@ from passgate.store.base import (
     TakenCode,
     TakenRefreshToken,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
     without_person,
 )
 from passgate.store.memory import MemoryCounters
@@ -530,8 +537,10 @@ class SqlUsers(_Tables):
             row = (await connection.execute(USER_BY_NAME, {"name": normalize_identifier(username)})).first()
         return _user(row) if row else None
 
-    async def create_with_credential(self, user: User, credential: Credential) -> None:
-        await self.create_imported(user, [credential], None)
+    async def create_with_credential(
+        self, user: User, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()
+    ) -> None:
+        await self.create_imported(user, [credential], None, outbox=outbox)
 
     async def by_external_id(self, external_id: str) -> User | None:
         async with self._read() as connection:
@@ -550,6 +559,7 @@ class SqlUsers(_Tables):
         password: StoredPassword | None,
         *,
         event: Event | None = None,
+        outbox: Sequence[WebhookEvent] = (),
     ) -> None:
         try:
             async with self._write() as connection:
@@ -560,6 +570,7 @@ class SqlUsers(_Tables):
                     await connection.execute(INSERT_PASSWORD, _fields(password))
                 if event is not None:
                     await connection.execute(INSERT_EVENT, [_event_values(event)])
+                await _queue(connection, outbox)
         except IntegrityError as exc:
             constraint = str(exc.orig).lower()
             if "credential" in constraint:
@@ -654,21 +665,33 @@ class SqlCredentials(_Tables):
         async with self._read() as connection:
             return [_credential(row) for row in await connection.execute(CREDENTIALS_OF_USER, {"user_id": user_id})]
 
-    async def add(self, credential: Credential) -> None:
+    async def add(self, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()) -> None:
         try:
             async with self._write() as connection:
                 await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
+                await _queue(connection, outbox)
         except IntegrityError as exc:
             raise CredentialExists() from exc
 
-    async def rename(self, credential_id: bytes, user_id: str, nickname: str | None) -> bool:
+    async def rename(
+        self, credential_id: bytes, user_id: str, nickname: str | None, *, outbox: Sequence[WebhookEvent] = ()
+    ) -> bool:
         async with self._write() as connection:
             result = await connection.execute(
                 RENAME_CREDENTIAL, {"id": credential_id, "owner": user_id, "nickname": nickname}
             )
+            if result.rowcount:
+                await _queue(connection, outbox)
         return bool(result.rowcount)
 
-    async def remove(self, credential_id: bytes, user_id: str, *, keep_session: bytes | None = None) -> Removal:
+    async def remove(
+        self,
+        credential_id: bytes,
+        user_id: str,
+        *,
+        keep_session: bytes | None = None,
+        outbox: OutboxOfEnded | None = None,
+    ) -> Removal:
         async with self._write() as connection:
             # PostgreSQL: the account's row lock serialises this with the account's other removals and
             # address changes; what it counts and reads below is read after the lock is held. SQLite: the
@@ -684,7 +707,10 @@ class SqlCredentials(_Tables):
             ended = await connection.execute(
                 END_SESSIONS_OF_CREDENTIAL, {"user_id": user_id, "id": credential_id, "keep": keep_session or b""}
             )
-            return Removal(outcome="removed", ended_sessions=tuple(ended.scalars()))
+            removal = Removal(outcome="removed", ended_sessions=tuple(ended.scalars()))
+            if outbox is not None:
+                await _queue(connection, outbox(removal.ended_sessions))
+            return removal
 
     async def record_use(self, credential_id: bytes, *, sign_count: int, backed_up: bool, used_at: datetime) -> bool:
         statement, parameters = _use_statement(
@@ -727,9 +753,12 @@ class SqlSessions(_Tables):
         async with self._write() as connection:
             await connection.execute(TOUCH_SESSION, {"hash": token_hash, "at": at})
 
-    async def delete(self, token_hash: bytes) -> None:
+    async def delete(self, token_hash: bytes, *, outbox: Sequence[WebhookEvent] = ()) -> bool:
         async with self._write() as connection:
-            await connection.execute(DELETE_SESSION, {"hash": token_hash})
+            deleted = bool((await connection.execute(DELETE_SESSION, {"hash": token_hash})).rowcount)
+            if deleted:
+                await _queue(connection, outbox)
+        return deleted
 
     async def by_sid(self, sid: str) -> Session | None:
         async with self._read() as connection:
@@ -743,12 +772,17 @@ class SqlSessions(_Tables):
         async with self._write() as connection:
             await connection.execute(MARK_AUTHENTICATED, parameters)
 
-    async def delete_for_user(self, user_id: str, *, keep: bytes | None = None) -> tuple[bytes, ...]:
+    async def delete_for_user(
+        self, user_id: str, *, keep: bytes | None = None, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...]:
         statement = delete(_sessions).where(_sessions.c.user_id == user_id)
         if keep is not None:
             statement = statement.where(_sessions.c.token_hash != keep)
         async with self._write() as connection:
-            return tuple((await connection.execute(statement.returning(_sessions.c.token_hash))).scalars())
+            ended = tuple((await connection.execute(statement.returning(_sessions.c.token_hash))).scalars())
+            if outbox is not None and ended:
+                await _queue(connection, outbox(ended))
+        return ended
 
     async def purge_expired(self, now: datetime, idle: timedelta) -> int:
         async with self._write() as connection:
@@ -762,9 +796,10 @@ class SqlSessions(_Tables):
 
 
 class SqlEvents(_Tables):
-    async def record(self, event: Event) -> None:
+    async def record(self, event: Event, *, outbox: Sequence[WebhookEvent] = ()) -> None:
         async with self._write() as connection:
             await connection.execute(INSERT_EVENT, [_event_values(event)])
+            await _queue(connection, outbox)
 
     async def list(
         self,
@@ -801,9 +836,11 @@ class SqlBackupCodes(_Tables):
             rows = await connection.execute(UNUSED_CODES, {"user_id": user_id})
             return [_from_row(BackupCode, row) for row in rows]
 
-    async def use(self, user_id: str, number: int, at: datetime) -> bool:
+    async def use(self, user_id: str, number: int, at: datetime, *, outbox: Sequence[WebhookEvent] = ()) -> bool:
         async with self._write() as connection:
             result = await connection.execute(USE_CODE, {"owner": user_id, "code_number": number, "at": at})
+            if result.rowcount:
+                await _queue(connection, outbox)
         return bool(result.rowcount)
 
 
@@ -1194,7 +1231,15 @@ class SqlConsents(_Tables):
 
 
 class SqlSignIns(_Tables):
-    async def record(self, use: CredentialUse, *, session: Session, ended_session: bytes | None, event: Event) -> bool:
+    async def record(
+        self,
+        use: CredentialUse,
+        *,
+        session: Session,
+        ended_session: bytes | None,
+        event: Event,
+        outbox: Sequence[WebhookEvent] = (),
+    ) -> bool:
         statement, parameters = _use_statement(use)
         async with self._write() as connection:
             if not (await connection.execute(statement, parameters)).rowcount:
@@ -1203,6 +1248,7 @@ class SqlSignIns(_Tables):
                 await connection.execute(DELETE_SESSION, {"hash": ended_session})
             await connection.execute(INSERT_SESSION, _session_values(session))
             await connection.execute(INSERT_EVENT, [_event_values(event)])
+            await _queue(connection, outbox)
         return True
 
 
@@ -1403,6 +1449,240 @@ class SqlApps(_Tables):
             return bool((await connection.execute(statement, parameters)).rowcount)
 
 
+_endpoints, _outbox = schema.webhook_endpoints, schema.webhook_outbox
+# One statement per event: a delivery for each enabled endpoint subscribed to its type (" * ", " passkey.created "
+# or " passkey.* " among its events), inside the transaction of the change.
+QUEUE_WEBHOOK = insert(_outbox).from_select(
+    [
+        "endpoint_id",
+        "message_id",
+        "type",
+        "body",
+        "created_at",
+        "next_attempt_at",
+        "attempts",
+        "status",
+    ],
+    select(
+        _endpoints.c.id,
+        bindparam("message_id", type_=String()),
+        bindparam("type", type_=String()),
+        bindparam("body", type_=String()),
+        bindparam("at", type_=schema.UTCDateTime()),
+        bindparam("at", type_=schema.UTCDateTime()),
+        literal(0, type_=Integer()),
+        literal("queued", type_=String()),
+    ).where(
+        _endpoints.c.enabled.is_(True),
+        or_(
+            _endpoints.c.events.like("% * %"),
+            _endpoints.c.events.like(bindparam("exact")),
+            _endpoints.c.events.like(bindparam("group")),
+        ),
+    ),
+)
+CLAIM_WEBHOOKS = (
+    update(_outbox)
+    .where(
+        _outbox.c.id.in_(
+            select(_outbox.c.id)
+            .join(_endpoints, _endpoints.c.id == _outbox.c.endpoint_id)
+            .where(
+                _outbox.c.status == "queued",
+                _outbox.c.next_attempt_at <= bindparam("now"),
+                or_(_outbox.c.claimed_until.is_(None), _outbox.c.claimed_until < bindparam("now")),
+                _endpoints.c.enabled.is_(True),
+            )
+            .order_by(_outbox.c.next_attempt_at, _outbox.c.id)
+            .limit(bindparam("limit"))
+            .with_for_update(of=_outbox, skip_locked=True)
+        )
+    )
+    .values(claimed_by=bindparam("worker"), claimed_until=bindparam("until"), attempts=_outbox.c.attempts + 1)
+    .returning(*_outbox.c)
+)
+_HELD_DELIVERY = (
+    _outbox.c.id == bindparam("delivery_id"),
+    _outbox.c.claimed_by == bindparam("worker"),
+    _outbox.c.status == "queued",
+)
+FINISH_DELIVERY = (
+    update(_outbox)
+    .where(*_HELD_DELIVERY)
+    .values(
+        status=bindparam("status"),
+        claimed_by=None,
+        claimed_until=None,
+        finished_at=bindparam("at"),
+        last_status=bindparam("http_status"),
+        last_error=bindparam("error"),
+    )
+)
+RETRY_DELIVERY = (
+    update(_outbox)
+    .where(*_HELD_DELIVERY)
+    .values(
+        next_attempt_at=bindparam("at"),
+        claimed_by=None,
+        claimed_until=None,
+        last_status=bindparam("http_status"),
+        last_error=bindparam("error"),
+    )
+)
+
+
+def _matching(event_type: str) -> dict[str, str]:
+    return {"exact": f"% {event_type} %", "group": f"% {event_type.split('.')[0]}.* %"}
+
+
+async def _queue(connection: _Connection, outbox: Sequence[WebhookEvent]) -> int:
+    """Queue each event for its subscribed endpoints on `connection`, inside its transaction."""
+    queued = 0
+    for webhook in outbox:
+        parameters = {
+            "message_id": webhook.message_id,
+            "type": webhook.type,
+            "body": webhook.body,
+            "at": webhook.created_at,
+            **_matching(webhook.type),
+        }
+        queued += int((await connection.execute(QUEUE_WEBHOOK, parameters)).rowcount)
+    return queued
+
+
+def _endpoint(row: Any) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        id=row.id,
+        url=row.url,
+        events=tuple(row.events.split()),
+        secrets=row.secrets,
+        created_at=row.created_at,
+        source=row.source,
+        enabled=bool(row.enabled),
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
+    )
+
+
+def _endpoint_values(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {**_fields(endpoint), "events": f" {' '.join(endpoint.events)} "}
+
+
+class SqlWebhooks(_Tables):
+    async def put_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        values = _endpoint_values(endpoint)
+        changed = {k: v for k, v in values.items() if k not in ("id", "created_at")}
+        try:
+            async with self._write() as connection:
+                updated = await connection.execute(
+                    update(_endpoints).where(_endpoints.c.id == endpoint.id).values(changed)
+                )
+                if not updated.rowcount:
+                    await connection.execute(insert(_endpoints), values)
+        except IntegrityError:
+            # Another node, starting with the same file, stored it first: this one's copy replaces it.
+            async with self._write() as connection:
+                await connection.execute(update(_endpoints).where(_endpoints.c.id == endpoint.id).values(changed))
+
+    async def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
+        async with self._read() as connection:
+            row = (await connection.execute(select(_endpoints).where(_endpoints.c.id == endpoint_id))).first()
+        return _endpoint(row) if row else None
+
+    async def list_endpoints(self) -> list[WebhookEndpoint]:
+        async with self._read() as connection:
+            rows = await connection.execute(select(_endpoints).order_by(_endpoints.c.created_at, _endpoints.c.id))
+            return [_endpoint(row) for row in rows]
+
+    async def remove_endpoint(self, endpoint_id: str) -> bool:
+        async with self._write() as connection:
+            # Explicitly: SQLite enforces the cascade only with foreign keys on, which every connection sets,
+            # but the deliveries are this table's to remove either way.
+            await connection.execute(delete(_outbox).where(_outbox.c.endpoint_id == endpoint_id))
+            result = await connection.execute(delete(_endpoints).where(_endpoints.c.id == endpoint_id))
+        return bool(result.rowcount)
+
+    async def set_enabled(
+        self, endpoint_id: str, enabled: bool, *, reason: str | None = None, at: datetime | None = None
+    ) -> bool:
+        values: dict[str, Any] = {
+            "enabled": enabled,
+            "disabled_reason": None if enabled else reason,
+            "disabled_at": None if enabled else at,
+        }
+        async with self._write() as connection:
+            result = await connection.execute(update(_endpoints).where(_endpoints.c.id == endpoint_id).values(values))
+        return bool(result.rowcount)
+
+    async def enqueue(self, events: Sequence[WebhookEvent]) -> int:
+        queued = 0
+        for webhook in events:  # each alone: one queued already (the unique index) leaves the others be
+            try:
+                async with self._write() as connection:
+                    queued += await _queue(connection, [webhook])
+            except IntegrityError:
+                continue
+        return queued
+
+    async def claim(self, *, worker: str, now: datetime, lease: timedelta, limit: int) -> list[WebhookDelivery]:
+        async with self._write() as connection:
+            rows = await connection.execute(
+                CLAIM_WEBHOOKS, {"now": now, "limit": limit, "worker": worker, "until": now + lease}
+            )
+            claimed = [_from_row(WebhookDelivery, row) for row in rows]
+        return sorted(claimed, key=lambda delivery: (delivery.next_attempt_at, delivery.id))
+
+    async def _finish(self, statement: Any, parameters: dict[str, Any]) -> bool:
+        async with self._write() as connection:
+            return bool((await connection.execute(statement, parameters)).rowcount)
+
+    async def delivered(self, delivery_id: int, *, worker: str, at: datetime, status: int) -> bool:
+        parameters = {"delivery_id": delivery_id, "worker": worker, "at": at, "http_status": status, "error": None}
+        return await self._finish(FINISH_DELIVERY, {**parameters, "status": "delivered"})
+
+    async def retry(
+        self, delivery_id: int, *, worker: str, at: datetime, error: str, status: int | None = None
+    ) -> bool:
+        parameters = {"delivery_id": delivery_id, "worker": worker, "at": at, "http_status": status}
+        return await self._finish(RETRY_DELIVERY, {**parameters, "error": error[:512]})
+
+    async def fail(self, delivery_id: int, *, worker: str, at: datetime, error: str, status: int | None = None) -> bool:
+        parameters = {"delivery_id": delivery_id, "worker": worker, "at": at, "http_status": status}
+        return await self._finish(FINISH_DELIVERY, {**parameters, "error": error[:512], "status": "failed"})
+
+    async def redeliver(self, delivery_id: int, *, at: datetime) -> bool:
+        statement = (
+            update(_outbox)
+            .where(_outbox.c.id == delivery_id)
+            .values(
+                status="queued", next_attempt_at=at, attempts=0, claimed_by=None, claimed_until=None, finished_at=None
+            )
+        )
+        async with self._write() as connection:
+            return bool((await connection.execute(statement)).rowcount)
+
+    async def get_delivery(self, delivery_id: int) -> WebhookDelivery | None:
+        async with self._read() as connection:
+            row = (await connection.execute(select(_outbox).where(_outbox.c.id == delivery_id))).first()
+        return _from_row(WebhookDelivery, row) if row else None
+
+    async def list_deliveries(
+        self, *, endpoint_id: str | None = None, status: DeliveryStatus | None = None, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        query = select(_outbox).order_by(_outbox.c.id.desc()).limit(limit)
+        if endpoint_id is not None:
+            query = query.where(_outbox.c.endpoint_id == endpoint_id)
+        if status is not None:
+            query = query.where(_outbox.c.status == status)
+        async with self._read() as connection:
+            return [_from_row(WebhookDelivery, row) for row in await connection.execute(query)]
+
+    async def purge(self, finished_before: datetime) -> int:
+        statement = delete(_outbox).where(_outbox.c.status != "queued", _outbox.c.finished_at < finished_before)
+        async with self._write() as connection:
+            return int((await connection.execute(statement)).rowcount)
+
+
 # Administration: admin keys, and what only an administrator does to accounts (store.base.AccountAdminStore).
 
 _admin_keys = schema.admin_keys
@@ -1506,13 +1786,17 @@ class SqlAdmin(_Tables):
         async with self._read() as connection:
             return [_session(row) for row in await connection.execute(SESSIONS_OF_USER, {"user_id": user_id})]
 
-    async def disable(self, user_id: str, at: datetime, *, event: Event) -> tuple[bytes, ...] | None:
+    async def disable(
+        self, user_id: str, at: datetime, *, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
         async with self._write() as connection:
             if not (await connection.execute(DISABLE_USER, {"target": user_id, "at": at})).rowcount:
                 return None
             ended = tuple((await connection.execute(END_SESSIONS_OF_USER, {"user_id": user_id})).scalars())
             await connection.execute(REVOKE_REFRESH_OF_USER, {"owner": user_id})
             await connection.execute(INSERT_EVENT, [_event_values(event)])
+            if outbox is not None:
+                await _queue(connection, outbox(ended))
         return ended
 
     async def enable(self, user_id: str, *, event: Event) -> bool:
@@ -1522,7 +1806,9 @@ class SqlAdmin(_Tables):
             await connection.execute(INSERT_EVENT, [_event_values(event)])
         return True
 
-    async def delete_user(self, user_id: str, *, pseudonym: str, event: Event) -> tuple[bytes, ...] | None:
+    async def delete_user(
+        self, user_id: str, *, pseudonym: str, event: Event, outbox: OutboxOfEnded | None = None
+    ) -> tuple[bytes, ...] | None:
         async with self._write() as connection:
             row = (await connection.execute(USER_BY_ID.with_for_update(), {"id": user_id})).first()
             if row is None:
@@ -1540,6 +1826,8 @@ class SqlAdmin(_Tables):
                 )
             await connection.execute(delete(_users).where(_users.c.id == user_id))
             await connection.execute(INSERT_EVENT, [_event_values(event)])
+            if outbox is not None:
+                await _queue(connection, outbox(ended))
         return ended
 
     async def events(self, query: EventQuery, *, limit: int) -> list[Event]:
@@ -1580,6 +1868,7 @@ def sql_storage(database: Database) -> Storage:
         refresh_tokens=SqlRefreshTokens(database),
         consents=SqlConsents(database),
         apps=SqlApps(database),
+        webhooks=SqlWebhooks(database),
         admin_keys=SqlAdminKeys(database),
         admin=SqlAdmin(database),
     )

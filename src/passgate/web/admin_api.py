@@ -2,7 +2,8 @@
 pga_...`, made with `passgate admin keys add`) and never with a person's session cookie or session token.
 
 Each route needs one scope of the key: users:read, users:write, sessions:write, events:read or apps:write
-(OpenID Connect clients and apps, read and changed). Every change is an `admin.*` event naming the key.
+(OpenID Connect clients, apps and webhook endpoints, read and changed). Every change is an `admin.*` event naming
+the key.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from passgate.core.encoding import b64url_decode, b64url_encode
-from passgate.core.errors import AdminNotFound, InvalidRequest
+from passgate.core.errors import InvalidRequest, NotFound
 from passgate.core.oidc_clients import DEFAULT_SCOPES, OidcClient
-from passgate.service import admin, admin_keys
+from passgate.service import admin, admin_keys, webhooks
 from passgate.service.admin import Actor
 from passgate.service.context import Client
-from passgate.store.base import AdminKey, AdminScope, Credential, EventQuery, Session
+from passgate.store.base import AdminKey, AdminScope, Credential, EventQuery, Session, WebhookDelivery, WebhookEndpoint
 from passgate.web.context import client_of, ctx_of, settings_of
 from passgate.web.requests import read_json
 
@@ -194,7 +195,7 @@ async def remove_passkey(request: Request, user_id: str, passkey_id: str, actor:
     try:
         credential_id = b64url_decode(passkey_id)
     except ValueError as exc:
-        raise AdminNotFound("The account has no passkey with this id.") from exc
+        raise NotFound("The account has no passkey with this id.") from exc
     await admin.remove_passkey(ctx_of(request), actor, user_id, credential_id)
     return Response(status_code=204)
 
@@ -394,3 +395,86 @@ async def add_app(request: Request, actor: AppsWrite) -> JSONResponse:
 async def remove_app(request: Request, app_id: str, actor: AppsWrite) -> Response:
     await admin.remove_app(ctx_of(request), actor, app_id)
     return Response(status_code=204)
+
+
+def _endpoint_json(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": list(endpoint.events),
+        "source": endpoint.source,
+        "enabled": endpoint.enabled,
+        "disabledReason": endpoint.disabled_reason,
+        "disabledAt": _moment(endpoint.disabled_at),
+        "createdAt": _moment(endpoint.created_at),
+    }
+
+
+def _delivery_json(delivery: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "endpointId": delivery.endpoint_id,
+        "webhookId": delivery.message_id,
+        "type": delivery.type,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "createdAt": _moment(delivery.created_at),
+        "nextAttemptAt": _moment(delivery.next_attempt_at) if delivery.status == "queued" else None,
+        "finishedAt": _moment(delivery.finished_at),
+        "lastStatus": delivery.last_status,
+        "lastError": delivery.last_error,
+    }
+
+
+@router.get("/webhooks")
+async def list_webhooks(request: Request, _actor: AppsWrite) -> JSONResponse:
+    """The webhook endpoints, the configuration file's and those added here, oldest first."""
+    found = await webhooks.list_endpoints(ctx_of(request))
+    return JSONResponse({"webhooks": [_endpoint_json(e) for e in found]}, headers=NO_STORE)
+
+
+@router.post("/webhooks")
+async def add_webhook(request: Request, actor: AppsWrite) -> JSONResponse:
+    """Subscribe an endpoint (`url`, `events`: types, `group.*` or `*`); its signing secret is in this answer only."""
+    body = _body(request)
+    url = _optional_string(body, "url")
+    if not url:
+        raise InvalidRequest("url is required.")
+    added = await admin.add_webhook(ctx_of(request), actor, url=url, events=_strings(body, "events", ("*",)))
+    return JSONResponse({**_endpoint_json(added.endpoint), "secret": added.secret}, status_code=201, headers=NO_STORE)
+
+
+@router.delete("/webhooks/{endpoint_id}")
+async def remove_webhook(request: Request, endpoint_id: str, actor: AppsWrite) -> Response:
+    await admin.remove_webhook(ctx_of(request), actor, endpoint_id)
+    return Response(status_code=204)
+
+
+@router.post("/webhooks/{endpoint_id}/enable")
+async def enable_webhook(request: Request, endpoint_id: str, actor: AppsWrite) -> JSONResponse:
+    """Turn on an endpoint a `410 Gone` disabled: what was queued for it goes out."""
+    endpoint = await admin.enable_webhook(ctx_of(request), actor, endpoint_id)
+    return JSONResponse(_endpoint_json(endpoint), headers=NO_STORE)
+
+
+@router.post("/webhooks/{endpoint_id}/rotate")
+async def rotate_webhook_secret(request: Request, endpoint_id: str, actor: AppsWrite) -> JSONResponse:
+    """A new signing secret, in this answer only; requests carry both signatures until the next rotation."""
+    secret = await admin.rotate_webhook_secret(ctx_of(request), actor, endpoint_id)
+    return JSONResponse({"secret": secret}, headers=NO_STORE)
+
+
+@router.get("/webhooks/{endpoint_id}/deliveries")
+async def list_webhook_deliveries(
+    request: Request, endpoint_id: str, _actor: AppsWrite, limit: int = 50
+) -> JSONResponse:
+    """The endpoint's delivery log, newest first: queued, delivered and failed."""
+    found = await admin.webhook_deliveries(ctx_of(request), endpoint_id, limit=limit)
+    return JSONResponse({"deliveries": [_delivery_json(d) for d in found]}, headers=NO_STORE)
+
+
+@router.post("/webhooks/deliveries/{delivery_id}/redeliver")
+async def redeliver_webhook(request: Request, delivery_id: int, actor: AppsWrite) -> JSONResponse:
+    """Send a delivery again now, with the same webhook-id, whatever became of it."""
+    delivery = await admin.redeliver_webhook(ctx_of(request), actor, delivery_id)
+    return JSONResponse(_delivery_json(delivery), headers=NO_STORE)

@@ -24,8 +24,8 @@ from passgate import i18n, logs, metrics
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
 from passgate.service import apps as app_passkeys
-from passgate.service import cors, housekeeping, mail_queue
-from passgate.service.context import Context, RelyingParty, utcnow
+from passgate.service import cors, housekeeping, mail_queue, webhooks
+from passgate.service.context import Context, RelyingParty, WebhookOptions, utcnow
 from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
@@ -38,7 +38,8 @@ from passgate.web.middleware import Cors, RequestLog, SecurityHeaders
 log = logging.getLogger("passgate")
 
 STATIC = Path(__file__).with_name("static")
-# How long a stopping node waits for its mail worker to finish the message it is sending (SMTP's timeout is 10 s).
+# How long a stopping node waits for its mail worker to finish the message it is sending (SMTP's timeout is 10 s),
+# and its webhook worker the deliveries in flight (at least three webhook timeouts).
 MAIL_STOP_SECONDS = 15.0
 
 # No inline script anywhere: pages load ES modules from /static.
@@ -75,6 +76,14 @@ def relying_party(settings: Settings) -> RelyingParty:
     )
 
 
+def webhook_options(settings: Settings) -> WebhookOptions:
+    return WebhookOptions(
+        allow_private=settings.webhooks_allow_private,
+        timeout_seconds=float(settings.webhook_timeout_seconds),
+        retry_seconds=settings.webhook_retry_seconds,
+    )
+
+
 def mailer(settings: Settings) -> Mailer:
     if not settings.smtp_host:
         return OutboxMailer(directory=Path(settings.outbox_dir), sender=settings.mail_from)
@@ -108,9 +117,11 @@ def create_app(
         # Here, not at import: uvicorn configures its loggers before it starts.
         logs.install(settings.log_level, settings.log_format)
         await app_passkeys.keep_file_apps(app.state.ctx, settings.file_apps())
+        await webhooks.keep_file_endpoints(app.state.ctx, settings.file_webhooks())
         stopping = asyncio.Event()
-        # Every node runs one: it sends what this node queues at once, and what others left, by polling.
+        # Every node runs one of each: it sends what this node queues at once, and what others left, by polling.
         mail = asyncio.create_task(mail_queue.run_forever(app.state.ctx, stopping=stopping))
+        hooks = asyncio.create_task(webhooks.run_forever(app.state.ctx, stopping=stopping))
         tasks = [
             asyncio.create_task(
                 housekeeping.run_forever(app.state.ctx, mds_url=settings.mds_url, mds_file=settings.mds_file)
@@ -118,10 +129,13 @@ def create_app(
             asyncio.create_task(metrics_web.refresh_forever(app.state.ctx, settings)),
         ]
         yield
-        stopping.set()  # the message being sent is finished, the rest of its batch handed back
+        stopping.set()  # what is being sent is finished, the rest of a batch handed back
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(mail), MAIL_STOP_SECONDS)
-        for task in [*tasks, mail]:
+            await asyncio.wait_for(
+                asyncio.shield(asyncio.gather(mail, hooks)),
+                max(MAIL_STOP_SECONDS, 3 * settings.webhook_timeout_seconds),
+            )
+        for task in [*tasks, mail, hooks]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -148,6 +162,7 @@ def create_app(
         mailer=mailer(settings),
         clock=clock,
         file_clients=settings.file_clients(),
+        webhooks=webhook_options(settings),
     )
     if settings.mds_file:
         housekeeping.load_metadata(app.state.ctx, Path(settings.mds_file))

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from passgate.core.apps import App
 from passgate.core.encoding import b64url_decode, b64url_encode
-from passgate.core.errors import AppNotFound
+from passgate.core.errors import NotFound
 from passgate.service import apps
 from passgate.store.base import Credential
 from passgate.web.context import CEREMONY_HEADER, bearer_token, client_of, ctx_of, settings_of
@@ -63,7 +63,7 @@ def _credential_id(value: str) -> bytes:
     try:
         return b64url_decode(value)
     except ValueError as exc:
-        raise AppNotFound() from exc
+        raise NotFound() from exc
 
 
 # Server to server: Authorization: Bearer pg_sk_...

@@ -37,14 +37,16 @@ STATUS: dict[type[errors.PasskeyError], int] = {
     errors.InvalidToken: 401,  # RFC 6750 section 3.1
     errors.StorageUnavailable: 503,
     errors.InvalidApiKey: 401,
-    errors.AppNotFound: 404,
+    errors.NotFound: 404,
     errors.InvalidRegistrationToken: 400,
     errors.InvalidSignInToken: 401,
     errors.TokenUsed: 410,
+    errors.UnknownWebhookEndpoint: 404,
+    errors.UnknownWebhookDelivery: 404,
+    errors.WebhookAddressRefused: 400,
     errors.AccountDisabled: 403,
     errors.InvalidAdminKey: 401,
     errors.InsufficientScope: 403,
-    errors.AdminNotFound: 404,
     errors.AdminKeyExists: 409,
 }
 
