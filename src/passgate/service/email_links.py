@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from passgate import i18n
 from passgate.core.encoding import b64url_decode, b64url_encode
 from passgate.service.context import Audit, Client, Context, digest, event_of
 from passgate.store.base import EmailPurpose, EmailToken, User
@@ -27,8 +28,11 @@ class Composed:
     text: str
 
 
-async def compose(ctx: Context, user: User, email: str, purpose: EmailPurpose, browser: bytes | None) -> Composed:
-    """Store a new single-use token for `purpose` and write the message that carries its link to `email`.
+async def compose(
+    ctx: Context, user: User, email: str, purpose: EmailPurpose, browser: bytes | None, language: str = "en"
+) -> Composed:
+    """Store a new single-use token for `purpose` and write the message that carries its link to `email`, in
+    `language` (passgate.i18n).
 
     `browser` is the digest of the ceremony cookie the link is bound to (None: any browser).
     """
@@ -47,26 +51,51 @@ async def compose(ctx: Context, user: User, email: str, purpose: EmailPurpose, b
         )
     )
     minutes = int(ttl.total_seconds() // 60)
+    translations = i18n.translator(language)
+    _, ngettext = translations.gettext, translations.ngettext
     if purpose == "verify_email":
         # The address is not verified yet: it may be anyone's. Nothing the requester chose goes into the message
         # (no display name, no username), so the confirmation cannot carry someone's words to a stranger.
         link = f"{ctx.rp.public_url}/email/verify?token={token}"
-        subject = f"{ctx.rp.rp_name}: confirm your email address"
-        text = (
-            f"Hello,\n\nSomeone asked to use this address for an account at {ctx.rp.public_url}. "
-            f"If that was you, confirm it:\n\n{link}\n\nThe link works once, for {minutes // 60} hours. "
-            "If you did not ask for this, ignore this message: the address is not used until it is confirmed.\n"
-        )
+        hours = minutes // 60
+        values = {"site": ctx.rp.rp_name, "url": ctx.rp.public_url, "hours": i18n.format_number(hours, language)}
+        subject = _("%(site)s: confirm your email address") % values
+        paragraphs = [
+            _("Hello,"),
+            _("Someone asked to use this address for an account at %(url)s. If that was you, confirm it:") % values,
+            link,
+            ngettext(
+                "The link works once, for %(hours)s hour. If you did not ask for this, ignore this message: the "
+                "address is not used until it is confirmed.",
+                "The link works once, for %(hours)s hours. If you did not ask for this, ignore this message: the "
+                "address is not used until it is confirmed.",
+                hours,
+            )
+            % values,
+        ]
     else:
         link = f"{ctx.rp.public_url}/recover/email?token={token}"
-        subject = f"{ctx.rp.rp_name}: your sign-in link"
-        text = (
-            f"Hello {user.display_name},\n\nSign in to your account ({user.username}) with this link, in the "
-            f"browser where you asked for it:\n\n{link}\n\nThe link works once, for {minutes} minutes. "
-            "Then add a new passkey. If you did not ask for this, ignore this message: nobody can use "
-            "the link without access to your email.\n"
-        )
-    return Composed(to=email, subject=subject, text=text)
+        values = {
+            "site": ctx.rp.rp_name,
+            "name": user.display_name,
+            "username": user.username,
+            "minutes": i18n.format_number(minutes, language),
+        }
+        subject = _("%(site)s: your sign-in link") % values
+        paragraphs = [
+            _("Hello %(name)s,") % values,
+            _("Sign in to your account (%(username)s) with this link, in the browser where you asked for it:") % values,
+            link,
+            ngettext(
+                "The link works once, for %(minutes)s minute. Then add a new passkey. If you did not ask for this, "
+                "ignore this message: nobody can use the link without access to your email.",
+                "The link works once, for %(minutes)s minutes. Then add a new passkey. If you did not ask for this, "
+                "ignore this message: nobody can use the link without access to your email.",
+                minutes,
+            )
+            % values,
+        ]
+    return Composed(to=email, subject=subject, text="\n\n".join(paragraphs) + "\n")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,18 +105,37 @@ class LinkRequest:
     browser: bytes  # the digest of the asking browser's ceremony cookie
     ip: str | None
     user_agent: str | None
+    language: str = "en"  # of the page that asked: the message is written in it
 
     @classmethod
     def of(cls, client: Client, browser: str) -> LinkRequest:
-        return cls(browser=digest(browser), ip=client.ip, user_agent=(client.user_agent or "")[:MAX_USER_AGENT] or None)
+        return cls(
+            browser=digest(browser),
+            ip=client.ip,
+            user_agent=(client.user_agent or "")[:MAX_USER_AGENT] or None,
+            language=client.language,
+        )
 
     def dumps(self) -> str:
-        return json.dumps({"browser": b64url_encode(self.browser), "ip": self.ip, "user_agent": self.user_agent})
+        return json.dumps(
+            {
+                "browser": b64url_encode(self.browser),
+                "ip": self.ip,
+                "user_agent": self.user_agent,
+                "language": self.language,
+            }
+        )
 
     @classmethod
     def loads(cls, text: str) -> LinkRequest:
         fields = json.loads(text)
-        return cls(browser=b64url_decode(fields["browser"]), ip=fields["ip"], user_agent=fields["user_agent"])
+        return cls(
+            browser=b64url_decode(fields["browser"]),
+            ip=fields["ip"],
+            user_agent=fields["user_agent"],
+            # Jobs queued before languages were written in English.
+            language=i18n.supported(fields.get("language")) or "en",
+        )
 
 
 async def fulfil_sign_in_link(ctx: Context, address: str, request: LinkRequest) -> Composed | None:
@@ -99,7 +147,7 @@ async def fulfil_sign_in_link(ctx: Context, address: str, request: LinkRequest) 
         return None
     if user.disabled_at is not None:  # no way in for a disabled account: the request is dropped as unknown
         return None
-    composed = await compose(ctx, user, user.email, "sign_in", request.browser)
+    composed = await compose(ctx, user, user.email, "sign_in", request.browser, request.language)
     asker = Client(ip=request.ip, user_agent=request.user_agent)
     sent = Audit(type="sign_in_link.sent", user_id=user.id)
     await ctx.storage.events.record(event_of(ctx, asker, sent, outcome="success", reason=None))

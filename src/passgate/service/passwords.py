@@ -29,6 +29,7 @@ from passgate.core.passwords import (
     scheme_of,
     verify_password,
 )
+from passgate.i18n import N_
 from passgate.service import notify, ratelimit, sessions, webhooks
 from passgate.service.accounts import clean_username, refuse_disabled
 from passgate.service.context import Client, Context, audited, digest
@@ -151,4 +152,4 @@ async def remove(ctx: Context, client: Client, current: SignedIn) -> None:
         require_recent_passkey(ctx, current)
         if not await ctx.storage.passwords.remove(current.user.id):
             raise NoPassword()
-    await notify.security_event(ctx, current.user, "The password was removed from your account")
+    await notify.security_event(ctx, current.user, N_("The password was removed from your account"), client.language)

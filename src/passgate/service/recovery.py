@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from passgate.core.errors import InvalidCode, InvalidLink, InvalidRequest, LinkOtherBrowser
 from passgate.core.identifiers import normalize_identifier
+from passgate.i18n import N_
 from passgate.service import email_links, mail_queue, notify, ratelimit, sessions, webhooks
 from passgate.service.accounts import clean_username, refuse_disabled
 from passgate.service.context import Audit, Client, Context, audited, digest
@@ -121,7 +122,7 @@ async def sign_in_with_code(ctx: Context, client: Client, username: object, code
         webhooks.wake(ctx)
         token = await sessions.start(ctx, client, user.id, kind="recovery")
         audit.detail["codes_left"] = len(unused) - 1
-    await notify.security_event(ctx, user, "A backup code was used to sign in to your account")
+    await notify.security_event(ctx, user, N_("A backup code was used to sign in to your account"), client.language)
     return Recovered(user=user, session_token=token)
 
 
@@ -152,7 +153,7 @@ async def set_email(ctx: Context, client: Client, current: SignedIn, email: obje
         await ratelimit.check(ctx, VERIFICATIONS_PER_ACCOUNT, current.user.id)
         await ratelimit.check(ctx, VERIFICATIONS_PER_ADDRESS, normalize_identifier(address))
         await ctx.storage.users.set_email(current.user.id, address, verified_at=None)
-        composed = await email_links.compose(ctx, current.user, address, "verify_email", None)
+        composed = await email_links.compose(ctx, current.user, address, "verify_email", None, client.language)
         await mail_queue.enqueue(ctx, composed.to, composed.subject, composed.text)
 
 
@@ -207,7 +208,9 @@ async def sign_in_with_link(ctx: Context, client: Client, token: object) -> Reco
         refuse_disabled(user)
         token_ = await sessions.start(ctx, client, user.id, kind="recovery")
         audit.outbox = webhooks.recovery_used(ctx, user.id, "email_link")
-    await notify.security_event(ctx, user, "An email sign-in link was used to sign in to your account")
+    await notify.security_event(
+        ctx, user, N_("An email sign-in link was used to sign in to your account"), client.language
+    )
     return Recovered(user=user, session_token=token_)
 
 

@@ -19,6 +19,7 @@ from passgate.core.errors import (
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
+from passgate.i18n import N_
 from passgate.service import challenges, notify, ratelimit, webhooks
 from passgate.service.accounts import clean_name, clean_username, refuse_disabled
 from passgate.service.context import Client, Context, audited
@@ -215,8 +216,11 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
                 credential_id=credential.credential_id,
                 user_verified=credential.user_verified,
             )
-    what = "A passkey was added to your account"
-    await notify.security_event(ctx, signed_in.user, f"{what} after a password sign-in" if upgrade else what)
+    if upgrade:
+        what = N_("A passkey was added to your account after a password sign-in")
+    else:
+        what = N_("A passkey was added to your account")
+    await notify.security_event(ctx, signed_in.user, what, client.language)
     return Registered(user=signed_in.user, credential=credential, new_account=False)
 
 

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 import passgate
-from passgate import logs, metrics
+from passgate import i18n, logs, metrics
 from passgate.config import Settings
 from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
 from passgate.core.mds import GLOBALSIGN_ROOT_R3, MetadataCache
@@ -34,6 +34,7 @@ from passgate.store.factory import open_storage
 from passgate.web import account_api, admin_api, api, app_api, conformance, health, hosts, oidc, pages, wellknown
 from passgate.web import metrics as metrics_web
 from passgate.web.errors import error_response
+from passgate.web.languages import templates_for
 from passgate.web.middleware import Cors, RequestLog, SecurityHeaders
 
 log = logging.getLogger("passgate")
@@ -102,6 +103,8 @@ def create_app(
     settings: Settings, *, storage: Storage | None = None, clock: Callable[[], datetime] = utcnow
 ) -> FastAPI:
     """The Passgate application. Without `storage`, it opens `settings.database_url` (already migrated)."""
+    for language in i18n.LANGUAGES:
+        templates_for(language)  # the catalogs are read now: a broken one stops start-up, not a request
     close_storage = None
     if storage is None:
         storage, close_storage = open_storage(

@@ -13,6 +13,7 @@ from passgate.config import Settings
 from passgate.core.errors import NotSignedIn
 from passgate.service.context import Client, Context
 from passgate.service.sessions import SignedIn, resolve
+from passgate.web.languages import language_of
 
 SESSION_COOKIE = "passgate_session"
 CEREMONY_COOKIE = "passgate_ceremony"
@@ -71,6 +72,7 @@ def client_of(request: Request) -> Client:
         session_token=session_token_of(request),
         ip=_canonical_ip(request.client.host) if request.client else None,
         user_agent=request.headers.get("user-agent"),
+        language=language_of(request),
     )
 
 

@@ -24,6 +24,7 @@ from passgate.service.sessions import SignedIn
 from passgate.web import pages
 from passgate.web.context import bearer_token, clear_session_cookie, client_of, ctx_of, settings_of, signed_in
 from passgate.web.errors import status_for
+from passgate.web.languages import language_of
 from passgate.web.requests import check_origin
 
 # Not in /openapi.json: these answer in the shapes OAuth 2 and OpenID Connect define (redirects, RFC 6749
@@ -103,7 +104,7 @@ async def _ask_consent(
         "consent.html",
         user=current.user if current is not None else None,
         client=asked.client,
-        scopes=[pages.scope_words(scope, rp_name) for scope in asked.scopes],
+        scopes=[pages.scope_words(scope, rp_name, language_of(request)) for scope in asked.scopes],
         parameters=parameters,
         confirmation=asked.confirmation,
         decision_field=CONSENT_DECISION,

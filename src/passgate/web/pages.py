@@ -9,72 +9,75 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
+from passgate import i18n
 from passgate.core.encoding import b64url_encode
+from passgate.i18n import N_
 from passgate.service import account, consent, passwords, recovery
 from passgate.store.base import Event, User
 from passgate.web.context import ctx_of, settings_of, signed_in
+from passgate.web.languages import language_of, remember_choice, templates_for
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 ACTIVITY_SHOWN = 20
 SECURITY_KEY_TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card"})
 
 # What each recorded event means to the person: (success, failure).
 EVENT_WORDS: dict[str, tuple[str, str]] = {
-    "sign_in": ("Signed in with a passkey", "A passkey sign-in was refused"),
-    "step_up": ("Confirmed it was you with a passkey", "A passkey confirmation was refused"),
-    "payment.confirm": ("Confirmed a payment with a passkey", "A payment confirmation was refused"),
-    "passkey.register": ("Added a passkey", "Adding a passkey failed"),
-    "passkey.remove": ("Removed a passkey", "Removing a passkey was refused"),
-    "passkey.rename": ("Renamed a passkey", "Renaming a passkey failed"),
-    "account.display_name": ("Changed your display name", "Changing your display name failed"),
-    "backup_codes.generate": ("Created new backup codes", "Creating backup codes was refused"),
-    "email.set": ("Set your email address and sent a confirmation link", "Setting your email address was refused"),
-    "email.verify": ("Confirmed your email address", "An email confirmation link was refused"),
-    "sign_in.backup_code": ("Signed in with a backup code", "A backup code was refused"),
-    "sign_in.email_link": ("Signed in with an email link", "An email sign-in link was refused"),
-    "sign_in_link.request": ("Asked for an email sign-in link", "Asking for an email sign-in link was refused"),
-    "sign_in_link.sent": ("Sent an email sign-in link to your address", "Sending an email sign-in link failed"),
-    "oidc.consent": ("Allowed an app to use your account", "Allowing an app failed"),
-    "oidc.consent_denied": ("Refused an app the use of your account", "Refusing an app failed"),
-    "oidc.consent_withdrawn": ("Disconnected an app", "Disconnecting an app was refused"),
-    "password.sign_in": ("Signed in with your password", "A password sign-in was refused"),
-    "password.removed": ("Removed your password", "Removing your password was refused"),
+    "sign_in": (N_("Signed in with a passkey"), N_("A passkey sign-in was refused")),
+    "step_up": (N_("Confirmed it was you with a passkey"), N_("A passkey confirmation was refused")),
+    "payment.confirm": (N_("Confirmed a payment with a passkey"), N_("A payment confirmation was refused")),
+    "passkey.register": (N_("Added a passkey"), N_("Adding a passkey failed")),
+    "passkey.remove": (N_("Removed a passkey"), N_("Removing a passkey was refused")),
+    "passkey.rename": (N_("Renamed a passkey"), N_("Renaming a passkey failed")),
+    "account.display_name": (N_("Changed your display name"), N_("Changing your display name failed")),
+    "backup_codes.generate": (N_("Created new backup codes"), N_("Creating backup codes was refused")),
+    "email.set": (
+        N_("Set your email address and sent a confirmation link"),
+        N_("Setting your email address was refused"),
+    ),
+    "email.verify": (N_("Confirmed your email address"), N_("An email confirmation link was refused")),
+    "sign_in.backup_code": (N_("Signed in with a backup code"), N_("A backup code was refused")),
+    "sign_in.email_link": (N_("Signed in with an email link"), N_("An email sign-in link was refused")),
+    "sign_in_link.request": (N_("Asked for an email sign-in link"), N_("Asking for an email sign-in link was refused")),
+    "sign_in_link.sent": (N_("Sent an email sign-in link to your address"), N_("Sending an email sign-in link failed")),
+    "oidc.consent": (N_("Allowed an app to use your account"), N_("Allowing an app failed")),
+    "oidc.consent_denied": (N_("Refused an app the use of your account"), N_("Refusing an app failed")),
+    "oidc.consent_withdrawn": (N_("Disconnected an app"), N_("Disconnecting an app was refused")),
+    "password.sign_in": (N_("Signed in with your password"), N_("A password sign-in was refused")),
+    "password.removed": (N_("Removed your password"), N_("Removing your password was refused")),
 }
 
 PASSKEY_EVENTS = frozenset({"sign_in", "step_up", "passkey.register", "passkey.remove", "passkey.rename"})
 
 # What each scope lets an application have, as the consent page and the account page say it.
 SCOPE_WORDS = {
-    "openid": "Know who you are on {site}",
-    "profile": "Your username and name",
-    "email": "Your email address",
-    "offline_access": "Stay connected when you are not using it",
+    "openid": N_("Know who you are on %(site)s"),
+    "profile": N_("Your username and name"),
+    "email": N_("Your email address"),
+    "offline_access": N_("Stay connected when you are not using it"),
 }
 
 REASON_WORDS = {
-    "step_up_required": "a fresh passkey confirmation was needed",
-    "last_passkey": "it was the only passkey",
-    "invalid_code": "wrong or already used code",
-    "invalid_link": "the link was used or had expired",
-    "link_other_browser": "opened in another browser",
-    "email_taken": "the address belongs to another account",
-    "rate_limited": "too many attempts",
-    "unknown_credential": "unknown passkey",
-    "credential_exists": "already registered",
-    "user_not_verified": "fingerprint, face or PIN not confirmed",
-    "sign_count_regression": "possible copy of a passkey",
-    "password_incorrect": "wrong password",
-    "no_password": "there was no password",
+    "step_up_required": N_("a fresh passkey confirmation was needed"),
+    "last_passkey": N_("it was the only passkey"),
+    "invalid_code": N_("wrong or already used code"),
+    "invalid_link": N_("the link was used or had expired"),
+    "link_other_browser": N_("opened in another browser"),
+    "email_taken": N_("the address belongs to another account"),
+    "rate_limited": N_("too many attempts"),
+    "unknown_credential": N_("unknown passkey"),
+    "credential_exists": N_("already registered"),
+    "user_not_verified": N_("fingerprint, face or PIN not confirmed"),
+    "sign_count_regression": N_("possible copy of a passkey"),
+    "password_incorrect": N_("wrong password"),
+    "no_password": N_("there was no password"),
 }
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
@@ -120,28 +123,33 @@ class ConnectedAppView:
     granted_at: datetime
 
 
-def scope_words(scope: str, rp_name: str) -> str:
-    """What a scope lets an application have, in words."""
-    return SCOPE_WORDS.get(scope, scope).format(site=rp_name)
+def scope_words(scope: str, rp_name: str, language: str = "en") -> str:
+    """What a scope lets an application have, in words of `language`."""
+    if scope not in SCOPE_WORDS:
+        return scope
+    return i18n.translator(language).gettext(SCOPE_WORDS[scope]) % {"site": rp_name}
 
 
-def connected_app_view(app: consent.ConnectedApp, rp_name: str) -> ConnectedAppView:
+def connected_app_view(app: consent.ConnectedApp, rp_name: str, language: str) -> ConnectedAppView:
     return ConnectedAppView(
         client_id=app.client_id,
         name=app.name,
-        scopes=[scope_words(scope, rp_name) for scope in app.scopes],
+        scopes=[scope_words(scope, rp_name, language) for scope in app.scopes],
         granted_at=app.granted_at,
     )
 
 
-def passkey_view(passkey: account.Passkey) -> PasskeyView:
+def passkey_view(passkey: account.Passkey, language: str) -> PasskeyView:
+    _ = i18n.translator(language).gettext
     provider = passkey.provider.name
     if not passkey.provider.known:
         # No registry entry for the AAGUID (many security keys, and authenticators that send zeros).
         if SECURITY_KEY_TRANSPORTS.intersection(passkey.transports):
-            provider = "Security key"
+            provider = _("Security key")
         elif passkey.synced:
-            provider = "Synced passkey"
+            provider = _("Synced passkey")
+        elif provider == account.GENERIC_PROVIDER:
+            provider = _("Passkey")
     return PasskeyView(
         id=passkey.id,
         label=passkey.nickname or provider,
@@ -157,44 +165,62 @@ def passkey_view(passkey: account.Passkey) -> PasskeyView:
     )
 
 
-def browser_of(user_agent: str | None) -> str:
+def browser_of(user_agent: str | None, language: str = "en") -> str:
     """'Chrome on macOS' from a User-Agent header; a rough summary is all the activity list needs."""
+    _ = i18n.translator(language).gettext
     if not user_agent:
-        return "Unknown browser"
-    browser = next((name for token, name in _BROWSERS if token in user_agent), "Unknown browser")
+        return _("Unknown browser")
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None) or _("Unknown browser")
     system = next((name for token, name in _SYSTEMS if token in user_agent), None)
-    return f"{browser} on {system}" if system else browser
+    return _("%(browser)s on %(system)s") % {"browser": browser, "system": system} if system else browser
 
 
-def activity_view(event: Event, labels: dict[str, str]) -> ActivityView:
-    success, failure = EVENT_WORDS.get(event.type, (event.type, f"{event.type} failed"))
+def activity_view(event: Event, labels: dict[str, str], language: str) -> ActivityView:
+    _ = i18n.translator(language).gettext
+    if event.type in EVENT_WORDS:
+        success, failure = (_(words) for words in EVENT_WORDS[event.type])
+    else:
+        success, failure = event.type, _("%(event)s failed") % {"event": event.type}
     if event.type == "passkey.register" and event.detail.get("new_account"):
-        success = "Created your account with a passkey"
+        success = _("Created your account with a passkey")
     elif event.type == "passkey.register" and event.detail.get("upgrade"):
-        success = "Your browser created a passkey after a password sign-in"
+        success = _("Your browser created a passkey after a password sign-in")
     failed = event.outcome == "failure"
     text = failure if failed else success
     label = labels.get(b64url_encode(event.credential_id)) if event.credential_id else None
-    if label and label != account.GENERIC_PROVIDER and event.type in PASSKEY_EVENTS:
-        text += f" ({label})"
+    if label and label not in (account.GENERIC_PROVIDER, _("Passkey")) and event.type in PASSKEY_EVENTS:
+        text = _("%(event)s (%(passkey)s)") % {"event": text, "passkey": label}
     if failed and event.reason:
-        text += f": {REASON_WORDS.get(event.reason, event.reason.replace('_', ' '))}"
-    where = ", ".join(part for part in (browser_of(event.user_agent), event.ip) if part)
+        reason = _(REASON_WORDS[event.reason]) if event.reason in REASON_WORDS else event.reason.replace("_", " ")
+        text = _("%(event)s: %(reason)s") % {"event": text, "reason": reason}
+    where = _(", ").join(part for part in (browser_of(event.user_agent, language), event.ip) if part)
     return ActivityView(text=text, failed=failed, at=event.created_at, where=where)
 
 
 def render(request: Request, name: str, **context: Any) -> Response:
+    """The page `name` in the request's language (see web.languages)."""
     context.setdefault("user", None)
+    templates = templates_for(language_of(request))
     response = templates.TemplateResponse(request, name, {"rp_name": settings_of(request).rp_name, **context})
+    remember_choice(request, response)
     # The app's Referrer-Policy (same-origin) keeps the token of an emailed link from leaving the site. Not
     # no-referrer: with it, browsers send `Origin: null` on the page's POSTs, which the Origin check refuses.
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = language_of(request)
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
+
+
+def _see_other(request: Request, url: str) -> Response:
+    """A redirect from a page, keeping a `lang` it was asked with for the page it leads to."""
+    response = RedirectResponse(url, status_code=303)
+    remember_choice(request, response)
     return response
 
 
 @router.get("/")
 async def home(request: Request) -> Response:
-    return RedirectResponse("/account" if await signed_in(request) else "/signin", status_code=303)
+    return _see_other(request, "/account" if await signed_in(request) else "/signin")
 
 
 def local_path(value: str | None) -> str | None:
@@ -239,7 +265,7 @@ async def signin_page(request: Request) -> Response:
     # when that request wants a new sign-in; with another origin's page, a signed-in person goes straight back.
     next_path = _return_to(request)
     if (next_path is None or not next_path.startswith("/")) and await signed_in(request):
-        return RedirectResponse(next_path or "/account", status_code=303)
+        return _see_other(request, next_path or "/account")
     login_hint = request.query_params.get("login_hint", "")[:64]
     passwords = ctx_of(request).rp.passwords == "migrate"  # imported accounts may still sign in with a password
     return render(request, "signin.html", login_hint=login_hint, passwords=passwords, **_next_of(next_path))
@@ -250,7 +276,7 @@ async def signup_page(request: Request) -> Response:
     # `next` as on the sign-in page: a new person an authorization request sent here goes back to it once signed up.
     next_path = _return_to(request)
     if await signed_in(request):
-        return RedirectResponse(next_path or "/account", status_code=303)
+        return _see_other(request, next_path or "/account")
     return render(request, "signup.html", **_next_of(next_path))
 
 
@@ -263,7 +289,7 @@ def _next_of(next_path: str | None) -> dict[str, str | None]:
 async def recover_page(request: Request) -> Response:
     """Lost passkeys: a backup code, or a sign-in link to the account's verified email address."""
     if await signed_in(request):
-        return RedirectResponse("/account", status_code=303)
+        return _see_other(request, "/account")
     return render(request, "recover.html", magic_link_minutes=settings_of(request).magic_link_minutes)
 
 
@@ -283,10 +309,11 @@ async def email_link_page(request: Request) -> Response:
 async def account_page(request: Request) -> Response:
     current = await signed_in(request)
     if current is None:
-        return RedirectResponse("/signin", status_code=303)
+        return _see_other(request, "/signin")
     ctx = ctx_of(request)
     user = current.user
-    passkeys = [passkey_view(p) for p in await account.passkeys(ctx, user.id)]
+    language = language_of(request)
+    passkeys = [passkey_view(p, language) for p in await account.passkeys(ctx, user.id)]
     labels = {p.id: p.label for p in passkeys}
     events = await ctx.storage.events.list(user_id=user.id, limit=ACTIVITY_SHOWN)
     recovering = current.session.kind == "recovery"
@@ -304,8 +331,10 @@ async def account_page(request: Request) -> Response:
         codes_remaining=await recovery.codes_remaining(ctx, user.id),
         email=user.email,
         email_verified=user.email_verified_at is not None,
-        activity=[activity_view(e, labels) for e in events],
-        connected_apps=[connected_app_view(app, ctx.rp.rp_name) for app in await consent.connected_apps(ctx, user.id)],
+        activity=[activity_view(e, labels, language) for e in events],
+        connected_apps=[
+            connected_app_view(app, ctx.rp.rp_name, language) for app in await consent.connected_apps(ctx, user.id)
+        ],
     )
 
 

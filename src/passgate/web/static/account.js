@@ -25,6 +25,7 @@ import {
   updateDisplayName,
   withStepUp,
 } from "./passgate.js";
+import { t, tn } from "./i18n.js";
 import {
   STEP_UP_EXPLANATION,
   beforePrompt,
@@ -114,7 +115,7 @@ function wireAddPasskey() {
         button,
         "add",
         () => confirmingIfNeeded(() => register(), { creates: true }),
-        () => navigateWithMessage("/account", "Passkey added. You can now sign in with it."),
+        () => navigateWithMessage("/account", t("Passkey added. You can now sign in with it.")),
       );
     });
   }
@@ -137,13 +138,13 @@ function wireCreatePasskeyLinks() {
 function withoutPasskeyConsequence() {
   const codes = Number(document.getElementById("codes-remaining").dataset.count) > 0;
   const email = document.getElementById("email-status").dataset.state === "verified";
-  let ways = "a backup code or a sign-in link sent to your email address";
   if (codes && !email) {
-    ways = "one of your backup codes";
-  } else if (email && !codes) {
-    ways = "a sign-in link sent to your email address";
+    return t("Without it, you will need one of your backup codes to sign in.");
   }
-  return `Without it, you will need ${ways} to sign in.`;
+  if (email && !codes) {
+    return t("Without it, you will need a sign-in link sent to your email address to sign in.");
+  }
+  return t("Without it, you will need a backup code or a sign-in link sent to your email address to sign in.");
 }
 
 function showNoPasskeyBanner() {
@@ -199,7 +200,10 @@ function wirePasskey(item) {
     label.textContent = wanted || item.dataset.defaultLabel;
     provider.hidden = !wanted;
     renameForm.hidden = true;
-    showMessage(wanted ? `Passkey renamed to “${wanted}”.` : "The passkey's name was reset.", "success");
+    showMessage(
+      wanted ? t("Passkey renamed to “{name}”.", { name: wanted }) : t("The passkey's name was reset."),
+      "success",
+    );
   });
 
   item.querySelector(".remove").addEventListener("click", () => {
@@ -209,7 +213,7 @@ function wirePasskey(item) {
     onlyWarning.hidden = !only;
     onlyWarning.querySelector(".only-passkey-consequence").textContent = only ? withoutPasskeyConsequence() : "";
     removeConfirm.querySelector(".add-first").hidden = !only;
-    confirmButton.textContent = only ? "Remove my only passkey" : "Remove passkey";
+    confirmButton.textContent = only ? t("Remove my only passkey") : t("Remove passkey");
     renameForm.hidden = true;
     removeConfirm.hidden = false;
     confirmButton.focus();
@@ -228,11 +232,11 @@ function wirePasskey(item) {
     }
     const list = item.parentElement;
     item.remove();
-    showMessage(`Passkey “${label.textContent}” removed.`, "success");
+    showMessage(t("Passkey “{name}” removed.", { name: label.textContent }), "success");
     if (list.querySelector("li.passkey") === null) {
       const empty = document.createElement("li");
       empty.className = "empty";
-      empty.textContent = "You have no passkeys. Add one so you can sign in again.";
+      empty.textContent = t("You have no passkeys. Add one so you can sign in again.");
       list.append(empty);
       showNoPasskeyBanner();
     }
@@ -257,7 +261,7 @@ function wirePassword() {
     document.getElementById("password-section").remove();
     // The confirmation signed this browser in with the passkey: the password session's banner is out of date.
     document.getElementById("password-banner")?.remove();
-    showMessage("Your password is removed. From now on you sign in with your passkeys.", "success");
+    showMessage(t("Your password is removed. From now on you sign in with your passkeys."), "success");
   });
 }
 
@@ -287,15 +291,15 @@ function wireDisplayName() {
       nav.textContent = saved;
     }
     input.value = saved;
-    showMessage("Display name saved.", "success");
+    showMessage(t("Display name saved."), "success");
   });
 }
 
 function codesLeft(count) {
   if (count === 0) {
-    return "You have no backup codes.";
+    return t("You have no backup codes.");
   }
-  return count === 1 ? "1 unused backup code left." : `${count} unused backup codes left.`;
+  return tn("{count} unused backup code left.", "{count} unused backup codes left.", count);
 }
 
 function wireBackupCodes() {
@@ -324,18 +328,18 @@ function wireBackupCodes() {
     box.hidden = false;
     remaining.textContent = codesLeft(codes.length);
     remaining.dataset.count = String(codes.length);
-    button.textContent = "Replace backup codes";
-    showMessage("New backup codes created. Store them now: they will not be shown again.", "success");
+    button.textContent = t("Replace backup codes");
+    showMessage(t("New backup codes created. Store them now: they will not be shown again."), "success");
     box.scrollIntoView({ block: "nearest" });
   });
   document.getElementById("copy-codes").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(codes.join("\n"));
     } catch {
-      showMessage("Copying is not allowed here: select the codes and copy them yourself.", "error");
+      showMessage(t("Copying is not allowed here: select the codes and copy them yourself."), "error");
       return;
     }
-    showMessage("Backup codes copied. Paste them somewhere safe.", "success");
+    showMessage(t("Backup codes copied. Paste them somewhere safe."), "success");
   });
 }
 
@@ -357,8 +361,8 @@ function wireEmail() {
     }
     setBusy(button, false);
     status.dataset.state = "unverified";
-    status.textContent = `Not verified yet: open the link we sent to ${email} to confirm it.`;
-    showMessage(`We sent a confirmation link to ${email}. Open it to finish.`, "success");
+    status.textContent = t("Not verified yet: open the link we sent to {email} to confirm it.", { email });
+    showMessage(t("We sent a confirmation link to {email}. Open it to finish.", { email }), "success");
   });
 }
 
@@ -377,11 +381,11 @@ function wireConnectedApp(item) {
     }
     const list = item.parentElement;
     item.remove();
-    showMessage(`${name} is disconnected. It will ask for your permission again next time.`, "success");
+    showMessage(t("{name} is disconnected. It will ask for your permission again next time.", { name }), "success");
     if (list.querySelector("li.connected-app") === null) {
       const empty = document.createElement("li");
       empty.className = "empty";
-      empty.textContent = "No apps are connected to your account.";
+      empty.textContent = t("No apps are connected to your account.");
       list.append(empty);
     }
   });

@@ -4,6 +4,7 @@
  */
 
 import { wireAccount } from "./account.js";
+import { t } from "./i18n.js";
 import {
   autofill,
   isAutofillSupported,
@@ -31,10 +32,12 @@ import {
 // After these answers the link is gone (opened in another browser, it still works in the one that asked).
 const LINK_USED_UP = new Set(["invalid_link"]);
 
-const RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time.";
+const RECOVERED = t("You're signed in for now. Create a new passkey so you can sign in next time.");
 
-const PASSKEY_ADDED = "Passkey added. You can now sign in with it.";
-const PASSKEY_MADE = "Your browser created a passkey for you. Next time, sign in with it instead of your password.";
+const PASSKEY_ADDED = t("Passkey added. You can now sign in with it.");
+const PASSKEY_MADE = t(
+  "Your browser created a passkey for you. Next time, sign in with it instead of your password.",
+);
 
 // "Not now" on the passkey offer after a password sign-in: later password sign-ins in this browser go straight
 // on for this long (the account page still offers a passkey).
@@ -138,7 +141,7 @@ function wirePasswordSignin(form, passkeySignIn) {
 
   const continueWith = async (username) => {
     if (!username) {
-      showMessage("Enter your username to continue, or sign in with a passkey.", "error");
+      showMessage(t("Enter your username to continue, or sign in with a passkey."), "error");
       usernameInput.focus();
       return;
     }
@@ -198,7 +201,7 @@ function wirePasswordSignin(form, passkeySignIn) {
  * say what a passkey is and offer to create one, unless the person said "not now" lately.
  */
 async function offerPasskey() {
-  showMessage("You're signed in.", "success");
+  showMessage(t("You're signed in."), "success");
   const result = await upgrade();
   if (result.created) {
     goOn(PASSKEY_MADE);
@@ -292,8 +295,11 @@ function wireRecover() {
     setBusy(emailButton, false);
     // The same answer whether or not the address belongs to an account, like the server's.
     showMessage(
-      `If ${email} is the confirmed address of an account, a sign-in link is on its way. ` +
-        "Open it in this browser.",
+      t(
+        "If {email} is the confirmed address of an account, a sign-in link is on its way. " +
+          "Open it in this browser.",
+        { email },
+      ),
       "success",
     );
   });
@@ -303,7 +309,7 @@ function wireRecover() {
 function linkToken(button) {
   const token = new URLSearchParams(window.location.search).get("token");
   if (!token) {
-    showMessage("This page needs the full link from your email. Open the link exactly as it was sent.", "error");
+    showMessage(t("This page needs the full link from your email. Open the link exactly as it was sent."), "error");
     button.disabled = true;
   }
   return token;
@@ -328,7 +334,7 @@ function wireVerifyEmail() {
     }
     button.hidden = true;
     document.getElementById("next-step").hidden = false;
-    showMessage(`Your email address ${answer.email} is confirmed.`, "success");
+    showMessage(t("Your email address {email} is confirmed.", { email: answer.email }), "success");
   });
 }
 

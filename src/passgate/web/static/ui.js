@@ -6,89 +6,102 @@
  * carries in `<body data-rp-name="...">`: a site that runs Passgate under its own name shows only that name.
  */
 
+import { language, t, translated } from "./i18n.js";
+
 /** The site's name for sentences (always written mid-sentence, so the fallback reads well too). */
 export function siteName() {
-  return document.body?.dataset.rpName || "this site";
+  return document.body?.dataset.rpName || t("this site");
 }
 
 // Said before the browser's prompt: people new to passkeys do not expect their device to ask.
 export function beforePrompt() {
-  return (
+  return t(
     "Your device will ask you to confirm with your fingerprint, face, PIN or security key. " +
-    `Your biometrics stay on your device: ${siteName()} never sees them.`
+      "Your biometrics stay on your device: {site} never sees them.",
+    { site: siteName() },
   );
 }
 
 // Said before a step-up prompt, which otherwise appears out of nowhere in the middle of a change.
-export const STEP_UP_EXPLANATION =
+export const STEP_UP_EXPLANATION = t(
   "For your security, confirm it's you before this change: your device will ask for one of your passkeys " +
-  "(fingerprint, face, PIN or security key).";
+    "(fingerprint, face, PIN or security key).",
+);
 
 // Shown on the next page after a navigation, so "added" survives the reload that refreshes the list.
 const FLASH_KEY = "passgate:flash";
 
 const CANCELLED = {
-  signup: "Passkey creation was cancelled. Nothing was saved.",
+  signup: t("Passkey creation was cancelled. Nothing was saved."),
   // The browser says the same whether the prompt was closed or this device has no passkey for the account
   // (or no account has that username): name the likely causes, and the way on (the page adds links).
-  signin:
+  signin: t(
     "You are not signed in: the passkey prompt was closed, or this device has no passkey for this account. " +
-    "Try a passkey on another device, such as your phone, use a backup code, or create an account.",
-  add: "Adding a passkey was cancelled. Nothing was saved.",
-  remove: "Not confirmed, so the passkey was kept.",
-  codes: "Not confirmed, so no backup codes were created.",
-  email: "Not confirmed, so your email address was not changed.",
-  password: "Not confirmed, so your password was kept.",
+      "Try a passkey on another device, such as your phone, use a backup code, or create an account.",
+  ),
+  add: t("Adding a passkey was cancelled. Nothing was saved."),
+  remove: t("Not confirmed, so the passkey was kept."),
+  codes: t("Not confirmed, so no backup codes were created."),
+  email: t("Not confirmed, so your email address was not changed."),
+  password: t("Not confirmed, so your password was kept."),
 };
 
 const ALREADY_REGISTERED = {
-  signup: "This device already has a passkey for this site. Try signing in instead.",
-  add: "This device already has a passkey for your account. To add another, use a different device or security key.",
+  signup: t("This device already has a passkey for this site. Try signing in instead."),
+  add: t(
+    "This device already has a passkey for your account. To add another, use a different device or security key.",
+  ),
 };
 
 const SERVER_MESSAGES = {
-  username_taken: "That username is already taken. Choose another one, or sign in if it is yours.",
-  credential_exists: "This passkey is already registered.",
-  challenge_expired: "That took too long, so the request expired. Please try again.",
-  challenge_not_found: "That request is no longer valid. Please try again.",
-  unknown_credential:
+  username_taken: t("That username is already taken. Choose another one, or sign in if it is yours."),
+  credential_exists: t("This passkey is already registered."),
+  challenge_expired: t("That took too long, so the request expired. Please try again."),
+  challenge_not_found: t("That request is no longer valid. Please try again."),
+  unknown_credential: t(
     "This passkey is not registered here (it may have been removed). Try another passkey, or create an account.",
-  user_handle_mismatch: "This passkey does not belong to that account. Try another passkey.",
-  user_not_verified: "Your device did not confirm it is you (fingerprint, face or PIN). Please try again.",
-  not_signed_in: "Your session has ended. Please sign in again.",
-  forbidden: "You can only add passkeys to your own account.",
-  origin_not_allowed: () => `This page's address is not allowed to sign in to ${siteName()}.`,
-  step_up_required: "For your security, confirm it's you with a passkey first.",
-  last_passkey:
+  ),
+  user_handle_mismatch: t("This passkey does not belong to that account. Try another passkey."),
+  user_not_verified: t("Your device did not confirm it is you (fingerprint, face or PIN). Please try again."),
+  not_signed_in: t("Your session has ended. Please sign in again."),
+  forbidden: t("You can only add passkeys to your own account."),
+  origin_not_allowed: () => t("This page's address is not allowed to sign in to {site}.", { site: siteName() }),
+  step_up_required: t("For your security, confirm it's you with a passkey first."),
+  last_passkey: t(
     "This is your only passkey, so it can't be removed yet. First add another passkey, create backup codes " +
-    "or confirm an email address, so you can still get into your account.",
-  invalid_code: "That backup code did not work. Check the username and the code: each code works only once.",
-  invalid_link: "This link no longer works: it was used already or has expired. Ask for a new one.",
-  link_other_browser:
+      "or confirm an email address, so you can still get into your account.",
+  ),
+  invalid_code: t("That backup code did not work. Check the username and the code: each code works only once."),
+  invalid_link: t("This link no longer works: it was used already or has expired. Ask for a new one."),
+  link_other_browser: t(
     "This link works only in the browser where it was requested. Open it there, " +
-    "or ask for a new one from the browser you want to use.",
-  email_taken: "This email address is already confirmed for another account. Use another address.",
-  rate_limited: "Too many attempts. Please wait a few minutes, then try again.",
+      "or ask for a new one from the browser you want to use.",
+  ),
+  email_taken: t("This email address is already confirmed for another account. Use another address."),
+  rate_limited: t("Too many attempts. Please wait a few minutes, then try again."),
   // One answer for a wrong password, an unknown username and an account without a password: no hint which.
-  password_incorrect: "That username and password don't match.",
-  passwords_off: "Signing in with a password is no longer possible here. Sign in with a passkey.",
-  no_password: "Your account has no password any more.",
-  password_format_unknown:
+  password_incorrect: t("That username and password don't match."),
+  passwords_off: t("Signing in with a password is no longer possible here. Sign in with a passkey."),
+  no_password: t("Your account has no password any more."),
+  account_disabled: t("This account is disabled. Contact the site's support to enable it again."),
+  password_format_unknown: t(
     "This password can't be checked here. Sign in with a passkey, a backup code or an email link instead.",
+  ),
 };
 
 const GENERIC = {
-  not_allowed: "Your browser did not allow the passkey request. Check the address bar and try again.",
-  unsupported: "This browser cannot use passkeys. Try an up-to-date Chrome, Edge, Safari or Firefox.",
-  network_error: () => `Could not reach ${siteName()}. Check your connection and try again.`,
-  unknown: "Something went wrong with the passkey request. Please try again.",
+  not_allowed: t("Your browser did not allow the passkey request. Check the address bar and try again."),
+  unsupported: t("This browser cannot use passkeys. Try an up-to-date Chrome, Edge, Safari or Firefox."),
+  network_error: () => t("Could not reach {site}. Check your connection and try again.", { site: siteName() }),
+  unknown: t("Something went wrong with the passkey request. Please try again."),
+  refused: t("This was not accepted. Check what you entered, then try again."),
 };
 
 /** The sentence to show for a failure (`action`: signup, signin, add, remove, codes, email, ...). */
 export function describe(error, action) {
   switch (error?.code) {
     case "cancelled":
-      return CANCELLED[action] ?? "Not confirmed, so nothing was changed.";
+      return CANCELLED[action] ?? t("Not confirmed, so nothing was changed.");
     case "already_registered":
       return ALREADY_REGISTERED[action] ?? ALREADY_REGISTERED.add;
     case "server_error":
@@ -97,8 +110,12 @@ export function describe(error, action) {
         // message is written for developers, not for the person.
         return sentence(GENERIC.unknown);
       }
-      // invalid_request messages name the field ("username is required."), so they are worth showing.
-      return sentence(SERVER_MESSAGES[error.serverCode] ?? error.message ?? GENERIC.unknown);
+      // invalid_request messages name the field ("username is required."), so they are worth showing; the
+      // server writes them in English, so a page in another language says it in its own words instead.
+      if (Object.hasOwn(SERVER_MESSAGES, error.serverCode)) {
+        return sentence(SERVER_MESSAGES[error.serverCode]);
+      }
+      return translated() ? GENERIC.refused : (error.message ?? GENERIC.unknown);
     default:
       return sentence(GENERIC[error?.code] ?? GENERIC.unknown);
   }
@@ -143,9 +160,9 @@ export function showFlash() {
   }
 }
 
-/** The server writes times in UTC; show them in the person's own time zone and format. */
+/** The server writes times in UTC; show them in the person's own time zone, as the page's language writes them. */
 export function localizeTimes() {
-  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const format = new Intl.DateTimeFormat(language(), { dateStyle: "medium", timeStyle: "short" });
   for (const element of document.querySelectorAll("time[datetime]")) {
     const moment = new Date(element.dateTime);
     if (!Number.isNaN(moment.getTime())) {
