@@ -272,3 +272,14 @@ def passgate_cli(server: Server, config: Path, *arguments: str) -> subprocess.Co
     database = f"sqlite:///{server.database}"
     command = [sys.executable, "-m", "passgate", *arguments, "--config", str(config), "--database-url", database]
     return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120, check=False)
+
+
+async def test_oidcc_rp_initiated_logout_refuses_a_hint_before_anything_was_signed(provider: Server) -> None:
+    """A provider that has signed no token yet refuses a hint that is no token, or one with a key id it never had."""
+    unknown_kid = jwt.encode(
+        {"alg": "RS256", "kid": "never"}, {"iss": ORIGIN, "aud": "shop"}, RSAKey.generate_key(2048)
+    )
+    async with provider.client() as browser:
+        for hint in ("x", unknown_kid):
+            answer = await browser.get("/oauth2/logout", params={"id_token_hint": hint})
+            assert answer.status_code == 400 and "location" not in answer.headers
