@@ -28,7 +28,7 @@ from passgate.service import apps as app_passkeys
 from passgate.service import conformance as conformance_service
 from passgate.service import cors, housekeeping, mail_queue, webhooks
 from passgate.service.context import Context, RelyingParty, WebhookOptions, utcnow
-from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
+from passgate.service.mail import MailLook, Mailer, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
 from passgate.web import account_api, admin_api, api, app_api, conformance, health, hosts, oidc, pages, wellknown
@@ -87,15 +87,17 @@ def webhook_options(settings: Settings) -> WebhookOptions:
 
 
 def mailer(settings: Settings) -> Mailer:
+    look = MailLook(brand=settings.brand, base_url=settings.link_base)
     if not settings.smtp_host:
-        return OutboxMailer(directory=Path(settings.outbox_dir), sender=settings.mail_from)
+        return OutboxMailer(directory=Path(settings.outbox_dir), sender=settings.sender, look=look)
     return SmtpMailer(
         host=settings.smtp_host,
         port=settings.smtp_port,
         security=settings.smtp_security,
         username=settings.smtp_username,
         password=settings.smtp_password,
-        sender=settings.mail_from,
+        sender=settings.sender,
+        look=look,
     )
 
 
