@@ -16,6 +16,7 @@ from fastapi import Request
 
 from passgate.config import ConfigError, load_settings
 from passgate.testing import SoftwareAuthenticator
+from passgate.web.csp import content_security_policy
 from tests.mailbox import SmtpServer, text_of
 from tests.web.conftest import ORIGIN, Server, sign_up
 
@@ -257,3 +258,11 @@ async def test_the_favicon_is_a_key_in_the_brand_colour_or_the_configured_one(
 async def browser_get(server: Server, path: str) -> httpx.Response:
     async with server.client() as browser:
         return await browser.get(path)
+
+
+def test_a_page_whose_form_goes_elsewhere_keeps_the_brands_styles_and_images() -> None:
+    brand = settings_with(**BRAND).brand
+    policy = content_security_policy(brand, form_action="https://partner.example")
+    assert "form-action 'self' https://partner.example;" in policy
+    assert "style-src 'self' 'sha256-" in policy
+    assert "img-src 'self' data: https://cdn.acme.example;" in policy

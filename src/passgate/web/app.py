@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import logging
@@ -23,7 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 import passgate
 from passgate import i18n, logs, metrics
 from passgate.config import Settings
-from passgate.core.brand import Brand, asset_origin, css_properties
+from passgate.core.brand import Brand
 from passgate.core.errors import InvalidRequest, PasskeyError, RateLimited, StorageUnavailable
 from passgate.core.mds import GLOBALSIGN_ROOT_R3, MetadataCache
 from passgate.service import apps as app_passkeys
@@ -48,6 +47,7 @@ from passgate.web import (
     wellknown,
 )
 from passgate.web import metrics as metrics_web
+from passgate.web.csp import content_security_policy
 from passgate.web.errors import error_response, status_for
 from passgate.web.languages import templates_for
 from passgate.web.middleware import Cors, RequestLog, SecurityHeaders
@@ -59,26 +59,13 @@ STATIC = Path(__file__).with_name("static")
 # and its webhook worker the deliveries in flight (at least three webhook timeouts).
 MAIL_STOP_SECONDS = 15.0
 
-# No inline script anywhere: pages load ES modules from /static. The one inline style is the brand's colours
-# (core.brand.css_properties), allowed by its hash; a logo or favicon from elsewhere, by its origin.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'{styles}; img-src 'self' data:{images}; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(styles="", images=""),
+    "Content-Security-Policy": content_security_policy(Brand(name="")),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-
-
-def content_security_policy(brand: Brand) -> str:
-    css = css_properties(brand)
-    styles = f" 'sha256-{base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()}'" if css else ""
-    origins = sorted({origin for url in (brand.logo_url, brand.favicon_url) if (origin := asset_origin(url))})
-    return CONTENT_SECURITY_POLICY.format(styles=styles, images="".join(f" {origin}" for origin in origins))
 
 
 def relying_party(settings: Settings) -> RelyingParty:
