@@ -166,6 +166,7 @@ async def test_emails_carry_the_brand_and_never_passgate(make_server: Callable[.
     [link] = re.findall(r"http://localhost:8000/email/verify\?token=[\w-]+", text_of(message))
     assert f'href="{link}"' in html
     assert ">Acme Shop</p>" in html
+    assert "background:#fdf6ee;" in html
 
 
 def html_of(message: EmailMessage) -> str:
@@ -216,6 +217,13 @@ async def test_a_program_asking_for_a_page_path_gets_json(browser: httpx.AsyncCl
     response = await browser.get("/no/such/page", headers={"Accept": "application/json"})
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "message": "Not Found"}
+
+
+async def test_the_error_page_shows_who_is_signed_in(browser: httpx.AsyncClient) -> None:
+    await sign_up(browser, SoftwareAuthenticator(), "wile")
+    missing = await browser.get("/no/such/page", headers=PAGE)
+    assert missing.status_code == 404
+    assert '<a id="nav-user" href="/account">wile</a>' in missing.text
 
 
 async def test_a_failure_on_a_page_is_an_error_page_and_on_the_api_plain_text(server: Server) -> None:

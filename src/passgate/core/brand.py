@@ -17,6 +17,7 @@ _URL_UNSAFE = re.compile(r"[\s\"'<>\\()`]")
 
 DEFAULT_COLOR = "#2450c8"  # as style.css: the pages' own accent, when none is configured
 DEFAULT_TEXT_COLOR = "#ffffff"
+DEFAULT_BACKGROUND = "#f4f5f7"
 
 # The setting -> the custom property it sets, in the order the block writes them.
 PROPERTIES = {
@@ -71,6 +72,10 @@ class Brand:
     def accent(self) -> str:
         """The colour of buttons and links in emails (which have no dark mode to follow)."""
         return self.color if is_colour(self.color) else DEFAULT_COLOR
+
+    @property
+    def page_background(self) -> str:
+        return self.background if is_colour(self.background) else DEFAULT_BACKGROUND
 
     @property
     def accent_text(self) -> str:

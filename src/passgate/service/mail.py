@@ -59,8 +59,9 @@ def html_body(look: MailLook, subject: str, text: str) -> str:
     return "\n".join(
         [
             f'<!doctype html>\n<html><head><meta charset="utf-8"><title>{html.escape(subject)}</title></head>',
-            '<body style="margin:0;padding:24px;background:#f4f5f7;font-family:system-ui,-apple-system,Segoe UI,Roboto,'
-            'Arial,sans-serif;color:#1c1e21;font-size:16px;line-height:1.5">',
+            f'<body style="margin:0;padding:24px;background:{brand.page_background};'
+            "font-family:system-ui,-apple-system,Segoe UI,Roboto,Arial,sans-serif;color:#1c1e21;font-size:16px;"
+            'line-height:1.5">',
             '<div style="max-width:32rem;margin:0 auto;background:#ffffff;border-radius:10px;padding:24px;'
             f'border-top:4px solid {brand.accent}">',
             f'<p style="margin:0 0 24px;font-weight:700;font-size:18px;color:{brand.accent}">{logo}'

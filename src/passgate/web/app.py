@@ -202,15 +202,15 @@ def create_app(
     async def other_host(_request: Request, exc: hosts.OtherHost) -> Response:
         return RedirectResponse(exc.location, status_code=307)
 
-    def answer(request: Request, error: PasskeyError) -> Response:
+    async def answer(request: Request, error: PasskeyError) -> Response:
         if error_pages.wants_page(request):
             headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-            return error_pages.error_page(request, status_for(error), headers)
+            return await error_pages.error_page(request, status_for(error), headers)
         return error_response(error)
 
     @app.exception_handler(PasskeyError)
     async def passkey_error(request: Request, exc: PasskeyError) -> Response:
-        return answer(request, exc)
+        return await answer(request, exc)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(RedisError)
@@ -221,16 +221,16 @@ def create_app(
             raise exc  # a bug, not an outage: let it be a 500 with its traceback in the log
         # Connection refused, server shutting down, connection lost: the request changed nothing; retry later.
         log.warning("storage unavailable: %s", type(exc).__name__)
-        return answer(request, StorageUnavailable())
+        return await answer(request, StorageUnavailable())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return answer(request, InvalidRequest(str(exc.errors()[0].get("msg", "Invalid request."))))
+        return await answer(request, InvalidRequest(str(exc.errors()[0].get("msg", "Invalid request."))))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if error_pages.wants_page(request):
-            return error_pages.error_page(request, exc.status_code, dict(exc.headers or {}))
+            return await error_pages.error_page(request, exc.status_code, dict(exc.headers or {}))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
@@ -240,7 +240,7 @@ def create_app(
     async def server_error(request: Request, _exc: Exception) -> Response:
         # Starlette logs the exception and its traceback after this answer is sent.
         if error_pages.wants_page(request):
-            return error_pages.error_page(request, 500)
+            return await error_pages.error_page(request, 500)
         return PlainTextResponse("Internal Server Error", status_code=500)
 
     headers = {**SECURITY_HEADERS, "Content-Security-Policy": content_security_policy(settings.brand)}

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from passgate.i18n import N_
 from passgate.web import pages
+from passgate.web.context import signed_in
 
 # Paths whose answers are for programs: their errors stay JSON (or the protocol's own), even for a browser.
 API_PREFIXES = (
@@ -55,10 +56,19 @@ def wants_page(request: Request) -> bool:
     return not is_api_path(request.url.path) and "text/html" in request.headers.get("accept", "")
 
 
-def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> Response:
-    """The error page for `status`, in the request's language."""
+async def error_page(request: Request, status: int, headers: dict[str, str] | None = None) -> Response:
+    """The error page for `status`, in the request's language. Below 500 its header shows who is signed in, as
+    every page's does; a server error's does not look the session up (the storage may be what failed)."""
     title, explanation = WORDS.get(status) or WORDS[500 if status >= 500 else 400]
-    response = pages.render(request, "error.html", status=status, title=title, explanation=explanation)
+    current = await signed_in(request) if status < 500 else None
+    response = pages.render(
+        request,
+        "error.html",
+        user=current.user if current is not None else None,
+        status=status,
+        title=title,
+        explanation=explanation,
+    )
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
