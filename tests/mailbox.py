@@ -75,13 +75,20 @@ class Mailbox:
         """
         messages = await self.received(address, count=count)
         for message in reversed(messages):
-            if re.search(re.escape(path) + r"\?token=", message.get_content()):
+            if re.search(re.escape(path) + r"\?token=", text_of(message)):
                 return _link(message, path)
         raise AssertionError(f"no link to {path} in {len(messages)} message(s) to {address}")
 
 
+def text_of(message: EmailMessage) -> str:
+    """The message's plain text (beside it, the HTML alternative in the site's look)."""
+    part = message.get_body(("plain",))
+    assert part is not None, message
+    return str(part.get_content())
+
+
 def _link(message: EmailMessage, path: str) -> str:
-    body = message.get_content()
+    body = text_of(message)
     links = re.findall(r"https?://\S+" + re.escape(path) + r"\?token=[A-Za-z0-9_-]+", body)
     assert links, body
     return str(links[-1])

@@ -16,12 +16,14 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from email.utils import formataddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from passgate.core.brand import Brand, is_asset_url, is_colour
 from passgate.core.errors import InvalidClientMetadata
 from passgate.core.oidc_clients import (
     DEFAULT_SCOPES,
@@ -48,6 +50,15 @@ class Settings:
     port: int = 8000
     rp_id: str = "localhost"
     rp_name: str = "Passgate"
+    # The site's look (core.brand): a logo and favicon (https URLs or paths under /static), colours as #rgb or
+    # #rrggbb (empty: Passgate's own), and the small "powered by Passgate" line at the foot of the pages.
+    brand_logo_url: str = ""
+    brand_favicon_url: str = ""
+    brand_color: str = ""  # buttons and links
+    brand_text_color: str = ""  # text on brand_color
+    brand_color_dark: str = ""  # buttons and links in dark mode; empty: brand_color
+    brand_background: str = ""  # the page behind the card (light mode)
+    powered_by: bool = True
     default_language: str = "en"  # the pages' and emails' language when the request names none Passgate has
     origins: tuple[str, ...] = ()  # default: http://localhost:<port>
     database_url: str = "sqlite:///passgate.db"
@@ -75,7 +86,7 @@ class Settings:
     passwords: str = "off"
     smtp_username: str = ""
     smtp_password: str = ""
-    mail_from: str = "Passgate <passgate@localhost>"
+    mail_from: str = ""  # the sender; empty: "<rp_name> <noreply@<rp_id>>"
     outbox_dir: str = "outbox"
     mds_file: str = ""  # the verified FIDO metadata BLOB (written by `passgate mds refresh`); empty: no metadata
     mds_url: str = ""  # where the server refreshes the BLOB from, daily (e.g. https://mds3.fidoalliance.org/)
@@ -108,6 +119,23 @@ class Settings:
     webhook_timeout_seconds: int = 10  # to connect, and again to send and to read the answer
     # The waits between attempts (each drawn +-20% around its step); after the last, a delivery is given up.
     webhook_retry_seconds: tuple[float, ...] = RETRY_SECONDS
+
+    @property
+    def sender(self) -> str:
+        return self.mail_from or formataddr((self.rp_name, f"noreply@{self.rp_id}"))
+
+    @property
+    def brand(self) -> Brand:
+        return Brand(
+            name=self.rp_name,
+            logo_url=self.brand_logo_url,
+            favicon_url=self.brand_favicon_url,
+            color=self.brand_color,
+            text_color=self.brand_text_color,
+            color_dark=self.brand_color_dark,
+            background=self.brand_background,
+            powered_by=self.powered_by,
+        )
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
@@ -513,6 +541,23 @@ def validate(settings: Settings, *, serving: bool = True) -> None:
     if settings.max_body_bytes < 4096:
         raise ConfigError("max_body_bytes must be at least 4096.")
     _validate_operations(settings)
+    _validate_brand(settings)
+
+
+def _validate_brand(settings: Settings) -> None:
+    if not settings.rp_name.strip() or len(settings.rp_name) > 64 or not settings.rp_name.isprintable():
+        raise ConfigError("rp_name must be your site's name: 1 to 64 printable characters.")
+    for name in ("brand_logo_url", "brand_favicon_url"):
+        value = getattr(settings, name)
+        if value and (len(value) > 2048 or not is_asset_url(value)):
+            raise ConfigError(
+                f"{name} {value!r} must be an https:// URL or a path under /static (such as /static/logo.svg),"
+                " without spaces or quotes."
+            )
+    for name in ("brand_color", "brand_text_color", "brand_color_dark", "brand_background"):
+        value = getattr(settings, name)
+        if value and not is_colour(value):
+            raise ConfigError(f"{name} {value!r} must be a CSS colour written #rgb or #rrggbb, such as #2450c8.")
 
 
 def _validate_operations(settings: Settings) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from passgate.core.errors import PasskeyError
-from tests.browser.conftest import Clock, Server, Tab, serve_in_process
+from tests.browser.conftest import Clock, Server, Tab, open_tab, serve_in_process
 
 pytestmark = pytest.mark.browser
 
@@ -24,10 +24,100 @@ ACTIONS = ["signup", "signin", "add", "remove", "codes", "email", "recover", "li
 CLIENT_CODES = ["cancelled", "already_registered", "not_allowed", "unsupported", "network_error", "unknown"]
 
 
+# A site in its own colours and logo, with the "powered by" line turned off.
+LOOK = {
+    "rp_name": BRAND,
+    "brand_color": "#aa3300",
+    "brand_text_color": "#ffffff",
+    "brand_background": "#fdf6ee",
+    "brand_logo_url": "/static/passkey.svg",
+    "powered_by": False,
+}
+BRAND_RGB = "rgb(170, 51, 0)"
+BACKGROUND_RGB = "rgb(253, 246, 238)"
+
+# Every piece of text in the page a person could see or hear: text nodes (hidden ones too: a script may show
+# them), the title, and the attributes browsers show or read out. Scripts' and styles' code is not text.
+PAGE_WORDS = """
+() => {
+  const words = [document.title];
+  const walker = document.createTreeWalker(document.documentElement, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const parent = walker.currentNode.parentElement;
+    if (parent && !["SCRIPT", "STYLE"].includes(parent.tagName)) words.push(walker.currentNode.textContent);
+  }
+  for (const element of document.querySelectorAll("*")) {
+    for (const name of ["alt", "title", "aria-label", "placeholder", "value", "label", "content"]) {
+      if (element.hasAttribute(name)) words.push(element.getAttribute(name));
+    }
+  }
+  const messages = document.getElementById("passgate-messages");
+  if (messages) words.push(...Object.values(JSON.parse(messages.textContent)).flat());
+  return words.join(" ");
+}
+"""
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     with serve_in_process(tmp_path, Clock(), rp_name=BRAND) as running:
         yield running
+
+
+@pytest.fixture
+def branded(browser: Browser, tmp_path: Path) -> Iterator[Tab]:
+    with serve_in_process(tmp_path, Clock(), **LOOK) as running, open_tab(browser, running) as opened:
+        yield opened
+
+
+def button_colours(tab: Tab, selector: str) -> tuple[str, str]:
+    colours: list[str] = tab.page.eval_on_selector(
+        selector, "(e) => [getComputedStyle(e).backgroundColor, getComputedStyle(e).color]"
+    )
+    return colours[0], colours[1]
+
+
+def test_a_rebranded_site_shows_its_name_colours_and_logo_and_never_passgate(branded: Tab) -> None:
+    tab = branded
+    pages = {}
+    for path in ("/signin", "/signup", "/recover", "/signin?lang=de", "/signup?lang=ja"):
+        tab.goto(path)
+        pages[path] = tab.page.evaluate(PAGE_WORDS)
+        expect(tab.page.locator(".site-header .brand")).to_have_text(BRAND)
+        logo_width = tab.page.eval_on_selector(".brand-logo", "(img) => img.complete && img.naturalWidth")
+        assert logo_width, f"the logo did not load on {path}"  # allowed by the CSP, and there
+    tab.goto("/signup")
+    assert button_colours(tab, "#signup-button") == (BRAND_RGB, "rgb(255, 255, 255)")
+    assert tab.page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUND_RGB
+    tab.page.emulate_media(color_scheme="dark")  # no dark variant configured: the same colour in dark mode
+    assert button_colours(tab, "#signup-button") == (BRAND_RGB, "rgb(255, 255, 255)")
+    tab.page.emulate_media(color_scheme="light")
+
+    tab.page.fill("#username", "wile")
+    tab.page.click("#signup-button")
+    tab.wait_for_path("/account")
+    expect(tab.page.locator("#nav-user")).to_be_visible()
+    pages["/account"] = tab.page.evaluate(PAGE_WORDS)
+    tab.goto("/account?lang=fr")
+    pages["/account?lang=fr"] = tab.page.evaluate(PAGE_WORDS)
+    for path, words in pages.items():
+        assert BRAND in words, path
+        assert "passgate" not in words.lower(), path
+
+
+def test_a_missing_page_is_shown_in_the_sites_look(branded: Tab) -> None:
+    tab = branded
+    response = tab.page.goto(tab.server.url + "/no/such/page")
+    assert response is not None and response.status == 404
+    expect(tab.page.locator("h1")).to_have_text("Page not found")
+    expect(tab.page.locator(".site-header .brand")).to_have_text(BRAND)
+    assert tab.page.title() == f"Page not found · {BRAND}"
+    link_colour = tab.page.eval_on_selector("#error-home", "(a) => getComputedStyle(a).color")
+    assert link_colour == BRAND_RGB
+    assert tab.page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUND_RGB
+    assert "passgate" not in tab.page.evaluate(PAGE_WORDS).lower()
+    tab.page.click("#error-home")  # the way out leads to the site's start (sign-in, for a stranger)
+    tab.wait_for_path("/signin")
 
 
 def server_errors() -> list[dict[str, str]]:

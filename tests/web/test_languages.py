@@ -23,7 +23,7 @@ from passgate.service.email_links import LinkRequest
 from passgate.store.base import Event
 from passgate.testing import SoftwareAuthenticator
 from passgate.web import pages
-from tests.mailbox import SmtpServer
+from tests.mailbox import SmtpServer, text_of
 from tests.web.conftest import Server, sign_up
 from tests.web.test_oidc_consent import CLIENTS, start
 
@@ -291,7 +291,7 @@ async def test_emails_are_written_in_the_language_of_the_request_that_caused_the
         assert (await browser.post("/auth/email", json={"email": "amy@example.com"})).status_code == 202
         [confirmation] = await smtp.mailbox.received("amy@example.com")
         assert confirmation["Subject"] == "Acme: Bestätigen Sie Ihre E-Mail-Adresse"
-        assert "Der Link funktioniert einmal, 24 Stunden lang." in confirmation.get_content()
+        assert "Der Link funktioniert einmal, 24 Stunden lang." in text_of(confirmation)
         token = (await smtp.mailbox.newest_link("amy@example.com", "/email/verify")).split("token=")[1]
         assert (await browser.post("/auth/email/verify", json={"token": token})).status_code == 200
         codes = (await browser.post("/auth/recovery/codes")).json()["codes"]
@@ -303,7 +303,7 @@ async def test_emails_are_written_in_the_language_of_the_request_that_caused_the
         assert asked.status_code == 202
         link = (await smtp.mailbox.received("amy@example.com", count=2))[-1]
         assert link["Subject"] == "Acme: サインイン用リンク"
-        assert "このリンクは 15 分間、1 回だけ使えます。" in link.get_content()
+        assert "このリンクは 15 分間、1 回だけ使えます。" in text_of(link)
 
     async with server.client() as recovering:
         recovering.cookies.set("lang", "fr")
@@ -311,7 +311,7 @@ async def test_emails_are_written_in_the_language_of_the_request_that_caused_the
         assert (await recovering.post("/auth/recovery/codes/sign-in", json=body)).status_code == 200
         notice = (await smtp.mailbox.received("amy@example.com", count=3))[-1]
         assert notice["Subject"] == "Acme\u00a0: Un code de secours a été utilisé pour se connecter à votre compte"
-        assert notice.get_content().replace("\r\n", "\n").startswith("Bonjour amy,\n\nUn code de secours a été utilisé")
+        assert text_of(notice).replace("\r\n", "\n").startswith("Bonjour amy,\n\nUn code de secours a été utilisé")
 
 
 def test_a_sign_in_link_job_queued_before_languages_is_written_in_english() -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from passgate.service import mail_queue
 from passgate.store.base import Storage
 from passgate.testing import SoftwareAuthenticator
-from tests.mailbox import SmtpServer
+from tests.mailbox import SmtpServer, text_of
 from tests.web.conftest import ORIGIN, Server, sign_up
 
 
@@ -215,7 +215,7 @@ async def test_mail_to_an_unverified_address_carries_nothing_the_requester_chose
         assert created.status_code == 200
         assert (await browser.post("/auth/email", json={"email": "victim@example.com"})).status_code == 202
         [message] = await smtp.mailbox.received("victim@example.com")
-    text = message.get_content() + message["Subject"] + message["From"]
+    text = text_of(message) + message["Subject"] + message["From"]
     assert "/email/verify?token=" in text
     for chosen in (chosen_name, chosen_display, "evil.example", "prize"):
         assert chosen.casefold() not in text.casefold()

@@ -17,23 +17,38 @@ from fastapi.staticfiles import StaticFiles
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 import passgate
 from passgate import i18n, logs, metrics
 from passgate.config import Settings
-from passgate.core.errors import InvalidRequest, PasskeyError, StorageUnavailable
+from passgate.core.brand import Brand
+from passgate.core.errors import InvalidRequest, PasskeyError, RateLimited, StorageUnavailable
 from passgate.core.mds import GLOBALSIGN_ROOT_R3, MetadataCache
 from passgate.service import apps as app_passkeys
 from passgate.service import conformance as conformance_service
 from passgate.service import cors, housekeeping, mail_queue, webhooks
 from passgate.service.context import Context, RelyingParty, WebhookOptions, utcnow
-from passgate.service.mail import Mailer, OutboxMailer, SmtpMailer
+from passgate.service.mail import Mailer, MailLook, OutboxMailer, SmtpMailer
 from passgate.store.base import Storage
 from passgate.store.factory import open_storage
-from passgate.web import account_api, admin_api, api, app_api, conformance, health, hosts, oidc, pages, wellknown
+from passgate.web import (
+    account_api,
+    admin_api,
+    api,
+    app_api,
+    conformance,
+    error_pages,
+    favicon,
+    health,
+    hosts,
+    oidc,
+    pages,
+    wellknown,
+)
 from passgate.web import metrics as metrics_web
-from passgate.web.errors import error_response
+from passgate.web.csp import content_security_policy
+from passgate.web.errors import error_response, status_for
 from passgate.web.languages import templates_for
 from passgate.web.middleware import Cors, RequestLog, SecurityHeaders
 
@@ -44,12 +59,8 @@ STATIC = Path(__file__).with_name("static")
 # and its webhook worker the deliveries in flight (at least three webhook timeouts).
 MAIL_STOP_SECONDS = 15.0
 
-# No inline script anywhere: pages load ES modules from /static.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": content_security_policy(Brand(name="")),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -87,15 +98,17 @@ def webhook_options(settings: Settings) -> WebhookOptions:
 
 
 def mailer(settings: Settings) -> Mailer:
+    look = MailLook(brand=settings.brand, base_url=settings.link_base)
     if not settings.smtp_host:
-        return OutboxMailer(directory=Path(settings.outbox_dir), sender=settings.mail_from)
+        return OutboxMailer(directory=Path(settings.outbox_dir), sender=settings.sender, look=look)
     return SmtpMailer(
         host=settings.smtp_host,
         port=settings.smtp_port,
         security=settings.smtp_security,
         username=settings.smtp_username,
         password=settings.smtp_password,
-        sender=settings.mail_from,
+        sender=settings.sender,
+        look=look,
     )
 
 
@@ -182,39 +195,55 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics_web.router)
     app.include_router(pages.router, dependencies=[Depends(hosts.on_site_host)])
+    app.include_router(favicon.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(hosts.OtherHost)
     async def other_host(_request: Request, exc: hosts.OtherHost) -> Response:
         return RedirectResponse(exc.location, status_code=307)
 
+    async def answer(request: Request, error: PasskeyError) -> Response:
+        if error_pages.wants_page(request):
+            headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+            return await error_pages.error_page(request, status_for(error), headers)
+        return error_response(error)
+
     @app.exception_handler(PasskeyError)
-    async def passkey_error(_request: Request, exc: PasskeyError) -> Response:
-        return error_response(exc)
+    async def passkey_error(request: Request, exc: PasskeyError) -> Response:
+        return await answer(request, exc)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(RedisError)
     @app.exception_handler(OSError)
-    async def storage_unavailable(_request: Request, exc: Exception) -> Response:
+    async def storage_unavailable(request: Request, exc: Exception) -> Response:
         metrics.STORAGE_ERRORS.labels(type(exc).__name__).inc()
         if isinstance(exc, IntegrityError | DataError | ProgrammingError):
             raise exc  # a bug, not an outage: let it be a 500 with its traceback in the log
         # Connection refused, server shutting down, connection lost: the request changed nothing; retry later.
         log.warning("storage unavailable: %s", type(exc).__name__)
-        return error_response(StorageUnavailable())
+        return await answer(request, StorageUnavailable())
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
-        return error_response(InvalidRequest(str(exc.errors()[0].get("msg", "Invalid request."))))
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return await answer(request, InvalidRequest(str(exc.errors()[0].get("msg", "Invalid request."))))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if error_pages.wants_page(request):
+            return await error_pages.error_page(request, exc.status_code, dict(exc.headers or {}))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
 
-    headers = dict(SECURITY_HEADERS)
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, _exc: Exception) -> Response:
+        # Starlette logs the exception and its traceback after this answer is sent.
+        if error_pages.wants_page(request):
+            return await error_pages.error_page(request, 500)
+        return PlainTextResponse("Internal Server Error", status_code=500)
+
+    headers = {**SECURITY_HEADERS, "Content-Security-Policy": content_security_policy(settings.brand)}
     if settings.secure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     app.add_middleware(SecurityHeaders, headers=headers)

@@ -23,6 +23,7 @@ from passgate.service import consent, logout, oidc
 from passgate.service.sessions import SignedIn
 from passgate.web import pages
 from passgate.web.context import bearer_token, clear_session_cookie, client_of, ctx_of, settings_of, signed_in
+from passgate.web.csp import content_security_policy
 from passgate.web.errors import status_for
 from passgate.web.languages import language_of
 from passgate.web.requests import check_origin
@@ -110,19 +111,16 @@ async def _ask_consent(
         decision_field=CONSENT_DECISION,
         confirmation_field=CONSENT_CONFIRMATION,
     )
-    response.headers["Content-Security-Policy"] = _form_action_to(read.redirect_uri)
+    response.headers["Content-Security-Policy"] = _form_action_to(request, read.redirect_uri)
     return response
 
 
-def _form_action_to(uri: str) -> str:
+def _form_action_to(request: Request, uri: str) -> str:
     """The pages' Content-Security-Policy, its form-action letting a form's redirect go on to `uri`'s origin
     (browsers hold the redirect that answers a form to form-action too)."""
     target = urlsplit(uri)
     destination = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
-    return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-        f"base-uri 'none'; form-action 'self' {destination}; frame-ancestors 'none'"
-    )
+    return content_security_policy(settings_of(request).brand, form_action=destination)
 
 
 def _back_to_client(request: Request, answer: oidc.Redirect) -> Response:
@@ -347,7 +345,7 @@ def _ask_to_sign_out(
         confirmation=logout.confirmation(ctx_of(request), current) if current else "",
     )
     if read.post_logout_redirect_uri:
-        response.headers["Content-Security-Policy"] = _form_action_to(read.post_logout_redirect_uri)
+        response.headers["Content-Security-Policy"] = _form_action_to(request, read.post_logout_redirect_uri)
     return response
 
 

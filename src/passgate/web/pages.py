@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from passgate import i18n
+from passgate.core.brand import css_properties
 from passgate.core.encoding import b64url_encode
 from passgate.i18n import N_
 from passgate.service import account, consent, passwords, recovery
@@ -201,7 +202,9 @@ def render(request: Request, name: str, **context: Any) -> Response:
     """The page `name` in the request's language (see web.languages)."""
     context.setdefault("user", None)
     templates = templates_for(language_of(request))
-    response = templates.TemplateResponse(request, name, {"rp_name": settings_of(request).rp_name, **context})
+    settings = settings_of(request)
+    look = {"rp_name": settings.rp_name, "brand": settings.brand, "brand_css": css_properties(settings.brand)}
+    response = templates.TemplateResponse(request, name, {**look, **context})
     remember_choice(request, response)
     # The app's Referrer-Policy (same-origin) keeps the token of an emailed link from leaving the site. Not
     # no-referrer: with it, browsers send `Origin: null` on the page's POSTs, which the Origin check refuses.
