@@ -7,6 +7,10 @@ Scenarios (BENCH_SCENARIOS selects some):
   (6 % of OpenSSL's one-core P-256 verify rate) and at half the measured sign-in capacity.
 * ``pg-redis-2nodes``: two nodes (two processes, two ports) sharing PostgreSQL and Redis; virtual users are
   spread over both.
+* ``simplewebauthn``: side by side with a reference server (SimpleWebAuthn on Node, SQLite; bench/simplewebauthn):
+  the same closed-loop discoverable sign-ins (BENCH_REFERENCE_USERS users, BENCH_REFERENCE_CONCURRENCY
+  browsers) against a fresh SQLite Passgate node and against the reference server seeded with the same
+  passkeys, one after the other; Passgate's server CPU per ceremony is reported as a ratio to the reference's.
 * scale (BENCH_SCALE=1): PostgreSQL + Redis, two nodes, open-loop sign-ins at a fixed moderate rate with 1,000
   and then 1,000,000 stored credentials (fillers inserted with SQL; the users signing in registered over HTTP).
 
@@ -31,7 +35,7 @@ from types import FrameType
 
 from tests.services import PostgresServer, RedisServer, ServerFailed
 
-from bench import filler, references, report, servers
+from bench import filler, reference_server, references, report, servers
 from bench.browsers import Browser, open_browser
 from bench.ceremonies import Population, SignIn, SignUp
 from bench.load import Ceremony, LoadResult, closed_loop, open_loop
@@ -293,6 +297,34 @@ async def pg_scenario(bench: Bench) -> None:
         bench.pg_sign_in_rate = bench.report.rows[-1].rate
 
 
+async def side_by_side(bench: Bench) -> None:
+    """Passgate (SQLite, one process) and the SimpleWebAuthn reference server, driven identically: the same
+    users' passkeys, the same discoverable sign-in ceremony, the same closed loop. Both stay up during both
+    measurements (each idle while the other is measured)."""
+    settings = bench.settings
+    users, concurrency = settings.reference_users, settings.reference_concurrency
+    scenario = f"side by side, {users} users, {concurrency} concurrent"
+    database_url = f"sqlite:///{bench.workdir / 'side-by-side.db'}"
+    with contextlib.ExitStack() as local:
+        progress(f"{scenario}: starting Passgate, registering {users} users over HTTP")
+        passgate = servers.start_nodes(local, bench.workdir, "side-by-side", database_url)
+        registered = Population()
+        await register(bench, passgate.ports, registered, users)
+        population = Population(authenticators=registered.authenticators[:users])
+        progress(f"{scenario}: starting the SimpleWebAuthn reference server seeded with the same passkeys")
+        reference = reference_server.start(local, bench.workdir, "simplewebauthn", population.authenticators)
+        load_ = Load(users=concurrency, warmup=settings.warmup)
+        rows = []
+        for name, nodes in (("Passgate", passgate), ("SimpleWebAuthn", reference)):
+            taken = await sample(bench, nodes.ports, nodes.pids, SignIn(population), load_)
+            rows.append(_record(bench, row_of(scenario, f"sign-in, {name}", taken, with_db=False)))
+        ours, theirs = rows
+        if ours.server_cpu_ms and theirs.server_cpu_ms:
+            ours.cpu_vs_reference = ours.server_cpu_ms / theirs.server_cpu_ms
+            theirs.cpu_vs_reference = 1.0
+            progress(f"{scenario}: Passgate's server CPU per sign-in is {ours.cpu_vs_reference:.2f}x SimpleWebAuthn's")
+
+
 async def scale_run(bench: Bench) -> None:
     """Sign-in latency and CPU at a fixed rate with few, then a million, stored credentials (PostgreSQL)."""
     settings = bench.settings
@@ -345,6 +377,8 @@ async def run(bench: Bench) -> None:
             steps.append((name, lambda b: sqlite_scenario(b, 1)))
         elif name == "sqlite-w2":
             steps.append((name, lambda b: sqlite_scenario(b, 2)))
+        elif name == "simplewebauthn":
+            steps.append((name, side_by_side))
         else:
             steps.append((name, pg_scenario))
     if bench.settings.scale:
@@ -367,7 +401,7 @@ def evaluate_targets(rows: Report) -> None:
     if refs is None:
         return
     for row in rows.rows:
-        if row.phase == "sign-in" and row.cpu_verifies is not None:
+        if row.phase in ("sign-in", "sign-in, Passgate") and row.cpu_verifies is not None:
             met = row.cpu_verifies <= report.MAX_VERIFIES_PER_SIGN_IN
             rows.add_target(row, f"CPU/sign-in ({row.scenario})", "≤ 8 verifies", f"{row.cpu_verifies:.1f}", met)
     minimum = report.MIN_SIGN_IN_SHARE * refs.openssl_verify
