@@ -10,7 +10,8 @@ Scenarios (BENCH_SCENARIOS selects some):
 * ``simplewebauthn``: side by side with a reference server (SimpleWebAuthn on Node, SQLite; bench/simplewebauthn):
   the same closed-loop discoverable sign-ins (BENCH_REFERENCE_USERS users, BENCH_REFERENCE_CONCURRENCY
   browsers) against a fresh SQLite Passgate node and against the reference server seeded with the same
-  passkeys, one after the other; Passgate's server CPU per ceremony is reported as a ratio to the reference's.
+  passkeys, alternating for BENCH_REFERENCE_ROUNDS rounds; Passgate's server CPU per ceremony (over all rounds)
+  is reported as a ratio to the reference's.
 * scale (BENCH_SCALE=1): PostgreSQL + Redis, two nodes, open-loop sign-ins at a fixed moderate rate with 1,000
   and then 1,000,000 stored credentials (fillers inserted with SQL; the users signing in registered over HTTP).
 
@@ -299,7 +300,7 @@ async def pg_scenario(bench: Bench) -> None:
 
 async def side_by_side(bench: Bench) -> None:
     """Passgate (SQLite, one process) and the SimpleWebAuthn reference server, driven identically: the same
-    users' passkeys, the same discoverable sign-in ceremony, the same closed loop. Both stay up during both
+    users' passkeys, the same discoverable sign-in ceremony, the same closed loop. Both stay up during all
     measurements (each idle while the other is measured)."""
     settings = bench.settings
     users, concurrency = settings.reference_users, settings.reference_concurrency
@@ -314,15 +315,47 @@ async def side_by_side(bench: Bench) -> None:
         progress(f"{scenario}: starting the SimpleWebAuthn reference server seeded with the same passkeys")
         reference = reference_server.start(local, bench.workdir, "simplewebauthn", population.authenticators)
         load_ = Load(users=concurrency, warmup=settings.warmup)
-        rows = []
-        for name, nodes in (("Passgate", passgate), ("SimpleWebAuthn", reference)):
-            taken = await sample(bench, nodes.ports, nodes.pids, SignIn(population), load_)
-            rows.append(_record(bench, row_of(scenario, f"sign-in, {name}", taken, with_db=False)))
-        ours, theirs = rows
+        # Alternate the two, round after round, so that both see the same share of any other load on the machine.
+        taken: dict[str, list[Sample]] = {"Passgate": [], "SimpleWebAuthn": []}
+        for _ in range(settings.reference_rounds):
+            for name, nodes in (("Passgate", passgate), ("SimpleWebAuthn", reference)):
+                taken[name].append(await sample(bench, nodes.ports, nodes.pids, SignIn(population), load_))
+        ours, theirs = (
+            _record(bench, row_of(scenario, f"sign-in, {name}", merged(samples), with_db=False))
+            for name, samples in taken.items()
+        )
         if ours.server_cpu_ms and theirs.server_cpu_ms:
             ours.cpu_vs_reference = ours.server_cpu_ms / theirs.server_cpu_ms
             theirs.cpu_vs_reference = 1.0
-            progress(f"{scenario}: Passgate's server CPU per sign-in is {ours.cpu_vs_reference:.2f}x SimpleWebAuthn's")
+            by_round = ", ".join(
+                f"{(a.server_cpu / a.result.ok) / (b.server_cpu / b.result.ok):.2f}"
+                for a, b in zip(taken["Passgate"], taken["SimpleWebAuthn"], strict=True)
+                if a.result.ok and b.result.ok
+            )
+            ours.note = f"CPU ratio by round: {by_round}"
+            progress(
+                f"{scenario}: Passgate's server CPU per sign-in is {ours.cpu_vs_reference:.2f}x SimpleWebAuthn's "
+                f"(by round: {by_round})"
+            )
+
+
+def merged(samples: Sequence[Sample]) -> Sample:
+    """Several samples of one server as one: ceremonies, latencies, wall time and CPU summed."""
+    result = LoadResult()
+    for taken in samples:
+        result.ok += taken.result.ok
+        result.errors.update(taken.result.errors)
+        result.latencies.extend(taken.result.latencies)
+        result.elapsed += taken.result.elapsed
+    return Sample(
+        result=result,
+        server_cpu=sum(taken.server_cpu for taken in samples),
+        db_cpu=sum(taken.db_cpu for taken in samples),
+        generator_cpu=sum(taken.generator_cpu for taken in samples),
+        machine_cpu=sum(taken.machine_cpu for taken in samples),
+        processes=max(taken.processes for taken in samples),
+        attempts=sum(taken.attempts for taken in samples),
+    )
 
 
 async def scale_run(bench: Bench) -> None:

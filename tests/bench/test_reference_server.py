@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from bench.browsers import RawBrowser
 from bench.ceremonies import LOGIN_BEGIN, LOGIN_COMPLETE, CeremonyFailed, Population, SignIn
+from bench.load import LoadResult
+from bench.run import Sample, merged
 from bench.servers import Nodes
 from bench.settings import ORIGIN, RP_ID
 
@@ -86,3 +89,28 @@ def test_the_seed_holds_each_users_passkeys() -> None:
             "counter": 0,
         }
     ]
+
+
+def test_side_by_side_rounds_are_summed() -> None:
+    first = Sample(
+        result=LoadResult(ok=10, errors=Counter({"timeout": 1}), latencies=[0.1] * 10, elapsed=2.0),
+        server_cpu=0.5,
+        db_cpu=0.0,
+        generator_cpu=0.1,
+        machine_cpu=1.0,
+        processes=1,
+    )
+    second = Sample(
+        result=LoadResult(ok=30, latencies=[0.3] * 30, elapsed=2.0),
+        server_cpu=0.7,
+        db_cpu=0.0,
+        generator_cpu=0.2,
+        machine_cpu=1.5,
+        processes=1,
+        attempts=2,
+    )
+    total = merged([first, second])
+    assert (total.result.ok, total.result.elapsed, total.result.rate) == (40, 4.0, 10.0)
+    assert total.result.errors == Counter({"timeout": 1}) and len(total.result.latencies) == 40
+    assert (total.server_cpu, total.attempts) == (pytest.approx(1.2), 3)
+    assert total.result.percentile(0.5) == 0.3
