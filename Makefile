@@ -6,6 +6,8 @@ RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 # The Node relying party the tests run (openid-client), installed from its lock file.
 NODE_RP := tests/node/node_modules/.installed
+# The benchmark's reference server (SimpleWebAuthn on Node, better-sqlite3 built against the system's Node headers).
+BENCH_REFERENCE := bench/simplewebauthn/node_modules/.installed
 # The browser client's package (clients/js): TypeScript, to check its declarations.
 JS_CLIENT := clients/js/node_modules/.installed
 
@@ -26,11 +28,15 @@ $(NODE_RP): tests/node/package-lock.json
 	cd tests/node && npm ci --no-audit --no-fund --silent
 	touch $(NODE_RP)
 
+$(BENCH_REFERENCE): bench/simplewebauthn/package-lock.json
+	cd bench/simplewebauthn && npm_config_nodedir=/usr npm ci --no-audit --no-fund --silent
+	touch $(BENCH_REFERENCE)
+
 $(JS_CLIENT): clients/js/package-lock.json
 	cd clients/js && npm ci --no-audit --no-fund --silent
 	touch $(JS_CLIENT)
 
-install: $(DEV) $(NODE_RP) $(JS_CLIENT)
+install: $(DEV) $(NODE_RP) $(BENCH_REFERENCE) $(JS_CLIENT)
 
 system-deps:
 	@sh scripts/install-system-deps.sh
@@ -47,11 +53,11 @@ typecheck: $(DEV)
 	$(BIN)/mypy --strict examples/fastapi_app/main.py examples/flask_app/app.py examples/django_app/manage.py \
 		examples/django_app/example_site
 
-test: $(DEV) system-deps $(NODE_RP) $(JS_CLIENT) lint typecheck
+test: $(DEV) system-deps $(NODE_RP) $(BENCH_REFERENCE) $(JS_CLIENT) lint typecheck
 	$(BIN)/python -m pytest
 
 # Load benchmark (needs PostgreSQL 15 and redis-server: `make system-deps`); knobs: BENCH_* (see BENCHMARKS.md).
-bench: $(DEV)
+bench: $(DEV) $(BENCH_REFERENCE)
 	$(BIN)/python -m bench
 
 # The catalogs (src/passgate/locale): extract every message of the code, templates and browser client into the

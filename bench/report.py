@@ -50,6 +50,7 @@ class Row:
     cpu_verifies: float | None = None  # server CPU per ceremony in OpenSSL P-256 verifies
     vs_openssl: float | None = None  # rate / OpenSSL verifies per second
     vs_py_webauthn: float | None = None  # rate / py_webauthn verifies per second
+    cpu_vs_reference: float | None = None  # side by side: server CPU per ceremony / SimpleWebAuthn's
     targets: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -131,6 +132,7 @@ COLUMNS = (
     "other cores",
     "÷ openssl",
     "÷ py_webauthn",
+    "CPU ÷ SimpleWebAuthn",
     "targets",
 )
 
@@ -153,6 +155,7 @@ def _cells(row: Row) -> list[str]:
         _number(row.other_cores, 2),
         _percent(row.vs_openssl),
         _percent(row.vs_py_webauthn),
+        _number(row.cpu_vs_reference, 2),
         "; ".join(row.targets),
     ]
 
@@ -161,7 +164,7 @@ def table(report: Report) -> str:
     """The one table, Markdown-style (readable in a terminal, pasteable into BENCHMARKS.md)."""
     lines = [_cells(row) for row in report.rows]
     widths = [max(len(header), *(len(line[i]) for line in lines)) for i, header in enumerate(COLUMNS)]
-    numeric = set(range(2, 16))
+    numeric = set(range(2, 17))
 
     def render(cells: list[str] | tuple[str, ...]) -> str:
         padded = [

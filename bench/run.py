@@ -7,6 +7,11 @@ Scenarios (BENCH_SCENARIOS selects some):
   (6 % of OpenSSL's one-core P-256 verify rate) and at half the measured sign-in capacity.
 * ``pg-redis-2nodes``: two nodes (two processes, two ports) sharing PostgreSQL and Redis; virtual users are
   spread over both.
+* ``simplewebauthn``: side by side with a reference server (SimpleWebAuthn on Node, SQLite; bench/simplewebauthn):
+  the same closed-loop discoverable sign-ins (BENCH_REFERENCE_USERS users, BENCH_REFERENCE_CONCURRENCY
+  browsers) against a fresh SQLite Passgate node and against the reference server seeded with the same
+  passkeys, alternating for BENCH_REFERENCE_ROUNDS rounds; Passgate's server CPU per ceremony (over all rounds)
+  is reported as a ratio to the reference's.
 * scale (BENCH_SCALE=1): PostgreSQL + Redis, two nodes, open-loop sign-ins at a fixed moderate rate with 1,000
   and then 1,000,000 stored credentials (fillers inserted with SQL; the users signing in registered over HTTP).
 
@@ -31,7 +36,7 @@ from types import FrameType
 
 from tests.services import PostgresServer, RedisServer, ServerFailed
 
-from bench import filler, references, report, servers
+from bench import filler, reference_server, references, report, servers
 from bench.browsers import Browser, open_browser
 from bench.ceremonies import Population, SignIn, SignUp
 from bench.load import Ceremony, LoadResult, closed_loop, open_loop
@@ -293,6 +298,66 @@ async def pg_scenario(bench: Bench) -> None:
         bench.pg_sign_in_rate = bench.report.rows[-1].rate
 
 
+async def side_by_side(bench: Bench) -> None:
+    """Passgate (SQLite, one process) and the SimpleWebAuthn reference server, driven identically: the same
+    users' passkeys, the same discoverable sign-in ceremony, the same closed loop. Both stay up during all
+    measurements (each idle while the other is measured)."""
+    settings = bench.settings
+    users, concurrency = settings.reference_users, settings.reference_concurrency
+    scenario = f"side by side, {users} users, {concurrency} concurrent"
+    database_url = f"sqlite:///{bench.workdir / 'side-by-side.db'}"
+    with contextlib.ExitStack() as local:
+        progress(f"{scenario}: starting Passgate, registering {users} users over HTTP")
+        passgate = servers.start_nodes(local, bench.workdir, "side-by-side", database_url)
+        registered = Population()
+        await register(bench, passgate.ports, registered, users)
+        population = Population(authenticators=registered.authenticators[:users])
+        progress(f"{scenario}: starting the SimpleWebAuthn reference server seeded with the same passkeys")
+        reference = reference_server.start(local, bench.workdir, "simplewebauthn", population.authenticators)
+        load_ = Load(users=concurrency, warmup=settings.warmup)
+        # Alternate the two, round after round, so that both see the same share of any other load on the machine.
+        taken: dict[str, list[Sample]] = {"Passgate": [], "SimpleWebAuthn": []}
+        for _ in range(settings.reference_rounds):
+            for name, nodes in (("Passgate", passgate), ("SimpleWebAuthn", reference)):
+                taken[name].append(await sample(bench, nodes.ports, nodes.pids, SignIn(population), load_))
+        ours, theirs = (
+            _record(bench, row_of(scenario, f"sign-in, {name}", merged(samples), with_db=False))
+            for name, samples in taken.items()
+        )
+        if ours.server_cpu_ms and theirs.server_cpu_ms:
+            ours.cpu_vs_reference = ours.server_cpu_ms / theirs.server_cpu_ms
+            theirs.cpu_vs_reference = 1.0
+            by_round = ", ".join(
+                f"{(a.server_cpu / a.result.ok) / (b.server_cpu / b.result.ok):.2f}"
+                for a, b in zip(taken["Passgate"], taken["SimpleWebAuthn"], strict=True)
+                if a.result.ok and b.result.ok
+            )
+            ours.note = f"CPU ratio by round: {by_round}"
+            progress(
+                f"{scenario}: Passgate's server CPU per sign-in is {ours.cpu_vs_reference:.2f}x SimpleWebAuthn's "
+                f"(by round: {by_round})"
+            )
+
+
+def merged(samples: Sequence[Sample]) -> Sample:
+    """Several samples of one server as one: ceremonies, latencies, wall time and CPU summed."""
+    result = LoadResult()
+    for taken in samples:
+        result.ok += taken.result.ok
+        result.errors.update(taken.result.errors)
+        result.latencies.extend(taken.result.latencies)
+        result.elapsed += taken.result.elapsed
+    return Sample(
+        result=result,
+        server_cpu=sum(taken.server_cpu for taken in samples),
+        db_cpu=sum(taken.db_cpu for taken in samples),
+        generator_cpu=sum(taken.generator_cpu for taken in samples),
+        machine_cpu=sum(taken.machine_cpu for taken in samples),
+        processes=max(taken.processes for taken in samples),
+        attempts=sum(taken.attempts for taken in samples),
+    )
+
+
 async def scale_run(bench: Bench) -> None:
     """Sign-in latency and CPU at a fixed rate with few, then a million, stored credentials (PostgreSQL)."""
     settings = bench.settings
@@ -345,6 +410,8 @@ async def run(bench: Bench) -> None:
             steps.append((name, lambda b: sqlite_scenario(b, 1)))
         elif name == "sqlite-w2":
             steps.append((name, lambda b: sqlite_scenario(b, 2)))
+        elif name == "simplewebauthn":
+            steps.append((name, side_by_side))
         else:
             steps.append((name, pg_scenario))
     if bench.settings.scale:
@@ -367,7 +434,7 @@ def evaluate_targets(rows: Report) -> None:
     if refs is None:
         return
     for row in rows.rows:
-        if row.phase == "sign-in" and row.cpu_verifies is not None:
+        if row.phase in ("sign-in", "sign-in, Passgate") and row.cpu_verifies is not None:
             met = row.cpu_verifies <= report.MAX_VERIFIES_PER_SIGN_IN
             rows.add_target(row, f"CPU/sign-in ({row.scenario})", "≤ 8 verifies", f"{row.cpu_verifies:.1f}", met)
     minimum = report.MIN_SIGN_IN_SHARE * refs.openssl_verify

@@ -11,7 +11,7 @@ ORIGIN = "http://localhost:8000"
 RP_ID = "localhost"
 
 # All the scenarios, in the order they run; BENCH_SCENARIOS selects a comma-separated subset.
-SCENARIOS = ("sqlite-w1", "sqlite-w2", "pg-redis-2nodes")
+SCENARIOS = ("sqlite-w1", "sqlite-w2", "pg-redis-2nodes", "simplewebauthn")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +35,9 @@ class BenchSettings:
     scale_seconds: float = 20.0  # length of each scale measurement (more samples: its p99 is compared)
     scale_rate: float = 0.0  # fixed sign-in rate of the scale run; 0: half the measured PostgreSQL capacity
     scenarios: str = ",".join(SCENARIOS)
+    reference_users: int = 64  # side by side with SimpleWebAuthn: users (passkeys) signing in round robin
+    reference_concurrency: int = 16  # side by side with SimpleWebAuthn: concurrent virtual browsers (closed loop)
+    reference_rounds: int = 3  # side by side: measurements of each, alternating (summed in the rows)
     retries: int = 2  # repeat a measurement disturbed by other processes at most this many times
     noise: float = 0.3  # a measurement is disturbed when others' processes kept more than this many cores busy
     quiet_wait: float = 10.0  # before each measurement, wait up to this long for other processes to go quiet
@@ -81,6 +84,10 @@ def _validate(settings: BenchSettings) -> None:
         raise ValueError("BENCH_SECONDS must be between 0.5 and 600")
     if not 1 <= settings.users <= 1024 or not 1 <= settings.open_connections <= 1024:
         raise ValueError("BENCH_USERS and BENCH_OPEN_CONNECTIONS must be between 1 and 1024")
+    if not 1 <= settings.reference_users <= 100_000 or not 1 <= settings.reference_concurrency <= 1024:
+        raise ValueError("BENCH_REFERENCE_USERS and BENCH_REFERENCE_CONCURRENCY must be between 1 and 100000 / 1024")
+    if not 1 <= settings.reference_rounds <= 20:
+        raise ValueError("BENCH_REFERENCE_ROUNDS must be between 1 and 20")
     if settings.client not in ("raw", "httpx"):
         raise ValueError("BENCH_CLIENT must be 'raw' or 'httpx'")
     if settings.scale_genuine > settings.scale_small or settings.scale_small > settings.scale_credentials:
