@@ -178,8 +178,10 @@ def test_renaming_shows_the_nickname_as_text_and_the_display_name_reaches_the_au
     tab.page.click(f'[id="rename-{credential_id}"]')
     field = item.locator(".rename-input")
     expect(field).to_be_focused()
-    field.fill("x" * 80)
-    assert field.input_value() == "x" * 64  # maxlength: the server's limit
+    field.fill("x" * 80)  # over the server's limit: refused with a word, not cut
+    item.locator(".rename-save").click()
+    expect(tab.page.locator(f'[id="nickname-{credential_id}-error"]')).to_contain_text("80")
+    assert field.input_value() == "x" * 80
     field.fill("<b>Work</b> laptop")
     item.locator(".rename-save").click()
     expect(item.locator(".passkey-label")).to_have_text("<b>Work</b> laptop")

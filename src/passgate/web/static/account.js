@@ -30,6 +30,8 @@ import {
   STEP_UP_EXPLANATION,
   beforePrompt,
   ceremony,
+  checkedName,
+  clearFieldError,
   clearMessage,
   describe,
   localizeTimes,
@@ -182,11 +184,15 @@ function wirePasskey(item) {
   });
   renameForm.querySelector(".rename-cancel").addEventListener("click", () => {
     nicknameInput.value = nickname;
+    clearFieldError(nicknameInput);
     renameForm.hidden = true;
   });
   renameForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const wanted = nicknameInput.value.trim();
+    const wanted = checkedName(nicknameInput);
+    if (wanted === null) {
+      return;
+    }
     setBusy(saveButton, true);
     try {
       await renamePasskey(credentialId, wanted);
@@ -271,7 +277,10 @@ function wireDisplayName() {
   const button = document.getElementById("display-name-save");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const displayName = input.value.trim();
+    const displayName = checkedName(input);
+    if (displayName === null) {
+      return;
+    }
     setBusy(button, true);
     let answer;
     try {

@@ -21,6 +21,7 @@ import {
 } from "./passgate.js";
 import {
   ceremony,
+  checkedName,
   clearMessage,
   describe,
   navigateWithMessage,
@@ -67,8 +68,11 @@ function wireSignup() {
   }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const username = document.getElementById("username").value.trim();
-    const displayName = document.getElementById("display-name").value.trim();
+    const username = checkedName(document.getElementById("username"));
+    const displayName = username === null ? null : checkedName(document.getElementById("display-name"));
+    if (displayName === null) {
+      return;
+    }
     ceremony(button, "signup", () => register({ username, displayName: displayName || username }), goOn);
   });
 }

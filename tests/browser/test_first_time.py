@@ -1,0 +1,128 @@
+"""What a person new to passkeys meets on the pages, in a real browser at a phone's width (320 px): errors beside
+what caused them, names over the limit refused with a word, long names that wrap without widening the page.
+
+One browser, few tests, several checks each: the server runs in this process (serve_in_process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.conftest import Clock, Server, Tab, serve_in_process, sign_up
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path("/tmp")
+PHONE = {"width": 320, "height": 568}
+LONG = "W" * 64  # the longest name the server accepts, with no place to break it
+TOO_LONG = "n" * 70
+USERNAME_TAKEN = "That username is already taken. Choose another one, or sign in if it is yours."
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with serve_in_process(tmp_path, Clock()) as running:
+        yield running
+
+
+def in_view(page: Page, element: Locator) -> bool:
+    """Whether all of `element` is inside the viewport, as it is scrolled now."""
+    box = element.bounding_box()
+    assert box is not None, "the element is not shown"
+    return bool(box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"] and box["x"] + box["width"] <= 320)
+
+
+def page_width(page: Page) -> int:
+    width: int = page.evaluate("document.documentElement.scrollWidth")
+    return width
+
+
+def share_of_row(element: Locator) -> float:
+    """How much of its list row's width `element` takes: a name squeezed beside its badge breaks a letter a line."""
+    share: float = element.evaluate(
+        "e => e.getBoundingClientRect().width / e.closest('li, header').getBoundingClientRect().width"
+    )
+    return share
+
+
+def test_errors_sit_beside_their_cause_are_announced_and_dismissible(tab: Tab) -> None:
+    tab.page.set_viewport_size(PHONE)
+    sign_up(tab, "ada", "Ada")
+    tab.context.clear_cookies()
+    tab.forget_calls()
+
+    tab.goto("/signup")
+    username = tab.page.locator("#username")
+    # Over the limit: said under the field, in the page's words, nothing sent (no passkey prompt).
+    username.fill(TOO_LONG)
+    tab.page.click("#signup-button")
+    error = tab.page.locator("#username-error")
+    expect(error).to_have_text("This is 70 characters long: use at most 64.")
+    expect(error).to_have_attribute("role", "alert")
+    expect(username).to_have_attribute("aria-describedby", "username-error")
+    expect(username).to_have_attribute("aria-invalid", "true")
+    expect(username).to_be_focused()
+    assert username.input_value() == TOO_LONG  # refused, not cut
+    assert in_view(tab.page, error)
+    assert tab.calls("called", method="create") == []
+    # Its button closes it and unlinks the field.
+    error.get_by_role("button", name="Dismiss").click()
+    expect(error).to_have_count(0)
+    assert username.get_attribute("aria-describedby") is None
+    assert username.get_attribute("aria-invalid") is None
+    # Changing the field takes it away too.
+    tab.page.click("#signup-button")
+    expect(error).to_be_visible()
+    username.fill("ada")
+    expect(error).to_have_count(0)
+
+    # A refusal from the server: its sentence under the button, in view on the phone, announced, dismissible.
+    tab.page.click("#signup-button")
+    message = tab.page.locator("#message")
+    expect(message).to_have_text(USERNAME_TAKEN)
+    expect(message).to_have_attribute("aria-live", "assertive")
+    assert in_view(tab.page, message)
+    message.get_by_role("button", name="Dismiss").click()
+    expect(message).to_have_text("")
+    expect(message).to_be_hidden()
+
+    # The display name over the limit on the account page: refused beside the field, the old name kept.
+    tab.page.fill("#username", "grace")
+    tab.page.click("#signup-button")
+    tab.wait_for_path("/account")
+    field = tab.page.locator("#display-name-input")
+    field.fill(TOO_LONG)
+    tab.page.click("#display-name-save")
+    expect(tab.page.locator("#display-name-input-error")).to_have_text("This is 70 characters long: use at most 64.")
+    expect(field).to_have_attribute("aria-describedby", "display-name-hint display-name-input-error")
+    assert tab.session()["user"]["displayName"] == "grace"
+
+
+def test_64_character_names_wrap_without_widening_the_page(tab: Tab) -> None:
+    tab.page.set_viewport_size(PHONE)
+    sign_up(tab, LONG, LONG)
+    [credential_id] = tab.authenticator.credential_ids()
+    tab.page.click(f'[id="rename-{credential_id}"]')
+    tab.page.fill(f'[id="nickname-{credential_id}"]', LONG)
+    tab.page.click(".rename-save")
+    label = tab.page.locator(".passkey-label")
+    expect(label).to_have_text(LONG)
+    # The success message names it; the header, the identity line and the list show it.
+    expect(tab.page.locator("#message")).to_contain_text(LONG)
+    expect(tab.page.locator("#nav-user")).to_have_text(LONG)
+    assert page_width(tab.page) <= PHONE["width"]
+    # Broken where the row ends, not a letter a line.
+    assert share_of_row(label) >= 0.6
+    assert share_of_row(tab.page.locator("#nav-user")) >= 0.6
+    tab.page.screenshot(path=str(SCREENSHOTS / "first-time-long-names.png"), full_page=True)
+
+    tab.page.reload()
+    assert page_width(tab.page) <= PHONE["width"]
+    assert share_of_row(tab.page.locator(".passkey-label")) >= 0.6
+    for path in ("/signup", "/signin", "/recover"):
+        tab.goto(path)
+        assert page_width(tab.page) <= PHONE["width"], path
