@@ -1,5 +1,6 @@
 """What a person new to passkeys meets on the pages, in a real browser at a phone's width (320 px): errors beside
-what caused them, names over the limit refused with a word, long names that wrap without widening the page.
+what caused them, names over the limit refused with a word, long names that wrap without widening the page, the
+first passkey prompt explained before the click.
 
 One browser, few tests, several checks each: the server runs in this process (serve_in_process).
 """
@@ -20,6 +21,10 @@ SCREENSHOTS = Path("/tmp")
 PHONE = {"width": 320, "height": 568}
 LONG = "W" * 64  # the longest name the server accepts, with no place to break it
 TOO_LONG = "n" * 70
+BEFORE_PROMPT = (
+    "Your device will ask you to confirm with your fingerprint, face, PIN or security key. "
+    "Your biometrics stay on your device: Passgate never sees them."
+)
 USERNAME_TAKEN = "That username is already taken. Choose another one, or sign in if it is yours."
 
 
@@ -126,3 +131,27 @@ def test_64_character_names_wrap_without_widening_the_page(tab: Tab) -> None:
     for path in ("/signup", "/signin", "/recover"):
         tab.goto(path)
         assert page_width(tab.page) <= PHONE["width"], path
+
+
+def test_the_first_passkey_prompt_is_explained_before_the_click(tab: Tab) -> None:
+    tab.goto("/signup")
+    button = tab.page.locator("#signup-button")
+    explanation = tab.page.locator("#before-prompt")
+    # Before anything is pressed: the explanation is in view beside the button, which it describes.
+    expect(explanation).to_have_text(BEFORE_PROMPT)
+    expect(explanation).to_be_in_viewport()
+    expect(button).to_have_text("Create a passkey")
+    expect(button).to_have_accessible_description(BEFORE_PROMPT)
+    # The passkey icon on the buttons that ask for one, drawn in the button's text colour.
+    assert passkey_icon(button)
+    tab.goto("/signin")
+    assert passkey_icon(tab.page.locator("#signin-button"))
+
+    sign_up(tab, "ada", "Ada")
+    assert passkey_icon(tab.page.locator("#add-passkey"))
+    assert not passkey_icon(tab.page.locator("#signout-button"))
+
+
+def passkey_icon(button: Locator) -> bool:
+    icon: bool = button.evaluate("b => getComputedStyle(b, '::before').maskImage.includes('/static/passkey.svg')")
+    return icon

@@ -257,7 +257,12 @@ export function localizeTimes() {
  */
 export async function ceremony(button, action, run, onSuccess) {
   setBusy(button, true);
-  showMessage(beforePrompt(), "info");
+  // A page that explains the prompt beside its button (sign-up) has said it before the click already.
+  if (document.getElementById("before-prompt") === null) {
+    showMessage(beforePrompt(), "info");
+  } else {
+    clearMessage();
+  }
   try {
     await run();
   } catch (error) {
