@@ -39,7 +39,9 @@ LAST_PASSKEY = (
 INVALID_CODE = "That backup code did not work. Check the username and the code: each code works only once."
 REMOVAL_NOT_CONFIRMED = "Not confirmed, so the passkey was kept."
 RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time."
-PASSKEY_ADDED = "Passkey added. You can now sign in with it."
+# Said on the account page once a passkey is added there, opening its name field (the test authenticators' AAGUIDs
+# name no provider).
+PASSKEY_ADDED = "Passkey added. Give it a name you will recognize, such as the device it is on."
 UNKNOWN_AT_SIGN_IN = (
     "This passkey is not registered here (it may have been removed). Try another passkey, or create an account."
 )

@@ -1,6 +1,6 @@
 """What a person new to passkeys meets on the pages, in a real browser at a phone's width (320 px): errors beside
 what caused them, names over the limit refused with a word, long names that wrap without widening the page, the
-first passkey prompt explained before the click.
+first passkey prompt explained before the click, a new passkey offered a name and shown with where it was made.
 
 One browser, few tests, several checks each: the server runs in this process (serve_in_process).
 """
@@ -25,6 +25,7 @@ BEFORE_PROMPT = (
     "Your device will ask you to confirm with your fingerprint, face, PIN or security key. "
     "Your biometrics stay on your device: Passgate never sees them."
 )
+NAME_IT = "Passkey added. Give it a name you will recognize, such as the device it is on."
 USERNAME_TAKEN = "That username is already taken. Choose another one, or sign in if it is yours."
 
 
@@ -155,3 +156,34 @@ def test_the_first_passkey_prompt_is_explained_before_the_click(tab: Tab) -> Non
 def passkey_icon(button: Locator) -> bool:
     icon: bool = button.evaluate("b => getComputedStyle(b, '::before').maskImage.includes('/static/passkey.svg')")
     return icon
+
+
+def test_a_new_passkey_is_offered_a_name_and_shows_where_it_was_made(tab: Tab) -> None:
+    sign_up(tab, "ada", "Ada")
+    [first] = tab.authenticator.credential_ids()
+    item = tab.page.locator(f'#passkeys li.passkey[data-credential-id="{first}"]')
+    # Right after sign-up: the confirmation, and the new passkey's name field open and focused.
+    expect(tab.page.locator("#message")).to_have_text(NAME_IT)
+    name = item.locator(".rename-input")
+    expect(name).to_be_focused()
+    name.fill("Work laptop")
+    name.press("Enter")
+    expect(item.locator(".passkey-label")).to_have_text("Work laptop")
+    # Where it was made (this browser's User-Agent at creation), and that this browser signed in with it.
+    expect(item.locator(".created-in")).to_have_text("Chrome on Linux")
+    expect(item.locator(".used-here")).to_have_text("Signed in here")
+
+    # A second one, from the account page: offered a name too; only the first one signed this browser in.
+    security_key = tab.add_security_key()
+    tab.authenticator.remove()
+    tab.page.click("#add-passkey")
+    [second] = security_key.credential_ids()
+    added = tab.page.locator(f'#passkeys li.passkey[data-credential-id="{second}"]')
+    expect(added.locator(".rename-input")).to_be_focused()
+    expect(tab.page.locator("#message")).to_have_text(NAME_IT)
+    expect(added.locator(".created-in")).to_have_text("Chrome on Linux")
+    expect(added.locator(".used-here")).to_have_count(0)
+    expect(item.locator(".used-here")).to_have_count(1)
+    # The offer is made once: a reload leaves the field closed.
+    tab.page.reload()
+    expect(added.locator(".rename-form")).to_be_hidden()

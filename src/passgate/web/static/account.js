@@ -38,8 +38,10 @@ import {
   navigateWithMessage,
   refuseWithoutWebAuthn,
   setBusy,
+  rememberNewPasskey,
   showFlash,
   showMessage,
+  takeNewPasskey,
 } from "./ui.js";
 
 export function wireAccount() {
@@ -52,6 +54,7 @@ export function wireAccount() {
   for (const item of document.querySelectorAll("#passkeys li.passkey")) {
     wirePasskey(item);
   }
+  offerToName(takeNewPasskey());
   wirePassword();
   wireDisplayName();
   wireBackupCodes();
@@ -117,7 +120,10 @@ function wireAddPasskey() {
         button,
         "add",
         () => confirmingIfNeeded(() => register(), { creates: true }),
-        () => navigateWithMessage("/account", t("Passkey added. You can now sign in with it.")),
+        (answer) => {
+          rememberNewPasskey(answer);
+          navigateWithMessage("/account", t("Passkey added. You can now sign in with it."));
+        },
       );
     });
   }
@@ -247,6 +253,22 @@ function wirePasskey(item) {
       showNoPasskeyBanner();
     }
   });
+}
+
+/** Right after a passkey is created: say which provider holds it, and open its name field. */
+function offerToName(credentialId) {
+  const item = credentialId && document.querySelector(`#passkeys li.passkey[data-credential-id="${credentialId}"]`);
+  if (!item) {
+    return;
+  }
+  const provider = item.dataset.provider;
+  showMessage(
+    provider
+      ? t("Passkey added in {provider}. Give it a name you will recognize, or keep this one.", { provider })
+      : t("Passkey added. Give it a name you will recognize, such as the device it is on."),
+    "success",
+  );
+  item.querySelector(".rename").click();
 }
 
 /** Remove password: needs a passkey confirmation (a password session always asks for one), then it is gone. */

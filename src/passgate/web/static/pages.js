@@ -26,6 +26,7 @@ import {
   describe,
   navigateWithMessage,
   refuseWithoutWebAuthn,
+  rememberNewPasskey,
   setBusy,
   showMessage,
 } from "./ui.js";
@@ -73,7 +74,15 @@ function wireSignup() {
     if (displayName === null) {
       return;
     }
-    ceremony(button, "signup", () => register({ username, displayName: displayName || username }), goOn);
+    ceremony(
+      button,
+      "signup",
+      () => register({ username, displayName: displayName || username }),
+      (answer) => {
+        rememberNewPasskey(answer);
+        goOn();
+      },
+    );
   });
 }
 
@@ -89,7 +98,7 @@ function wireSignin() {
   const passkeySignIn = async () => {
     help.hidden = true;
     const username = document.getElementById("username").value.trim();
-    const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goOn);
+    const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), () => goOn());
     if (failure !== null) {
       // Closed prompt, or no passkey here for the account: the browser does not say which.
       help.hidden = failure.code !== "cancelled";
@@ -224,7 +233,17 @@ async function offerPasskey() {
   const create = document.getElementById("upgrade-create");
   step.hidden = false;
   create.focus();
-  create.addEventListener("click", () => ceremony(create, "add", () => register(), () => goOn(PASSKEY_ADDED)));
+  create.addEventListener("click", () =>
+    ceremony(
+      create,
+      "add",
+      () => register(),
+      (answer) => {
+        rememberNewPasskey(answer);
+        goOn(PASSKEY_ADDED);
+      },
+    ),
+  );
   document.getElementById("upgrade-later").addEventListener("click", () => {
     rememberUpgradeLater();
     goOn();

@@ -263,15 +263,33 @@ export async function ceremony(button, action, run, onSuccess) {
   } else {
     clearMessage();
   }
+  let result;
   try {
-    await run();
+    result = await run();
   } catch (error) {
     showMessage(describe(error, action), "error");
     setBusy(button, false);
     return error;
   }
-  onSuccess();
+  onSuccess(result);
   return null;
+}
+
+// The passkey just created, so the account page asks for a name for it once it has loaded.
+const NEW_PASSKEY_KEY = "passgate:new-passkey";
+
+/** Remembers the passkey a registration's answer (`{credentialId}`) names, for takeNewPasskey on /account. */
+export function rememberNewPasskey(answer) {
+  if (answer?.credentialId) {
+    window.sessionStorage.setItem(NEW_PASSKEY_KEY, answer.credentialId);
+  }
+}
+
+/** The id rememberNewPasskey left, once; null when there is none. */
+export function takeNewPasskey() {
+  const id = window.sessionStorage.getItem(NEW_PASSKEY_KEY);
+  window.sessionStorage.removeItem(NEW_PASSKEY_KEY);
+  return id;
 }
 
 /** Disables `buttons` and says why when the browser has no WebAuthn; returns whether it did. */
