@@ -30,8 +30,13 @@ USERNAME_TAKEN = "That username is already taken. Choose another one, or sign in
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with serve_in_process(tmp_path, Clock()) as running:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def server(tmp_path: Path, clock: Clock) -> Iterator[Server]:
+    with serve_in_process(tmp_path, clock) as running:
         yield running
 
 
@@ -187,3 +192,27 @@ def test_a_new_passkey_is_offered_a_name_and_shows_where_it_was_made(tab: Tab) -
     # The offer is made once: a reload leaves the field closed.
     tab.page.reload()
     expect(added.locator(".rename-form")).to_be_hidden()
+
+
+def test_the_activity_keeps_a_removed_passkeys_name_and_a_routine_step_up_is_no_failure(tab: Tab, clock: Clock) -> None:
+    sign_up(tab, "ada", "Ada")
+    [first] = tab.authenticator.credential_ids()
+    security_key = tab.add_security_key()
+    tab.page.click("#add-passkey")
+    [second] = security_key.credential_ids()
+    added = tab.page.locator(f'#passkeys li.passkey[data-credential-id="{second}"]')
+    added.locator(".rename-input").fill("Blue key")
+    added.locator(".rename-input").press("Enter")
+    expect(added.locator(".passkey-label")).to_have_text("Blue key")
+
+    # Past the step-up window: removing asks for a passkey first (the server refuses the first try).
+    clock.advance(minutes=10)
+    added.locator("button.remove").click()
+    added.locator(".confirm-remove").click()
+    expect(added).to_have_count(0)
+    tab.page.reload()
+    activity = tab.page.locator("#activity li.event")
+    expect(activity.first.locator(".event-text")).to_have_text("Removed a passkey (Blue key)")
+    expect(activity.filter(has_text="Asked you to confirm it was you with a passkey")).to_have_count(1)
+    expect(tab.page.locator("#activity li.failed")).to_have_count(0)
+    assert first in tab.authenticator.credential_ids()

@@ -198,8 +198,13 @@ def activity_view(event: Event, labels: dict[str, str], language: str) -> Activi
         success = _("Your browser created a passkey after a password sign-in")
     failed = event.outcome == "failure"
     text = failure if failed else success
+    routine = failed and event.reason == "step_up_required"
+    if routine:
+        # The first try of a change that needs a fresh passkey: the confirmation follows, nothing went wrong.
+        failed, text = False, _("Asked you to confirm it was you with a passkey")
     label = labels.get(b64url_encode(event.credential_id)) if event.credential_id else None
-    if label and label not in (account.GENERIC_PROVIDER, _("Passkey")) and event.type in PASSKEY_EVENTS:
+    label = label or event.detail.get("name")  # a removed passkey's name, kept in its removal
+    if not routine and label and label not in (account.GENERIC_PROVIDER, _("Passkey")) and event.type in PASSKEY_EVENTS:
         text = _("%(event)s (%(passkey)s)") % {"event": text, "passkey": label}
     if failed and event.reason:
         reason = _(REASON_WORDS[event.reason]) if event.reason in REASON_WORDS else event.reason.replace("_", " ")
