@@ -26,6 +26,7 @@ from passgate.web.languages import language_of, remember_choice, templates_for
 router = APIRouter(include_in_schema=False)
 
 ACTIVITY_SHOWN = 20
+ACTIVITY_MORE = 200  # after "Show more"
 # Where the account's passkeys were created: the latest creations are looked up (an account has a handful).
 PASSKEYS_LOOKED_UP = 100
 SECURITY_KEY_TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card"})
@@ -341,7 +342,8 @@ async def account_page(request: Request) -> Response:
         for p in await account.passkeys(ctx, user.id)
     ]
     labels = {p.id: p.label for p in passkeys}
-    events = await ctx.storage.events.list(user_id=user.id, limit=ACTIVITY_SHOWN)
+    shown = ACTIVITY_MORE if request.query_params.get("activity") == "more" else ACTIVITY_SHOWN
+    events = await ctx.storage.events.list(user_id=user.id, limit=shown + 1)  # one more: is there more to show?
     recovering = current.session.kind == "recovery"
     # The password section: while passwords sign in, for an account that still has one.
     has_password = ctx.rp.passwords == "migrate" and await passwords.has_password(ctx, user.id)
@@ -357,7 +359,8 @@ async def account_page(request: Request) -> Response:
         codes_remaining=await recovery.codes_remaining(ctx, user.id),
         email=user.email,
         email_verified=user.email_verified_at is not None,
-        activity=[activity_view(e, labels, language) for e in events],
+        activity=[activity_view(e, labels, language) for e in events[:shown]],
+        more_activity=len(events) > shown,
         connected_apps=[
             connected_app_view(app, ctx.rp.rp_name, language) for app in await consent.connected_apps(ctx, user.id)
         ],
