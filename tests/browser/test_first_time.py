@@ -218,3 +218,34 @@ def test_the_activity_keeps_a_removed_passkeys_name_and_a_routine_step_up_is_no_
     expect(activity.filter(has_text="Asked you to confirm it was you with a passkey")).to_have_count(1)
     expect(tab.page.locator("#activity li.failed")).to_have_count(0)
     assert first in tab.authenticator.credential_ids()
+
+
+def test_backup_codes_are_replaced_only_when_confirmed_and_can_be_downloaded(tab: Tab) -> None:
+    sign_up(tab, "ada", "Ada")
+    page = tab.page
+    page.click("#generate-codes")  # none yet: nothing to confirm
+    codes = page.locator("#backup-codes-list li")
+    expect(codes).to_have_count(10)
+    first_set = codes.all_inner_texts()
+    with page.expect_download() as downloading:
+        page.click("#download-codes")
+    download = downloading.value
+    assert download.suggested_filename == "backup-codes.txt"
+    assert Path(download.path()).read_text().split() == first_set
+    page.click("#codes-saved")
+    expect(page.locator("#backup-codes")).to_be_hidden()
+    expect(codes).to_have_count(0)
+    expect(page.locator("#generate-codes")).to_be_focused()
+
+    # Replacing unused codes asks first; "keep" changes nothing.
+    page.click("#generate-codes")
+    expect(page.locator("#replace-codes-confirm")).to_be_visible()
+    expect(page.locator("#replace-codes")).to_be_focused()
+    page.click("#keep-codes")
+    expect(page.locator("#replace-codes-confirm")).to_be_hidden()
+    expect(page.locator("#backup-codes")).to_be_hidden()
+    expect(page.locator("#codes-remaining")).to_have_attribute("data-count", "10")
+    page.click("#generate-codes")
+    page.click("#replace-codes")
+    expect(codes).to_have_count(10)
+    assert set(codes.all_inner_texts()).isdisjoint(first_set)

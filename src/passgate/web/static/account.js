@@ -338,8 +338,26 @@ function wireBackupCodes() {
   const box = document.getElementById("backup-codes");
   const list = document.getElementById("backup-codes-list");
   const remaining = document.getElementById("codes-remaining");
+  const confirm = document.getElementById("replace-codes-confirm");
   let codes = [];
-  button.addEventListener("click", async () => {
+  // Unused codes are replaced only once the person says so.
+  button.addEventListener("click", () => {
+    if (Number(remaining.dataset.count) > 0) {
+      confirm.hidden = false;
+      document.getElementById("replace-codes").focus();
+    } else {
+      generate();
+    }
+  });
+  document.getElementById("replace-codes").addEventListener("click", () => {
+    confirm.hidden = true;
+    generate();
+  });
+  document.getElementById("keep-codes").addEventListener("click", () => {
+    confirm.hidden = true;
+    button.focus();
+  });
+  const generate = async () => {
     setBusy(button, true);
     try {
       ({ codes } = await confirmingIfNeeded(() => generateBackupCodes()));
@@ -362,6 +380,23 @@ function wireBackupCodes() {
     button.textContent = t("Replace backup codes");
     showMessage(t("New backup codes created. Store them now: they will not be shown again."), "success");
     box.scrollIntoView({ block: "nearest" });
+  };
+  document.getElementById("download-codes").addEventListener("click", () => {
+    const file = new Blob([`${codes.join("\n")}\n`], { type: "text/plain" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(file);
+    link.download = "backup-codes.txt";
+    link.click();
+    URL.revokeObjectURL(link.href);
+  });
+  document.getElementById("print-codes").addEventListener("click", () => window.print());
+  // Once stored, the codes leave the screen (they are not shown again).
+  document.getElementById("codes-saved").addEventListener("click", () => {
+    box.hidden = true;
+    list.replaceChildren();
+    codes = [];
+    showMessage(t("Your backup codes are saved. Each works once, if you lose your passkeys."), "success");
+    button.focus();
   });
   document.getElementById("copy-codes").addEventListener("click", async () => {
     try {
