@@ -26,6 +26,7 @@ BEFORE_PROMPT = (
     "Your biometrics stay on your device: Passgate never sees them."
 )
 NAME_IT = "Passkey added. Give it a name you will recognize, such as the device it is on."
+NEEDS_JAVASCRIPT = "This page needs JavaScript to use passkeys. Turn it on for this site, then reload the page."
 USERNAME_TAKEN = "That username is already taken. Choose another one, or sign in if it is yours."
 
 
@@ -249,3 +250,42 @@ def test_backup_codes_are_replaced_only_when_confirmed_and_can_be_downloaded(tab
     page.click("#replace-codes")
     expect(codes).to_have_count(10)
     assert set(codes.all_inner_texts()).isdisjoint(first_set)
+
+
+def test_focus_follows_the_keyboard_and_pages_without_javascript_say_so(tab: Tab, server: Server) -> None:
+    sign_up(tab, "ada", "Ada")
+    page = tab.page
+    [credential_id] = tab.authenticator.credential_ids()
+    item = page.locator(f'#passkeys li.passkey[data-credential-id="{credential_id}"]')
+    rename = item.locator("button.rename")
+    form = item.locator(".rename-form")
+    # Escape closes the name field (open after sign-up) and gives focus back to its button.
+    expect(form.locator(".rename-input")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(form).to_be_hidden()
+    expect(rename).to_be_focused()
+    # Saving with the keyboard: back on the button too.
+    page.keyboard.press("Enter")
+    expect(form.locator(".rename-input")).to_be_focused()
+    page.keyboard.type("Laptop")
+    page.keyboard.press("Enter")
+    expect(item.locator(".passkey-label")).to_have_text("Laptop")
+    expect(rename).to_be_focused()
+    # The removal question: Escape keeps the passkey, focus on "Remove".
+    item.locator("button.remove").focus()
+    page.keyboard.press("Enter")
+    expect(item.locator(".confirm-remove")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(item.locator(".remove-confirm")).to_be_hidden()
+    expect(item.locator("button.remove")).to_be_focused()
+
+    # Without JavaScript, each page says why its form does nothing.
+    context = tab.context.browser.new_context(java_script_enabled=False)
+    try:
+        quiet = context.new_page()
+        for path in ("/signup", "/signin", "/recover"):
+            quiet.goto(server.url + path)
+            expect(quiet.locator(".noscript")).to_have_text(NEEDS_JAVASCRIPT)
+    finally:
+        context.close()
+    expect(page.locator(".noscript")).to_be_hidden()  # with JavaScript, nothing shown

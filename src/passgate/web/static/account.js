@@ -188,11 +188,15 @@ function wirePasskey(item) {
     nicknameInput.focus();
     nicknameInput.select();
   });
-  renameForm.querySelector(".rename-cancel").addEventListener("click", () => {
+  const renameButton = item.querySelector(".rename");
+  const cancelRename = () => {
     nicknameInput.value = nickname;
     clearFieldError(nicknameInput);
     renameForm.hidden = true;
-  });
+    renameButton.focus();
+  };
+  renameForm.querySelector(".rename-cancel").addEventListener("click", cancelRename);
+  closeOnEscape(renameForm, cancelRename);
   renameForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const wanted = checkedName(nicknameInput);
@@ -212,6 +216,7 @@ function wirePasskey(item) {
     label.textContent = wanted || item.dataset.defaultLabel;
     provider.hidden = !wanted;
     renameForm.hidden = true;
+    renameButton.focus();
     showMessage(
       wanted ? t("Passkey renamed to “{name}”.", { name: wanted }) : t("The passkey's name was reset."),
       "success",
@@ -230,9 +235,12 @@ function wirePasskey(item) {
     removeConfirm.hidden = false;
     confirmButton.focus();
   });
-  removeConfirm.querySelector(".cancel-remove").addEventListener("click", () => {
+  const keep = () => {
     removeConfirm.hidden = true;
-  });
+    item.querySelector(".remove").focus();
+  };
+  removeConfirm.querySelector(".cancel-remove").addEventListener("click", keep);
+  closeOnEscape(removeConfirm, keep);
   confirmButton.addEventListener("click", async () => {
     setBusy(confirmButton, true);
     try {
@@ -244,6 +252,8 @@ function wirePasskey(item) {
     }
     const list = item.parentElement;
     item.remove();
+    // Focus would be lost with the removed row: it goes to the list's heading, the message says what happened.
+    document.getElementById("passkeys-title").focus();
     showMessage(t("Passkey “{name}” removed.", { name: label.textContent }), "success");
     if (list.querySelector("li.passkey") === null) {
       const empty = document.createElement("li");
@@ -251,6 +261,16 @@ function wirePasskey(item) {
       empty.textContent = t("You have no passkeys. Add one so you can sign in again.");
       list.append(empty);
       showNoPasskeyBanner();
+    }
+  });
+}
+
+/** Escape inside an inline form or question closes it as its cancel button does. */
+function closeOnEscape(element, close) {
+  element.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !element.hidden) {
+      event.preventDefault();
+      close();
     }
   });
 }
@@ -353,10 +373,12 @@ function wireBackupCodes() {
     confirm.hidden = true;
     generate();
   });
-  document.getElementById("keep-codes").addEventListener("click", () => {
+  const keepCodes = () => {
     confirm.hidden = true;
     button.focus();
-  });
+  };
+  document.getElementById("keep-codes").addEventListener("click", keepCodes);
+  closeOnEscape(confirm, keepCodes);
   const generate = async () => {
     setBusy(button, true);
     try {
