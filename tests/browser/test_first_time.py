@@ -289,3 +289,34 @@ def test_focus_follows_the_keyboard_and_pages_without_javascript_say_so(tab: Tab
     finally:
         context.close()
     expect(page.locator(".noscript")).to_be_hidden()  # with JavaScript, nothing shown
+
+
+def test_after_a_recovery_sign_in_the_lost_devices_passkeys_can_go(tab: Tab) -> None:
+    sign_up(tab, "ada", "Ada")
+    page = tab.page
+    [lost] = tab.authenticator.credential_ids()
+    page.click("#generate-codes")
+    code = page.locator("#backup-codes-list li").first.inner_text()
+    page.click("#codes-saved")
+    # The device is lost: another browser signs in with a backup code and creates a passkey on a security key.
+    tab.context.clear_cookies()
+    tab.authenticator.remove()
+    security_key = tab.add_security_key()
+    tab.goto("/recover")
+    page.fill("#recover-username", "ada")
+    page.fill("#recover-code", code)
+    page.click("#recover-code-button")
+    tab.wait_for_path("/account")
+    expect(page.locator("#lost-devices-offer")).to_be_hidden()  # not before there is a new passkey
+    page.click("#add-passkey")
+    offer = page.locator("#lost-devices-offer")
+    expect(offer).to_be_visible()
+    page.click("#remove-lost")
+    expect(page.locator("#message")).to_have_text("1 passkey removed.")
+    expect(offer).to_be_hidden()
+    [kept] = security_key.credential_ids()
+    expect(page.locator("#passkeys li.passkey")).to_have_count(1)
+    expect(page.locator(f'#passkeys li.passkey[data-credential-id="{lost}"]')).to_have_count(0)
+    page.reload()
+    expect(page.locator(f'#passkeys li.passkey[data-credential-id="{kept}"]')).to_have_count(1)
+    expect(offer).to_be_hidden()  # offered once

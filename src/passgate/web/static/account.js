@@ -54,7 +54,9 @@ export function wireAccount() {
   for (const item of document.querySelectorAll("#passkeys li.passkey")) {
     wirePasskey(item);
   }
-  offerToName(takeNewPasskey());
+  const created = takeNewPasskey();
+  offerToName(created);
+  offerToRemoveLost(created);
   wirePassword();
   wireDisplayName();
   wireBackupCodes();
@@ -122,6 +124,9 @@ function wireAddPasskey() {
         () => confirmingIfNeeded(() => register(), { creates: true }),
         (answer) => {
           rememberNewPasskey(answer);
+          if (document.getElementById("recovery-banner") !== null) {
+            window.sessionStorage.setItem(RECOVERED_KEY, "1");
+          }
           navigateWithMessage("/account", t("Passkey added. You can now sign in with it."));
         },
       );
@@ -262,6 +267,43 @@ function wirePasskey(item) {
       list.append(empty);
       showNoPasskeyBanner();
     }
+  });
+}
+
+// Set when a passkey is created in a recovery session: the passkeys from before may be on the lost device.
+const RECOVERED_KEY = "passgate:recovered";
+
+/** After a recovery sign-in and a new passkey (`created`): offer to remove the other passkeys, at once. */
+function offerToRemoveLost(created) {
+  const recovered = window.sessionStorage.getItem(RECOVERED_KEY) !== null;
+  window.sessionStorage.removeItem(RECOVERED_KEY);
+  const others = [...document.querySelectorAll("#passkeys li.passkey")].filter(
+    (item) => item.dataset.credentialId !== created,
+  );
+  const offer = document.getElementById("lost-devices-offer");
+  if (!recovered || !created || others.length === 0) {
+    return;
+  }
+  offer.hidden = false;
+  const remove = document.getElementById("remove-lost");
+  document.getElementById("keep-lost").addEventListener("click", () => {
+    offer.hidden = true;
+  });
+  remove.addEventListener("click", async () => {
+    setBusy(remove, true);
+    for (const item of others) {
+      try {
+        await confirmingIfNeeded(() => removePasskey(item.dataset.credentialId));
+      } catch (error) {
+        showMessage(describe(error, "remove"), "error");
+        setBusy(remove, false);
+        return;
+      }
+      item.remove();
+    }
+    offer.hidden = true;
+    showMessage(tn("{count} passkey removed.", "{count} passkeys removed.", others.length), "success");
+    document.getElementById("passkeys-title").focus();
   });
 }
 
