@@ -39,7 +39,9 @@ LAST_PASSKEY = (
 INVALID_CODE = "That backup code did not work. Check the username and the code: each code works only once."
 REMOVAL_NOT_CONFIRMED = "Not confirmed, so the passkey was kept."
 RECOVERED = "You're signed in for now. Create a new passkey so you can sign in next time."
-PASSKEY_ADDED = "Passkey added. You can now sign in with it."
+# Said on the account page once a passkey is added there, opening its name field (the test authenticators' AAGUIDs
+# name no provider).
+PASSKEY_ADDED = "Passkey added. Give it a name you will recognize, such as the device it is on."
 UNKNOWN_AT_SIGN_IN = (
     "This passkey is not registered here (it may have been removed). Try another passkey, or create an account."
 )
@@ -178,8 +180,10 @@ def test_renaming_shows_the_nickname_as_text_and_the_display_name_reaches_the_au
     tab.page.click(f'[id="rename-{credential_id}"]')
     field = item.locator(".rename-input")
     expect(field).to_be_focused()
-    field.fill("x" * 80)
-    assert field.input_value() == "x" * 64  # maxlength: the server's limit
+    field.fill("x" * 80)  # over the server's limit: refused with a word, not cut
+    item.locator(".rename-save").click()
+    expect(tab.page.locator(f'[id="nickname-{credential_id}-error"]')).to_contain_text("80")
+    assert field.input_value() == "x" * 80
     field.fill("<b>Work</b> laptop")
     item.locator(".rename-save").click()
     expect(item.locator(".passkey-label")).to_have_text("<b>Work</b> laptop")
@@ -271,14 +275,15 @@ def test_removal_needs_a_recent_passkey_and_asks_for_one_with_an_explanation(tab
     account = api(tab, "/auth/account")
     assert account["session"]["kind"] == "passkey"
 
-    # The server's record, in words on the page: refused for want of a fresh passkey, then removed.
+    # The server's record, in words on the page: asked for a fresh passkey (routine, not a failure), then removed.
     events = [(e["type"], e["outcome"], e["reason"]) for e in api(tab, "/auth/events")["events"]]
     assert events[:2] == [("passkey.remove", "success", None), ("step_up", "success", None)]
     assert ("passkey.remove", "failure", "step_up_required") in events
     tab.page.reload()
     activity = tab.page.locator("#activity")
     expect(activity.locator("li").first).to_contain_text("Removed a passkey")
-    expect(activity).to_contain_text("Removing a passkey was refused: a fresh passkey confirmation was needed")
+    expect(activity).to_contain_text("Asked you to confirm it was you with a passkey")
+    expect(activity.locator("li.failed")).to_have_count(0)
 
     # Adding a passkey once the window has passed again: first the step-up get(), then the create().
     clock.advance(minutes=6)
@@ -408,6 +413,7 @@ def test_a_recovery_session_locks_the_changes_that_need_a_passkey_until_one_is_a
     for reason in ("#passkeys-locked", "#codes-locked", "#email-locked"):
         expect(tab.page.locator(reason)).to_have_count(0)
     tab.page.click("#generate-codes")
+    tab.page.click("#replace-codes")  # the 9 left are replaced only once confirmed
     expect(tab.page.locator("#codes-remaining")).to_have_text("10 unused backup codes left.")
     assert tab.calls("called", method="get") == []  # the new passkey was the step-up
 

@@ -245,7 +245,8 @@ def test_cancelling_at_sign_up_explains_and_creates_nothing(tab: Tab) -> None:
     tab.page.fill("#username", "mallory")
     tab.page.click("#signup-button")
     tab.wait_until(lambda: len(tab.calls("called", method="create")) == 1, what="the create() call")
-    expect(tab.page.locator("#message")).to_have_text(BEFORE_PROMPT)
+    expect(tab.page.locator("#before-prompt")).to_have_text(BEFORE_PROMPT)  # beside the button, said before the click
+    expect(tab.page.locator("#message")).to_have_text("")
     expect(tab.page.locator("#signup-button")).to_be_disabled()
     tab.page.reload()
     tab.authenticator.set_presence(True)

@@ -131,7 +131,9 @@ def test_from_a_password_to_a_passkey_then_without_the_password(tab: Tab, tmp_pa
 
     page.click("#upgrade-create")
     tab.wait_for_path("/account")
-    expect(page.locator("#message")).to_have_text("Passkey added. You can now sign in with it.")
+    expect(page.locator("#message")).to_have_text(
+        "Passkey added. Give it a name you will recognize, such as the device it is on."
+    )
     expect(page.locator("#passkeys li.passkey")).to_have_count(1)
     [credential_id] = tab.authenticator.credential_ids()
     with sqlite3.connect(tmp_path / "passgate.db") as database:

@@ -173,7 +173,8 @@ def test_the_scripts_name_the_site_not_the_product(tab: Tab) -> None:
     tab.page.fill("#username", "wile")
     tab.page.click("#signup-button")
     tab.wait_until(lambda: len(tab.calls("called", method="create")) == 1, what="the create() call")
-    expect(tab.page.locator("#message")).to_have_text(BEFORE_PROMPT)
+    expect(tab.page.locator("#before-prompt")).to_have_text(BEFORE_PROMPT)  # beside the button, said before the click
+    expect(tab.page.locator("#message")).to_have_text("")
     tab.page.reload()
 
     # ...and when the site cannot be reached (the browser is offline).

@@ -229,3 +229,21 @@ async def test_the_account_page_has_no_password_section_while_passwords_are_off(
         give_password(server, "ada")
         shown = await page(browser, "/account")
     assert "password-section" not in shown.elements
+
+
+async def test_the_account_page_is_in_sections_and_shows_more_activity_on_request(server: Server) -> None:
+    async with server.client() as browser:
+        answer = await sign_up(browser, SoftwareAuthenticator(), "ada")
+        credential_id = answer["credentialId"]
+        for number in range(25):  # more than the page shows at first
+            renamed = await browser.patch(f"/auth/passkeys/{credential_id}", json={"nickname": f"Laptop {number}"})
+            assert renamed.status_code == 200
+        first = await browser.get("/account")
+        more = await browser.get("/account?activity=more")
+
+    sections = re.findall(r'<section id="([\w-]+)" class="account-section"', first.text)
+    assert sections == ["passkeys-section", "ways-back-section", "profile-section", "apps-section", "activity-section"]
+    assert first.text.count('<li class="event') == 20
+    assert 'id="activity-more" href="/account?activity=more#activity-title"' in first.text
+    assert more.text.count('<li class="event') == 26  # the sign-up and every renaming
+    assert 'id="activity-more"' not in more.text

@@ -105,6 +105,7 @@ async def remove(ctx: Context, client: Client, current: SignedIn, credential_id:
     async with audited(ctx, client, "passkey.remove") as audit:
         audit.user_id, audit.credential_id = current.user.id, credential_id
         require_recent_passkey(ctx, current)
+        await _name_in_activity(ctx, audit, current.user.id, credential_id)
         removal = await _remove(ctx, audit, current.user, credential_id, keep_session=current.session.token_hash)
     await _removed(ctx, current.user, removal, client.language)
 
@@ -121,6 +122,16 @@ async def remove_for(ctx: Context, client: Client, user: User, credential_id: by
         audit.detail["admin_key"] = admin_key
         removal = await _remove(ctx, audit, user, credential_id, keep_session=None)
     await _removed(ctx, user, removal, client.language)
+
+
+async def _name_in_activity(ctx: Context, audit: Audit, user_id: str, credential_id: bytes) -> None:
+    """Keeps the passkey's name in its removal's event: once it is gone, the activity can no longer look it up."""
+    for credential in await ctx.storage.credentials.list_for_user(user_id):
+        if credential.credential_id == credential_id:
+            named = passkey_of(credential)
+            if named.nickname or named.provider.known:
+                audit.detail["name"] = named.label
+            return
 
 
 async def _remove(

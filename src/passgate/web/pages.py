@@ -27,6 +27,9 @@ from passgate.web.languages import language_of, remember_choice, templates_for
 router = APIRouter(include_in_schema=False)
 
 ACTIVITY_SHOWN = 20
+ACTIVITY_MORE = 200  # after "Show more"
+# Where the account's passkeys were created: the latest creations are looked up (an account has a handful).
+PASSKEYS_LOOKED_UP = 100
 SECURITY_KEY_TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card"})
 
 # What each recorded event means to the person: (success, failure).
@@ -100,12 +103,15 @@ class PasskeyView:
     default_label: str  # what the label goes back to when the nickname is cleared
     nickname: str | None
     provider: str
+    provider_known: bool  # named by the AAGUID registry, not a name for a kind of passkey
     icon_light: str | None  # data: URIs from the AAGUID registry
     icon_dark: str | None
     synced: bool
     transports: list[str]
     created_at: datetime
     last_used_at: datetime | None
+    created_in: str | None  # "Chrome on macOS": the browser that created it, while its creation is in the activity
+    signed_in_here: bool  # the passkey this browser's session signed in (or signed up) with
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +146,10 @@ def connected_app_view(app: consent.ConnectedApp, rp_name: str, language: str) -
     )
 
 
-def passkey_view(passkey: account.Passkey, language: str) -> PasskeyView:
+def passkey_view(
+    passkey: account.Passkey, language: str, *, created_by: str | None = None, signed_in_here: bool = False
+) -> PasskeyView:
+    """`created_by`: the User-Agent of the request that created the passkey, when it is known."""
     _ = i18n.translator(language).gettext
     provider = passkey.provider.name
     if not passkey.provider.known:
@@ -157,12 +166,15 @@ def passkey_view(passkey: account.Passkey, language: str) -> PasskeyView:
         default_label=provider,
         nickname=passkey.nickname,
         provider=provider,
+        provider_known=passkey.provider.known,
         icon_light=passkey.provider.icon_light,
         icon_dark=passkey.provider.icon_dark or passkey.provider.icon_light,
         synced=passkey.synced,
         transports=list(passkey.transports),
         created_at=passkey.created_at,
         last_used_at=passkey.last_used_at,
+        created_in=browser_of(created_by, language) if created_by else None,
+        signed_in_here=signed_in_here,
     )
 
 
@@ -188,8 +200,13 @@ def activity_view(event: Event, labels: dict[str, str], language: str) -> Activi
         success = _("Your browser created a passkey after a password sign-in")
     failed = event.outcome == "failure"
     text = failure if failed else success
+    routine = failed and event.reason == "step_up_required"
+    if routine:
+        # The first try of a change that needs a fresh passkey: the confirmation follows, nothing went wrong.
+        failed, text = False, _("Asked you to confirm it was you with a passkey")
     label = labels.get(b64url_encode(event.credential_id)) if event.credential_id else None
-    if label and label not in (account.GENERIC_PROVIDER, _("Passkey")) and event.type in PASSKEY_EVENTS:
+    label = label or event.detail.get("name")  # a removed passkey's name, kept in its removal
+    if not routine and label and label not in (account.GENERIC_PROVIDER, _("Passkey")) and event.type in PASSKEY_EVENTS:
         text = _("%(event)s (%(passkey)s)") % {"event": text, "passkey": label}
     if failed and event.reason:
         reason = _(REASON_WORDS[event.reason]) if event.reason in REASON_WORDS else event.reason.replace("_", " ")
@@ -316,9 +333,20 @@ async def account_page(request: Request) -> Response:
     ctx = ctx_of(request)
     user = current.user
     language = language_of(request)
-    passkeys = [passkey_view(p, language) for p in await account.passkeys(ctx, user.id)]
+    created_by = await _creating_user_agents(request, user.id)
+    used_here = current.session.credential_id
+    passkeys = [
+        passkey_view(
+            p,
+            language,
+            created_by=created_by.get(p.id),
+            signed_in_here=used_here is not None and p.id == b64url_encode(used_here),
+        )
+        for p in await account.passkeys(ctx, user.id)
+    ]
     labels = {p.id: p.label for p in passkeys}
-    events = await ctx.storage.events.list(user_id=user.id, limit=ACTIVITY_SHOWN)
+    shown = ACTIVITY_MORE if request.query_params.get("activity") == "more" else ACTIVITY_SHOWN
+    events = await ctx.storage.events.list(user_id=user.id, limit=shown + 1)  # one more: is there more to show?
     recovering = current.session.kind == "recovery"
     # The password section: while passwords sign in, for an account that still has one.
     has_password = ctx.rp.passwords == "migrate" and await passwords.has_password(ctx, user.id)
@@ -334,11 +362,20 @@ async def account_page(request: Request) -> Response:
         codes_remaining=await recovery.codes_remaining(ctx, user.id),
         email=user.email,
         email_verified=user.email_verified_at is not None,
-        activity=[activity_view(e, labels, language) for e in events],
+        activity=[activity_view(e, labels, language) for e in events[:shown]],
+        more_activity=len(events) > shown,
         connected_apps=[
             connected_app_view(app, ctx.rp.rp_name, language) for app in await consent.connected_apps(ctx, user.id)
         ],
     )
+
+
+async def _creating_user_agents(request: Request, user_id: str) -> dict[str, str]:
+    """The User-Agent each of the user's passkeys was created with (base64url id -> header), from the activity."""
+    created = await ctx_of(request).storage.events.list(
+        user_id=user_id, type="passkey.register", outcome="success", limit=PASSKEYS_LOOKED_UP
+    )
+    return {b64url_encode(e.credential_id): e.user_agent for e in created if e.credential_id and e.user_agent}
 
 
 async def _user(request: Request) -> User | None:

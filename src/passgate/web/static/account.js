@@ -30,14 +30,18 @@ import {
   STEP_UP_EXPLANATION,
   beforePrompt,
   ceremony,
+  checkedName,
+  clearFieldError,
   clearMessage,
   describe,
   localizeTimes,
   navigateWithMessage,
   refuseWithoutWebAuthn,
   setBusy,
+  rememberNewPasskey,
   showFlash,
   showMessage,
+  takeNewPasskey,
 } from "./ui.js";
 
 export function wireAccount() {
@@ -50,6 +54,9 @@ export function wireAccount() {
   for (const item of document.querySelectorAll("#passkeys li.passkey")) {
     wirePasskey(item);
   }
+  const created = takeNewPasskey();
+  offerToName(created);
+  offerToRemoveLost(created);
   wirePassword();
   wireDisplayName();
   wireBackupCodes();
@@ -115,7 +122,13 @@ function wireAddPasskey() {
         button,
         "add",
         () => confirmingIfNeeded(() => register(), { creates: true }),
-        () => navigateWithMessage("/account", t("Passkey added. You can now sign in with it.")),
+        (answer) => {
+          rememberNewPasskey(answer);
+          if (document.getElementById("recovery-banner") !== null) {
+            window.sessionStorage.setItem(RECOVERED_KEY, "1");
+          }
+          navigateWithMessage("/account", t("Passkey added. You can now sign in with it."));
+        },
       );
     });
   }
@@ -180,13 +193,21 @@ function wirePasskey(item) {
     nicknameInput.focus();
     nicknameInput.select();
   });
-  renameForm.querySelector(".rename-cancel").addEventListener("click", () => {
+  const renameButton = item.querySelector(".rename");
+  const cancelRename = () => {
     nicknameInput.value = nickname;
+    clearFieldError(nicknameInput);
     renameForm.hidden = true;
-  });
+    renameButton.focus();
+  };
+  renameForm.querySelector(".rename-cancel").addEventListener("click", cancelRename);
+  closeOnEscape(renameForm, cancelRename);
   renameForm.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const wanted = nicknameInput.value.trim();
+    const wanted = checkedName(nicknameInput);
+    if (wanted === null) {
+      return;
+    }
     setBusy(saveButton, true);
     try {
       await renamePasskey(credentialId, wanted);
@@ -200,6 +221,7 @@ function wirePasskey(item) {
     label.textContent = wanted || item.dataset.defaultLabel;
     provider.hidden = !wanted;
     renameForm.hidden = true;
+    renameButton.focus();
     showMessage(
       wanted ? t("Passkey renamed to “{name}”.", { name: wanted }) : t("The passkey's name was reset."),
       "success",
@@ -218,9 +240,12 @@ function wirePasskey(item) {
     removeConfirm.hidden = false;
     confirmButton.focus();
   });
-  removeConfirm.querySelector(".cancel-remove").addEventListener("click", () => {
+  const keep = () => {
     removeConfirm.hidden = true;
-  });
+    item.querySelector(".remove").focus();
+  };
+  removeConfirm.querySelector(".cancel-remove").addEventListener("click", keep);
+  closeOnEscape(removeConfirm, keep);
   confirmButton.addEventListener("click", async () => {
     setBusy(confirmButton, true);
     try {
@@ -232,6 +257,8 @@ function wirePasskey(item) {
     }
     const list = item.parentElement;
     item.remove();
+    // Focus would be lost with the removed row: it goes to the list's heading, the message says what happened.
+    document.getElementById("passkeys-title").focus();
     showMessage(t("Passkey “{name}” removed.", { name: label.textContent }), "success");
     if (list.querySelector("li.passkey") === null) {
       const empty = document.createElement("li");
@@ -241,6 +268,69 @@ function wirePasskey(item) {
       showNoPasskeyBanner();
     }
   });
+}
+
+// Set when a passkey is created in a recovery session: the passkeys from before may be on the lost device.
+const RECOVERED_KEY = "passgate:recovered";
+
+/** After a recovery sign-in and a new passkey (`created`): offer to remove the other passkeys, at once. */
+function offerToRemoveLost(created) {
+  const recovered = window.sessionStorage.getItem(RECOVERED_KEY) !== null;
+  window.sessionStorage.removeItem(RECOVERED_KEY);
+  const others = [...document.querySelectorAll("#passkeys li.passkey")].filter(
+    (item) => item.dataset.credentialId !== created,
+  );
+  const offer = document.getElementById("lost-devices-offer");
+  if (!recovered || !created || others.length === 0) {
+    return;
+  }
+  offer.hidden = false;
+  const remove = document.getElementById("remove-lost");
+  document.getElementById("keep-lost").addEventListener("click", () => {
+    offer.hidden = true;
+  });
+  remove.addEventListener("click", async () => {
+    setBusy(remove, true);
+    for (const item of others) {
+      try {
+        await confirmingIfNeeded(() => removePasskey(item.dataset.credentialId));
+      } catch (error) {
+        showMessage(describe(error, "remove"), "error");
+        setBusy(remove, false);
+        return;
+      }
+      item.remove();
+    }
+    offer.hidden = true;
+    showMessage(tn("{count} passkey removed.", "{count} passkeys removed.", others.length), "success");
+    document.getElementById("passkeys-title").focus();
+  });
+}
+
+/** Escape inside an inline form or question closes it as its cancel button does. */
+function closeOnEscape(element, close) {
+  element.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !element.hidden) {
+      event.preventDefault();
+      close();
+    }
+  });
+}
+
+/** Right after a passkey is created: say which provider holds it, and open its name field. */
+function offerToName(credentialId) {
+  const item = credentialId && document.querySelector(`#passkeys li.passkey[data-credential-id="${credentialId}"]`);
+  if (!item) {
+    return;
+  }
+  const provider = item.dataset.provider;
+  showMessage(
+    provider
+      ? t("Passkey added in {provider}. Give it a name you will recognize, or keep this one.", { provider })
+      : t("Passkey added. Give it a name you will recognize, such as the device it is on."),
+    "success",
+  );
+  item.querySelector(".rename").click();
 }
 
 /** Remove password: needs a passkey confirmation (a password session always asks for one), then it is gone. */
@@ -271,7 +361,10 @@ function wireDisplayName() {
   const button = document.getElementById("display-name-save");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const displayName = input.value.trim();
+    const displayName = checkedName(input);
+    if (displayName === null) {
+      return;
+    }
     setBusy(button, true);
     let answer;
     try {
@@ -307,8 +400,28 @@ function wireBackupCodes() {
   const box = document.getElementById("backup-codes");
   const list = document.getElementById("backup-codes-list");
   const remaining = document.getElementById("codes-remaining");
+  const confirm = document.getElementById("replace-codes-confirm");
   let codes = [];
-  button.addEventListener("click", async () => {
+  // Unused codes are replaced only once the person says so.
+  button.addEventListener("click", () => {
+    if (Number(remaining.dataset.count) > 0) {
+      confirm.hidden = false;
+      document.getElementById("replace-codes").focus();
+    } else {
+      generate();
+    }
+  });
+  document.getElementById("replace-codes").addEventListener("click", () => {
+    confirm.hidden = true;
+    generate();
+  });
+  const keepCodes = () => {
+    confirm.hidden = true;
+    button.focus();
+  };
+  document.getElementById("keep-codes").addEventListener("click", keepCodes);
+  closeOnEscape(confirm, keepCodes);
+  const generate = async () => {
     setBusy(button, true);
     try {
       ({ codes } = await confirmingIfNeeded(() => generateBackupCodes()));
@@ -331,6 +444,23 @@ function wireBackupCodes() {
     button.textContent = t("Replace backup codes");
     showMessage(t("New backup codes created. Store them now: they will not be shown again."), "success");
     box.scrollIntoView({ block: "nearest" });
+  };
+  document.getElementById("download-codes").addEventListener("click", () => {
+    const file = new Blob([`${codes.join("\n")}\n`], { type: "text/plain" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(file);
+    link.download = "backup-codes.txt";
+    link.click();
+    URL.revokeObjectURL(link.href);
+  });
+  document.getElementById("print-codes").addEventListener("click", () => window.print());
+  // Once stored, the codes leave the screen (they are not shown again).
+  document.getElementById("codes-saved").addEventListener("click", () => {
+    box.hidden = true;
+    list.replaceChildren();
+    codes = [];
+    showMessage(t("Your backup codes are saved. Each works once, if you lose your passkeys."), "success");
+    button.focus();
   });
   document.getElementById("copy-codes").addEventListener("click", async () => {
     try {

@@ -21,10 +21,12 @@ import {
 } from "./passgate.js";
 import {
   ceremony,
+  checkedName,
   clearMessage,
   describe,
   navigateWithMessage,
   refuseWithoutWebAuthn,
+  rememberNewPasskey,
   setBusy,
   showMessage,
 } from "./ui.js";
@@ -67,9 +69,20 @@ function wireSignup() {
   }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    const username = document.getElementById("username").value.trim();
-    const displayName = document.getElementById("display-name").value.trim();
-    ceremony(button, "signup", () => register({ username, displayName: displayName || username }), goOn);
+    const username = checkedName(document.getElementById("username"));
+    const displayName = username === null ? null : checkedName(document.getElementById("display-name"));
+    if (displayName === null) {
+      return;
+    }
+    ceremony(
+      button,
+      "signup",
+      () => register({ username, displayName: displayName || username }),
+      (answer) => {
+        rememberNewPasskey(answer);
+        goOn();
+      },
+    );
   });
 }
 
@@ -85,7 +98,7 @@ function wireSignin() {
   const passkeySignIn = async () => {
     help.hidden = true;
     const username = document.getElementById("username").value.trim();
-    const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), goOn);
+    const failure = await ceremony(button, "signin", () => signIn({ username: username || undefined }), () => goOn());
     if (failure !== null) {
       // Closed prompt, or no passkey here for the account: the browser does not say which.
       help.hidden = failure.code !== "cancelled";
@@ -220,7 +233,17 @@ async function offerPasskey() {
   const create = document.getElementById("upgrade-create");
   step.hidden = false;
   create.focus();
-  create.addEventListener("click", () => ceremony(create, "add", () => register(), () => goOn(PASSKEY_ADDED)));
+  create.addEventListener("click", () =>
+    ceremony(
+      create,
+      "add",
+      () => register(),
+      (answer) => {
+        rememberNewPasskey(answer);
+        goOn(PASSKEY_ADDED);
+      },
+    ),
+  );
   document.getElementById("upgrade-later").addEventListener("click", () => {
     rememberUpgradeLater();
     goOn();

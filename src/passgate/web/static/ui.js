@@ -6,7 +6,7 @@
  * carries in `<body data-rp-name="...">`: a site that runs Passgate under its own name shows only that name.
  */
 
-import { language, t, translated } from "./i18n.js";
+import { language, t } from "./i18n.js";
 
 /** The site's name for sentences (always written mid-sentence, so the fallback reads well too). */
 export function siteName() {
@@ -110,12 +110,12 @@ export function describe(error, action) {
         // message is written for developers, not for the person.
         return sentence(GENERIC.unknown);
       }
-      // invalid_request messages name the field ("username is required."), so they are worth showing; the
-      // server writes them in English, so a page in another language says it in its own words instead.
       if (Object.hasOwn(SERVER_MESSAGES, error.serverCode)) {
         return sentence(SERVER_MESSAGES[error.serverCode]);
       }
-      return translated() ? GENERIC.refused : (error.message ?? GENERIC.unknown);
+      // The server's own message (invalid_request: "username is required.") is written for developers, in
+      // English: the page says it in its own words (the fields are checked before anything is sent).
+      return GENERIC.refused;
     default:
       return sentence(GENERIC[error?.code] ?? GENERIC.unknown);
   }
@@ -126,10 +126,89 @@ function sentence(entry) {
   return typeof entry === "function" ? entry() : entry;
 }
 
+/** The longest username, display name or passkey name the server accepts (service/accounts.py MAX_NAME). */
+export const MAX_NAME = 64;
+
+/**
+ * Shows `text` in the page's message line, which says it (aria-live) and can be closed. An error is brought into
+ * view: on a phone the line may sit below the fold of a long page.
+ */
 export function showMessage(text, kind) {
   const element = document.getElementById("message");
   element.textContent = text;
   element.dataset.kind = kind;
+  if (!text) {
+    return;
+  }
+  element.append(dismissButton(() => clearMessage()));
+  if (kind === "error") {
+    element.scrollIntoView?.({ block: "nearest" });
+  }
+}
+
+// An empty button (its cross is drawn by the style sheet), so the message's text stays the sentence alone.
+function dismissButton(dismiss) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "dismiss";
+  button.setAttribute("aria-label", t("Dismiss"));
+  button.addEventListener("click", dismiss);
+  return button;
+}
+
+/**
+ * Says what is wrong with `input` right under it: announced, linked to the field (aria-describedby, aria-invalid),
+ * in view, closed by its button or once the person changes the field. The page's message line is cleared.
+ */
+export function showFieldError(input, text) {
+  clearMessage();
+  const id = `${input.id}-error`;
+  let element = document.getElementById(id);
+  if (element === null) {
+    element = document.createElement("p");
+    element.id = id;
+    element.className = "field-error";
+    element.setAttribute("role", "alert");
+    element.setAttribute("aria-live", "assertive");
+    (input.closest(".input-row") ?? input).after(element);
+    input.addEventListener("input", () => clearFieldError(input), { once: true });
+  }
+  element.textContent = text;
+  element.append(dismissButton(() => clearFieldError(input)));
+  input.setAttribute("aria-invalid", "true");
+  const described = (input.getAttribute("aria-describedby") ?? "").split(" ").filter(Boolean);
+  if (!described.includes(id)) {
+    input.setAttribute("aria-describedby", [...described, id].join(" "));
+  }
+  input.focus();
+  element.scrollIntoView?.({ block: "nearest" });
+}
+
+export function clearFieldError(input) {
+  const id = `${input.id}-error`;
+  document.getElementById(id)?.remove();
+  input.removeAttribute("aria-invalid");
+  const described = (input.getAttribute("aria-describedby") ?? "").split(" ").filter((name) => name && name !== id);
+  if (described.length > 0) {
+    input.setAttribute("aria-describedby", described.join(" "));
+  } else {
+    input.removeAttribute("aria-describedby");
+  }
+}
+
+/**
+ * The name typed in `input`, trimmed; null after saying so under the field when it is longer than the server
+ * accepts (the field has no maxlength, which would cut it silently).
+ */
+export function checkedName(input) {
+  const name = input.value.trim();
+  const length = [...name].length;
+  if (length > MAX_NAME) {
+    showFieldError(input, t("This is {count} characters long: use at most {max}.", { count: length, max: MAX_NAME }));
+    return null;
+  }
+  clearFieldError(input);
+  return name;
 }
 
 export function clearMessage() {
@@ -178,16 +257,39 @@ export function localizeTimes() {
  */
 export async function ceremony(button, action, run, onSuccess) {
   setBusy(button, true);
-  showMessage(beforePrompt(), "info");
+  // A page that explains the prompt beside its button (sign-up) has said it before the click already.
+  if (document.getElementById("before-prompt") === null) {
+    showMessage(beforePrompt(), "info");
+  } else {
+    clearMessage();
+  }
+  let result;
   try {
-    await run();
+    result = await run();
   } catch (error) {
     showMessage(describe(error, action), "error");
     setBusy(button, false);
     return error;
   }
-  onSuccess();
+  onSuccess(result);
   return null;
+}
+
+// The passkey just created, so the account page asks for a name for it once it has loaded.
+const NEW_PASSKEY_KEY = "passgate:new-passkey";
+
+/** Remembers the passkey a registration's answer (`{credentialId}`) names, for takeNewPasskey on /account. */
+export function rememberNewPasskey(answer) {
+  if (answer?.credentialId) {
+    window.sessionStorage.setItem(NEW_PASSKEY_KEY, answer.credentialId);
+  }
+}
+
+/** The id rememberNewPasskey left, once; null when there is none. */
+export function takeNewPasskey() {
+  const id = window.sessionStorage.getItem(NEW_PASSKEY_KEY);
+  window.sessionStorage.removeItem(NEW_PASSKEY_KEY);
+  return id;
 }
 
 /** Disables `buttons` and says why when the browser has no WebAuthn; returns whether it did. */
