@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Playwright, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.services import PassgateProcess, ServerFailed, free_port, passgate_command
@@ -82,6 +82,9 @@ RECORD_WEBAUTHN_CALLS = """
   }
 })();
 """
+
+# Assertions wait as long as actions do (10 s): on a busy machine a page may need more than Playwright's 5 s.
+expect.set_options(timeout=10_000)
 
 
 @dataclass(frozen=True, kw_only=True)
