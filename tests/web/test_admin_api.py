@@ -228,8 +228,16 @@ async def test_a_disabled_password_account_is_refused_once_the_password_is_right
 
 
 async def test_disabling_ends_a_session_served_from_the_redis_cache_at_once(
-    make_server: Callable[..., Server], redis_server: RedisServer
+    make_server: Callable[..., Server],
 ) -> None:
+    redis_server = RedisServer.start()  # its own: nothing another test left in a shared one plays a part
+    try:
+        await _disabling_ends_a_cached_session(make_server, redis_server)
+    finally:
+        redis_server.stop()
+
+
+async def _disabling_ends_a_cached_session(make_server: Callable[..., Server], redis_server: RedisServer) -> None:
     server = make_server(redis_url=redis_server.url, secret_key="k" * 43)
     server.clock.now = datetime.now(UTC)  # Redis expires challenges by the wall clock
     secret = await new_key(server, "users:write", "users:read")
