@@ -247,3 +247,13 @@ async def test_the_account_page_is_in_sections_and_shows_more_activity_on_reques
     assert 'id="activity-more" href="/account?activity=more#activity-title"' in first.text
     assert more.text.count('<li class="event') == 26  # the sign-up and every renaming
     assert 'id="activity-more"' not in more.text
+
+
+async def test_every_page_starts_with_a_skip_link_and_marks_the_current_page(server: Server) -> None:
+    async with server.client() as browser:
+        for path in ("/signin", "/signup", "/recover"):
+            page = (await browser.get(path, headers={"Accept-Language": "de"})).text
+            assert page.index('class="skip-link" href="#main"') < page.index('class="site-header"')
+            assert ">Zum Inhalt springen</a>" in page and '<main id="main"' in page
+            current = re.findall(r'<a href="(/[a-z]+)" aria-current="page"', page)
+            assert current == ([path] if path in ("/signin", "/signup") else [])
