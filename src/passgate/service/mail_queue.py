@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Literal
 
 from passgate import metrics
-from passgate.service import backchannel, email_links, sealing
+from passgate.service import backchannel, email_links, sealing, workers
 from passgate.service.context import Context
 from passgate.store.base import MailKind, QueuedMail
 
@@ -241,10 +241,4 @@ async def run_forever(
             log.exception("mail delivery failed")
         if done.claimed >= BATCH:
             continue
-        woken = asyncio.ensure_future(ctx.mail_ready.wait())
-        stop = asyncio.ensure_future(stopping.wait())
-        try:
-            await asyncio.wait((woken, stop), timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            woken.cancel()
-            stop.cancel()
+        await workers.wait_for_work(ctx.mail_ready, stopping, poll_seconds)

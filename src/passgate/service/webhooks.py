@@ -39,7 +39,7 @@ from passgate import metrics
 from passgate.core import webhooks as core
 from passgate.core.encoding import b64url_encode
 from passgate.core.errors import UnknownWebhookDelivery, UnknownWebhookEndpoint, WebhookAddressRefused
-from passgate.service import sealing
+from passgate.service import sealing, workers
 from passgate.service.context import Context
 from passgate.store.base import OutboxOfEnded, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -512,13 +512,7 @@ async def run_forever(ctx: Context, *, stopping: asyncio.Event | None = None) ->
             log.exception("webhook delivery failed")
         if done.claimed >= BATCH:
             continue
-        woken = asyncio.ensure_future(ctx.webhooks_ready.wait())
-        stop = asyncio.ensure_future(stopping.wait())
-        try:
-            await asyncio.wait((woken, stop), timeout=poll, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            woken.cancel()
-            stop.cancel()
+        await workers.wait_for_work(ctx.webhooks_ready, stopping, poll)
 
 
 async def flush(ctx: Context) -> Delivered:
