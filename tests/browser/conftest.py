@@ -235,6 +235,22 @@ def b64_to_b64url(text: str) -> str:
     return base64.urlsafe_b64encode(base64.b64decode(text)).rstrip(b"=").decode()
 
 
+# Screenshots of the pages, written as test artefacts inside the repository (git-ignored).
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+def screenshot(tab: Tab, name: str) -> None:
+    """A full-page screenshot of the tab as it is now, to SCREENSHOTS/`name`.png."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves; for servers started with serve_in_process."""
+    return Clock()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     with passgate_serve(tmp_path, log_level="info") as running:

@@ -18,12 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import Locator, expect
 
-from tests.browser.conftest import Clock, Server, Tab, serve_in_process, sign_out, sign_up
+from tests.browser.conftest import Clock, Server, Tab, screenshot, serve_in_process, sign_out, sign_up
 from tests.mailbox import SmtpServer
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path("/tmp")
 
 STEP_UP_EXPLANATION = (
     "For your security, confirm it's you before this change: your device will ask for one of your passkeys "
@@ -52,11 +51,6 @@ LOCKED_REASON = (
 )
 ONLY_PASSKEY = "This is your only passkey. Without it, you will need one of your backup codes to sign in."
 NO_PASSKEY_LEFT = "You have no passkey now"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -346,7 +340,7 @@ def test_removing_the_only_passkey_warns_before_and_urges_a_new_one_after(tab: T
     expect(item.locator(".remove-question")).to_be_hidden()
     expect(item.locator("button.add-first")).to_be_visible()
     expect(item.locator("button.confirm-remove")).to_have_text("Remove my only passkey")
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-only-passkey.png"), full_page=True)
+    screenshot(tab, "passgate-only-passkey")
     item.locator("button.confirm-remove").click()
     expect(passkeys(tab)).to_have_count(0)
     assert server_passkey_ids(tab) == set()
@@ -397,7 +391,7 @@ def test_a_recovery_session_locks_the_changes_that_need_a_passkey_until_one_is_a
     tab.page.locator("#generate-codes").click(force=True)  # a click on a disabled button does nothing
     expect(tab.page.locator("#backup-codes")).to_be_hidden()
     assert tab.webauthn_calls == []
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-recovery-locked.png"), full_page=True)
+    screenshot(tab, "passgate-recovery-locked")
 
     # "create a passkey" leads to the button that does it, and highlights it.
     tab.page.locator("#email-locked a.create-passkey-link").click()
@@ -429,7 +423,7 @@ def test_backup_codes_get_back_in_and_lead_to_a_new_passkey(tab: Tab) -> None:
     assert len(codes) == 10 and len(set(codes)) == 10
     assert all(BACKUP_CODE.match(code) for code in codes), codes
     expect(remaining).to_have_text("10 unused backup codes left.")
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-backup-codes.png"), full_page=True)
+    screenshot(tab, "passgate-backup-codes")
     # Shown once: a reload does not show them again.
     tab.page.reload()
     expect(tab.page.locator("#backup-codes")).to_be_hidden()
@@ -450,7 +444,7 @@ def test_backup_codes_get_back_in_and_lead_to_a_new_passkey(tab: Tab) -> None:
     expect(message(tab)).to_have_text(RECOVERED)
     expect(tab.page.locator("#second-passkey-nudge")).to_have_count(0)
     assert api(tab, "/auth/account")["session"]["kind"] == "recovery"
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-recovery.png"), full_page=True)
+    screenshot(tab, "passgate-recovery")
 
     tab.forget_calls()
     banner.locator("#add-passkey").click()
@@ -589,4 +583,4 @@ def test_account_page_screenshot_with_two_passkeys_codes_and_email(tab: Tab, smt
     expect(tab.page.locator("#backup-codes-list li")).to_have_count(10)
     expect(tab.page.locator("#email-status")).to_have_attribute("data-state", "verified")
     expect(tab.page.locator("#activity li")).to_have_count(5)  # as of loading: sign-up, add, rename, email x2
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-account-full.png"), full_page=True)
+    screenshot(tab, "passgate-account-full")

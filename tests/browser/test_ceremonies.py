@@ -7,16 +7,14 @@ Chromium's virtual authenticator makes real keys and signatures, and the server 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Tab, sign_out, sign_up
+from tests.browser.conftest import Tab, screenshot, sign_out, sign_up
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path("/tmp")
 
 # The browser code of a widely copied passkey guide (fetch begin, create/get, post complete),
 # character for character: Passgate must work with integrators who copy it. Only the helpers it
@@ -233,12 +231,12 @@ def test_account_page_lists_passkeys_and_adds_one(tab: Tab) -> None:
     expect(passkey).to_have_count(2)
     assert second_device.credential_ids() == [second]
 
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-account.png"), full_page=True)
+    screenshot(tab, "passgate-account")
 
 
 def test_cancelling_at_sign_up_explains_and_creates_nothing(tab: Tab) -> None:
     tab.goto("/signup")
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-signup.png"), full_page=True)
+    screenshot(tab, "passgate-signup")
     # While the browser's prompt is up (presence off keeps create() pending), the page has told the
     # person what their device is about to ask. Leaving the page abandons that attempt.
     tab.authenticator.set_presence(False)
@@ -270,7 +268,7 @@ def test_cancelling_at_sign_up_explains_and_creates_nothing(tab: Tab) -> None:
     # No account "mallory" exists: a username-first sign-in finds no passkey for it...
     tab.authenticator.set_user_verified(True)
     tab.goto("/signin")
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-signin.png"), full_page=True)
+    screenshot(tab, "passgate-signin")
     tab.page.fill("#username", "mallory")
     tab.page.click("#signin-button")
     expect(tab.page.locator("#message")).to_have_text(SIGNIN_CANCELLED)
@@ -300,7 +298,7 @@ def test_signing_in_without_a_passkey_here_says_what_may_have_happened_and_the_w
     expect(help.locator("#signin-help-signup")).to_have_attribute("href", "/signup")
     expect(tab.page.locator("#signin-button")).to_be_enabled()
     assert tab.session_status() == 401
-    tab.page.screenshot(path=str(SCREENSHOTS / "passgate-signin-no-passkey.png"), full_page=True)
+    screenshot(tab, "passgate-signin-no-passkey")
 
     # Without a username, on a device holding no passkey for this site: the same, and the links lead on.
     tab.page.fill("#username", "")

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import Clock, Server, Tab, serve_in_process, sign_up
+from tests.browser.conftest import Clock, Server, Tab, screenshot, serve_in_process, sign_up
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path("/tmp")
 PHONE = {"width": 320, "height": 568}
 LONG = "W" * 64  # the longest name the server accepts, with no place to break it
 TOO_LONG = "n" * 70
@@ -28,11 +27,6 @@ BEFORE_PROMPT = (
 NAME_IT = "Passkey added. Give it a name you will recognize, such as the device it is on."
 NEEDS_JAVASCRIPT = "This page needs JavaScript to use passkeys. Turn it on for this site, then reload the page."
 USERNAME_TAKEN = "That username is already taken. Choose another one, or sign in if it is yours."
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
@@ -130,7 +124,7 @@ def test_64_character_names_wrap_without_widening_the_page(tab: Tab) -> None:
     # Broken where the row ends, not a letter a line.
     assert share_of_row(label) >= 0.6
     assert share_of_row(tab.page.locator("#nav-user")) >= 0.6
-    tab.page.screenshot(path=str(SCREENSHOTS / "first-time-long-names.png"), full_page=True)
+    screenshot(tab, "first-time-long-names")
 
     tab.page.reload()
     assert page_width(tab.page) <= PHONE["width"]
