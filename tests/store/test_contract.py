@@ -43,7 +43,7 @@ from passgate.store.base import (
     hash_tag,
 )
 from passgate.store.factory import open_storage
-from passgate.store.memory import memory_storage
+from passgate.store.memory import MemoryChallenges, memory_storage
 from passgate.store.migrate import upgrade
 from passgate.store.redis import RedisChallenges, connect
 from passgate.store.sql import sync_url
@@ -322,6 +322,33 @@ async def test_a_challenge_is_taken_once(storage: Storage) -> None:
     results = await asyncio.gather(*(storage.challenges.take(b"i" * 32) for _ in range(4)))
     assert [r for r in results if r is not None] == [pending]
     assert await storage.challenges.take(b"i" * 32) is None
+
+
+async def test_a_sealed_challenge_is_spent_once_whichever_node_answers(storage: Storage) -> None:
+    # Redis expires a mark by the real clock: NOW (this module's import) may be minutes ago by now.
+    until = NOW + timedelta(days=1)
+    await storage.challenges.issued(b"s" * 32, until)
+    results = await asyncio.gather(*(storage.challenges.spend(b"s" * 32, until) for _ in range(4)))
+    assert sorted(results) == [False, False, False, True]
+    assert await storage.challenges.spend(b"s" * 32, until) is False
+    await storage.challenges.issued(b"t" * 32, until)  # another challenge is not spent by this one
+    assert await storage.challenges.spend(b"t" * 32, until) is True
+
+
+async def test_purging_forgets_spent_challenges_only_after_they_expire(storage: Storage) -> None:
+    before, after = NOW - timedelta(seconds=1), NOW + timedelta(days=1)
+    for name, until in ((b"old", before), (b"new", after)):
+        await storage.challenges.issued(name.ljust(32, b"."), until)
+        assert await storage.challenges.spend(name.ljust(32, b"."), until)
+    await storage.challenges.purge_expired(NOW)
+    assert await storage.challenges.spend(b"new".ljust(32, b"."), after) is False  # still refused
+    if isinstance(storage.challenges, MemoryChallenges):
+        await storage.challenges.issued(b"old".ljust(32, b"."), before)
+        assert await storage.challenges.purge_expired(NOW) == 1  # an outstanding, abandoned one is forgotten
+        assert await storage.challenges.spend(b"old".ljust(32, b"."), before) is False
+    else:
+        # The mark is gone (Redis expired it itself: it was set to expire in the past).
+        assert await storage.challenges.spend(b"old".ljust(32, b"."), before) is True
 
 
 async def test_sessions(storage: Storage) -> None:
@@ -950,6 +977,26 @@ async def test_nodes_making_the_first_keys_together_store_one_set(database: Back
     assert sorted(results) == [False, False, False, True]
     [winner] = [number for number, added in enumerate(results) if added]
     assert [key.kid for key in stored] == [f"e{winner}", f"r{winner}"]
+
+
+async def test_nodes_answering_one_sealed_challenge_together_spend_it_once(database: Backend) -> None:
+    """Several storages on one database, as nodes have, each spending the one challenge at the same moment."""
+    start = threading.Barrier(4, timeout=30)
+    until = NOW + timedelta(days=1)  # Redis expires a mark by the real clock
+
+    def spend() -> bool:
+        async def run() -> bool:
+            own, close_own = open_storage(database.database_url, database.redis_url)
+            try:
+                await asyncio.to_thread(start.wait)
+                return await own.challenges.spend(b"n" * 32, until)
+            finally:
+                await close_own()
+
+        return asyncio.run(run())
+
+    results = await asyncio.gather(*(asyncio.to_thread(spend) for _ in range(4)))
+    assert sorted(results) == [False, False, False, True]
 
 
 def authorization_code(code_hash: bytes = b"a" * 32) -> AuthorizationCode:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from passgate.core.encoding import b64url_decode, b64url_encode
+from passgate.service import sealing
 from passgate.testing import SoftwareAuthenticator
 from tests.web.conftest import ORIGIN, Server, login_options, sign_up
 
@@ -211,6 +212,28 @@ async def test_replayed_assertion(server: Server, browser: httpx.AsyncClient) ->
     response = await assertion(browser, authenticator)
     assert (await browser.post("/auth/passkey/login/complete", json=response)).status_code == 200
     await browser.post("/auth/logout")
+    before = server.snapshot()
+    await refused(
+        server, await browser.post("/auth/passkey/login/complete", json=response), 400, "challenge_not_found", before
+    )
+
+
+@pytest.mark.parametrize("forgery", ["altered", "sealed under another secret"])
+async def test_a_challenge_the_server_did_not_seal_is_unknown(
+    server: Server, browser: httpx.AsyncClient, forgery: str
+) -> None:
+    """The challenge carries the ceremony's state sealed: changing one byte of it, or sealing a state of one's own
+    choosing under another key, gives a challenge the server never issued."""
+    authenticator, _ = await signed_up(server, browser)
+    options = await login_options(browser)
+    challenge = bytearray(b64url_decode(options["challenge"]))
+    if forgery == "altered":
+        challenge[-1] ^= 1
+    else:
+        state = b'["authentication",null,null]'
+        plaintext = b"\0" * 16 + hashlib.sha256(b"any").digest() + (2**62).to_bytes(8, "big") + state
+        challenge = bytearray(sealing.seal(b"k" * 32, purpose=sealing.CHALLENGES, bound_to=b"", plaintext=plaintext))
+    response = authenticator.get({**options, "challenge": b64url_encode(bytes(challenge))}, origin=ORIGIN)
     before = server.snapshot()
     await refused(
         server, await browser.post("/auth/passkey/login/complete", json=response), 400, "challenge_not_found", before

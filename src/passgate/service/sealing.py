@@ -10,14 +10,16 @@ Labels are part of the stored format: changing one makes everything sealed under
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["MAIL_OUTBOX", "SIGNING_KEYS", "WEBHOOK_SECRETS", "InvalidTag", "seal", "unseal"]
+__all__ = ["CHALLENGES", "MAIL_OUTBOX", "SIGNING_KEYS", "WEBHOOK_SECRETS", "InvalidTag", "seal", "unseal"]
 
+CHALLENGES = b"passgate challenges v1"  # a ceremony's state, carried by its challenge (bound to nothing else)
 MAIL_OUTBOX = b"passgate mail outbox v1"  # queued mail bodies, bound to the message id
 SIGNING_KEYS = b"passgate signing keys v1"  # private signing keys, bound to their kid
 WEBHOOK_SECRETS = b"passgate webhook secrets v1"  # an endpoint's signing secrets, bound to its id
@@ -25,6 +27,7 @@ WEBHOOK_SECRETS = b"passgate webhook secrets v1"  # an endpoint's signing secret
 _NONCE = 12
 
 
+@lru_cache(maxsize=64)  # derived once per key and purpose: every ceremony opens and seals its challenge
 def _cipher(secret_key: bytes, purpose: bytes) -> AESGCM:
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose)
     return AESGCM(hkdf.derive(secret_key))

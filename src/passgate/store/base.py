@@ -420,13 +420,29 @@ class CredentialStore(Protocol):
 
 
 class ChallengeStore(Protocol):
+    """Single use of challenges.
+
+    A ceremony's challenge carries its own sealed state (passgate.service.challenges), so a store only has to
+    make sure each is answered once: `issued` at `begin` (a no-op where `spend` remembers spent ones instead),
+    `spend` at `complete`. Stored challenges (`put`/`take`) remain for what must be looked up by a token.
+    """
+
+    async def issued(self, challenge_id: bytes, expires_at: datetime) -> None:
+        """A sealed challenge was handed out (kept only by a store that remembers the outstanding ones)."""
+        ...
+
+    async def spend(self, challenge_id: bytes, expires_at: datetime) -> bool:
+        """Mark a sealed challenge answered, atomically; False if it was answered before (or, for a store of the
+        outstanding ones, never issued or purged). Of two concurrent calls for one id, exactly one gets True."""
+        ...
+
     async def put(self, challenge: PendingChallenge) -> None: ...
     async def take(self, challenge_id: bytes) -> PendingChallenge | None:
         """Remove and return the challenge in one atomic step: a challenge is taken at most once."""
         ...
 
     async def purge_expired(self, now: datetime) -> int:
-        """Delete challenges that expired before `now` (abandoned ceremonies); returns how many."""
+        """Delete challenges, and spent marks, that expired before `now`; returns how many challenges."""
         ...
 
 

@@ -16,9 +16,10 @@ def open_storage(
 ) -> tuple[Storage, Closer]:
     """Open the configured storage; returns it and a coroutine function that closes its connections.
 
-    `single_process`: nothing else serves this database (one SQLite process), so challenges, which live
-    five minutes and are taken once, stay in memory: two of a ceremony's three write transactions less.
-    A restart forgets pending ceremonies; people start them again.
+    `single_process`: nothing else serves this database (one SQLite process), so the outstanding challenges
+    are remembered in memory and a challenge is spent by forgetting it: a ceremony writes only its outcome. A
+    restart forgets pending ceremonies; people start them again. Otherwise a challenge (sealed, so `begin`
+    writes nothing) is spent with one write: a row in SQL, or a key in Redis.
     """
     database = Database(database_url, pool_size=pool_size)
     storage = sql_storage(database)

@@ -268,8 +268,18 @@ class MemoryCredentials:
 
 
 class MemoryChallenges:
+    """In one process: the outstanding sealed challenges are remembered (so memory holds only ceremonies in
+    flight, not every challenge answered within its lifetime), and spending one forgets it."""
+
     def __init__(self) -> None:
         self._rows: dict[bytes, PendingChallenge] = {}
+        self._outstanding: dict[bytes, datetime] = {}
+
+    async def issued(self, challenge_id: bytes, expires_at: datetime) -> None:
+        self._outstanding[challenge_id] = expires_at
+
+    async def spend(self, challenge_id: bytes, expires_at: datetime) -> bool:
+        return self._outstanding.pop(challenge_id, None) is not None
 
     async def put(self, challenge: PendingChallenge) -> None:
         self._rows[challenge.id] = challenge
@@ -281,7 +291,10 @@ class MemoryChallenges:
         expired = [key for key, row in self._rows.items() if row.expires_at < now]
         for key in expired:
             del self._rows[key]
-        return len(expired)
+        abandoned = [key for key, expires_at in self._outstanding.items() if expires_at < now]
+        for key in abandoned:
+            del self._outstanding[key]
+        return len(expired) + len(abandoned)
 
 
 class MemorySessions:

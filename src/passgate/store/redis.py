@@ -65,6 +65,17 @@ class RedisChallenges:
         self._redis = client
         self._prefix = prefix
 
+    async def issued(self, challenge_id: bytes, expires_at: datetime) -> None:
+        return None  # nothing to keep: spending marks it
+
+    async def spend(self, challenge_id: bytes, expires_at: datetime) -> bool:
+        try:
+            return bool(
+                await self._redis.set(self._prefix + "used:" + challenge_id.hex(), b"1", nx=True, pxat=_ms(expires_at))
+            )
+        except RedisError as exc:
+            raise StorageUnavailable() from exc
+
     async def put(self, challenge: PendingChallenge) -> None:
         value = json.dumps(
             {

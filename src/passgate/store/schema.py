@@ -112,6 +112,16 @@ challenges = Table(
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
 
+# The spent sealed challenges (passgate.service.challenges): a challenge carries its own state, so what must be
+# stored is only that it has been answered, till it would have expired anyway. The unique key makes the second
+# answer of one challenge fail, whichever node it reaches.
+used_challenges = Table(
+    "used_challenges",
+    metadata,
+    Column("id", LargeBinary(32), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
 sessions = Table(
     "sessions",
     metadata,

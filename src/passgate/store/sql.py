@@ -78,6 +78,7 @@ from passgate.store.base import (
     without_person,
 )
 from passgate.store.memory import MemoryCounters
+from passgate.store.sqlite_direct import Direct, Prepared, PreparedQuery
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
@@ -119,12 +120,14 @@ class Database:
 
     def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
         self.url = database_url
+        self.direct: Direct | None = None  # SQLite's driver, for the sign-in's statements (store.sqlite_direct)
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
         if make_url(database_url).get_backend_name() == "sqlite":
             self._sync = sa_create_engine(sync_url(database_url), connect_args={"check_same_thread": False})
             event.listen(self._sync, "connect", _sqlite_pragmas)
             event.listen(self._sync, "begin", _sqlite_begin)
+            self.direct = Direct(self._sync)
         else:
             self._async = create_async_engine(
                 async_url(database_url),
@@ -314,6 +317,8 @@ RECORD_USE = (
 # DELETE ... RETURNING: of two concurrent takes, exactly one gets the row.
 TAKE_CHALLENGE = delete(_challenges).where(_challenges.c.id == bindparam("id")).returning(*_challenges.c)
 PURGE_CHALLENGES = delete(_challenges).where(_challenges.c.expires_at < bindparam("now"))
+SPEND_CHALLENGE = insert(schema.used_challenges)
+PURGE_USED_CHALLENGES = delete(schema.used_challenges).where(schema.used_challenges.c.expires_at < bindparam("now"))
 SESSION_BY_SID = select(_sessions).where(_sessions.c.sid == bindparam("sid"))
 SESSION_BY_HASH = select(_sessions).where(_sessions.c.token_hash == bindparam("hash"))
 TOUCH_SESSION = (
@@ -646,20 +651,35 @@ class SqlPasswords(_Tables):
 
 
 class SqlCredentials(_Tables):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._direct = database.direct
+        if database.direct is not None:
+            self._with_owner = PreparedQuery(CREDENTIAL_WITH_OWNER, database.direct.dialect)
+
     async def get(self, credential_id: bytes) -> Credential | None:
         async with self._read() as connection:
             row = (await connection.execute(CREDENTIAL_BY_ID, {"id": credential_id})).first()
         return _credential(row) if row else None
 
     async def get_with_owner(self, credential_id: bytes) -> tuple[Credential, User] | None:
-        async with self._read() as connection:
-            row = (await connection.execute(CREDENTIAL_WITH_OWNER, {"id": credential_id})).first()
-        if row is None:
-            return None
-        owner = {
-            name.removeprefix("owner_"): value for name, value in row._mapping.items() if name.startswith("owner_")
-        }
-        return _credential(row), _user(SimpleNamespace(**owner))
+        if self._direct is not None:  # every sign-in's look-up
+            query = self._with_owner
+            with self._direct.read() as driver:
+                raw = driver.execute(query.sql, query.parameters({"id": credential_id})).fetchone()
+            if raw is None:
+                return None
+            values = query.row(raw)
+        else:
+            async with self._read() as connection:
+                row = (await connection.execute(CREDENTIAL_WITH_OWNER, {"id": credential_id})).first()
+            if row is None:
+                return None
+            values = dict(row._mapping)
+        owner = {name.removeprefix("owner_"): value for name, value in values.items() if name.startswith("owner_")}
+        credential = SimpleNamespace(**{name: value for name, value in values.items() if not name.startswith("owner_")})
+        credential._mapping = values
+        return _credential(credential), _user(SimpleNamespace(**owner))
 
     async def list_for_user(self, user_id: str) -> list[Credential]:
         async with self._read() as connection:
@@ -722,6 +742,17 @@ class SqlCredentials(_Tables):
 
 
 class SqlChallenges(_Tables):
+    async def issued(self, challenge_id: bytes, expires_at: datetime) -> None:
+        return None  # begin writes nothing: spending marks it
+
+    async def spend(self, challenge_id: bytes, expires_at: datetime) -> bool:
+        try:
+            async with self._write() as connection:
+                await connection.execute(SPEND_CHALLENGE, {"id": challenge_id, "expires_at": expires_at})
+        except IntegrityError:  # the primary key: answered before (on PostgreSQL, after the other one commits)
+            return False
+        return True
+
     async def put(self, challenge: PendingChallenge) -> None:
         async with self._write() as connection:
             await connection.execute(INSERT_CHALLENGE, _fields(challenge))
@@ -736,6 +767,7 @@ class SqlChallenges(_Tables):
     async def purge_expired(self, now: datetime) -> int:
         async with self._write() as connection:
             result = await connection.execute(PURGE_CHALLENGES, {"now": now})
+            await connection.execute(PURGE_USED_CHALLENGES, {"now": now})
         return int(result.rowcount)
 
 
@@ -1231,6 +1263,20 @@ class SqlConsents(_Tables):
 
 
 class SqlSignIns(_Tables):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._direct = database.direct
+        if database.direct is not None:
+            dialect = database.direct.dialect
+            self._prepared = {
+                statement: Prepared(statement, dialect)
+                for statement in (RECORD_COUNTED_USE, RECORD_USE, DELETE_SESSION, QUEUE_WEBHOOK)
+            }
+            self._insert_session = Prepared(INSERT_SESSION, dialect, column_keys=[c.name for c in _sessions.c])
+            self._insert_event = Prepared(
+                INSERT_EVENT, dialect, column_keys=[c.name for c in _events.c if c.name != "id"]
+            )
+
     async def record(
         self,
         use: CredentialUse,
@@ -1241,6 +1287,19 @@ class SqlSignIns(_Tables):
         outbox: Sequence[WebhookEvent] = (),
     ) -> bool:
         statement, parameters = _use_statement(use)
+        if self._direct is not None:  # every sign-in: the same statements, on the driver (store.sqlite_direct)
+            run = self._prepared
+            with self._direct.write() as driver:
+                if not driver.execute(run[statement].sql, run[statement].parameters(parameters)).rowcount:
+                    return False
+                if ended_session is not None:
+                    driver.execute(run[DELETE_SESSION].sql, run[DELETE_SESSION].parameters({"hash": ended_session}))
+                driver.execute(self._insert_session.sql, self._insert_session.parameters(_session_values(session)))
+                driver.execute(self._insert_event.sql, self._insert_event.parameters(_event_values(event)))
+                queue = run[QUEUE_WEBHOOK]
+                for webhook in outbox:
+                    driver.execute(queue.sql, queue.parameters(_queue_values(webhook)))
+            return True
         async with self._write() as connection:
             if not (await connection.execute(statement, parameters)).rowcount:
                 return False
@@ -1539,15 +1598,18 @@ async def _queue(connection: _Connection, outbox: Sequence[WebhookEvent]) -> int
     """Queue each event for its subscribed endpoints on `connection`, inside its transaction."""
     queued = 0
     for webhook in outbox:
-        parameters = {
-            "message_id": webhook.message_id,
-            "type": webhook.type,
-            "body": webhook.body,
-            "at": webhook.created_at,
-            **_matching(webhook.type),
-        }
-        queued += int((await connection.execute(QUEUE_WEBHOOK, parameters)).rowcount)
+        queued += int((await connection.execute(QUEUE_WEBHOOK, _queue_values(webhook))).rowcount)
     return queued
+
+
+def _queue_values(webhook: WebhookEvent) -> dict[str, Any]:
+    return {
+        "message_id": webhook.message_id,
+        "type": webhook.type,
+        "body": webhook.body,
+        "at": webhook.created_at,
+        **_matching(webhook.type),
+    }
 
 
 def _endpoint(row: Any) -> WebhookEndpoint:
