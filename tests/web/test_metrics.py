@@ -88,6 +88,11 @@ async def test_a_refused_sign_in_counts_once_under_its_code(metered: Server) -> 
         before, failures, type="sign_in", outcome="success", code="none"
     )
     assert value(after, failures, type="passkey.register", outcome="success", code="none") >= 1
+    # The ceremony endpoints (on their lean path) are labelled by their route like every other.
+    requests = "passgate_requests_total"
+    for route, status in (("/auth/passkey/login/begin", "200"), ("/auth/passkey/login/complete", "400")):
+        counted = value(after, requests, method="POST", route=route, status=status)
+        assert counted - value(before, requests, method="POST", route=route, status=status) == 1, route
 
 
 async def test_requests_are_labelled_by_route_template_never_by_raw_path(metered: Server) -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from passgate.core import native
 from passgate.core.encoding import b64url_encode
@@ -137,6 +139,28 @@ async def login_complete(request: Request) -> JSONResponse:
         "credentialId": b64url_encode(result.credential.credential_id),
     }
     return session_response(request, answer, result.session_token, headers={"Cache-Control": "no-store"})
+
+
+class LeanRoute(Route):
+    """A ceremony endpoint on the lean path: a plain Starlette route (no per-request dependency resolution),
+    matched ahead of every other route. Marked as the scope's route, as FastAPI's are, for the metrics' labels."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match != Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def lean_routes() -> list[Route]:
+    """The four ceremony endpoints, the same functions as above, which the app puts first among its routes: the
+    FastAPI routes of these paths stay for the OpenAPI document only."""
+    endpoints = (register_begin, register_complete, login_begin, login_complete)
+    paths = ("/passkey/register/begin", "/passkey/register/complete", "/passkey/login/begin", "/passkey/login/complete")
+    return [
+        LeanRoute(router.prefix + path, endpoint, methods=["POST"], include_in_schema=False)
+        for path, endpoint in zip(paths, endpoints, strict=True)
+    ]
 
 
 @router.post(

@@ -187,6 +187,7 @@ def create_app(
     if settings.conformance:
         app.include_router(conformance.router)
     app.include_router(api.router)
+    app.router.routes[:0] = api.lean_routes()  # the ceremonies first, on the lean path
     app.include_router(app_api.router)
     app.include_router(admin_api.router)
     app.include_router(account_api.router)
