@@ -53,6 +53,17 @@ def tree(roots: Iterable[int]) -> set[int]:
     return found
 
 
+def rss_bytes(pid: int) -> int:
+    """The resident set of one process (VmRSS in /proc/<pid>/status), in bytes; 0 if it is gone."""
+    try:
+        for line in (PROC / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime + cutime + cstime of one process, in seconds (0 if it is gone)."""
     fields = _stat_fields(pid)

@@ -11,7 +11,7 @@ ORIGIN = "http://localhost:8000"
 RP_ID = "localhost"
 
 # All the scenarios, in the order they run; BENCH_SCENARIOS selects a comma-separated subset.
-SCENARIOS = ("sqlite-w1", "sqlite-w2", "pg-redis-2nodes", "simplewebauthn")
+SCENARIOS = ("sqlite-w1", "sqlite-w2", "pg-redis-2nodes", "simplewebauthn", "memory")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +41,7 @@ class BenchSettings:
     retries: int = 2  # repeat a measurement disturbed by other processes at most this many times
     noise: float = 0.3  # a measurement is disturbed when others' processes kept more than this many cores busy
     quiet_wait: float = 10.0  # before each measurement, wait up to this long for other processes to go quiet
+    memory_sign_ins: int = 100_000  # memory: the resident set after 1,000 sign-ins, and after this many
     keep_logs: bool = False  # keep the servers' logs and data directory (printed at the end)
 
     @property
@@ -92,4 +93,6 @@ def _validate(settings: BenchSettings) -> None:
         raise ValueError("BENCH_CLIENT must be 'raw' or 'httpx'")
     if settings.scale_genuine > settings.scale_small or settings.scale_small > settings.scale_credentials:
         raise ValueError("need BENCH_SCALE_GENUINE <= BENCH_SCALE_SMALL <= BENCH_SCALE_CREDENTIALS")
+    if settings.memory_sign_ins < 2_000:
+        raise ValueError("BENCH_MEMORY_SIGN_INS must be at least 2000")
     settings.scenario_list  # noqa: B018 - raises on an unknown scenario name
