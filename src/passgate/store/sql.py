@@ -742,10 +742,25 @@ class SqlCredentials(_Tables):
 
 
 class SqlChallenges(_Tables):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._direct = database.direct
+        if database.direct is not None:
+            self._spend = Prepared(SPEND_CHALLENGE, database.direct.dialect, column_keys=("id", "expires_at"))
+
     async def issued(self, challenge_id: bytes, expires_at: datetime) -> None:
         return None  # begin writes nothing: spending marks it
 
     async def spend(self, challenge_id: bytes, expires_at: datetime) -> bool:
+        if self._direct is not None:  # every ceremony's, when several processes share the file
+            try:
+                with self._direct.write() as driver:
+                    driver.execute(
+                        self._spend.sql, self._spend.parameters({"id": challenge_id, "expires_at": expires_at})
+                    )
+            except sqlite3.IntegrityError:
+                return False
+            return True
         try:
             async with self._write() as connection:
                 await connection.execute(SPEND_CHALLENGE, {"id": challenge_id, "expires_at": expires_at})
