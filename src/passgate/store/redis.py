@@ -356,18 +356,23 @@ class CachedAdmin:
 class RedisCounters:
     """Rate-limit counters shared by every node."""
 
+    # One command per hit (a script runs atomically): count, and set the window's expiry when it opens.
+    _HIT = """
+    local count = redis.call('INCR', KEYS[1])
+    if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+    return count
+    """
+
     def __init__(self, client: aioredis.Redis, prefix: str = "passgate:limit:") -> None:
         self._redis = client
         self._prefix = prefix
+        self._hit = client.register_script(self._HIT)
 
     async def hit(self, key: str, window_seconds: int, now: datetime) -> tuple[int, int]:
         window = int(now.timestamp()) // window_seconds
         name = f"{self._prefix}{key}:{window}"
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, window_seconds + 1)
-                count, _ = await pipe.execute()
+            count = await self._hit(keys=[name], args=[window_seconds + 1])
         except RedisError as exc:
             raise StorageUnavailable() from exc
         return int(count), (window + 1) * window_seconds - int(now.timestamp())
