@@ -500,7 +500,7 @@ def _credential(row: Any) -> Credential:
         nickname=row.nickname,
         attested=row.attested,
         # App passkeys (app_credentials) are all made by registration ceremonies: the column is the accounts' only.
-        created_by=row._mapping.get("created_by", "registration"),
+        created_by=getattr(row, "created_by", "registration"),
     )
 
 
@@ -677,9 +677,8 @@ class SqlCredentials(_Tables):
                 return None
             values = dict(row._mapping)
         owner = {name.removeprefix("owner_"): value for name, value in values.items() if name.startswith("owner_")}
-        credential = SimpleNamespace(**{name: value for name, value in values.items() if not name.startswith("owner_")})
-        credential._mapping = values
-        return _credential(credential), _user(SimpleNamespace(**owner))
+        own = {name: value for name, value in values.items() if not name.startswith("owner_")}
+        return _credential(SimpleNamespace(**own)), _user(SimpleNamespace(**owner))
 
     async def list_for_user(self, user_id: str) -> list[Credential]:
         async with self._read() as connection:
