@@ -21,7 +21,6 @@ import {
   renamePasskey,
   setEmail,
   signalAcceptedCredentials,
-  signOut,
   updateDisplayName,
   withStepUp,
 } from "./passgate.js";
@@ -47,7 +46,6 @@ import {
 export function wireAccount() {
   showFlash();
   localizeTimes();
-  wireSignOut();
   wireNudge();
   wireAddPasskey();
   wireCreatePasskeyLinks();
@@ -68,26 +66,62 @@ export function wireAccount() {
   signalAcceptedCredentials();
 }
 
+// Counts the refreshes asked for: an answer that arrives after a newer one was asked for is dropped.
+let refreshes = 0;
+
+/**
+ * The activity list and each passkey's "last used" as the server has them now, without reloading the page.
+ * Read from the account page itself, so the words of the activity stay the server's, in the page's language;
+ * the rest of the page, and the focus, stay as they are. Failing to read leaves the lists as they were: the
+ * change itself went through, and the next load shows it.
+ */
+async function refreshActivity() {
+  const asked = ++refreshes;
+  let page;
+  try {
+    const response = await fetch(window.location.pathname + window.location.search, {
+      headers: { Accept: "text/html" },
+    });
+    if (!response.ok || response.redirected) {
+      return;
+    }
+    page = new DOMParser().parseFromString(await response.text(), "text/html");
+  } catch {
+    return;
+  }
+  const activity = page.getElementById("activity-section");
+  if (asked !== refreshes || activity === null) {
+    return;
+  }
+  const fresh = [document.adoptNode(activity)];
+  document.getElementById("activity-section").replaceWith(fresh[0]);
+  for (const item of document.querySelectorAll("#passkeys li.passkey")) {
+    const id = CSS.escape(item.dataset.credentialId);
+    const lastUsed = page.querySelector(`#passkeys li.passkey[data-credential-id="${id}"] dd.last-used`);
+    if (lastUsed !== null) {
+      fresh.push(document.adoptNode(lastUsed));
+      item.querySelector("dd.last-used").replaceWith(lastUsed);
+    }
+  }
+  for (const element of fresh) {
+    localizeTimes(element);
+  }
+}
+
+/** `action()`, then the activity as the server recorded it, whether the action went through or was refused. */
+async function recorded(action) {
+  try {
+    return await action();
+  } finally {
+    refreshActivity();
+  }
+}
+
 /** Run `action`, stepping up first when the server asks; `creates` when a create() prompt follows. */
 function confirmingIfNeeded(action, { creates = false } = {}) {
   return withStepUp(action, {
     beforeStepUp: () => showMessage(STEP_UP_EXPLANATION, "info"),
     afterStepUp: () => (creates ? showMessage(beforePrompt(), "info") : clearMessage()),
-  });
-}
-
-function wireSignOut() {
-  const button = document.getElementById("signout-button");
-  button.addEventListener("click", async () => {
-    setBusy(button, true);
-    try {
-      await signOut();
-    } catch (error) {
-      showMessage(describe(error, "signin"), "error");
-      setBusy(button, false);
-      return;
-    }
-    window.location.assign("/signin");
   });
 }
 
@@ -210,7 +244,7 @@ function wirePasskey(item) {
     }
     setBusy(saveButton, true);
     try {
-      await renamePasskey(credentialId, wanted);
+      await recorded(() => renamePasskey(credentialId, wanted));
     } catch (error) {
       showMessage(describe(error, "rename"), "error");
       setBusy(saveButton, false);
@@ -249,7 +283,7 @@ function wirePasskey(item) {
   confirmButton.addEventListener("click", async () => {
     setBusy(confirmButton, true);
     try {
-      await confirmingIfNeeded(() => removePasskey(credentialId));
+      await recorded(() => confirmingIfNeeded(() => removePasskey(credentialId)));
     } catch (error) {
       showMessage(describe(error, "remove"), "error");
       setBusy(confirmButton, false);
@@ -293,7 +327,7 @@ function offerToRemoveLost(created) {
     setBusy(remove, true);
     for (const item of others) {
       try {
-        await confirmingIfNeeded(() => removePasskey(item.dataset.credentialId));
+        await recorded(() => confirmingIfNeeded(() => removePasskey(item.dataset.credentialId)));
       } catch (error) {
         showMessage(describe(error, "remove"), "error");
         setBusy(remove, false);
@@ -342,7 +376,7 @@ function wirePassword() {
   button.addEventListener("click", async () => {
     setBusy(button, true);
     try {
-      await confirmingIfNeeded(() => removePassword());
+      await recorded(() => confirmingIfNeeded(() => removePassword()));
     } catch (error) {
       showMessage(describe(error, "password"), "error");
       setBusy(button, false);
@@ -368,7 +402,7 @@ function wireDisplayName() {
     setBusy(button, true);
     let answer;
     try {
-      answer = await updateDisplayName(displayName);
+      answer = await recorded(() => updateDisplayName(displayName));
     } catch (error) {
       showMessage(describe(error, "profile"), "error");
       setBusy(button, false);
@@ -424,7 +458,7 @@ function wireBackupCodes() {
   const generate = async () => {
     setBusy(button, true);
     try {
-      ({ codes } = await confirmingIfNeeded(() => generateBackupCodes()));
+      ({ codes } = await recorded(() => confirmingIfNeeded(() => generateBackupCodes())));
     } catch (error) {
       showMessage(describe(error, "codes"), "error");
       setBusy(button, false);
@@ -483,7 +517,7 @@ function wireEmail() {
     const email = input.value.trim();
     setBusy(button, true);
     try {
-      await confirmingIfNeeded(() => setEmail(email));
+      await recorded(() => confirmingIfNeeded(() => setEmail(email)));
     } catch (error) {
       showMessage(describe(error, "email"), "error");
       setBusy(button, false);
@@ -503,7 +537,7 @@ function wireConnectedApp(item) {
   button.addEventListener("click", async () => {
     setBusy(button, true);
     try {
-      await disconnectApp(item.dataset.clientId);
+      await recorded(() => disconnectApp(item.dataset.clientId));
     } catch (error) {
       showMessage(describe(error, "disconnect"), "error");
       setBusy(button, false);

@@ -16,6 +16,7 @@ import {
   signInWithBackupCode,
   signInWithLink,
   signInWithPassword,
+  signOut,
   upgrade,
   verifyEmail,
 } from "./passgate.js";
@@ -385,6 +386,25 @@ function wireEmailLink() {
   });
 }
 
+/** The header's sign-out button, on every page a signed-in person sees. */
+function wireSignOut() {
+  const button = document.getElementById("signout-button");
+  if (button === null) {
+    return;
+  }
+  button.addEventListener("click", async () => {
+    setBusy(button, true);
+    try {
+      await signOut();
+    } catch (error) {
+      showMessage(describe(error, "signin"), "error");
+      setBusy(button, false);
+      return;
+    }
+    window.location.assign("/signin");
+  });
+}
+
 const PAGES = {
   signup: wireSignup,
   signin: wireSignin,
@@ -394,4 +414,5 @@ const PAGES = {
   "email-link": wireEmailLink,
 };
 
+wireSignOut();
 PAGES[document.body.dataset.page]?.();

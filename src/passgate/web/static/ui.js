@@ -240,9 +240,9 @@ export function showFlash() {
 }
 
 /** The server writes times in UTC; show them in the person's own time zone, as the page's language writes them. */
-export function localizeTimes() {
+export function localizeTimes(root = document) {
   const format = new Intl.DateTimeFormat(language(), { dateStyle: "medium", timeStyle: "short" });
-  for (const element of document.querySelectorAll("time[datetime]")) {
+  for (const element of root.querySelectorAll("time[datetime]")) {
     const moment = new Date(element.dateTime);
     if (!Number.isNaN(moment.getTime())) {
       element.title = element.textContent;
