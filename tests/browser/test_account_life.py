@@ -582,5 +582,7 @@ def test_account_page_screenshot_with_two_passkeys_codes_and_email(tab: Tab, smt
     tab.page.click("#generate-codes")
     expect(tab.page.locator("#backup-codes-list li")).to_have_count(10)
     expect(tab.page.locator("#email-status")).to_have_attribute("data-state", "verified")
-    expect(tab.page.locator("#activity li")).to_have_count(5)  # as of loading: sign-up, add, rename, email x2
+    # Sign-up, add, rename, email x2, and the backup codes: the activity is read again after each change.
+    expect(tab.page.locator("#activity li")).to_have_count(6)
+    expect(tab.page.locator("#activity li").first).to_contain_text("Created new backup codes")
     screenshot(tab, "passgate-account-full")
