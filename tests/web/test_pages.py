@@ -257,3 +257,25 @@ async def test_every_page_starts_with_a_skip_link_and_marks_the_current_page(ser
             assert ">Zum Inhalt springen</a>" in page and '<main id="main"' in page
             current = re.findall(r'<a href="(/[a-z]+)" aria-current="page"', page)
             assert current == ([path] if path in ("/signin", "/signup") else [])
+
+
+async def test_signed_in_pages_have_sign_out_in_the_header_and_the_nudge_adds_a_passkey(server: Server) -> None:
+    async with server.client() as browser:
+        signed_out = await page(browser, "/signin")
+        await sign_up(browser, SoftwareAuthenticator(), "ada")
+        account = (await browser.get("/account")).text
+        verify = (await browser.get("/email/verify")).text
+
+    assert "signout-button" not in signed_out.elements
+    for html in (account, verify):
+        header = html[html.index('<header class="site-header">') : html.index("</header>")]
+        assert '<button id="signout-button" type="button"' in header
+        assert html.count('id="signout-button"') == 1  # one sign-out: the header's
+    shown = Page(account)
+    # One passkey: the nudge asks for a second, and its button starts the same ceremony as the others.
+    assert shown.elements["nudge-add"]["tag"] == "button"
+    assert "add-passkey" in str(shown.elements["nudge-add"]["class"]).split()
+    nudge = account[
+        account.index('id="second-passkey-nudge"') : account.index("</section>", account.index("nudge-title"))
+    ]
+    assert 'id="nudge-add"' in nudge
