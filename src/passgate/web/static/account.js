@@ -6,6 +6,9 @@
  * server guards with a step-up (removing a passkey, backup codes, email, adding a passkey) first try, and
  * on `step_up_required` explain, ask for a passkey, and try once more (withStepUp).
  *
+ * After each change (or its refusal) the activity list and the passkeys' "last used" are read again from the
+ * server (refreshActivity); adding a passkey loads the page anew. Sign-out is the header's (pages.js).
+ *
  * In a recovery session (signed in with a backup code or an email link) the server renders those controls
  * disabled with the reason: a step-up there would ask for a passkey the person no longer has.
  */
