@@ -86,6 +86,38 @@ async def test_a_challenge_is_single_use_even_when_refused(server: Server, brows
     )
 
 
+async def test_challenges_spent_in_the_database_are_single_use_too(make_server: Callable[..., Server]) -> None:
+    """With several processes on one SQLite file (workers > 1) a challenge is spent in the database, not in the
+    process's memory: a replayed sign-up, a response tried again after its refusal and a replayed sign-in are all
+    refused, and the used challenges are kept there, by digest, till they would have expired."""
+    server = make_server(workers=2, secret_key="k" * 43)
+    async with server.client() as browser:
+        response = await registration_response(browser, SoftwareAuthenticator())
+        assert (await browser.post("/auth/passkey/register/complete", json=response)).status_code == 200
+        await browser.post("/auth/logout")
+        before = server.snapshot()
+        again = await browser.post("/auth/passkey/register/complete", json=response)
+        await refused(server, again, 400, "challenge_not_found", before)
+
+        refused_once = await registration_response(browser, SoftwareAuthenticator(), username="yan")
+        async with server.client() as attacker:
+            mismatch = await attacker.post("/auth/passkey/register/complete", json=refused_once)
+            assert mismatch.json()["error"] == "challenge_mismatch"
+        again = await browser.post("/auth/passkey/register/complete", json=refused_once)
+        await refused(server, again, 400, "challenge_not_found", before)
+
+        authenticator, _ = await signed_up(server, browser)
+        signing_in = await assertion(browser, authenticator)
+        assert (await browser.post("/auth/passkey/login/complete", json=signing_in)).status_code == 200
+        await browser.post("/auth/logout")
+        before = server.snapshot()
+        again = await browser.post("/auth/passkey/login/complete", json=signing_in)
+        await refused(server, again, 400, "challenge_not_found", before)
+    # Sign-up, the refused one, yara's sign-up, the sign-in: four spent, none stored as a pending challenge.
+    assert server.rows("SELECT count(*) FROM used_challenges") == [(4,)]
+    assert server.rows("SELECT count(*) FROM challenges") == [(0,)]
+
+
 @pytest.mark.parametrize(
     ("override", "code"),
     [
