@@ -56,6 +56,13 @@ EVENT_WORDS: dict[str, tuple[str, str]] = {
     "oidc.consent_withdrawn": (N_("Disconnected an app"), N_("Disconnecting an app was refused")),
     "password.sign_in": (N_("Signed in with your password"), N_("A password sign-in was refused")),
     "password.removed": (N_("Removed your password"), N_("Removing your password was refused")),
+    "sign_out": (N_("Signed out"), N_("Signing out failed")),
+    "admin.sign_out": (N_("An administrator signed you out"), N_("An administrator could not sign you out")),
+    "admin.passkey.remove": (
+        N_("An administrator removed a passkey"),
+        N_("An administrator could not remove a passkey"),
+    ),
+    "user.imported": (N_("Your account was imported"), N_("Importing your account failed")),
 }
 
 PASSKEY_EVENTS = frozenset({"sign_in", "step_up", "passkey.register", "passkey.remove", "passkey.rename"})
