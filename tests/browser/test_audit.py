@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pytest
 from playwright.sync_api import ViewportSize, expect
 
-from tests.browser.conftest import Clock, Server, Tab, screenshot, serve_in_process, sign_up
+from tests.browser.conftest import Clock, Server, Tab, screenshot, serve_in_process, sign_out, sign_up
 
 pytestmark = pytest.mark.browser
 
@@ -29,9 +29,24 @@ LOOKS: list[tuple[Literal["light", "dark"], str, ViewportSize]] = [
 LONG = "W" * 64  # the longest name the server accepts, with no place to break it
 
 
+# A site that signs in through Passgate and is not first-party: its users see the consent page.
+CLIENT = {
+    "client_id": "travel",
+    "name": "Travel Planner",
+    "client_secret": "a-long-random-client-secret-for-the-travel-app",
+    "redirect_uris": ["http://localhost:9/callback"],
+    "scopes": ["openid", "profile", "email"],
+}
+CONSENT = (
+    "/oauth2/authorize?response_type=code&client_id=travel&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcallback"
+    "&scope=openid%20profile%20email&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    "&code_challenge_method=S256"
+)
+
+
 @pytest.fixture
 def server(tmp_path: Path, clock: Clock) -> Iterator[Server]:
-    with serve_in_process(tmp_path, clock) as running:
+    with serve_in_process(tmp_path, clock, oidc_clients=(CLIENT,)) as running:
         yield running
 
 
@@ -117,3 +132,37 @@ def test_the_account_page_in_its_states(tab: Tab) -> None:
     audit(tab, "account-activity-more")
     tab.goto("/email/verify")  # signed in: the page names the account, in the header too
     audit(tab, "verify-email-signed-in")
+    tab.page.goto(tab.server.url + CONSENT)
+    expect(tab.page.locator("#consent-allow")).to_be_visible()
+    audit(tab, "consent")
+    tab.goto("/oauth2/logout")  # signed in: asked before signing out
+    audit(tab, "logout-confirm")
+
+
+def test_a_recovery_session_and_the_account_without_passkeys(tab: Tab) -> None:
+    tab.page.set_viewport_size(PHONE)
+    sign_up(tab, "dorothy", LONG)
+    tab.page.click("#generate-codes")
+    expect(tab.page.locator("#backup-codes-list li")).to_have_count(10)
+    codes = tab.page.locator("#backup-codes-list li").all_text_contents()
+    sign_out(tab)
+    tab.authenticator.remove()  # the device is lost; a new one takes its place
+    tab.authenticator = tab.add_authenticator()
+    tab.goto("/recover")
+    tab.page.fill("#recover-username", "dorothy")
+    tab.page.fill("#recover-code", codes[0])
+    tab.page.click("#recover-code-button")
+    tab.wait_for_path("/account")
+    expect(tab.page.locator("#recovery-banner")).to_be_visible()
+    audit(tab, "account-recovery")  # the changes that need a passkey locked, each with its reason
+    tab.page.click("#add-passkey")
+    expect(tab.page.locator("#lost-devices-offer")).to_be_visible()
+    audit(tab, "account-lost-devices-offer")
+    tab.page.click("#remove-lost")
+    expect(tab.page.locator("#passkeys > li")).to_have_count(1)
+    [new] = tab.authenticator.credential_ids()
+    item = tab.page.locator(f'#passkeys li.passkey[data-credential-id="{new}"]')
+    item.locator("button.remove").click()
+    item.locator("button.confirm-remove").click()
+    expect(tab.page.locator("#no-passkey-banner")).to_be_visible()
+    audit(tab, "account-no-passkey")
