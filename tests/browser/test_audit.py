@@ -99,7 +99,8 @@ def test_the_signed_out_pages(tab: Tab) -> None:
     for path, name in pages:
         tab.goto(path)
         audit(tab, name)
-    # A field's error shown beside it, and a refusal from the server under the button.
+    # A field's error shown beside it (the server's refusal under the button is in the recovery test: it needs an
+    # account).
     tab.goto("/signup")
     tab.page.fill("#username", "n" * 70)
     tab.page.click("#signup-button")
@@ -146,6 +147,11 @@ def test_a_recovery_session_and_the_account_without_passkeys(tab: Tab) -> None:
     expect(tab.page.locator("#backup-codes-list li")).to_have_count(10)
     codes = tab.page.locator("#backup-codes-list li").all_text_contents()
     sign_out(tab)
+    tab.goto("/signup")  # the server refuses a taken username, under the button
+    tab.page.fill("#username", "dorothy")
+    tab.page.click("#signup-button")
+    expect(tab.page.locator("#message")).to_contain_text("That username is already taken.")
+    audit(tab, "signup-server-message")
     tab.authenticator.remove()  # the device is lost; a new one takes its place
     tab.authenticator = tab.add_authenticator()
     tab.goto("/recover")
