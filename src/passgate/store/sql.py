@@ -225,6 +225,7 @@ class _Tables:
     def __init__(self, database: Database) -> None:
         self._write = database.write
         self._read = database.read
+        self._direct = database.direct  # SQLite's driver, for the statements on the hot path (store.sqlite_direct)
 
 
 # Statements are built once: building SQLAlchemy expressions per call costs more than running them.
@@ -656,7 +657,6 @@ class SqlPasswords(_Tables):
 class SqlCredentials(_Tables):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
-        self._direct = database.direct
         if database.direct is not None:
             self._with_owner = PreparedQuery(CREDENTIAL_WITH_OWNER, database.direct.dialect)
 
@@ -746,7 +746,6 @@ class SqlCredentials(_Tables):
 class SqlChallenges(_Tables):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
-        self._direct = database.direct
         if database.direct is not None:
             self._spend = Prepared(SPEND_CHALLENGE, database.direct.dialect, column_keys=("id", "expires_at"))
 
@@ -1282,7 +1281,6 @@ class SqlConsents(_Tables):
 class SqlSignIns(_Tables):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
-        self._direct = database.direct
         if database.direct is not None:
             dialect = database.direct.dialect
             self._prepared = {
