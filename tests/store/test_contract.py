@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from passgate.core.errors import AdminKeyExists, ClientExists, CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import (
+    AdminKeyExists,
+    ChallengeNotFound,
+    ClientExists,
+    CredentialExists,
+    EmailTaken,
+    UsernameTaken,
+)
 from passgate.core.oidc_clients import OidcClient, hash_secret
 from passgate.store.base import (
     AccountStats,
@@ -37,6 +44,7 @@ from passgate.store.base import (
     Session,
     SessionClient,
     SigningKey,
+    Spend,
     Storage,
     StoredPassword,
     User,
@@ -997,6 +1005,71 @@ async def test_nodes_answering_one_sealed_challenge_together_spend_it_once(datab
 
     results = await asyncio.gather(*(asyncio.to_thread(spend) for _ in range(4)))
     assert sorted(results) == [False, False, False, True]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_database(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A database that also keeps the spent challenges (no Redis)."""
+    return await _backend(request, tmp_path)
+
+
+async def test_nodes_recording_sign_ins_that_answer_one_challenge_record_one(sql_database: Backend) -> None:
+    """A sign-in marks its challenge in the transaction that records it: of several nodes recording answers to
+    one challenge at the same moment, exactly one records its sign-in; the others write nothing at all."""
+    storage, close = open_storage(sql_database.database_url)
+    assert storage.challenges.spent_with_sign_in
+    await storage.users.create_with_credential(user(), credential(sign_count=0))  # no counter: nothing else stops them
+    start = threading.Barrier(4, timeout=30)
+    spend = Spend(b"j" * 32, NOW + timedelta(days=1))
+
+    def record(node: int) -> bool:
+        async def run() -> bool:
+            own, close_own = open_storage(sql_database.database_url)
+            session = Session(
+                token_hash=bytes([node]) * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=spend.until
+            )
+            use = CredentialUse(credential_id=b"c1", sign_count=0, backed_up=False, used_at=NOW)
+            event = Event(type="sign_in", outcome="success", created_at=NOW, user_id="u1", detail={"node": node})
+            try:
+                await asyncio.to_thread(start.wait)
+                return await own.sign_ins.record(use, session=session, ended_session=None, event=event, spend=spend)
+            except ChallengeNotFound:
+                return False
+            finally:
+                await close_own()
+
+        return asyncio.run(run())
+
+    try:
+        results = await asyncio.gather(*(asyncio.to_thread(record, node) for node in range(4)))
+        assert sorted(results) == [False, False, False, True]
+        [winner] = [node for node, recorded in enumerate(results) if recorded]
+        assert [event.detail for event in await storage.events.list()] == [{"node": winner}]
+        for node in range(4):
+            assert (await storage.sessions.get(bytes([node]) * 32) is not None) is (node == winner)
+        assert await storage.challenges.spend(spend.challenge_id, spend.until) is False
+    finally:
+        await close()
+
+
+async def test_a_stale_sign_in_leaves_its_challenge_to_be_spent_on_its_own(sql_database: Backend) -> None:
+    storage, close = open_storage(sql_database.database_url)
+    try:
+        await storage.users.create_with_credential(user(), credential(sign_count=3))
+        session = Session(token_hash=b"s" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW)
+        stale = CredentialUse(credential_id=b"c1", sign_count=3, backed_up=False, used_at=NOW)
+        event = Event(type="sign_in", outcome="success", created_at=NOW, user_id="u1")
+        spend = Spend(b"k" * 32, NOW + timedelta(days=1))
+        assert not await storage.sign_ins.record(stale, session=session, ended_session=None, event=event, spend=spend)
+        assert await storage.events.list() == []
+        assert await storage.challenges.spend(spend.challenge_id, spend.until) is True  # its refusal spends it
+        fresh = dataclasses.replace(stale, sign_count=4)
+        with pytest.raises(ChallengeNotFound):
+            await storage.sign_ins.record(fresh, session=session, ended_session=None, event=event, spend=spend)
+        assert (await storage.credentials.get(b"c1")).sign_count == 3  # type: ignore[union-attr]
+        assert await storage.sessions.get(session.token_hash) is None
+    finally:
+        await close()
 
 
 def authorization_code(code_hash: bytes = b"a" * 32) -> AuthorizationCode:

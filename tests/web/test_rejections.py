@@ -113,8 +113,17 @@ async def test_challenges_spent_in_the_database_are_single_use_too(make_server: 
         before = server.snapshot()
         again = await browser.post("/auth/passkey/login/complete", json=signing_in)
         await refused(server, again, 400, "challenge_not_found", before)
-    # Sign-up, the refused one, yara's sign-up, the sign-in: four spent, none stored as a pending challenge.
-    assert server.rows("SELECT count(*) FROM used_challenges") == [(4,)]
+
+        # A sign-in's challenge is marked with the sign-in; one refused, even after it verified, is spent too.
+        signing_in = await assertion(browser, authenticator)
+        async with server.client() as attacker:
+            mismatch = await attacker.post("/auth/passkey/login/complete", json=signing_in)
+            assert mismatch.json()["error"] == "challenge_mismatch"
+        before = server.snapshot()
+        again = await browser.post("/auth/passkey/login/complete", json=signing_in)
+        await refused(server, again, 400, "challenge_not_found", before)
+    # Sign-up, the refused one, yara's sign-up, the two sign-ins: five spent, none stored as a pending challenge.
+    assert server.rows("SELECT count(*) FROM used_challenges") == [(5,)]
     assert server.rows("SELECT count(*) FROM challenges") == [(0,)]
 
 

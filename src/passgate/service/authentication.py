@@ -82,7 +82,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         audit.failure_outbox = lambda code: _failed(ctx, audit, code)
         await ratelimit.ceremony(ctx, client, "login-complete")
         parsed = AuthenticationResponse.parse(response)
-        pending = await challenges.take(ctx, client, "authentication", parsed.client_data.challenge)
+        pending = await challenges.take(ctx, client, "authentication", parsed.client_data.challenge, audit=audit)
         if pending.pending_user == {"purpose": "step_up"}:
             audit.type = "step_up"  # the signed-in user confirming it's them
         audit.credential_id = parsed.credential_id
@@ -138,11 +138,14 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         outbox = webhooks.signin_succeeded(ctx, user.id, credential.credential_id, session.token_hash)
         if verified.clone_warning:
             outbox += webhooks.clone_suspected(ctx, user.id, credential.credential_id)
-        if not await ctx.storage.sign_ins.record(use, session=session, ended_session=ended, event=event, outbox=outbox):
+        recorded = await ctx.storage.sign_ins.record(
+            use, session=session, ended_session=ended, event=event, outbox=outbox, spend=audit.unspent
+        )
+        if not recorded:
             # Another sign-in with a higher counter won the race: this assertion is stale.
             audit.detail["clone_warning"] = True
             raise SignCountRegression()
-        audit.recorded = True
+        audit.recorded, audit.unspent = True, None
         webhooks.wake(ctx)
         return SignedInWith(user=user, credential=credential, session_token=token)
 

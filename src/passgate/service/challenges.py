@@ -19,8 +19,8 @@ from typing import Any
 
 from passgate.core.errors import ChallengeExpired, ChallengeMismatch, ChallengeNotFound
 from passgate.service import sealing
-from passgate.service.context import Client, Context, digest
-from passgate.store.base import Ceremony, PendingChallenge
+from passgate.service.context import Audit, Client, Context, digest
+from passgate.store.base import Ceremony, PendingChallenge, Spend
 
 # Spent marks outlive the challenge's expiry by this much, so a node whose clock is behind still refuses a replay.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -47,10 +47,15 @@ async def issue(
     return challenge, browser_token
 
 
-async def take(ctx: Context, client: Client, ceremony: Ceremony, challenge: bytes) -> PendingChallenge:
+async def take(
+    ctx: Context, client: Client, ceremony: Ceremony, challenge: bytes, *, audit: Audit | None = None
+) -> PendingChallenge:
     """Take the challenge a response answers (read from its client data), atomically, before anything is verified.
 
-    Whatever happens next, the challenge is spent: a response can be tried once.
+    Whatever happens next, the challenge is spent: a response can be tried once. Given the use case's `audit`,
+    where storage marks a challenge in the transaction that records the sign-in
+    (`ChallengeStore.spent_with_sign_in`), the mark is left to that write: `audit.unspent` says what it must
+    spend, and `audited` spends it if the use case fails.
 
     Raises:
         ChallengeNotFound: never issued (or forged), already used or purged.
@@ -64,6 +69,8 @@ async def take(ctx: Context, client: Client, ceremony: Ceremony, challenge: byte
             raise ChallengeNotFound()
     elif ctx.clock() >= pending.expires_at:
         raise ChallengeExpired()  # refused as it is, whether answered before or not: no need to mark it
+    elif audit is not None and ctx.storage.challenges.spent_with_sign_in:
+        audit.unspent = Spend(pending.id, pending.expires_at + CLOCK_SKEW)
     elif not await ctx.storage.challenges.spend(pending.id, pending.expires_at + CLOCK_SKEW):
         raise ChallengeNotFound()
     browser = digest(client.browser_token or "")

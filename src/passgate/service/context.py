@@ -6,21 +6,21 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from passgate import metrics
-from passgate.core.errors import PasskeyError
+from passgate.core.errors import ChallengeNotFound, PasskeyError
 from passgate.core.mds import MetadataCache, MetadataEntry
 from passgate.core.oidc_clients import OidcClient
 from passgate.core.policy import Policy
 from passgate.core.webhooks import RETRY_SECONDS
 from passgate.service.keys import Keyring
 from passgate.service.mail import Mailer, OutboxMailer
-from passgate.store.base import Event, Storage, WebhookEvent
+from passgate.store.base import Event, Spend, Storage, WebhookEvent
 
 
 def utcnow() -> datetime:
@@ -120,6 +120,9 @@ class Audit:
     # failure queues with its event, given the error's code.
     outbox: list[WebhookEvent] = field(default_factory=list)
     failure_outbox: Callable[[str], Sequence[WebhookEvent]] | None = None
+    # A challenge taken but not yet spent (passgate.service.challenges.take): the use case's record spends it,
+    # or, if the use case fails, `audited` does.
+    unspent: Spend | None = None
 
 
 @asynccontextmanager
@@ -129,11 +132,20 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
     try:
         yield audit
     except PasskeyError as exc:
-        outbox = audit.failure_outbox(exc.code) if audit.failure_outbox is not None else ()
-        await ctx.storage.events.record(event_of(ctx, client, audit, outcome="failure", reason=exc.code), outbox=outbox)
+        refusal = await _spent(ctx, audit, exc)
+        outbox = audit.failure_outbox(refusal.code) if audit.failure_outbox is not None else ()
+        event = event_of(ctx, client, audit, outcome="failure", reason=refusal.code)
+        await ctx.storage.events.record(event, outbox=outbox)
         if outbox:
             ctx.webhooks_ready.set()
-        metrics.CEREMONIES.labels(audit.type, "failure", exc.code).inc()
+        metrics.CEREMONIES.labels(audit.type, "failure", refusal.code).inc()
+        if refusal is exc:
+            raise
+        raise refusal from exc
+    except Exception:
+        if audit.unspent is not None:  # an outage or a bug: the challenge is spent all the same, if it can be
+            with suppress(Exception):
+                await ctx.storage.challenges.spend(audit.unspent.challenge_id, audit.unspent.until)
         raise
     if not audit.recorded:
         await ctx.storage.events.record(
@@ -142,6 +154,17 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
         if audit.outbox:
             ctx.webhooks_ready.set()
     metrics.CEREMONIES.labels(audit.type, "success", metrics.NO_CODE).inc()
+
+
+async def _spent(ctx: Context, audit: Audit, exc: PasskeyError) -> PasskeyError:
+    """Spend a refused ceremony's challenge, if it is not yet; the refusal to give, which is challenge_not_found
+    if it was answered before, whatever else is wrong with this answer (as when it is spent when taken)."""
+    if audit.unspent is None or isinstance(exc, ChallengeNotFound):  # spent, or nothing to spend
+        return exc
+    spend, audit.unspent = audit.unspent, None
+    if await ctx.storage.challenges.spend(spend.challenge_id, spend.until):
+        return exc
+    return ChallengeNotFound()
 
 
 def event_of(

@@ -187,6 +187,14 @@ class PendingChallenge:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class Spend:
+    """A sealed challenge to mark answered (`ChallengeStore.spend`) in the write that records its outcome."""
+
+    challenge_id: bytes
+    until: datetime  # the mark is kept till then
+
+
 @dataclass(frozen=True, kw_only=True)
 class Session:
     token_hash: bytes
@@ -425,7 +433,13 @@ class ChallengeStore(Protocol):
     A ceremony's challenge carries its own sealed state (passgate.service.challenges), so a store only has to
     make sure each is answered once: `issued` at `begin` (a no-op where `spend` remembers spent ones instead),
     `spend` at `complete`. Stored challenges (`put`/`take`) remain for what must be looked up by a token.
+
+    A store with `spent_with_sign_in` keeps its marks in the database the sign-ins are recorded in: a sign-in
+    then marks its challenge in its own transaction (`SignInStore.record(spend=...)`), and only a refused one
+    spends it on its own.
     """
+
+    spent_with_sign_in: bool
 
     async def issued(self, challenge_id: bytes, expires_at: datetime) -> None:
         """A sealed challenge was handed out (kept only by a store that remembers the outstanding ones)."""
@@ -739,12 +753,16 @@ class SignInStore(Protocol):
         ended_session: bytes | None,
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
+        spend: Spend | None = None,
     ) -> bool:
         """Record a verified sign-in in one step: the passkey's use (counter moved forward atomically, as in
-        `CredentialStore.record_use`), the new session replacing `ended_session`, the event and the webhook
-        events of `outbox`.
+        `CredentialStore.record_use`), the new session replacing `ended_session`, the event, the webhook
+        events of `outbox` and, given only where `ChallengeStore.spent_with_sign_in`, the challenge's mark.
 
         Returns False, writing nothing, if the counter did not move forward.
+
+        Raises:
+            ChallengeNotFound: `spend`'s challenge was answered before; nothing is written.
         """
         ...
 

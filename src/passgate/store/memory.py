@@ -37,6 +37,7 @@ from passgate.store.base import (
     Session,
     SessionClient,
     SigningKey,
+    Spend,
     Storage,
     StoredPassword,
     TakenCode,
@@ -270,6 +271,8 @@ class MemoryCredentials:
 class MemoryChallenges:
     """In one process: the outstanding sealed challenges are remembered (so memory holds only ceremonies in
     flight, not every challenge answered within its lifetime), and spending one forgets it."""
+
+    spent_with_sign_in = False  # spending is forgetting: no write to join
 
     def __init__(self) -> None:
         self._rows: dict[bytes, PendingChallenge] = {}
@@ -712,7 +715,9 @@ class MemorySignIns:
         ended_session: bytes | None,
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
+        spend: Spend | None = None,
     ) -> bool:
+        assert spend is None, "memory challenges are spent when taken (spent_with_sign_in is False)"
         # No await before the counter is checked and written: atomic on the event loop.
         if not await self._credentials.record_use(
             use.credential_id, sign_count=use.sign_count, backed_up=use.backed_up, used_at=use.used_at

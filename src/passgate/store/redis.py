@@ -29,6 +29,7 @@ from passgate.store.base import (
     Session,
     SessionStore,
     SignInStore,
+    Spend,
     User,
     WebhookEvent,
 )
@@ -61,6 +62,8 @@ def _moment(text: str) -> datetime:
 
 
 class RedisChallenges:
+    spent_with_sign_in = False  # the marks are in Redis, not in the sign-ins' database
+
     def __init__(self, client: aioredis.Redis, prefix: str = "passgate:challenge:") -> None:
         self._redis = client
         self._prefix = prefix
@@ -266,9 +269,10 @@ class CachedSignIns:
         ended_session: bytes | None,
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
+        spend: Spend | None = None,
     ) -> bool:
         recorded = await self._inner.record(
-            use, session=session, ended_session=ended_session, event=event, outbox=outbox
+            use, session=session, ended_session=ended_session, event=event, outbox=outbox, spend=spend
         )
         if recorded and ended_session is not None:
             await self._sessions.forget(ended_session)

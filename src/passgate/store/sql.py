@@ -39,7 +39,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 
 from passgate.core.apps import App, AppKey
-from passgate.core.errors import AdminKeyExists, ClientExists, CredentialExists, EmailTaken, UsernameTaken
+from passgate.core.errors import (
+    AdminKeyExists,
+    ChallengeNotFound,
+    ClientExists,
+    CredentialExists,
+    EmailTaken,
+    UsernameTaken,
+)
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
 from passgate.store import schema
@@ -67,6 +74,7 @@ from passgate.store.base import (
     Session,
     SessionClient,
     SigningKey,
+    Spend,
     Storage,
     StoredPassword,
     TakenCode,
@@ -744,6 +752,8 @@ class SqlCredentials(_Tables):
 
 
 class SqlChallenges(_Tables):
+    spent_with_sign_in = True  # a sign-in's mark is written in its own transaction (SqlSignIns.record)
+
     def __init__(self, database: Database) -> None:
         super().__init__(database)
         if database.direct is not None:
@@ -1291,6 +1301,7 @@ class SqlSignIns(_Tables):
             self._insert_event = Prepared(
                 INSERT_EVENT, dialect, column_keys=[c.name for c in _events.c if c.name != "id"]
             )
+            self._spend = Prepared(SPEND_CHALLENGE, dialect, column_keys=("id", "expires_at"))
 
     async def record(
         self,
@@ -1300,13 +1311,20 @@ class SqlSignIns(_Tables):
         ended_session: bytes | None,
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
+        spend: Spend | None = None,
     ) -> bool:
         statement, parameters = _use_statement(use)
+        # The counter first: a stale assertion writes nothing, so its refusal spends the challenge on its own.
         if self._direct is not None:  # every sign-in: the same statements, on the driver (store.sqlite_direct)
             run = self._prepared
             with self._direct.write() as driver:
                 if not driver.execute(run[statement].sql, run[statement].parameters(parameters)).rowcount:
                     return False
+                if spend is not None:
+                    try:
+                        driver.execute(self._spend.sql, self._spend.parameters(_spend_values(spend)))
+                    except sqlite3.IntegrityError:
+                        raise ChallengeNotFound() from None  # answered before: all of this is rolled back
                 if ended_session is not None:
                     driver.execute(run[DELETE_SESSION].sql, run[DELETE_SESSION].parameters({"hash": ended_session}))
                 driver.execute(self._insert_session.sql, self._insert_session.parameters(_session_values(session)))
@@ -1318,6 +1336,11 @@ class SqlSignIns(_Tables):
         async with self._write() as connection:
             if not (await connection.execute(statement, parameters)).rowcount:
                 return False
+            if spend is not None:
+                try:
+                    await connection.execute(SPEND_CHALLENGE, _spend_values(spend))
+                except IntegrityError:  # on PostgreSQL, once the other answer commits
+                    raise ChallengeNotFound() from None
             if ended_session is not None:
                 await connection.execute(DELETE_SESSION, {"hash": ended_session})
             await connection.execute(INSERT_SESSION, _session_values(session))
@@ -1615,6 +1638,10 @@ async def _queue(connection: _Connection, outbox: Sequence[WebhookEvent]) -> int
     for webhook in outbox:
         queued += int((await connection.execute(QUEUE_WEBHOOK, _queue_values(webhook))).rowcount)
     return queued
+
+
+def _spend_values(spend: Spend) -> dict[str, Any]:
+    return {"id": spend.challenge_id, "expires_at": spend.until}
 
 
 def _queue_values(webhook: WebhookEvent) -> dict[str, Any]:
