@@ -1072,6 +1072,40 @@ async def test_a_stale_sign_in_leaves_its_challenge_to_be_spent_on_its_own(sql_d
         await close()
 
 
+async def test_a_sign_up_writes_its_account_passkey_session_and_event_together(storage: Storage) -> None:
+    session = Session(token_hash=b"u" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW)
+    event = Event(type="passkey.register", outcome="success", created_at=NOW, user_id="u1", credential_id=b"c1")
+    await storage.users.create_with_credential(user(), credential(), event=event, session=session)
+    assert await storage.sessions.get(session.token_hash) == session
+    assert [(e.type, e.user_id) for e in await storage.events.list()] == [("passkey.register", "u1")]
+    taken = user(user_id="u2")  # the username is taken: nothing is written
+    other = dataclasses.replace(session, token_hash=b"v" * 32, user_id="u2")
+    with pytest.raises(UsernameTaken):
+        await storage.users.create_with_credential(taken, credential(b"c2", user_id="u2"), event=event, session=other)
+    assert await storage.sessions.get(other.token_hash) is None
+    assert len(await storage.events.list()) == 1
+
+
+async def test_a_sign_up_answering_a_spent_challenge_writes_nothing(sql_database: Backend) -> None:
+    storage, close = open_storage(sql_database.database_url)
+    try:
+        spend = Spend(b"m" * 32, NOW + timedelta(days=1))
+        assert await storage.challenges.spend(spend.challenge_id, spend.until)
+        session = Session(token_hash=b"u" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW)
+        event = Event(type="passkey.register", outcome="success", created_at=NOW, user_id="u1")
+        with pytest.raises(ChallengeNotFound):
+            await storage.users.create_with_credential(user(), credential(), event=event, session=session, spend=spend)
+        assert await storage.users.get("u1") is None
+        assert await storage.sessions.get(session.token_hash) is None
+        assert await storage.events.list() == []
+        fresh = Spend(b"n" * 32, spend.until)
+        await storage.users.create_with_credential(user(), credential(), event=event, session=session, spend=fresh)
+        assert await storage.users.get("u1") is not None
+        assert await storage.challenges.spend(fresh.challenge_id, fresh.until) is False
+    finally:
+        await close()
+
+
 def authorization_code(code_hash: bytes = b"a" * 32) -> AuthorizationCode:
     return AuthorizationCode(
         code_hash=code_hash,

@@ -122,8 +122,19 @@ async def test_challenges_spent_in_the_database_are_single_use_too(make_server: 
         before = server.snapshot()
         again = await browser.post("/auth/passkey/login/complete", json=signing_in)
         await refused(server, again, 400, "challenge_not_found", before)
-    # Sign-up, the refused one, yara's sign-up, the two sign-ins: five spent, none stored as a pending challenge.
-    assert server.rows("SELECT count(*) FROM used_challenges") == [(5,)]
+
+        # Adding a passkey, signed in, spends its challenge on its own.
+        signing_in = await assertion(browser, authenticator)
+        assert (await browser.post("/auth/passkey/login/complete", json=signing_in)).status_code == 200
+        begin = await browser.post("/auth/passkey/register/begin", json={})
+        adding = SoftwareAuthenticator().create(begin.json(), origin=ORIGIN)
+        assert (await browser.post("/auth/passkey/register/complete", json=adding)).status_code == 200
+        before = server.snapshot()
+        again = await browser.post("/auth/passkey/register/complete", json=adding)
+        await refused(server, again, 400, "challenge_not_found", before)
+    # Sign-up, the refused one, yara's sign-up, three sign-ins and the added passkey: seven spent, none stored as a
+    # pending challenge.
+    assert server.rows("SELECT count(*) FROM used_challenges") == [(7,)]
     assert server.rows("SELECT count(*) FROM challenges") == [(0,)]
 
 

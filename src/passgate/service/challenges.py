@@ -83,6 +83,18 @@ async def take(
     return pending
 
 
+async def spend(ctx: Context, audit: Audit) -> None:
+    """Spend now, on its own, the challenge `take` left to a record that turned out not to be written.
+
+    Raises:
+        ChallengeNotFound: it was answered before.
+    """
+    if audit.unspent is not None:
+        spent, audit.unspent = audit.unspent, None
+        if not await ctx.storage.challenges.spend(spent.challenge_id, spent.until):
+            raise ChallengeNotFound()
+
+
 def _opened(ctx: Context, challenge: bytes) -> PendingChallenge | None:
     """The state a sealed challenge carries; None if it is not one of ours."""
     try:

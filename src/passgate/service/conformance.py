@@ -27,7 +27,7 @@ from passgate.core.errors import InvalidRequest, MalformedResponse
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.mds import MetadataBlob, MetadataEntry, MetadataError, statement_entry
 from passgate.core.policy import Policy
-from passgate.service import authentication, registration, sessions
+from passgate.service import authentication, registration
 from passgate.service.context import Client, Context
 from passgate.service.sessions import SignedIn
 
@@ -207,16 +207,7 @@ async def attestation_result(
         PasskeyError: every refusal, as registration.complete.
     """
     result = await registration.complete(_under(ctx, state), client, credential_json(body), signed_in=signed_in)
-    if not result.new_account:
-        return result, None
-    token = await sessions.start(
-        ctx,
-        client,
-        result.user.id,
-        credential_id=result.credential.credential_id,
-        user_verified=result.credential.user_verified,
-    )
-    return result, token
+    return result, result.session_token
 
 
 async def assertion_options(ctx: Context, client: Client, body: Any) -> tuple[dict[str, Any], str, CeremonyState]:

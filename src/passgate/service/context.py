@@ -147,6 +147,7 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
             with suppress(Exception):
                 await ctx.storage.challenges.spend(audit.unspent.challenge_id, audit.unspent.until)
         raise
+    assert audit.unspent is None, "the use case neither recorded nor spent its challenge"
     if not audit.recorded:
         await ctx.storage.events.record(
             event_of(ctx, client, audit, outcome="success", reason=None), outbox=audit.outbox

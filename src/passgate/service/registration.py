@@ -20,9 +20,9 @@ from passgate.core.identifiers import normalize_identifier
 from passgate.core.options import CredentialDescriptor, creation_options
 from passgate.core.registration import RegisteredCredential, verify_registration
 from passgate.i18n import N_
-from passgate.service import challenges, notify, ratelimit, webhooks
+from passgate.service import challenges, notify, ratelimit, sessions, webhooks
 from passgate.service.accounts import clean_name, clean_username, refuse_disabled
-from passgate.service.context import Client, Context, audited
+from passgate.service.context import Client, Context, audited, digest, event_of
 from passgate.service.sessions import SignedIn, require_recent_passkey
 from passgate.store.base import Credential, CredentialSource, PendingChallenge, User
 
@@ -36,6 +36,7 @@ class Registered:
     user: User
     credential: Credential
     new_account: bool
+    session_token: str | None = None  # a new account's: it is signed in
 
 
 async def begin(
@@ -159,7 +160,7 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
     async with audited(ctx, client, "passkey.register") as audit:
         await ratelimit.ceremony(ctx, client, "register-complete")
         parsed = RegistrationResponse.parse(response)
-        pending = await challenges.take(ctx, client, "registration", parsed.client_data.challenge)
+        pending = await challenges.take(ctx, client, "registration", parsed.client_data.challenge, audit=audit)
         upgrade = _is_upgrade(pending)
         if signed_in is not None:
             refuse_disabled(signed_in.user)
@@ -194,13 +195,27 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
                 created_at=ctx.clock(),
             )
             audit.user_id = user.id
-            credential = _credential(ctx, user.id, registered)
-            created = webhooks.user_created(ctx, user.id, [credential.credential_id])
-            await ctx.storage.users.create_with_credential(user, credential, outbox=created)
-            webhooks.wake(ctx)
             audit.detail["new_account"] = True
-            return Registered(user=user, credential=credential, new_account=True)
+            credential = _credential(ctx, user.id, registered)
+            # The account, its passkey, its first session and the event: one write.
+            token, session = sessions.new_session(
+                ctx, user.id, credential_id=credential.credential_id, user_verified=credential.user_verified
+            )
+            await ctx.storage.users.create_with_credential(
+                user,
+                credential,
+                event=event_of(ctx, client, audit, outcome="success", reason=None),
+                session=session,
+                outbox=webhooks.user_created(ctx, user.id, [credential.credential_id]),
+                spend=audit.unspent,
+            )
+            audit.recorded, audit.unspent = True, None
+            webhooks.wake(ctx)
+            if client.session_token:  # the browser's previous session ends (rotation)
+                await ctx.storage.sessions.delete(digest(client.session_token))
+            return Registered(user=user, credential=credential, new_account=True, session_token=token)
         assert signed_in is not None
+        await challenges.spend(ctx, audit)  # on its own: adding a passkey is not a sign-in's hot path
         source: CredentialSource = "upgrade" if upgrade else "registration"
         credential = _credential(ctx, signed_in.user.id, registered, created_by=source)
         await ctx.storage.credentials.add(

@@ -327,11 +327,20 @@ class UserStore(Protocol):
         ...
 
     async def create_with_credential(
-        self, user: User, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()
+        self,
+        user: User,
+        credential: Credential,
+        *,
+        event: Event | None = None,
+        session: Session | None = None,
+        outbox: Sequence[WebhookEvent] = (),
+        spend: Spend | None = None,
     ) -> None:
-        """Create the account and its first passkey together (with the webhook events of `outbox`), or neither.
+        """Create the account and its first passkey together, with the sign-up's `event`, its first `session`,
+        the webhook events of `outbox` and (given only where `ChallengeStore.spent_with_sign_in`) its challenge's
+        mark: all of it, or nothing.
 
-        Raises UsernameTaken or CredentialExists.
+        Raises UsernameTaken or CredentialExists; ChallengeNotFound if `spend`'s challenge was answered before.
         """
         ...
 

@@ -70,6 +70,7 @@ class MemoryUsers:
         self.passwords: MemoryPasswords | None = None  # set by memory_storage: an import writes both
         self.outbox = MemoryWebhooks()  # the storage's, set by memory_storage: webhook events go there
         self.events: MemoryEvents | None = None  # set by memory_storage: an import records its event with it
+        self.sessions: MemorySessions | None = None  # set by memory_storage: a sign-up starts its session
 
     async def get(self, user_id: str) -> User | None:
         return self._users.get(user_id)
@@ -105,9 +106,20 @@ class MemoryUsers:
         return self._users.get(user_id) if user_id else None
 
     async def create_with_credential(
-        self, user: User, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()
+        self,
+        user: User,
+        credential: Credential,
+        *,
+        event: Event | None = None,
+        session: Session | None = None,
+        outbox: Sequence[WebhookEvent] = (),
+        spend: Spend | None = None,
     ) -> None:
-        await self.create_imported(user, [credential], None, outbox=outbox)
+        assert spend is None, "memory challenges are spent when taken (spent_with_sign_in is False)"
+        await self.create_imported(user, [credential], None, event=event, outbox=outbox)
+        if session is not None:
+            assert self.sessions is not None
+            await self.sessions.create(session)
 
     async def by_external_id(self, external_id: str) -> User | None:
         user_id = self._by_external_id.get(external_id)
@@ -1138,7 +1150,7 @@ def memory_storage() -> Storage:
     backup_codes = MemoryBackupCodes()
     credentials.users, credentials.backup_codes, credentials.sessions = MemoryUsers(credentials), backup_codes, sessions
     credentials.users.passwords = passwords = MemoryPasswords()
-    credentials.users.events = events
+    credentials.users.events, credentials.users.sessions = events, sessions
     webhooks = MemoryWebhooks()
     for store in (credentials.users, credentials, sessions, events, backup_codes):
         store.outbox = webhooks

@@ -555,9 +555,16 @@ class SqlUsers(_Tables):
         return _user(row) if row else None
 
     async def create_with_credential(
-        self, user: User, credential: Credential, *, outbox: Sequence[WebhookEvent] = ()
+        self,
+        user: User,
+        credential: Credential,
+        *,
+        event: Event | None = None,
+        session: Session | None = None,
+        outbox: Sequence[WebhookEvent] = (),
+        spend: Spend | None = None,
     ) -> None:
-        await self.create_imported(user, [credential], None, outbox=outbox)
+        await self._create(user, [credential], None, event=event, session=session, outbox=outbox, spend=spend)
 
     async def by_external_id(self, external_id: str) -> User | None:
         async with self._read() as connection:
@@ -578,8 +585,23 @@ class SqlUsers(_Tables):
         event: Event | None = None,
         outbox: Sequence[WebhookEvent] = (),
     ) -> None:
+        await self._create(user, credentials, password, event=event, outbox=outbox)
+
+    async def _create(
+        self,
+        user: User,
+        credentials: Sequence[Credential],
+        password: StoredPassword | None,
+        *,
+        event: Event | None,
+        outbox: Sequence[WebhookEvent],
+        session: Session | None = None,
+        spend: Spend | None = None,
+    ) -> None:
         try:
             async with self._write() as connection:
+                if spend is not None:
+                    await connection.execute(SPEND_CHALLENGE, _spend_values(spend))
                 await connection.execute(INSERT_USER, _user_values(user))
                 for credential in credentials:
                     await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
@@ -587,9 +609,13 @@ class SqlUsers(_Tables):
                     await connection.execute(INSERT_PASSWORD, _fields(password))
                 if event is not None:
                     await connection.execute(INSERT_EVENT, [_event_values(event)])
+                if session is not None:
+                    await connection.execute(INSERT_SESSION, _session_values(session))
                 await _queue(connection, outbox)
         except IntegrityError as exc:
             constraint = str(exc.orig).lower()
+            if "used_challenges" in constraint:  # answered before (on PostgreSQL, once the other answer commits)
+                raise ChallengeNotFound() from exc
             if "credential" in constraint:
                 raise CredentialExists() from exc
             if "email" in constraint:

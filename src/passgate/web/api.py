@@ -91,16 +91,9 @@ async def register_complete(request: Request) -> JSONResponse:
         "credentialId": b64url_encode(result.credential.credential_id),
         "newAccount": result.new_account,
     }
-    if not result.new_account:
+    if result.session_token is None:
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
-    token = await sessions.start(
-        ctx_of(request),
-        client,
-        result.user.id,
-        credential_id=result.credential.credential_id,
-        user_verified=result.credential.user_verified,
-    )
-    return session_response(request, answer, token, headers={"Cache-Control": "no-store"})
+    return session_response(request, answer, result.session_token, headers={"Cache-Control": "no-store"})
 
 
 @router.post(
