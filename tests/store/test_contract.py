@@ -442,6 +442,9 @@ async def test_purging_removes_only_what_has_ended(storage: Storage) -> None:
 
 async def test_a_sign_in_is_recorded_all_or_nothing(storage: Storage) -> None:
     await storage.users.create_with_credential(user(), credential(sign_count=3))
+    await storage.webhooks.put_endpoint(endpoint("all", ("*",)))
+    await storage.webhooks.put_endpoint(endpoint("clones", ("passkey.clone_suspected",)))
+    outbox = [webhook("m1", "signin.succeeded"), webhook("m2", "passkey.clone_suspected")]
     old = Session(
         token_hash=b"o" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1)
     )
@@ -450,20 +453,29 @@ async def test_a_sign_in_is_recorded_all_or_nothing(storage: Storage) -> None:
     new = Session(
         token_hash=b"n" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW + timedelta(days=1)
     )
-    event = Event(type="sign_in", outcome="success", created_at=NOW, user_id="u1", credential_id=b"c1")
+    event = Event(
+        type="sign_in", outcome="success", created_at=NOW, user_id="u1", credential_id=b"c1", detail={"a": "Zoë"}
+    )
     later = NOW + timedelta(minutes=1)
     stale = CredentialUse(credential_id=b"c1", sign_count=3, backed_up=True, used_at=later)
-    assert not await storage.sign_ins.record(stale, session=new, ended_session=old.token_hash, event=event)
+    assert not await storage.sign_ins.record(
+        stale, session=new, ended_session=old.token_hash, event=event, outbox=outbox
+    )
     assert await storage.sessions.get(new.token_hash) is None
     assert await storage.sessions.get(old.token_hash) == old
     assert await storage.events.list() == []
+    assert await storage.webhooks.list_deliveries() == []
     fresh = CredentialUse(credential_id=b"c1", sign_count=4, backed_up=True, used_at=later)
-    assert await storage.sign_ins.record(fresh, session=new, ended_session=old.token_hash, event=event)
+    assert await storage.sign_ins.record(fresh, session=new, ended_session=old.token_hash, event=event, outbox=outbox)
+    queued = sorted((d.endpoint_id, d.message_id) for d in await storage.webhooks.list_deliveries())
+    assert queued == [("all", "m1"), ("all", "m2"), ("clones", "m2")]
     assert await storage.sessions.get(new.token_hash) == new
     assert await storage.sessions.get(old.token_hash) is None  # rotated, cache included
     stored = await storage.credentials.get(b"c1")
     assert stored is not None and (stored.sign_count, stored.backed_up, stored.last_used_at) == (4, True, later)
-    assert [(e.type, e.credential_id) for e in await storage.events.list()] == [("sign_in", b"c1")]
+    assert [(e.type, e.credential_id, e.detail) for e in await storage.events.list()] == [
+        ("sign_in", b"c1", {"a": "Zoë"})
+    ]
 
 
 async def test_profile_and_email(storage: Storage) -> None:

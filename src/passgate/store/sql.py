@@ -18,7 +18,9 @@ from sqlalchemy import (
     Executable,
     FunctionElement,
     Integer,
+    Select,
     String,
+    Table,
     bindparam,
     case,
     delete,
@@ -171,6 +173,12 @@ class Database:
             assert self._async is not None
             async with self._async.begin() as async_connection:
                 yield async_connection
+
+    @asynccontextmanager
+    async def alone(self) -> AsyncIterator[_Connection]:
+        """PostgreSQL: a connection in autocommit, for a write that is one statement (atomic by itself)."""
+        async with self._reads.connect() as async_connection:
+            yield async_connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Connection]:
@@ -1328,6 +1336,8 @@ class SqlSignIns(_Tables):
                 INSERT_EVENT, dialect, column_keys=[c.name for c in _events.c if c.name != "id"]
             )
             self._spend = Prepared(SPEND_CHALLENGE, dialect, column_keys=("id", "expires_at"))
+        self._alone = database.alone if database.dialect == "postgresql" else None
+        self._statements: dict[tuple[bool, bool, bool, int], Select[Any]] = {}
 
     async def record(
         self,
@@ -1359,6 +1369,23 @@ class SqlSignIns(_Tables):
                 for webhook in outbox:
                     driver.execute(queue.sql, queue.parameters(_queue_values(webhook)))
             return True
+        if self._alone is not None:  # PostgreSQL: one statement, one round trip
+            shape = (statement is RECORD_COUNTED_USE, ended_session is not None, spend is not None, len(outbox))
+            if (one := self._statements.get(shape)) is None:
+                one = self._statements[shape] = _sign_in_statement(*shape)
+            values = {**parameters, **_prefixed("session_", _session_values(session))}
+            values.update(_prefixed("event_", _event_values(event)))
+            if ended_session is not None:
+                values["hash"] = ended_session
+            if spend is not None:
+                values.update(_prefixed("spend_", _spend_values(spend)))
+            for number, webhook in enumerate(outbox):
+                values.update({f"{name}_{number}": value for name, value in _queue_values(webhook).items()})
+            try:
+                async with self._alone() as connection:
+                    return bool((await connection.execute(one, values)).scalar_one())
+            except IntegrityError:  # the challenge's mark: answered before (once the other answer commits)
+                raise ChallengeNotFound() from None
         async with self._write() as connection:
             if not (await connection.execute(statement, parameters)).rowcount:
                 return False
@@ -1373,6 +1400,39 @@ class SqlSignIns(_Tables):
             await connection.execute(INSERT_EVENT, [_event_values(event)])
             await _queue(connection, outbox)
         return True
+
+
+def _sign_in_statement(counted: bool, ended: bool, spend: bool, webhooks: int) -> Select[Any]:
+    """PostgreSQL: a sign-in recorded by one statement. The passkey's use comes first and, only if it was written
+    (its counter moved), the rest: the challenge's mark, the ended session, the new one, the event and the webhook
+    events, as data-modifying CTEs. Atomic, as every statement is, in one round trip instead of a transaction's
+    eight. Selects 1 if the sign-in was recorded, 0 if the counter did not move (nothing is written)."""
+    use = (RECORD_COUNTED_USE if counted else RECORD_USE).returning(_credentials.c.credential_id).cte("used")
+    moved = exists(select(use.c.credential_id))
+    parts: list[Any] = []
+    if spend:
+        parts.append(_insert_if(schema.used_challenges, "spend_", moved))
+    if ended:
+        parts.append(delete(_sessions).where(_sessions.c.token_hash == bindparam("hash"), moved))
+    parts.append(_insert_if(_sessions, "session_", moved))
+    parts.append(_insert_if(_events, "event_", moved, skip="id"))
+    parts.extend(insert(_outbox).from_select(_QUEUED, _queue_rows(f"_{n}").where(moved)) for n in range(webhooks))
+    return (
+        select(func.count())
+        .select_from(use)
+        .add_cte(*(part.cte(f"written_{number}") for number, part in enumerate(parts)))
+    )
+
+
+def _insert_if(table: Table, prefix: str, condition: Any, *, skip: str = "") -> Any:
+    """An INSERT of one row, its values the parameters named `prefix` and the column's name, if `condition`."""
+    columns = [column for column in table.c if column.name != skip]
+    values = select(*(bindparam(prefix + column.name, type_=column.type) for column in columns)).where(condition)
+    return insert(table).from_select([column.name for column in columns], values)
+
+
+def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + name: value for name, value in values.items()}
 
 
 _apps, _app_keys, _app_users, _app_credentials = schema.apps, schema.app_keys, schema.app_users, schema.app_credentials
@@ -1575,35 +1635,31 @@ class SqlApps(_Tables):
 _endpoints, _outbox = schema.webhook_endpoints, schema.webhook_outbox
 # One statement per event: a delivery for each enabled endpoint subscribed to its type (" * ", " passkey.created "
 # or " passkey.* " among its events), inside the transaction of the change.
-QUEUE_WEBHOOK = insert(_outbox).from_select(
-    [
-        "endpoint_id",
-        "message_id",
-        "type",
-        "body",
-        "created_at",
-        "next_attempt_at",
-        "attempts",
-        "status",
-    ],
-    select(
+_QUEUED = ["endpoint_id", "message_id", "type", "body", "created_at", "next_attempt_at", "attempts", "status"]
+
+
+def _queue_rows(suffix: str = "") -> Select[Any]:
+    """A webhook event's outbox rows, one per endpoint subscribed to it; its parameters' names end in `suffix`."""
+    return select(
         _endpoints.c.id,
-        bindparam("message_id", type_=String()),
-        bindparam("type", type_=String()),
-        bindparam("body", type_=String()),
-        bindparam("at", type_=schema.UTCDateTime()),
-        bindparam("at", type_=schema.UTCDateTime()),
+        bindparam("message_id" + suffix, type_=String()),
+        bindparam("type" + suffix, type_=String()),
+        bindparam("body" + suffix, type_=String()),
+        bindparam("at" + suffix, type_=schema.UTCDateTime()),
+        bindparam("at" + suffix, type_=schema.UTCDateTime()),
         literal(0, type_=Integer()),
         literal("queued", type_=String()),
     ).where(
         _endpoints.c.enabled.is_(True),
         or_(
             _endpoints.c.events.like("% * %"),
-            _endpoints.c.events.like(bindparam("exact")),
-            _endpoints.c.events.like(bindparam("group")),
+            _endpoints.c.events.like(bindparam("exact" + suffix)),
+            _endpoints.c.events.like(bindparam("group" + suffix)),
         ),
-    ),
-)
+    )
+
+
+QUEUE_WEBHOOK = insert(_outbox).from_select(_QUEUED, _queue_rows())
 CLAIM_WEBHOOKS = (
     update(_outbox)
     .where(
