@@ -62,7 +62,7 @@ class Settings:
     default_language: str = "en"  # the pages' and emails' language when the request names none Passgate has
     origins: tuple[str, ...] = ()  # default: http://localhost:<port>
     database_url: str = "sqlite:///passgate.db"
-    database_pool_size: int = 10
+    database_pool_size: int = 20
     redis_url: str = ""
     workers: int = 1
     forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For / -Proto are believed
