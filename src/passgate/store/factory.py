@@ -1,4 +1,5 @@
-"""Storage chosen by configuration: SQL (SQLite or PostgreSQL), with Redis for challenges and a session cache."""
+"""Storage chosen by configuration: SQL (SQLite or PostgreSQL), with Redis for rate-limit counters and a session
+cache."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ Closer = Callable[[], Awaitable[None]]
 
 
 def open_storage(
-    database_url: str, redis_url: str = "", *, pool_size: int = 10, single_process: bool = False
+    database_url: str, redis_url: str = "", *, pool_size: int = 20, single_process: bool = False
 ) -> tuple[Storage, Closer]:
     """Open the configured storage; returns it and a coroutine function that closes its connections.
 
     `single_process`: nothing else serves this database (one SQLite process), so the outstanding challenges
     are remembered in memory and a challenge is spent by forgetting it: a ceremony writes only its outcome. A
     restart forgets pending ceremonies; people start them again. Otherwise a challenge (sealed, so `begin`
-    writes nothing) is spent with one write: a row in SQL, or a key in Redis.
+    writes nothing) is spent by a row in the database, written with the sign-in it let in (with Redis too: a
+    mark there would cost a round trip of its own, and a flushed Redis would forget which were answered).
     """
     database = Database(database_url, pool_size=pool_size)
     storage = sql_storage(database)
@@ -34,7 +36,6 @@ def open_storage(
             CachedCredentials,
             CachedSessions,
             CachedSignIns,
-            RedisChallenges,
             RedisCounters,
             connect,
         )
@@ -43,7 +44,6 @@ def open_storage(
         sessions = CachedSessions(storage.sessions, client)
         storage = replace(
             storage,
-            challenges=RedisChallenges(client),
             credentials=CachedCredentials(storage.credentials, sessions),
             sessions=sessions,
             sign_ins=CachedSignIns(storage.sign_ins, sessions),

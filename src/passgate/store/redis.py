@@ -24,7 +24,6 @@ from passgate.store.base import (
     Event,
     EventQuery,
     OutboxOfEnded,
-    PendingChallenge,
     Removal,
     Session,
     SessionStore,
@@ -36,8 +35,6 @@ from passgate.store.base import (
 
 log = logging.getLogger("passgate")
 
-# Challenges stay readable a little past their expiry, so a late answer is told "expired", not "unknown".
-CHALLENGE_GRACE = timedelta(minutes=5)
 SESSION_CACHE_SECONDS = 30
 # Left in an ended session's cache entry: a look-up that read the session from the database just before
 # it ended cannot put it back (entries are written only where no key exists).
@@ -59,64 +56,6 @@ def _iso(moment: datetime) -> str:
 
 def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-class RedisChallenges:
-    spent_with_sign_in = False  # the marks are in Redis, not in the sign-ins' database
-
-    def __init__(self, client: aioredis.Redis, prefix: str = "passgate:challenge:") -> None:
-        self._redis = client
-        self._prefix = prefix
-
-    async def issued(self, challenge_id: bytes, expires_at: datetime) -> None:
-        return None  # nothing to keep: spending marks it
-
-    async def spend(self, challenge_id: bytes, expires_at: datetime) -> bool:
-        try:
-            return bool(
-                await self._redis.set(self._prefix + "used:" + challenge_id.hex(), b"1", nx=True, pxat=_ms(expires_at))
-            )
-        except RedisError as exc:
-            raise StorageUnavailable() from exc
-
-    async def put(self, challenge: PendingChallenge) -> None:
-        value = json.dumps(
-            {
-                "challenge": challenge.challenge.hex(),
-                "ceremony": challenge.ceremony,
-                "browser": challenge.browser.hex(),
-                "user_id": challenge.user_id,
-                "pending_user": challenge.pending_user,
-                "expires_at": _iso(challenge.expires_at),
-            }
-        )
-        try:
-            await self._redis.set(
-                self._prefix + challenge.id.hex(), value, pxat=_ms(challenge.expires_at + CHALLENGE_GRACE)
-            )
-        except RedisError as exc:
-            raise StorageUnavailable() from exc
-
-    async def take(self, challenge_id: bytes) -> PendingChallenge | None:
-        try:
-            raw = await self._redis.getdel(self._prefix + challenge_id.hex())
-        except RedisError as exc:
-            raise StorageUnavailable() from exc
-        if raw is None:
-            return None
-        fields = json.loads(raw)
-        return PendingChallenge(
-            id=challenge_id,
-            challenge=bytes.fromhex(fields["challenge"]),
-            ceremony=fields["ceremony"],
-            browser=bytes.fromhex(fields["browser"]),
-            user_id=fields["user_id"],
-            pending_user=fields["pending_user"],
-            expires_at=_moment(fields["expires_at"]),
-        )
-
-    async def purge_expired(self, now: datetime) -> int:
-        return 0  # Redis expires the keys itself
 
 
 class CachedSessions:
