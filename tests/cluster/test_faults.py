@@ -33,6 +33,16 @@ async def until_ok(attempt: Callable[[], object], tries: int = 50) -> httpx.Resp
     return response
 
 
+async def restart_midway(postgres: PostgresServer, done: asyncio.Event) -> None:
+    """Under load: PostgreSQL stopped half a second in, started again half a second later; then `done` is set."""
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(postgres.halt, "fast")
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(postgres.resume)
+    await asyncio.sleep(0.5)
+    done.set()
+
+
 async def sign_up_load(
     nodes: list[Node], prefix: str, *, count: int = 1000, until: asyncio.Event | None = None, concurrency: int = 6
 ) -> dict[str, int | str]:
@@ -90,7 +100,7 @@ async def test_redis_away_fails_fast_and_service_resumes(
         assert (await sign_up(client, first, second, "fay", authenticator)).status_code == 200
         redis_server.halt()
         try:
-            # A begin needs no storage (its challenge carries the ceremony's state); spending it at complete does.
+            # A begin needs no storage (its challenge carries the ceremony's state); complete counts its attempts.
             begin = await client.post(f"{second.url}/auth/passkey/login/begin")
             assert begin.status_code == 200
             answer = authenticator.get(begin.json(), origin=ORIGIN)
@@ -116,15 +126,7 @@ async def test_postgresql_restarted_under_load_loses_nothing_acknowledged(
 
     done = asyncio.Event()
 
-    async def restart_midway() -> None:
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(postgres.halt, "fast")
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(postgres.resume)
-        await asyncio.sleep(0.5)
-        done.set()
-
-    outcomes, _ = await asyncio.gather(sign_up_load(group.nodes, "pg", until=done), restart_midway())
+    outcomes, _ = await asyncio.gather(sign_up_load(group.nodes, "pg", until=done), restart_midway(postgres, done))
     statuses = list(outcomes.values())
     assert 200 in statuses and 503 in statuses  # the restart really hit requests in flight
     assert acknowledged(outcomes) <= stored_accounts(group)
@@ -132,6 +134,41 @@ async def test_postgresql_restarted_under_load_loses_nothing_acknowledged(
     # And the cluster serves normally afterwards.
     after = await sign_up_load(group.nodes, "after", count=4)
     assert set(after.values()) == {200}
+
+
+async def test_sign_ins_across_a_postgresql_restart_are_answered_or_refused_as_unavailable(
+    cluster: Callable[[int], Cluster], postgres: PostgresServer
+) -> None:
+    """The sign-in's statements run on asyncpg itself (store.asyncpg_direct): a connection lost with the restart
+    is a 503 storage_unavailable and is discarded, and the nodes sign people in again once it is back."""
+    group = cluster(2)
+    people = [SoftwareAuthenticator() for _ in range(4)]
+    async with browser() as client:
+        for number, authenticator in enumerate(people):
+            assert (
+                await sign_up(client, group.nodes[0], group.nodes[1], f"si{number}", authenticator)
+            ).status_code == 200
+            await client.post(f"{group.nodes[0].url}/auth/logout")
+    done = asyncio.Event()
+    statuses: list[int] = []
+
+    async def signing_in(number: int) -> None:
+        node, authenticator = group.nodes[number % 2], people[number]
+        async with browser() as client:
+            while not done.is_set():
+                response = await sign_in(client, node, authenticator)
+                assert response.status_code in (200, 503), response.text
+                if response.status_code == 503:
+                    assert response.json()["error"] == "storage_unavailable"
+                statuses.append(response.status_code)
+                await client.post(f"{node.url}/auth/logout")
+
+    await asyncio.gather(*(signing_in(number) for number in range(len(people))), restart_midway(postgres, done))
+    assert 200 in statuses and 503 in statuses
+    async with browser() as client:  # every node signs people in again
+        for number, node in enumerate(group.nodes):
+            signed_in = await until_ok(lambda node=node, number=number: sign_in(client, node, people[number]))
+            assert signed_in.status_code == 200, signed_in.text
 
 
 async def test_a_killed_node_does_not_stop_the_others(cluster: Callable[[int], Cluster]) -> None:

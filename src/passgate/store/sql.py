@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -51,7 +52,7 @@ from passgate.core.errors import (
 )
 from passgate.core.identifiers import normalize_identifier
 from passgate.core.oidc_clients import OidcClient
-from passgate.store import schema
+from passgate.store import asyncpg_direct, schema
 from passgate.store.base import (
     AccountStats,
     AdminKey,
@@ -131,6 +132,7 @@ class Database:
     def __init__(self, database_url: str, *, pool_size: int = 20) -> None:
         self.url = database_url
         self.direct: Direct | None = None  # SQLite's driver, for the sign-in's statements (store.sqlite_direct)
+        self.asyncpg: asyncpg_direct.Direct | None = None  # PostgreSQL's, for the same (store.asyncpg_direct)
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
         if make_url(database_url).get_backend_name() == "sqlite":
@@ -157,6 +159,7 @@ class Database:
             # READ COMMITTED gives each statement of a transaction anyway, without a BEGIN and a ROLLBACK around
             # every read (two of its three round trips).
             self._reads = self._async.execution_options(isolation_level="AUTOCOMMIT")
+            self.asyncpg = asyncpg_direct.Direct(self._reads)
 
     @property
     def dialect(self) -> str:
@@ -176,12 +179,6 @@ class Database:
             assert self._async is not None
             async with self._async.begin() as async_connection:
                 yield async_connection
-
-    @asynccontextmanager
-    async def alone(self) -> AsyncIterator[_Connection]:
-        """PostgreSQL: a connection in autocommit, for a write that is one statement (atomic by itself)."""
-        async with self._reads.connect() as async_connection:
-            yield async_connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[_Connection]:
@@ -702,8 +699,11 @@ class SqlPasswords(_Tables):
 class SqlCredentials(_Tables):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
+        self._asyncpg = database.asyncpg
         if database.direct is not None:
             self._with_owner = PreparedQuery(CREDENTIAL_WITH_OWNER, database.direct.dialect)
+        elif database.asyncpg is not None:
+            self._with_owner = PreparedQuery(CREDENTIAL_WITH_OWNER, database.asyncpg.dialect)
 
     async def get(self, credential_id: bytes) -> Credential | None:
         async with self._read() as connection:
@@ -715,6 +715,13 @@ class SqlCredentials(_Tables):
             query = self._with_owner
             with self._direct.read() as driver:
                 raw = driver.execute(query.sql, query.parameters({"id": credential_id})).fetchone()
+            if raw is None:
+                return None
+            values = query.row(raw)
+        elif self._asyncpg is not None:  # the same, on PostgreSQL's driver (store.asyncpg_direct)
+            query = self._with_owner
+            async with self._asyncpg.connection() as driver:
+                raw = await driver.fetchrow(query.sql, *query.parameters({"id": credential_id}))
             if raw is None:
                 return None
             values = query.row(raw)
@@ -1339,8 +1346,8 @@ class SqlSignIns(_Tables):
                 INSERT_EVENT, dialect, column_keys=[c.name for c in _events.c if c.name != "id"]
             )
             self._spend = Prepared(SPEND_CHALLENGE, dialect, column_keys=("id", "expires_at"))
-        self._alone = database.alone if database.dialect == "postgresql" else None
-        self._statements: dict[tuple[bool, bool, bool, int], Select[Any]] = {}
+        self._asyncpg = database.asyncpg
+        self._statements: dict[tuple[bool, bool, bool, int], Prepared] = {}
 
     async def record(
         self,
@@ -1372,10 +1379,10 @@ class SqlSignIns(_Tables):
                 for webhook in outbox:
                     driver.execute(queue.sql, queue.parameters(_queue_values(webhook)))
             return True
-        if self._alone is not None:  # PostgreSQL: one statement, one round trip
+        if self._asyncpg is not None:  # PostgreSQL: one statement, one round trip, on the driver
             shape = (statement is RECORD_COUNTED_USE, ended_session is not None, spend is not None, len(outbox))
             if (one := self._statements.get(shape)) is None:
-                one = self._statements[shape] = _sign_in_statement(*shape)
+                one = self._statements[shape] = Prepared(_sign_in_statement(*shape), self._asyncpg.dialect)
             values = {**parameters, **_prefixed("session_", _session_values(session))}
             values.update(_prefixed("event_", _event_values(event)))
             if ended_session is not None:
@@ -1385,9 +1392,9 @@ class SqlSignIns(_Tables):
             for number, webhook in enumerate(outbox):
                 values.update({f"{name}_{number}": value for name, value in _queue_values(webhook).items()})
             try:
-                async with self._alone() as connection:
-                    return bool((await connection.execute(one, values)).scalar_one())
-            except IntegrityError:  # the challenge's mark: answered before (once the other answer commits)
+                async with self._asyncpg.connection() as driver:
+                    return bool(await driver.fetchval(one.sql, *one.parameters(values)))
+            except asyncpg.UniqueViolationError:  # the challenge's mark: answered before (once the other commits)
                 raise ChallengeNotFound() from None
         async with self._write() as connection:
             if not (await connection.execute(statement, parameters)).rowcount:
