@@ -34,11 +34,14 @@ async def until_ok(attempt: Callable[[], object], tries: int = 50) -> httpx.Resp
 
 
 async def restart_midway(postgres: PostgresServer, done: asyncio.Event) -> None:
-    """Under load: PostgreSQL stopped half a second in, started again half a second later; then `done` is set."""
+    """Under load: PostgreSQL stopped half a second in, started again half a second later; then `done` is set.
+    PostgreSQL is running again when this returns, even if it is cancelled (the next tests need it)."""
     await asyncio.sleep(0.5)
     await asyncio.to_thread(postgres.halt, "fast")
-    await asyncio.sleep(0.5)
-    await asyncio.to_thread(postgres.resume)
+    try:
+        await asyncio.sleep(0.5)
+    finally:
+        await asyncio.shield(asyncio.to_thread(postgres.resume))
     await asyncio.sleep(0.5)
     done.set()
 

@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         help="an allowed origin, e.g. https://example.com (repeatable; default http://<rp id>:<port>)",
     )
     serve.add_argument("--database-url", dest="database_url", help="sqlite:///passgate.db (default) or postgresql://")
-    serve.add_argument("--redis-url", dest="redis_url", help="redis://host:port/db for challenges and a session cache")
+    serve.add_argument(
+        "--redis-url", dest="redis_url", help="redis://host:port/db for rate-limit counters and a session cache"
+    )
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument(
         "--forwarded-allow-ips",

@@ -18,6 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from passgate.core.errors import StorageUnavailable
 
+# The database away, going away or full: an outage (503), the connection discarded. Any other error is a bug.
+OUTAGES = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,  # the connection closed under the driver
+    asyncpg.InternalClientError,  # a connection a lost server left mid-operation (seen across a restart)
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed or does not exist
+    asyncpg.InsufficientResourcesError,  # class 53: too many connections, disk full, out of memory
+    asyncpg.OperatorInterventionError,  # class 57: shutting down (a restart), starting up, cancelled
+)
+
 
 class Direct:
     """asyncpg's connections of a PostgreSQL engine, checked out of its pool, in autocommit: each statement is
@@ -38,6 +49,6 @@ class Direct:
             raw = await pooled.get_raw_connection()
             try:
                 yield raw.driver_connection
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            except OUTAGES as exc:
                 await pooled.invalidate()
                 raise StorageUnavailable() from exc
