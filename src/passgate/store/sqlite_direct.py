@@ -3,7 +3,8 @@
 The statements are SQLAlchemy's, compiled once for SQLite with their column types' conversions: the same SQL and
 the same stored forms as through SQLAlchemy. What is skipped is SQLAlchemy's per-statement Python layer (execution
 context, parameter and result machinery), which costs several times what SQLite does to run these statements.
-Used only where the profile shows it matters: the credential look-up and the sign-in record.
+Used only where the profile shows it matters: the credential look-up and the sign-in record. `Prepared` and
+`PreparedQuery` serve PostgreSQL's direct path too (store.asyncpg_direct), compiled for asyncpg.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _GIVEN = object()  # a parameter the caller gives, not a literal compiled into t
 
 
 class Prepared:
-    """One statement compiled for SQLite: its SQL, and how each parameter is converted into it."""
+    """One statement compiled for a dialect: its SQL, and how each parameter is converted into it."""
 
     def __init__(self, statement: ClauseElement, dialect: Dialect, *, column_keys: Sequence[str] | None = None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
@@ -47,7 +48,7 @@ class Prepared:
 
 
 class PreparedQuery(Prepared):
-    """A SELECT, with its columns' conversions from what SQLite returns."""
+    """A SELECT, with its columns' conversions from what the driver returns."""
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
         super().__init__(statement, dialect)
