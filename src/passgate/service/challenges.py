@@ -19,7 +19,7 @@ from typing import Any
 
 from passgate.core.errors import ChallengeExpired, ChallengeMismatch, ChallengeNotFound
 from passgate.service import sealing
-from passgate.service.context import Audit, Client, Context, digest
+from passgate.service.context import Audit, Client, Context, digest, spend_unspent
 from passgate.store.base import Ceremony, PendingChallenge, Spend
 
 # Spent marks outlive the challenge's expiry by this much, so a node whose clock is behind still refuses a replay.
@@ -89,10 +89,8 @@ async def spend(ctx: Context, audit: Audit) -> None:
     Raises:
         ChallengeNotFound: it was answered before.
     """
-    if audit.unspent is not None:
-        spent, audit.unspent = audit.unspent, None
-        if not await ctx.storage.challenges.spend(spent.challenge_id, spent.until):
-            raise ChallengeNotFound()
+    if not await spend_unspent(ctx, audit):
+        raise ChallengeNotFound()
 
 
 def _opened(ctx: Context, challenge: bytes) -> PendingChallenge | None:

@@ -143,9 +143,8 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
             raise
         raise refusal from exc
     except Exception:
-        if audit.unspent is not None:  # an outage or a bug: the challenge is spent all the same, if it can be
-            with suppress(Exception):
-                await ctx.storage.challenges.spend(audit.unspent.challenge_id, audit.unspent.until)
+        with suppress(Exception):  # an outage or a bug: the challenge is spent all the same, if it can be
+            await spend_unspent(ctx, audit)
         raise
     assert audit.unspent is None, "the use case neither recorded nor spent its challenge"
     if not audit.recorded:
@@ -160,12 +159,18 @@ async def audited(ctx: Context, client: Client, type_: str) -> AsyncIterator[Aud
 async def _spent(ctx: Context, audit: Audit, exc: PasskeyError) -> PasskeyError:
     """Spend a refused ceremony's challenge, if it is not yet; the refusal to give, which is challenge_not_found
     if it was answered before, whatever else is wrong with this answer (as when it is spent when taken)."""
-    if audit.unspent is None or isinstance(exc, ChallengeNotFound):  # spent, or nothing to spend
-        return exc
-    spend, audit.unspent = audit.unspent, None
-    if await ctx.storage.challenges.spend(spend.challenge_id, spend.until):
+    if isinstance(exc, ChallengeNotFound) or await spend_unspent(ctx, audit):  # spent, or nothing to spend
         return exc
     return ChallengeNotFound()
+
+
+async def spend_unspent(ctx: Context, audit: Audit) -> bool:
+    """Spend, on its own, the challenge `challenges.take` left to the use case's record (`audit.unspent`);
+    False if it was answered before. True if there is nothing to spend."""
+    if audit.unspent is None:
+        return True
+    spend, audit.unspent = audit.unspent, None
+    return await ctx.storage.challenges.spend(spend.challenge_id, spend.until)
 
 
 def event_of(
