@@ -458,15 +458,19 @@ async def test_a_sign_in_is_recorded_all_or_nothing(storage: Storage) -> None:
     )
     later = NOW + timedelta(minutes=1)
     stale = CredentialUse(credential_id=b"c1", sign_count=3, backed_up=True, used_at=later)
-    assert not await storage.sign_ins.record(
-        stale, session=new, ended_session=old.token_hash, event=event, outbox=outbox
+    assert (
+        await storage.sign_ins.record(stale, session=new, ended_session=old.token_hash, event=event, outbox=outbox)
+        is None
     )
     assert await storage.sessions.get(new.token_hash) is None
     assert await storage.sessions.get(old.token_hash) == old
     assert await storage.events.list() == []
     assert await storage.webhooks.list_deliveries() == []
     fresh = CredentialUse(credential_id=b"c1", sign_count=4, backed_up=True, used_at=later)
-    assert await storage.sign_ins.record(fresh, session=new, ended_session=old.token_hash, event=event, outbox=outbox)
+    recorded = await storage.sign_ins.record(
+        fresh, session=new, ended_session=old.token_hash, event=event, outbox=outbox
+    )
+    assert recorded == 3  # the deliveries queued
     queued = sorted((d.endpoint_id, d.message_id) for d in await storage.webhooks.list_deliveries())
     assert queued == [("all", "m1"), ("all", "m2"), ("clones", "m2")]
     assert await storage.sessions.get(new.token_hash) == new
@@ -1044,7 +1048,8 @@ async def test_nodes_recording_sign_ins_that_answer_one_challenge_record_one(sql
             event = Event(type="sign_in", outcome="success", created_at=NOW, user_id="u1", detail={"node": node})
             try:
                 await asyncio.to_thread(start.wait)
-                return await own.sign_ins.record(use, session=session, ended_session=None, event=event, spend=spend)
+                queued = await own.sign_ins.record(use, session=session, ended_session=None, event=event, spend=spend)
+                return queued is not None
             except ChallengeNotFound:
                 return False
             finally:
@@ -1072,7 +1077,8 @@ async def test_a_stale_sign_in_leaves_its_challenge_to_be_spent_on_its_own(sql_d
         stale = CredentialUse(credential_id=b"c1", sign_count=3, backed_up=False, used_at=NOW)
         event = Event(type="sign_in", outcome="success", created_at=NOW, user_id="u1")
         spend = Spend(b"k" * 32, NOW + timedelta(days=1))
-        assert not await storage.sign_ins.record(stale, session=session, ended_session=None, event=event, spend=spend)
+        refused = await storage.sign_ins.record(stale, session=session, ended_session=None, event=event, spend=spend)
+        assert refused is None
         assert await storage.events.list() == []
         assert await storage.challenges.spend(spend.challenge_id, spend.until) is True  # its refusal spends it
         fresh = dataclasses.replace(stale, sign_count=4)

@@ -1,7 +1,8 @@
-"""The sign-in's statements on SQLite's driver (store.sqlite_direct) store exactly what SQLAlchemy stores.
+"""The sign-up's and the sign-in's statements on SQLite's driver (store.sqlite_direct) store exactly what
+SQLAlchemy stores.
 
 One database is written through the direct path, another through SQLAlchemy (the PostgreSQL path), with the same
-sign-in; every stored value, and SQLite's type of it, must be the same. Whole seconds are among the moments:
+sign-up and sign-in; every stored value, and SQLite's type of it, must be the same. Whole seconds are among the moments:
 the driver's own datetime adapter would drop their ".000000", and text comparisons (expiry, purge) would then
 go wrong.
 """
@@ -20,7 +21,7 @@ from tests.store.test_contract import credential, user
 
 WHOLE = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
 PART = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
-TABLES = ("credentials", "sessions", "events", "webhook_outbox")
+TABLES = ("users", "credentials", "sessions", "events", "webhook_outbox")
 
 
 async def signed_in(path: Path, *, direct: bool) -> dict[str, list[tuple[Any, ...]]]:
@@ -36,7 +37,13 @@ async def signed_in(path: Path, *, direct: bool) -> dict[str, list[tuple[Any, ..
         await storage.webhooks.put_endpoint(
             WebhookEndpoint(id="e1", url="https://e1.example/", events=("*",), secrets=b"\x01", created_at=WHOLE)
         )
-        await storage.users.create_with_credential(user(), credential(sign_count=1))
+        signed_up = Session(token_hash=b"u" * 32, user_id="u1", created_at=PART, last_seen_at=PART, expires_at=WHOLE)
+        created = Event(type="passkey.register", outcome="success", created_at=PART, user_id="u1", credential_id=b"c1")
+        welcome = [WebhookEvent(message_id="m0", type="user.created", body='{"u":1}', created_at=WHOLE)]
+        queued = await storage.users.create_with_credential(
+            user(), credential(sign_count=1), event=created, session=signed_up, outbox=welcome
+        )
+        assert queued == 1
         old = Session(token_hash=b"o" * 32, user_id="u1", created_at=WHOLE, last_seen_at=WHOLE, expires_at=PART)
         await storage.sessions.create(old)
         new = Session(
@@ -60,11 +67,14 @@ async def signed_in(path: Path, *, direct: bool) -> dict[str, list[tuple[Any, ..
         )
         use = CredentialUse(credential_id=b"c1", sign_count=2, backed_up=True, used_at=WHOLE)
         outbox = [WebhookEvent(message_id="m1", type="signin.succeeded", body='{"a":1}', created_at=PART)]
-        assert await storage.sign_ins.record(use, session=new, ended_session=old.token_hash, event=event, outbox=outbox)
+        recorded = await storage.sign_ins.record(
+            use, session=new, ended_session=old.token_hash, event=event, outbox=outbox
+        )
+        assert recorded == 1
         # A stale counter: refused, and nothing of it written.
         stale = CredentialUse(credential_id=b"c1", sign_count=2, backed_up=False, used_at=PART)
         other = Session(token_hash=b"x" * 32, user_id="u1", created_at=PART, last_seen_at=PART, expires_at=PART)
-        assert not await storage.sign_ins.record(stale, session=other, ended_session=None, event=event)
+        assert await storage.sign_ins.record(stale, session=other, ended_session=None, event=event) is None
         found = await storage.credentials.get_with_owner(b"c1")
         assert found is not None
         found_credential, owner = found
@@ -92,8 +102,8 @@ async def test_the_direct_path_stores_what_sqlalchemy_stores(tmp_path: Path) -> 
     direct = await signed_in(tmp_path / "direct.db", direct=True)
     through_sqlalchemy = await signed_in(tmp_path / "sqlalchemy.db", direct=False)
     assert direct == through_sqlalchemy
-    assert len(direct["webhook_outbox"]) == 1
-    [session] = direct["sessions"]
+    assert len(direct["webhook_outbox"]) == 2 and len(direct["events"]) == 2 and len(direct["users"]) == 1
+    session, _signed_up = direct["sessions"]
     assert session[4:6] == ("2026-12-03 12:00:00.123456", "text")  # created_at, as SQLAlchemy writes it
     assert "2026-12-04 12:00:00.000000" in session  # expires_at: whole seconds keep their digits
 

@@ -339,3 +339,32 @@ async def test_password_sign_ins_while_migrating_are_webhook_events_too(
     succeeded = payloads["signin.succeeded"]
     assert succeeded["method"] == "password" and succeeded["user_id"] == user.id and "credential_id" not in succeeded
     assert len({r.message_id for r in received}) == 2
+
+
+async def test_sign_ups_and_sign_ins_wake_the_worker_only_when_they_queued_a_delivery(
+    make_server: Callable[..., Server], hooked: Callable[..., Awaitable[Server]], receiver: Receiver, monkeypatch: Any
+) -> None:
+    wakes: list[object] = []
+    wake = webhooks.wake
+
+    def counted(ctx: Any) -> None:
+        wakes.append(ctx)
+        wake(ctx)
+
+    monkeypatch.setattr(webhooks, "wake", counted)
+    quiet = make_server()  # no endpoint: nothing is queued, so nothing wakes the worker
+    async with quiet.client() as browser, quiet.client() as other:
+        phone = SoftwareAuthenticator()
+        await sign_up(browser, phone, "noor")
+        assert (await sign_in(other, phone)).status_code == 200
+    assert wakes == []
+    assert quiet.rows("SELECT id FROM webhook_outbox") == []
+    server = await hooked()
+    async with server.client() as browser, server.client() as other:
+        phone = SoftwareAuthenticator()
+        await sign_up(browser, phone, "noor")
+        assert len(wakes) == 1
+        assert (await sign_in(other, phone)).status_code == 200
+        assert len(wakes) == 2
+        await settle(server, receiver, 3)
+    assert sorted(receiver.types()) == ["passkey.created", "signin.succeeded", "user.created"]

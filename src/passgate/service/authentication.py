@@ -138,15 +138,16 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
         outbox = webhooks.signin_succeeded(ctx, user.id, credential.credential_id, session.token_hash)
         if verified.clone_warning:
             outbox += webhooks.clone_suspected(ctx, user.id, credential.credential_id)
-        recorded = await ctx.storage.sign_ins.record(
+        queued = await ctx.storage.sign_ins.record(
             use, session=session, ended_session=ended, event=event, outbox=outbox, spend=audit.unspent
         )
-        if not recorded:
+        if queued is None:
             # Another sign-in with a higher counter won the race: this assertion is stale.
             audit.detail["clone_warning"] = True
             raise SignCountRegression()
         audit.recorded, audit.unspent = True, None
-        webhooks.wake(ctx)
+        if queued:  # an empty claim by the worker after every sign-in would cost more than the sign-in's writes
+            webhooks.wake(ctx)
         return SignedInWith(user=user, credential=credential, session_token=token)
 
 

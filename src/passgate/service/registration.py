@@ -201,7 +201,7 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
             token, session = sessions.new_session(
                 ctx, user.id, credential_id=credential.credential_id, user_verified=credential.user_verified
             )
-            await ctx.storage.users.create_with_credential(
+            queued = await ctx.storage.users.create_with_credential(
                 user,
                 credential,
                 event=event_of(ctx, client, audit, outcome="success", reason=None),
@@ -210,7 +210,8 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
                 spend=audit.unspent,
             )
             audit.recorded, audit.unspent = True, None
-            webhooks.wake(ctx)
+            if queued:  # as after a sign-in: no empty claim by the worker
+                webhooks.wake(ctx)
             if client.session_token:  # the browser's previous session ends (rotation)
                 await ctx.storage.sessions.delete(digest(client.session_token))
             return Registered(user=user, credential=credential, new_account=True, session_token=token)

@@ -335,10 +335,10 @@ class UserStore(Protocol):
         session: Session | None = None,
         outbox: Sequence[WebhookEvent] = (),
         spend: Spend | None = None,
-    ) -> None:
+    ) -> int:
         """Create the account and its first passkey together, with the sign-up's `event`, its first `session`,
         the webhook events of `outbox` and (given only where `ChallengeStore.spent_with_sign_in`) its challenge's
-        mark: all of it, or nothing.
+        mark: all of it, or nothing. Returns the number of webhook deliveries queued.
 
         Raises UsernameTaken or CredentialExists; ChallengeNotFound if `spend`'s challenge was answered before.
         """
@@ -763,12 +763,13 @@ class SignInStore(Protocol):
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
         spend: Spend | None = None,
-    ) -> bool:
+    ) -> int | None:
         """Record a verified sign-in in one step: the passkey's use (counter moved forward atomically, as in
         `CredentialStore.record_use`), the new session replacing `ended_session`, the event, the webhook
         events of `outbox` and, given only where `ChallengeStore.spent_with_sign_in`, the challenge's mark.
 
-        Returns False, writing nothing, if the counter did not move forward.
+        Returns the number of webhook deliveries queued (0 when no endpoint subscribes), or None, writing
+        nothing, if the counter did not move forward.
 
         Raises:
             ChallengeNotFound: `spend`'s challenge was answered before; nothing is written.

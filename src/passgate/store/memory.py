@@ -114,12 +114,13 @@ class MemoryUsers:
         session: Session | None = None,
         outbox: Sequence[WebhookEvent] = (),
         spend: Spend | None = None,
-    ) -> None:
+    ) -> int:
         assert spend is None, "memory challenges are spent when taken (spent_with_sign_in is False)"
-        await self.create_imported(user, [credential], None, event=event, outbox=outbox)
+        queued = await self._create(user, [credential], None, event=event, outbox=outbox)
         if session is not None:
             assert self.sessions is not None
             await self.sessions.create(session)
+        return queued
 
     async def by_external_id(self, external_id: str) -> User | None:
         user_id = self._by_external_id.get(external_id)
@@ -138,6 +139,17 @@ class MemoryUsers:
         event: Event | None = None,
         outbox: Sequence[WebhookEvent] = (),
     ) -> None:
+        await self._create(user, credentials, password, event=event, outbox=outbox)
+
+    async def _create(
+        self,
+        user: User,
+        credentials: Sequence[Credential],
+        password: StoredPassword | None,
+        *,
+        event: Event | None,
+        outbox: Sequence[WebhookEvent],
+    ) -> int:
         assert self.passwords is not None and self.events is not None
         name, address = normalize_identifier(user.username), _verified_address(user)
         if any(c.credential_id in self._credentials.rows for c in credentials):
@@ -162,7 +174,7 @@ class MemoryUsers:
             self.passwords.rows[user.id] = password
         if event is not None:
             await self.events.record(event)
-        self.outbox.queue_events(outbox)
+        return self.outbox.queue_events(outbox)
 
     async def stats(self) -> AccountStats:
         assert self.passwords is not None
@@ -728,18 +740,18 @@ class MemorySignIns:
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
         spend: Spend | None = None,
-    ) -> bool:
+    ) -> int | None:
         assert spend is None, "memory challenges are spent when taken (spent_with_sign_in is False)"
         # No await before the counter is checked and written: atomic on the event loop.
         if not await self._credentials.record_use(
             use.credential_id, sign_count=use.sign_count, backed_up=use.backed_up, used_at=use.used_at
         ):
-            return False
+            return None
         if ended_session is not None:
             await self._sessions.delete(ended_session)
         await self._sessions.create(session)
-        await self._events.record(event, outbox=outbox)
-        return True
+        await self._events.record(event)
+        return self._events.outbox.queue_events(outbox)
 
 
 class MemoryApps:

@@ -209,11 +209,11 @@ class CachedSignIns:
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
         spend: Spend | None = None,
-    ) -> bool:
+    ) -> int | None:
         recorded = await self._inner.record(
             use, session=session, ended_session=ended_session, event=event, outbox=outbox, spend=spend
         )
-        if recorded and ended_session is not None:
+        if recorded is not None and ended_session is not None:
             await self._sessions.forget(ended_session)
         return recorded
 

@@ -48,6 +48,7 @@ from passgate.core.errors import (
     ClientExists,
     CredentialExists,
     EmailTaken,
+    PasskeyError,
     UsernameTaken,
 )
 from passgate.core.identifiers import normalize_identifier
@@ -571,8 +572,8 @@ class SqlUsers(_Tables):
         session: Session | None = None,
         outbox: Sequence[WebhookEvent] = (),
         spend: Spend | None = None,
-    ) -> None:
-        await self._create(user, [credential], None, event=event, session=session, outbox=outbox, spend=spend)
+    ) -> int:
+        return await self._create(user, [credential], None, event=event, session=session, outbox=outbox, spend=spend)
 
     async def by_external_id(self, external_id: str) -> User | None:
         async with self._read() as connection:
@@ -605,32 +606,35 @@ class SqlUsers(_Tables):
         outbox: Sequence[WebhookEvent],
         session: Session | None = None,
         spend: Spend | None = None,
-    ) -> None:
+    ) -> int:
+        writes: list[tuple[Any, dict[str, Any]]] = [] if spend is None else [(SPEND_CHALLENGE, _spend_values(spend))]
+        writes.append((INSERT_USER, _user_values(user)))
+        writes.extend((INSERT_CREDENTIAL, _credential_values(credential)) for credential in credentials)
+        if password is not None:
+            writes.append((INSERT_PASSWORD, _fields(password)))
+        if event is not None:
+            writes.append((INSERT_EVENT, _event_values(event)))
+        if session is not None:
+            writes.append((INSERT_SESSION, _session_values(session)))
+        writes.extend((QUEUE_WEBHOOK, _queue_values(webhook)) for webhook in outbox)
+        queued = 0
+        if self._direct is not None:  # every sign-up: the same statements, on the driver (store.sqlite_direct)
+            try:
+                with self._direct.write() as driver:
+                    for statement, values in writes:
+                        rows = self._direct.run(driver, statement, values).rowcount
+                        queued += rows if statement is QUEUE_WEBHOOK else 0
+            except sqlite3.IntegrityError as exc:
+                raise _creation_refused(str(exc)) from exc
+            return queued
         try:
             async with self._write() as connection:
-                if spend is not None:
-                    await connection.execute(SPEND_CHALLENGE, _spend_values(spend))
-                await connection.execute(INSERT_USER, _user_values(user))
-                for credential in credentials:
-                    await connection.execute(INSERT_CREDENTIAL, _credential_values(credential))
-                if password is not None:
-                    await connection.execute(INSERT_PASSWORD, _fields(password))
-                if event is not None:
-                    await connection.execute(INSERT_EVENT, [_event_values(event)])
-                if session is not None:
-                    await connection.execute(INSERT_SESSION, _session_values(session))
-                await _queue(connection, outbox)
+                for statement, values in writes:
+                    rows = (await connection.execute(statement, values)).rowcount
+                    queued += rows if statement is QUEUE_WEBHOOK else 0
         except IntegrityError as exc:
-            constraint = str(exc.orig).lower()
-            if "used_challenges" in constraint:  # answered before (on PostgreSQL, once the other answer commits)
-                raise ChallengeNotFound() from exc
-            if "credential" in constraint:
-                raise CredentialExists() from exc
-            if "email" in constraint:
-                raise EmailTaken() from exc
-            if "username" in constraint:
-                raise UsernameTaken() from exc
-            raise UsernameTaken("An account with this external id or user handle exists already.") from exc
+            raise _creation_refused(str(exc.orig)) from exc
+        return queued
 
     async def stats(self) -> AccountStats:
         async with self._read() as connection:
@@ -1358,14 +1362,14 @@ class SqlSignIns(_Tables):
         event: Event,
         outbox: Sequence[WebhookEvent] = (),
         spend: Spend | None = None,
-    ) -> bool:
+    ) -> int | None:
         statement, parameters = _use_statement(use)
         # The counter first: a stale assertion writes nothing, so its refusal spends the challenge on its own.
         if self._direct is not None:  # every sign-in: the same statements, on the driver (store.sqlite_direct)
             run = self._prepared
             with self._direct.write() as driver:
                 if not driver.execute(run[statement].sql, run[statement].parameters(parameters)).rowcount:
-                    return False
+                    return None
                 if spend is not None:
                     try:
                         driver.execute(self._spend.sql, self._spend.parameters(_spend_values(spend)))
@@ -1375,10 +1379,10 @@ class SqlSignIns(_Tables):
                     driver.execute(run[DELETE_SESSION].sql, run[DELETE_SESSION].parameters({"hash": ended_session}))
                 driver.execute(self._insert_session.sql, self._insert_session.parameters(_session_values(session)))
                 driver.execute(self._insert_event.sql, self._insert_event.parameters(_event_values(event)))
-                queue = run[QUEUE_WEBHOOK]
+                queue, queued = run[QUEUE_WEBHOOK], 0
                 for webhook in outbox:
-                    driver.execute(queue.sql, queue.parameters(_queue_values(webhook)))
-            return True
+                    queued += driver.execute(queue.sql, queue.parameters(_queue_values(webhook))).rowcount
+            return queued
         if self._asyncpg is not None:  # PostgreSQL: one statement, one round trip, on the driver
             shape = (statement is RECORD_COUNTED_USE, ended_session is not None, spend is not None, len(outbox))
             if (one := self._statements.get(shape)) is None:
@@ -1393,12 +1397,13 @@ class SqlSignIns(_Tables):
                 values.update({f"{name}_{number}": value for name, value in _queue_values(webhook).items()})
             try:
                 async with self._asyncpg.connection() as driver:
-                    return bool(await driver.fetchval(one.sql, *one.parameters(values)))
+                    moved, queued = await driver.fetchrow(one.sql, *one.parameters(values))
             except asyncpg.UniqueViolationError:  # the challenge's mark: answered before (once the other commits)
                 raise ChallengeNotFound() from None
+            return int(queued) if moved else None
         async with self._write() as connection:
             if not (await connection.execute(statement, parameters)).rowcount:
-                return False
+                return None
             if spend is not None:
                 try:
                     await connection.execute(SPEND_CHALLENGE, _spend_values(spend))
@@ -1408,15 +1413,29 @@ class SqlSignIns(_Tables):
                 await connection.execute(DELETE_SESSION, {"hash": ended_session})
             await connection.execute(INSERT_SESSION, _session_values(session))
             await connection.execute(INSERT_EVENT, [_event_values(event)])
-            await _queue(connection, outbox)
-        return True
+            return await _queue(connection, outbox)
+
+
+def _creation_refused(violated: str) -> PasskeyError:
+    """What a new account's refused INSERT means, from the constraint it violated."""
+    constraint = violated.lower()
+    if "used_challenges" in constraint:  # answered before (on PostgreSQL, once the other answer commits)
+        return ChallengeNotFound()
+    if "credential" in constraint:
+        return CredentialExists()
+    if "email" in constraint:
+        return EmailTaken()
+    if "username" in constraint:
+        return UsernameTaken()
+    return UsernameTaken("An account with this external id or user handle exists already.")
 
 
 def _sign_in_statement(counted: bool, ended: bool, spend: bool, webhooks: int) -> Select[Any]:
     """PostgreSQL: a sign-in recorded by one statement. The passkey's use comes first and, only if it was written
     (its counter moved), the rest: the challenge's mark, the ended session, the new one, the event and the webhook
     events, as data-modifying CTEs. Atomic, as every statement is, in one round trip instead of a transaction's
-    eight. Selects 1 if the sign-in was recorded, 0 if the counter did not move (nothing is written)."""
+    eight. Selects whether the sign-in was recorded (1, or 0 if the counter did not move and nothing is written)
+    and the number of webhook deliveries queued."""
     use = (RECORD_COUNTED_USE if counted else RECORD_USE).returning(_credentials.c.credential_id).cte("used")
     moved = exists(select(use.c.credential_id))
     parts: list[Any] = []
@@ -1426,11 +1445,16 @@ def _sign_in_statement(counted: bool, ended: bool, spend: bool, webhooks: int) -
         parts.append(delete(_sessions).where(_sessions.c.token_hash == bindparam("hash"), moved))
     parts.append(_insert_if(_sessions, "session_", moved))
     parts.append(_insert_if(_events, "event_", moved, skip="id"))
-    parts.extend(insert(_outbox).from_select(_QUEUED, _queue_rows(f"_{n}").where(moved)) for n in range(webhooks))
-    return (
-        select(func.count())
-        .select_from(use)
-        .add_cte(*(part.cte(f"written_{number}") for number, part in enumerate(parts)))
+    queued = [
+        insert(_outbox)
+        .from_select(_QUEUED, _queue_rows(f"_{n}").where(moved))
+        .returning(_outbox.c.id)
+        .cte(f"queued_{n}")
+        for n in range(webhooks)
+    ]
+    deliveries = sum((select(func.count()).select_from(each).scalar_subquery() for each in queued), literal(0))
+    return select(select(func.count()).select_from(use).scalar_subquery(), deliveries).add_cte(
+        *(part.cte(f"written_{number}") for number, part in enumerate(parts))
     )
 
 

@@ -3,7 +3,7 @@
 The statements are SQLAlchemy's, compiled once for SQLite with their column types' conversions: the same SQL and
 the same stored forms as through SQLAlchemy. What is skipped is SQLAlchemy's per-statement Python layer (execution
 context, parameter and result machinery), which costs several times what SQLite does to run these statements.
-Used only where the profile shows it matters: the credential look-up and the sign-in record. `Prepared` and
+Used only where the profile shows it matters: the credential look-up, the sign-in record and the sign-up. `Prepared` and
 `PreparedQuery` serve PostgreSQL's direct path too (store.asyncpg_direct), compiled for asyncpg.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement, Select
+from sqlalchemy.sql.expression import ClauseElement, Insert, Select
 
 from passgate.core.errors import StorageUnavailable
 
@@ -70,6 +70,16 @@ class Direct:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.dialect = engine.dialect
+        self._compiled: dict[tuple[ClauseElement, tuple[str, ...]], Prepared] = {}
+
+    def run(self, driver: sqlite3.Connection, statement: ClauseElement, values: Mapping[str, Any]) -> sqlite3.Cursor:
+        """Run `statement` with `values` on a connection of `write` or `read`, compiled on its first run with
+        these names (an INSERT's columns are the names given, unless it inserts from a SELECT)."""
+        key = (statement, tuple(values))
+        if (prepared := self._compiled.get(key)) is None:
+            columns = key[1] if isinstance(statement, Insert) and statement.select is None else None
+            prepared = self._compiled[key] = Prepared(statement, self.dialect, column_keys=columns)
+        return driver.execute(prepared.sql, prepared.parameters(values))
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
