@@ -14,9 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.dialects import sqlite
+
 from passgate.store.base import CredentialUse, Event, Session, WebhookEndpoint, WebhookEvent
 from passgate.store.migrate import upgrade
-from passgate.store.sql import Database, SqlSignIns, sql_storage
+from passgate.store.sql import QUEUE_WEBHOOK, Database, SqlSignIns, sql_storage
 from tests.store.test_contract import credential, user
 
 WHOLE = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
@@ -131,3 +133,10 @@ async def test_a_failing_statement_rolls_the_whole_sign_in_back(tmp_path: Path) 
         assert await storage.events.list() == []
     finally:
         await database.dispose()
+
+
+def test_queueing_a_webhook_event_binds_no_bare_like_pattern() -> None:
+    # SQLite recompiles a statement on every run when a LIKE's pattern is a bare parameter; every event
+    # queued on every ceremony would pay for it.
+    sql = str(QUEUE_WEBHOOK.compile(dialect=sqlite.dialect()))
+    assert sql.count("LIKE") == 3 and "LIKE ?" not in sql

@@ -1685,10 +1685,12 @@ def _queue_rows(suffix: str = "") -> Select[Any]:
         literal("queued", type_=String()),
     ).where(
         _endpoints.c.enabled.is_(True),
+        # `LIKE '%' || ? || '%'`, not `LIKE ?`: SQLite recompiles a statement whose LIKE pattern is a bare
+        # parameter each time it is bound (the pattern might allow an index), which cost 15-20 µs per event.
         or_(
-            _endpoints.c.events.like("% * %"),
-            _endpoints.c.events.like(bindparam("exact" + suffix)),
-            _endpoints.c.events.like(bindparam("group" + suffix)),
+            _endpoints.c.events.contains(literal(" * ", type_=String())),
+            _endpoints.c.events.contains(bindparam("exact" + suffix, type_=String())),
+            _endpoints.c.events.contains(bindparam("group" + suffix, type_=String())),
         ),
     )
 
@@ -1745,7 +1747,8 @@ RETRY_DELIVERY = (
 
 
 def _matching(event_type: str) -> dict[str, str]:
-    return {"exact": f"% {event_type} %", "group": f"% {event_type.split('.')[0]}.* %"}
+    """What an endpoint's events (space-separated, a space at each end) contain when it subscribes to `event_type`."""
+    return {"exact": f" {event_type} ", "group": f" {event_type.split('.')[0]}.* "}
 
 
 async def _queue(connection: _Connection, outbox: Sequence[WebhookEvent]) -> int:
