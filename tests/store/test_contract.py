@@ -1104,6 +1104,34 @@ async def test_a_sign_up_writes_its_account_passkey_session_and_event_together(s
     assert len(await storage.events.list()) == 1
 
 
+async def test_a_sign_up_queues_its_webhook_events_with_the_account_and_counts_them(storage: Storage) -> None:
+    await storage.webhooks.put_endpoint(endpoint("all", ("*",)))
+    await storage.webhooks.put_endpoint(endpoint("keys", ("passkey.*",)))
+    session = Session(token_hash=b"u" * 32, user_id="u1", created_at=NOW, last_seen_at=NOW, expires_at=NOW)
+    event = Event(type="passkey.register", outcome="success", created_at=NOW, user_id="u1", detail={"a": "Zoë"})
+    outbox = [webhook("m1", "user.created"), webhook("m2", "passkey.created")]
+    queued = await storage.users.create_with_credential(
+        user(), credential(), event=event, session=session, outbox=outbox
+    )
+    assert queued == 3
+    deliveries = sorted((d.endpoint_id, d.message_id, d.type) for d in await storage.webhooks.list_deliveries())
+    assert deliveries == [
+        ("all", "m1", "user.created"),
+        ("all", "m2", "passkey.created"),
+        ("keys", "m2", "passkey.created"),
+    ]
+    assert await storage.credentials.get(b"c1") == credential()
+    assert await storage.sessions.get(session.token_hash) == session
+    assert [(e.type, e.detail) for e in await storage.events.list()] == [("passkey.register", {"a": "Zoë"})]
+    # Refused (the username is taken): nothing of it is written, no delivery either.
+    again = [webhook("m3", "user.created")]
+    with pytest.raises(UsernameTaken):
+        await storage.users.create_with_credential(user(user_id="u2"), credential(b"c2", "u2"), outbox=again)
+    assert len(await storage.webhooks.list_deliveries()) == 3
+    quiet = await storage.users.create_with_credential(user("Bob", "u3"), credential(b"c3", "u3"))
+    assert quiet == 0
+
+
 async def test_a_sign_up_answering_a_spent_challenge_writes_nothing(sql_database: Backend) -> None:
     storage, close = open_storage(sql_database.database_url)
     try:

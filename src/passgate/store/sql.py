@@ -553,6 +553,11 @@ def _use_statement(use: CredentialUse) -> tuple[Any, dict[str, Any]]:
 
 
 class SqlUsers(_Tables):
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self._asyncpg = database.asyncpg
+        self._creations: dict[tuple[tuple[Any, tuple[str, ...]], ...], Prepared] = {}
+
     async def get(self, user_id: str) -> User | None:
         async with self._read() as connection:
             row = (await connection.execute(USER_BY_ID, {"id": user_id})).first()
@@ -627,6 +632,16 @@ class SqlUsers(_Tables):
             except sqlite3.IntegrityError as exc:
                 raise _creation_refused(str(exc)) from exc
             return queued
+        if self._asyncpg is not None and len(credentials) == 1:  # PostgreSQL: one statement (CTEs run unordered)
+            shape = tuple((statement, tuple(values)) for statement, values in writes)
+            if (one := self._creations.get(shape)) is None:
+                one = self._creations[shape] = Prepared(_creation_statement(shape), self._asyncpg.dialect)
+            numbered = {f"{name}_{n}": value for n, (_, values) in enumerate(writes) for name, value in values.items()}
+            try:
+                async with self._asyncpg.connection() as driver:
+                    return int(await driver.fetchval(one.sql, *one.parameters(numbered)))
+            except asyncpg.UniqueViolationError as exc:
+                raise _creation_refused(f"{exc.constraint_name} {exc}") from exc
         try:
             async with self._write() as connection:
                 for statement, values in writes:
@@ -1414,6 +1429,25 @@ class SqlSignIns(_Tables):
             await connection.execute(INSERT_SESSION, _session_values(session))
             await connection.execute(INSERT_EVENT, [_event_values(event)])
             return await _queue(connection, outbox)
+
+
+def _creation_statement(shape: tuple[tuple[Any, tuple[str, ...]], ...]) -> Select[Any]:
+    """PostgreSQL: a new account's writes (`SqlUsers._create`, each an INSERT and the names of its values) as one
+    statement of data-modifying CTEs, the parameters of the n-th named `<name>_<n>`. Foreign keys are checked when
+    the statement ends, so the account and the rows that refer to it may come in one. Selects the webhook
+    deliveries queued."""
+    parts, queued = [], []
+    for n, (statement, names) in enumerate(shape):
+        if statement is QUEUE_WEBHOOK:
+            queued.append(
+                insert(_outbox).from_select(_QUEUED, _queue_rows(f"_{n}")).returning(_outbox.c.id).cte(f"queued_{n}")
+            )
+            continue
+        table = statement.table
+        values = select(*(bindparam(f"{name}_{n}", type_=table.c[name].type) for name in names))
+        parts.append(insert(table).from_select(list(names), values).cte(f"written_{n}"))
+    deliveries = sum((select(func.count()).select_from(each).scalar_subquery() for each in queued), literal(0))
+    return select(deliveries).add_cte(*parts, *queued)
 
 
 def _creation_refused(violated: str) -> PasskeyError:
