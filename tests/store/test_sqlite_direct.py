@@ -2,9 +2,9 @@
 SQLAlchemy stores.
 
 One database is written through the direct path, another through SQLAlchemy (the PostgreSQL path), with the same
-sign-up and sign-in; every stored value, and SQLite's type of it, must be the same. Whole seconds are among the moments:
-the driver's own datetime adapter would drop their ".000000", and text comparisons (expiry, purge) would then
-go wrong.
+sign-up and sign-in; every stored value, and SQLite's type of it, must be the same. Whole seconds are among the
+moments: the driver's own datetime adapter would drop their ".000000", and text comparisons (expiry, purge) would
+then go wrong.
 """
 
 from __future__ import annotations

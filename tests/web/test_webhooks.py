@@ -344,22 +344,29 @@ async def test_password_sign_ins_while_migrating_are_webhook_events_too(
 async def test_sign_ups_and_sign_ins_wake_the_worker_only_when_they_queued_a_delivery(
     make_server: Callable[..., Server], hooked: Callable[..., Awaitable[Server]], receiver: Receiver, monkeypatch: Any
 ) -> None:
-    wakes: list[object] = []
-    wake = webhooks.wake
+    def counting_wakes(server: Server) -> list[None]:
+        """Every time the node's webhook worker is woken (its event set), whoever sets it."""
+        ready = server.app.state.ctx.webhooks_ready
+        wakes: list[None] = []
+        set_ready = ready.set
 
-    def counted(ctx: Any) -> None:
-        wakes.append(ctx)
-        wake(ctx)
+        def counted() -> None:
+            wakes.append(None)
+            set_ready()
 
-    monkeypatch.setattr(webhooks, "wake", counted)
+        monkeypatch.setattr(ready, "set", counted)
+        return wakes
+
     quiet = make_server()  # no endpoint: nothing is queued, so nothing wakes the worker
     async with quiet.client() as browser, quiet.client() as other:
+        wakes = counting_wakes(quiet)
         phone = SoftwareAuthenticator()
         await sign_up(browser, phone, "noor")
         assert (await sign_in(other, phone)).status_code == 200
     assert wakes == []
     assert quiet.rows("SELECT id FROM webhook_outbox") == []
     server = await hooked()
+    wakes = counting_wakes(server)
     async with server.client() as browser, server.client() as other:
         phone = SoftwareAuthenticator()
         await sign_up(browser, phone, "noor")

@@ -146,8 +146,7 @@ async def complete(ctx: Context, client: Client, response: Any) -> SignedInWith:
             audit.detail["clone_warning"] = True
             raise SignCountRegression()
         audit.recorded, audit.unspent = True, None
-        if queued:  # an empty claim by the worker after every sign-in would cost more than the sign-in's writes
-            webhooks.wake(ctx)
+        webhooks.wake(ctx, queued)
         return SignedInWith(user=user, credential=credential, session_token=token)
 
 

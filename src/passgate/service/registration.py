@@ -210,8 +210,7 @@ async def complete(ctx: Context, client: Client, response: Any, *, signed_in: Si
                 spend=audit.unspent,
             )
             audit.recorded, audit.unspent = True, None
-            if queued:  # as after a sign-in: no empty claim by the worker
-                webhooks.wake(ctx)
+            webhooks.wake(ctx, queued)
             if client.session_token:  # the browser's previous session ends (rotation)
                 await ctx.storage.sessions.delete(digest(client.session_token))
             return Registered(user=user, credential=credential, new_account=True, session_token=token)

@@ -3,8 +3,9 @@
 The statements are SQLAlchemy's, compiled once for SQLite with their column types' conversions: the same SQL and
 the same stored forms as through SQLAlchemy. What is skipped is SQLAlchemy's per-statement Python layer (execution
 context, parameter and result machinery), which costs several times what SQLite does to run these statements.
-Used only where the profile shows it matters: the credential look-up, the sign-in record and the sign-up. `Prepared` and
-`PreparedQuery` serve PostgreSQL's direct path too (store.asyncpg_direct), compiled for asyncpg.
+Used only where the profile shows it matters: the credential look-up, the sign-in record, the challenge's mark and
+the sign-up (`Direct.run`). `Prepared` and `PreparedQuery` serve PostgreSQL's direct path too (store.asyncpg_direct),
+compiled for asyncpg.
 """
 
 from __future__ import annotations
